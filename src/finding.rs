@@ -1,0 +1,164 @@
+//! The one shape every check speaks: a [`Finding`] with its evidence and the [`Fix`]es for it.
+//!
+//! Local inspection, the live probe and the server side all produce findings, and both views (the
+//! CLI's `--json` and the TUI) render them unchanged. The serialized form is a contract that scripts
+//! rely on: fields may be added, never renamed.
+
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is. The order is "worst first", so sorting ascending puts errors on top.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Login fails (or is unsafe) because of this.
+    Error,
+    /// Works today but is fragile, weak or surprising.
+    Warning,
+    /// Worth knowing; nothing is wrong.
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One way to repair a finding: what it does, the shell command a person would type for the same
+/// effect, and whether it destroys anything (those always ask first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fix {
+    pub id: String,
+    pub title: String,
+    pub command: String,
+    pub destructive: bool,
+}
+
+impl Fix {
+    pub fn new(id: &str, title: impl Into<String>, command: impl Into<String>) -> Self {
+        Fix {
+            id: id.to_string(),
+            title: title.into(),
+            command: command.into(),
+            destructive: false,
+        }
+    }
+
+    /// Marks the fix as one that removes or overwrites something.
+    pub fn destructive(mut self) -> Self {
+        self.destructive = true;
+        self
+    }
+}
+
+/// Something sshdoctor noticed, with what proves it and what repairs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable kebab-case id (`private-key-permissions`, `host-key-changed`, ...).
+    pub id: String,
+    pub severity: Severity,
+    /// One line in plain words.
+    pub title: String,
+    /// The longer explanation a senior colleague would give: why it matters, what causes it.
+    #[serde(default)]
+    pub explanation: String,
+    /// What proves it: `file:line`, a mode, a fingerprint, the server's answer.
+    pub evidence: Vec<String>,
+    pub fixes: Vec<Fix>,
+}
+
+impl Finding {
+    pub fn new(id: &str, severity: Severity, title: impl Into<String>) -> Self {
+        Finding {
+            id: id.to_string(),
+            severity,
+            title: title.into(),
+            explanation: String::new(),
+            evidence: Vec::new(),
+            fixes: Vec::new(),
+        }
+    }
+
+    pub fn explain(mut self, text: impl Into<String>) -> Self {
+        self.explanation = text.into();
+        self
+    }
+
+    pub fn evidence(mut self, item: impl Into<String>) -> Self {
+        self.evidence.push(item.into());
+        self
+    }
+
+    pub fn fix(mut self, fix: Fix) -> Self {
+        self.fixes.push(fix);
+        self
+    }
+}
+
+/// Sorts findings worst first, keeping the discovery order within one severity.
+pub fn sort_worst_first(findings: &mut [Finding]) {
+    findings.sort_by_key(|f| f.severity);
+}
+
+/// Formats a permission mode the way OpenSSH prints it: `0644`.
+pub fn mode_string(mode: u32) -> String {
+    format!("{:04o}", mode & 0o7777)
+}
+
+/// Quotes a word for a POSIX shell only when it needs it, so commands stay readable and copyable.
+pub fn shell_quote(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,~".contains(&b));
+    if safe && !word.starts_with('~') {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_sort_before_warnings_and_info() {
+        let mut v = vec![
+            Finding::new("a", Severity::Info, "a"),
+            Finding::new("b", Severity::Error, "b"),
+            Finding::new("c", Severity::Warning, "c"),
+            Finding::new("d", Severity::Error, "d"),
+        ];
+        sort_worst_first(&mut v);
+        let ids: Vec<_> = v.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["b", "d", "c", "a"]);
+    }
+
+    #[test]
+    fn shell_quote_only_when_needed() {
+        assert_eq!(shell_quote("/home/u/.ssh/id_rsa"), "/home/u/.ssh/id_rsa");
+        assert_eq!(shell_quote("/home/u/my keys/id"), "'/home/u/my keys/id'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("[127.0.0.1]:2222"), "'[127.0.0.1]:2222'");
+    }
+
+    #[test]
+    fn json_shape_is_the_contract() {
+        let f = Finding::new("no-keys", Severity::Error, "No SSH keys")
+            .evidence("/h/.ssh")
+            .fix(Fix::new(
+                "generate-key",
+                "Generate",
+                "ssh-keygen -t ed25519",
+            ));
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["severity"], "error");
+        assert_eq!(v["fixes"][0]["destructive"], false);
+        assert_eq!(v["evidence"][0], "/h/.ssh");
+    }
+}

@@ -1,0 +1,16 @@
+//! sshdoctor: diagnose and safely fix failing SSH logins.
+//!
+//! The core is pure: modules take file contents and metadata and return findings. Only
+//! [`inspect`] reads the disk, only [`probe`] touches the network and only `fix` writes.
+
+pub mod agent;
+pub mod authorized_keys;
+pub mod cli;
+pub mod config;
+pub mod finding;
+pub mod keys;
+pub mod known_hosts;
+pub mod paths;
+pub mod perms;
+pub mod probe;
+pub mod server;
