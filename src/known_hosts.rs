@@ -74,7 +74,7 @@ enum Bad {
     /// Only a host field, nothing after it.
     NoKeyAfterHosts,
     /// Starts with `|` but is not `|1|<base64 of 20 bytes>|...`.
-    BadHash,
+    Hash,
     /// Nothing (or a `#`) after the host field.
     NoKeyType,
     /// The key type word is 1 byte or 128+ bytes long, or is the last thing on the line.
@@ -223,7 +223,7 @@ fn classify(data: &[u8], start: usize, end: usize) -> Kind {
     let hosts = cp..hosts_end;
     let hashed = data.get(hosts.start) == Some(&b'|');
     if hashed && decode_salt(&data[hosts.clone()]).is_none() {
-        return Kind::Malformed(Bad::BadHash);
+        return Kind::Malformed(Bad::Hash);
     }
     let kt_start = scan(data, hosts_end, end, |b| !is_blank(b));
     if kt_start == end || data.get(kt_start) == Some(&b'#') {
@@ -244,11 +244,12 @@ fn classify(data: &[u8], start: usize, end: usize) -> Kind {
     }
     let key_end = scan(data, key_start, end, is_blank);
     let comment_start = scan(data, key_end, end, |b| !is_blank(b));
-    let comment_end = end - data[comment_start..end]
-        .iter()
-        .rev()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count();
+    let comment_end = end
+        - data[comment_start..end]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
     Kind::Entry(Fields {
         marker,
         hosts,
@@ -347,7 +348,8 @@ fn match_pattern(s: &[u8], p: &[u8]) -> bool {
             },
         }
     }
-    p.get(pi..).is_some_and(|rest| rest.iter().all(|&b| b == b'*'))
+    p.get(pi..)
+        .is_some_and(|rest| rest.iter().all(|&b| b == b'*'))
 }
 
 /// OpenSSH's `match_hostname`: `name` must already be lowercase; the pattern list is lowercased
@@ -564,12 +566,17 @@ impl KnownHosts {
             let reason = match &line.kind {
                 Kind::Comment => None,
                 Kind::Malformed(bad) => Some(self.reason(bad, line)),
-                Kind::Entry(f) => blob_type(&self.data[f.key_type.clone()], &self.data[f.key.clone()])
-                    .err()
-                    .map(|why| format!("ssh ignores this line: {why}")),
+                Kind::Entry(f) => {
+                    blob_type(&self.data[f.key_type.clone()], &self.data[f.key.clone()])
+                        .err()
+                        .map(|why| format!("ssh ignores this line: {why}"))
+                }
             };
             if let Some(reason) = reason {
-                out.push(Problem { line: i + 1, reason });
+                out.push(Problem {
+                    line: i + 1,
+                    reason,
+                });
             }
         }
         out
@@ -584,14 +591,18 @@ impl KnownHosts {
         let mut reason = match bad {
             Bad::Marker => "unknown or repeated marker (only one @cert-authority or @revoked is allowed, followed by a space)".to_string(),
             Bad::NoKeyAfterHosts => "only a host field, no key".to_string(),
-            Bad::BadHash => "hashed host name is not |1|<salt>|<hash> with a 20-byte base64 salt".to_string(),
+            Bad::Hash => "hashed host name is not |1|<salt>|<hash> with a 20-byte base64 salt".to_string(),
             Bad::NoKeyType => "no key type after the host names".to_string(),
             Bad::KeyTypeShape(r) => format!("key type {} is not followed by key data", word(r)),
             Bad::UnknownKeyType(r) => format!("unknown key type {}", word(r)),
             Bad::NoKeyData(r) => format!("key type {} is not followed by key data", word(r)),
         };
-        if self.data.get(line.text_end.wrapping_sub(1)) == Some(&b'\r') && line.text_end > line.start {
-            reason.push_str(" (the line ends in a carriage return: the file has Windows CRLF line ends)");
+        if self.data.get(line.text_end.wrapping_sub(1)) == Some(&b'\r')
+            && line.text_end > line.start
+        {
+            reason.push_str(
+                " (the line ends in a carriage return: the file has Windows CRLF line ends)",
+            );
         }
         if line.text_end < line.end {
             reason.push_str(" (a NUL byte cuts the line short: OpenSSH reads nothing after it)");
@@ -649,7 +660,9 @@ pub fn find_output(kh: &KnownHosts, name: &str) -> String {
         };
         out.push_str(&format!("# Host {name} found: line {} {tag}\n", e.line));
         if let Some(line) = kh.lines.get(e.line - 1) {
-            out.push_str(&String::from_utf8_lossy(&kh.data[line.start..line.text_end]));
+            out.push_str(&String::from_utf8_lossy(
+                &kh.data[line.start..line.text_end],
+            ));
         }
         out.push('\n');
     }
@@ -743,7 +756,10 @@ fn malformed_finding(kh: &KnownHosts, file: &str) -> Option<Finding> {
         return None;
     }
     let title = if problems.len() == 1 {
-        format!("{file} has a line ssh cannot read (line {})", problems[0].line)
+        format!(
+            "{file} has a line ssh cannot read (line {})",
+            problems[0].line
+        )
     } else {
         format!("{file} has {} lines ssh cannot read", problems.len())
     };
@@ -799,16 +815,23 @@ fn remove_fix(file: &str, name: &str) -> Fix {
     Fix::new(
         "known-hosts-remove-host",
         format!("Remove every key for {name}; ssh will ask to confirm the current one next time"),
-        format!("ssh-keygen -f {} -R {}", shell_quote(file), shell_quote(name)),
+        format!(
+            "ssh-keygen -f {} -R {}",
+            shell_quote(file),
+            shell_quote(name)
+        ),
     )
     .destructive()
 }
+
+/// A lowercased host pattern and the key's blob type.
+type GroupKey = (Vec<u8>, &'static str);
 
 /// Same plain host name, same key type, different keys. Hashed lines are not compared: their
 /// names cannot be read back.
 fn duplicate_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
     // (lowercased host pattern, blob type) -> (line index, key range), in file order.
-    let mut groups: HashMap<(Vec<u8>, &'static str), Vec<(usize, Range<usize>)>> = HashMap::new();
+    let mut groups: HashMap<GroupKey, Vec<(usize, Range<usize>)>> = HashMap::new();
     let mut order = Vec::new();
     for (i, _, f) in kh.fields() {
         if f.hashed || f.marker.is_some() {
@@ -835,7 +858,10 @@ fn duplicate_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
             continue;
         };
         let first = &kh.data[members[0].1.clone()];
-        if members.iter().all(|(_, r)| kh.data[r.clone()].trim_ascii_end() == first.trim_ascii_end()) {
+        if members
+            .iter()
+            .all(|(_, r)| kh.data[r.clone()].trim_ascii_end() == first.trim_ascii_end())
+        {
             continue;
         }
         let name = lossy(&key.0);
@@ -858,7 +884,9 @@ fn duplicate_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
         for (i, _) in members {
             if let Some(Kind::Entry(fl)) = kh.lines.get(*i).map(|l| &l.kind) {
                 let e = kh.entry(*i, &kh.lines[*i], fl);
-                let fp = e.fingerprint().unwrap_or_else(|| "fingerprint unavailable".into());
+                let fp = e
+                    .fingerprint()
+                    .unwrap_or_else(|| "fingerprint unavailable".into());
                 f = f.evidence(format!("{file}:{}: {} {fp}", i + 1, e.key_type));
             }
         }
@@ -876,7 +904,9 @@ fn revoked_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
                 Some(h) => h.join(","),
                 None => "a hashed host name".to_string(),
             };
-            let fp = e.fingerprint().unwrap_or_else(|| "fingerprint unavailable".into());
+            let fp = e
+                .fingerprint()
+                .unwrap_or_else(|| "fingerprint unavailable".into());
             Finding::new(
                 "known-hosts-revoked",
                 Severity::Info,
@@ -955,7 +985,10 @@ mod tests {
         let kh = parse(text.clone().into_bytes());
         assert_eq!(kh.bytes(), text.as_bytes());
         let entries = kh.entries();
-        assert_eq!(entries.iter().map(|e| e.line).collect::<Vec<_>>(), [4, 5, 11, 12]);
+        assert_eq!(
+            entries.iter().map(|e| e.line).collect::<Vec<_>>(),
+            [4, 5, 11, 12]
+        );
         assert_eq!(entries[0].hosts, Some(vec!["host1".into(), "host2".into()]));
         assert_eq!(entries[0].comment.as_deref(), Some("my comment"));
         assert_eq!(entries[1].marker, Some(Marker::Revoked));
@@ -969,7 +1002,10 @@ mod tests {
     fn crlf_blank_line_is_reported_as_crlf() {
         let kh = parse(b"h ssh-ed25519 AAAA\r\n\r\n".to_vec());
         let p = kh.problems();
-        assert!(p.iter().any(|p| p.line == 2 && p.reason.contains("CRLF")), "{p:?}");
+        assert!(
+            p.iter().any(|p| p.line == 2 && p.reason.contains("CRLF")),
+            "{p:?}"
+        );
     }
 
     #[test]
