@@ -619,3 +619,30 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn marker_quirks_agree_with_ssh_keygen() {
+    // OpenSSH ends a marker at the first space anywhere on the line (a tab only counts when the
+    // line has no space at all), so these tab-separated forms differ although they look alike.
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let (t, b) = k.ed.split_once(' ').unwrap();
+    let data = format!(
+        "@revoked\tq.test {t} {b} a comment\n\
+         @revoked\tq.test\t{t}\t{b}\n\
+         @revoked\tq.test {t} {b}\n\
+         @cert-authority  @revoked q.test {t} {b}\n\
+         @cert-authority q.test {t} {b}\n"
+    );
+    let file = write(dir.path(), "kh_markers", data.as_bytes());
+    let out = keygen(dir.path(), &["-F", "q.test", "-f", file.to_str().unwrap()]);
+    let kh = parse(data.into_bytes());
+    assert_eq!(
+        find_output(&kh, "q.test"),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let found: Vec<usize> = kh.find("q.test").iter().map(|e| e.line).collect();
+    assert_eq!(found, [2, 5]);
+    let bad: Vec<usize> = kh.problems().iter().map(|p| p.line).collect();
+    assert_eq!(bad, [1, 3, 4]);
+}
