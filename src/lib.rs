@@ -5,9 +5,10 @@
 
 pub mod agent;
 pub mod authorized_keys;
-pub mod cli;
 pub mod config;
+pub mod cli;
 pub mod finding;
+pub mod fix;
 pub mod keys;
 pub mod known_hosts;
 pub mod paths;

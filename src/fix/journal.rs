@@ -1,0 +1,221 @@
+//! The journal of applied fixes, so `sshdoctor undo` can put every byte back.
+//!
+//! One JSON object per line in `$XDG_STATE_HOME/sshdoctor/journal` (mode 0600): an `apply` record
+//! holds the file's bytes before and after the fix (and, for removed lines, the lines themselves
+//! with their numbers, so they can be put back even after other lines changed); an `undo` record
+//! names the apply it reverted. Appending is the only write, so a crash leaves at worst one
+//! truncated last line, which reading skips.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// Where the journal lives: under the XDG state dir of `$HOME`.
+pub fn journal_path() -> anyhow::Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "sshdoctor")
+        .ok_or_else(|| anyhow::anyhow!("cannot find the home directory for the fix journal"))?;
+    let dir = dirs
+        .state_dir()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dirs.data_local_dir().to_path_buf());
+    Ok(dir.join("journal"))
+}
+
+/// What a fix changed in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum Change {
+    /// The file's content was replaced (`before` None: the fix created it).
+    Content {
+        before: Option<Blob>,
+        after: Blob,
+        /// Lines the fix removed: (1-based line number in `before`, the line with its ending).
+        #[serde(default)]
+        removed_lines: Vec<(usize, Blob)>,
+    },
+    /// Only the mode changed.
+    Mode { before: u32, after: u32 },
+}
+
+/// Bytes stored as base64 so any file content survives JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Blob(String);
+
+impl Blob {
+    pub fn new(bytes: &[u8]) -> Self {
+        Blob(B64.encode(bytes))
+    }
+    pub fn bytes(&self) -> Vec<u8> {
+        B64.decode(&self.0).unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Record {
+    Apply {
+        seq: u64,
+        time: u64,
+        fix_id: String,
+        title: String,
+        command: String,
+        path: PathBuf,
+        #[serde(flatten)]
+        change: Change,
+    },
+    Undo {
+        seq: u64,
+        time: u64,
+        of: u64,
+    },
+}
+
+impl Record {
+    pub fn seq(&self) -> u64 {
+        match self {
+            Record::Apply { seq, .. } | Record::Undo { seq, .. } => *seq,
+        }
+    }
+}
+
+/// Reads every record; unreadable lines (a torn last write) are skipped.
+pub fn read(path: &Path) -> anyhow::Result<Vec<Record>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(anyhow::anyhow!(
+                "cannot read the fix journal {}: {e}",
+                path.display()
+            ))
+        }
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}
+
+/// The applied fixes not undone yet, newest first.
+pub fn pending(records: &[Record]) -> Vec<&Record> {
+    let undone: Vec<u64> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Undo { of, .. } => Some(*of),
+            _ => None,
+        })
+        .collect();
+    let mut out: Vec<&Record> = records
+        .iter()
+        .filter(|r| matches!(r, Record::Apply { seq, .. } if !undone.contains(seq)))
+        .collect();
+    out.reverse();
+    out
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Appends a record built from the next sequence number; the journal is created 0600.
+pub fn append(path: &Path, make: impl FnOnce(u64, u64) -> Record) -> anyhow::Result<Record> {
+    let seq = read(path)?.iter().map(Record::seq).max().unwrap_or(0) + 1;
+    let record = make(seq, now());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open the fix journal {}: {e}", path.display()))?;
+    let mut line = serde_json::to_string(&record)?;
+    line.push('\n');
+    f.write_all(line.as_bytes())?;
+    f.sync_all()?;
+    Ok(record)
+}
+
+/// Puts removed lines back into `current` at their old line numbers (clamped to the end), for
+/// an undo after other lines changed. Pure.
+pub fn reinsert_lines(current: &[u8], removed: &[(usize, Vec<u8>)]) -> Vec<u8> {
+    let mut lines: Vec<Vec<u8>> = current
+        .split_inclusive(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    if let Some(last) = lines.last_mut() {
+        if !last.ends_with(b"\n") && !removed.is_empty() {
+            last.push(b'\n');
+        }
+    }
+    let mut sorted: Vec<&(usize, Vec<u8>)> = removed.iter().collect();
+    sorted.sort_by_key(|(n, _)| *n);
+    for (n, line) in sorted {
+        let at = n.saturating_sub(1).min(lines.len());
+        lines.insert(at, line.clone());
+    }
+    lines.concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_round_trips_and_tracks_undo() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("state/journal");
+        let apply = |seq, time| Record::Apply {
+            seq,
+            time,
+            fix_id: "remove-host-key".into(),
+            title: "t".into(),
+            command: "ssh-keygen -R h".into(),
+            path: PathBuf::from("/x"),
+            change: Change::Content {
+                before: Some(Blob::new(b"a\r\n\x00b\n")),
+                after: Blob::new(b"b\n"),
+                removed_lines: vec![(1, Blob::new(b"a\r\n"))],
+            },
+        };
+        append(&j, apply).unwrap();
+        append(&j, |seq, time| Record::Undo { seq, time, of: 1 }).unwrap();
+        let r2 = append(&j, apply).unwrap();
+        assert_eq!(r2.seq(), 3);
+        let recs = read(&j).unwrap();
+        assert_eq!(recs.len(), 3);
+        let p = pending(&recs);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].seq(), 3);
+        match p[0] {
+            Record::Apply {
+                change: Change::Content { before, .. },
+                ..
+            } => assert_eq!(before.as_ref().unwrap().bytes(), b"a\r\n\x00b\n"),
+            _ => panic!("wrong record"),
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&j).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn removed_lines_go_back_where_they_were() {
+        let now = b"# c\nb\nnew\n";
+        let out = reinsert_lines(now, &[(2, b"a\n".to_vec())]);
+        assert_eq!(out, b"# c\na\nb\nnew\n");
+        let out = reinsert_lines(b"x", &[(9, b"gone\r\n".to_vec())]);
+        assert_eq!(out, b"x\ngone\r\n");
+    }
+}
