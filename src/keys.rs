@@ -463,8 +463,7 @@ fn sec1_public(der: &[u8]) -> Result<Option<PublicKey>, String> {
     (_, rest) = der_expect(rest, TAG_OCTET_STRING).ok_or_else(|| malformed("EC key"))?;
     while let Some((tag, value, next)) = der_next(rest) {
         if tag == TAG_CONTEXT_1 {
-            let (bits, _) =
-                der_expect(value, TAG_BIT_STRING).ok_or_else(|| malformed("EC key"))?;
+            let (bits, _) = der_expect(value, TAG_BIT_STRING).ok_or_else(|| malformed("EC key"))?;
             let point = bits.get(1..).ok_or_else(|| malformed("EC key"))?;
             let key = EcdsaPublicKey::from_sec1_bytes(point)
                 .map_err(|e| format!("bad EC public point: {e}"))?;
@@ -1047,13 +1046,15 @@ fn agent_finding(key: &KeyInfo, shown: &str, ctx: &KeyContext) -> Option<Finding
         return None;
     }
     Some(
-        base(format!("{shown} needs its passphrase and is not in the agent"))
-            .evidence(format!("{fp} not among the agent's identities"))
-            .fix(Fix::new(
-                "add-key",
-                "Add the key to the running agent",
-                format!("ssh-add {q}"),
-            )),
+        base(format!(
+            "{shown} needs its passphrase and is not in the agent"
+        ))
+        .evidence(format!("{fp} not among the agent's identities"))
+        .fix(Fix::new(
+            "add-key",
+            "Add the key to the running agent",
+            format!("ssh-add {q}"),
+        )),
     )
 }
 
