@@ -271,7 +271,8 @@ fn user_and_group(uid: u32) -> (String, String) {
 /// Debian's rule: a group-writable file is safe when its group has exactly one possible member,
 /// the file's owner (listed alone, or no listed members and it is the owner's primary group).
 fn group_is_private(gid: u32, owner: u32) -> bool {
-    let (Some((owner_name, owner_gid)), Some((_, members))) = (passwd_entry(owner), group_entry(gid))
+    let (Some((owner_name, owner_gid)), Some((_, members))) =
+        (passwd_entry(owner), group_entry(gid))
     else {
         return false;
     };
