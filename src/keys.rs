@@ -238,11 +238,15 @@ fn classify_pem(text: &str, pem: &Pem<'_>) -> Classified {
     if pem.label == "OPENSSH PRIVATE KEY" {
         return classify_openssh(text);
     }
+    let decoded = base64::engine::general_purpose::STANDARD.decode(pem.body.as_bytes());
     let (format, type_hint) = match pem.label {
         "RSA PRIVATE KEY" => (PrivateFormat::Pem, Some("ssh-rsa")),
         "DSA PRIVATE KEY" => (PrivateFormat::Pem, Some("ssh-dss")),
         "EC PRIVATE KEY" => (PrivateFormat::Pem, None),
-        _ => (PrivateFormat::Pkcs8, None),
+        _ => (
+            PrivateFormat::Pkcs8,
+            decoded.as_deref().ok().and_then(pkcs8_type_hint),
+        ),
     };
     // Legacy encryption is announced in a header; PKCS#8 encryption by its label. Either way the
     // public half is encrypted too and we stop here, before any parser sees the ciphertext.
@@ -253,7 +257,7 @@ fn classify_pem(text: &str, pem: &Pem<'_>) -> Classified {
     if proc_encrypted || pem.label == "ENCRYPTED PRIVATE KEY" {
         return private(format, true, None, type_hint, None, None);
     }
-    let Ok(der) = base64::engine::general_purpose::STANDARD.decode(pem.body.as_bytes()) else {
+    let Ok(der) = decoded else {
         return private(
             format,
             false,
@@ -495,6 +499,21 @@ fn pkcs8_public(der: &[u8], text: &str) -> Result<Option<PublicKey>, String> {
     }
 }
 
+/// The algorithm named in an unencrypted PKCS#8 header, so a key whose public half we cannot
+/// compute (DSA) still says what it is.
+fn pkcs8_type_hint(der: &[u8]) -> Option<&'static str> {
+    let seq = der_sequence(der)?;
+    let (_, rest) = der_expect(seq, TAG_INTEGER)?;
+    let (alg, _) = der_expect(rest, TAG_SEQUENCE)?;
+    let (oid, _) = der_expect(alg, TAG_OID)?;
+    match oid {
+        OID_RSA => Some("ssh-rsa"),
+        OID_DSA => Some("ssh-dss"),
+        OID_ED25519 => Some("ssh-ed25519"),
+        _ => None,
+    }
+}
+
 /// Ed25519 PKCS#8 stores only the seed; deriving the public point needs the curve, so here (and
 /// only here, for an unencrypted PKCS#8 key) we let russh's PKCS#8 decoder do it.
 fn ed25519_pkcs8_public(text: &str) -> Result<Option<PublicKey>, String> {
@@ -632,7 +651,7 @@ pub fn public_key_info(
 // ---------------------------------------------------------------------------------------------
 
 /// A file's bytes plus the metadata the findings need.
-struct Read_ {
+struct CandidateFile {
     bytes: Vec<u8>,
     mode: u32,
     uid: u32,
@@ -655,7 +674,7 @@ fn file_type_name(ft: &std::fs::FileType) -> &'static str {
 
 /// Reads a candidate key file defensively: the type is checked before opening, the open never
 /// blocks (a FIFO would otherwise wait for a writer forever), and at most 1 MiB is read.
-fn read_candidate(path: &Path) -> Result<Read_, KeyError> {
+fn read_candidate(path: &Path) -> Result<CandidateFile, KeyError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -704,7 +723,7 @@ fn read_candidate(path: &Path) -> Result<Read_, KeyError> {
             size: meta.len(),
         });
     }
-    Ok(Read_ {
+    Ok(CandidateFile {
         bytes,
         mode: meta.mode() & 0o7777,
         uid: meta.uid(),

@@ -191,6 +191,7 @@ fn dsa_pkcs8_uses_the_pub_beside_it() {
     let alone = keys::load(&key).unwrap();
     assert_eq!(alone.kind, KeyKind::Private);
     assert_eq!(alone.fingerprint, None);
+    assert_eq!(alone.key_type.as_deref(), Some("ssh-dss"));
 }
 
 #[test]
@@ -605,4 +606,33 @@ mod props {
             let _ = keys::classify(&PEM_RSA.as_bytes()[..cut]);
         }
     }
+}
+
+/// A security-key public key (no token needed to build its blob): type name, bits and
+/// fingerprint as ssh-keygen reports them.
+#[test]
+fn security_key_pub_matches_ssh_keygen() {
+    use base64::Engine as _;
+    fn string(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        out.extend_from_slice(s);
+    }
+    let mut blob = Vec::new();
+    string(&mut blob, b"sk-ssh-ed25519@openssh.com");
+    string(&mut blob, &[7u8; 32]);
+    string(&mut blob, b"ssh:");
+    let line = format!(
+        "sk-ssh-ed25519@openssh.com {} yubikey\n",
+        base64::engine::general_purpose::STANDARD.encode(&blob)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("id_ed25519_sk.pub");
+    fs::write(&p, &line).unwrap();
+    let want = listed(&p).unwrap();
+    let info = keys::load(&p).unwrap();
+    assert_eq!(info.key_type.as_deref(), Some("sk-ssh-ed25519@openssh.com"));
+    assert_eq!(want.ty, "ED25519-SK");
+    assert_eq!(info.bits, Some(want.bits));
+    assert_eq!(info.fingerprint.unwrap(), want.fingerprint);
+    assert_eq!(info.comment.unwrap(), want.comment);
 }
