@@ -22,8 +22,9 @@ use russh::keys::ssh_key::{
 };
 use serde::Serialize;
 
-use crate::finding::{mode_string, shell_quote, Finding, Fix, Severity};
+use crate::finding::{mode_string, Finding, Fix, Severity};
 use crate::paths::SshPaths;
+use crate::perms::shell_path;
 
 /// Keys are a few kilobytes at most; anything larger is not a key, and reading it all (a 1 GB log
 /// someone dropped in `~/.ssh`) would only waste memory.
@@ -932,7 +933,7 @@ pub fn findings(keys: &[KeyInfo], ctx: &KeyContext, paths: &SshPaths) -> Vec<Fin
             out.push(mismatch_finding(key, &shown, paths));
         }
         if key.encrypted {
-            if let Some(f) = agent_finding(key, &shown, ctx) {
+            if let Some(f) = agent_finding(key, &shown, ctx, paths) {
                 out.push(f);
             }
         }
@@ -956,7 +957,7 @@ pub fn findings(keys: &[KeyInfo], ctx: &KeyContext, paths: &SshPaths) -> Vec<Fin
                 .fix(Fix::new(
                     "use-key-with-i",
                     "Use this key explicitly",
-                    format!("ssh -i {} HOST", shell_quote(&shown)),
+                    format!("ssh -i {} HOST", shell_path(&key.path, paths)),
                 )),
             );
         }
@@ -1012,8 +1013,8 @@ fn mismatch_finding(key: &KeyInfo, shown: &str, paths: &SshPaths) -> Finding {
     if let Some(pk) = public_key_of_pub(key) {
         f = f.evidence(format!("{pub_shown}: {pk}"));
     }
-    let q = shell_quote(&key.path.display().to_string());
-    let qp = shell_quote(&pub_path.display().to_string());
+    let q = shell_path(&key.path, paths);
+    let qp = shell_path(&pub_path, paths);
     f.fix(
         Fix::new(
             "regenerate-public-key",
@@ -1034,8 +1035,13 @@ fn public_key_of_pub(key: &KeyInfo) -> Option<String> {
     }
 }
 
-fn agent_finding(key: &KeyInfo, shown: &str, ctx: &KeyContext) -> Option<Finding> {
-    let q = shell_quote(&key.path.display().to_string());
+fn agent_finding(
+    key: &KeyInfo,
+    shown: &str,
+    ctx: &KeyContext,
+    paths: &SshPaths,
+) -> Option<Finding> {
+    let q = shell_path(&key.path, paths);
     let base = |title: String| {
         Finding::new("encrypted-key-no-agent", Severity::Warning, title)
             .explain(

@@ -418,7 +418,10 @@ fn encrypted_key_needs_an_agent() {
     assert!(w.fixes[0]
         .command
         .starts_with("eval \"$(ssh-agent -s)\" && ssh-add "));
-    assert!(w.fixes[0].command.ends_with("id_ed25519"));
+    assert_eq!(
+        w.fixes[0].command,
+        "eval \"$(ssh-agent -s)\" && ssh-add ~/.ssh/id_ed25519"
+    );
 
     let other = vec!["SHA256:somethingelse".to_string()];
     let agent_without = KeyContext {
@@ -428,7 +431,7 @@ fn encrypted_key_needs_an_agent() {
     };
     let f = keys::findings(&infos, &agent_without, &paths);
     let w = f.iter().find(|f| f.id == "encrypted-key-no-agent").unwrap();
-    assert!(w.fixes[0].command.starts_with("ssh-add "));
+    assert_eq!(w.fixes[0].command, "ssh-add ~/.ssh/id_ed25519");
 
     let loaded = vec![fp];
     let agent_with = KeyContext {
@@ -497,6 +500,7 @@ fn key_with_another_name_is_not_offered_unless_configured() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].id, "key-not-offered");
     assert_eq!(found[0].severity, Severity::Info);
+    assert_eq!(found[0].fixes[0].command, "ssh -i ~/.ssh/work HOST");
 
     let configured = [ssh.join("work")];
     let ctx = KeyContext {
