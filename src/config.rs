@@ -1012,49 +1012,57 @@ pub fn all_identity_files(
 }
 
 /// (config file, line number, raw IdentityFile value) for every IdentityFile line, following
-/// every Include whatever block it is in.
+/// every Include whatever block it is in, in reading order (an Include's lines where it stands).
 fn identity_lines(
     start: &Path,
     paths: &SshPaths,
     read: &dyn Fn(&Path) -> Option<String>,
 ) -> Vec<(PathBuf, usize, String)> {
     let mut out = Vec::new();
-    let mut stack = vec![(start.to_path_buf(), 0usize)];
-    let mut seen = 0usize;
-    while let Some((file, depth)) = stack.pop() {
-        seen += 1;
-        if depth > MAX_INCLUDE_DEPTH || seen > 1024 {
-            continue;
-        }
-        let Some(text) = read(&file) else {
+    let mut budget = 1024usize;
+    identity_lines_into(start, paths, read, 0, &mut budget, &mut out);
+    out
+}
+
+/// Depth and a total file budget bound the walk, so an Include loop ends quickly.
+fn identity_lines_into(
+    file: &Path,
+    paths: &SshPaths,
+    read: &dyn Fn(&Path) -> Option<String>,
+    depth: usize,
+    budget: &mut usize,
+    out: &mut Vec<(PathBuf, usize, String)>,
+) {
+    if depth > MAX_INCLUDE_DEPTH || *budget == 0 {
+        return;
+    }
+    *budget -= 1;
+    let Some(text) = read(file) else {
+        return;
+    };
+    for (i, line) in text.split('\n').enumerate() {
+        let line = line.split('\0').next().unwrap_or_default();
+        let Some(cl) = split_config_line(line) else {
             continue;
         };
-        let mut includes = Vec::new();
-        for (i, line) in text.split('\n').enumerate() {
-            let line = line.split('\0').next().unwrap_or_default();
-            let Some(cl) = split_config_line(line) else {
-                continue;
-            };
-            match cl.keyword.as_str() {
-                "identityfile" => {
-                    if let Some(a) = cl.args.first() {
-                        out.push((file.clone(), i + 1, a.clone()));
-                    }
+        match cl.keyword.as_str() {
+            "identityfile" => {
+                // A file included twice (or a loop) lists each line once.
+                let seen = out.iter().any(|(f, l, _)| f == file && *l == i + 1);
+                if let (Some(a), false) = (cl.args.first(), seen) {
+                    out.push((file.to_path_buf(), i + 1, a.clone()));
                 }
-                "include" => {
-                    for pat in &cl.args {
-                        includes.extend(include_paths(pat, paths, true));
-                    }
-                }
-                _ => {}
             }
-        }
-        // Depth-first in file order: push reversed so the first Include is read first.
-        for inc in includes.into_iter().rev() {
-            stack.push((inc, depth + 1));
+            "include" => {
+                for pat in &cl.args {
+                    for inc in include_paths(pat, paths, true) {
+                        identity_lines_into(&inc, paths, read, depth + 1, budget, out);
+                    }
+                }
+            }
+            _ => {}
         }
     }
-    out
 }
 
 /// `identity-file-missing`: an IdentityFile someone configured does not exist. OpenSSH's
