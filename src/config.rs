@@ -347,9 +347,11 @@ fn run_with_timeout(program: &OsStr, args: &[String], timeout: Duration) -> Resu
             Err(e) => break Err(format!("waiting for ssh -G: {e}")),
         }
     };
+    // On a timeout the readers are left to finish on their own: a grandchild (a `Match exec`
+    // command) may still hold the pipes open, and joining would hang us with it.
+    let status = status?;
     let stdout = out_t.join().unwrap_or_default();
     let stderr = err_t.join().unwrap_or_default();
-    let status = status?;
     if status.success() && !stdout.trim().is_empty() {
         Ok(stdout)
     } else {
