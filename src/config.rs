@@ -223,6 +223,17 @@ pub fn effective_using(
     paths: &SshPaths,
     ssh: &OsStr,
 ) -> Result<EffectiveConfig, ConfigError> {
+    effective_with_timeout(req, paths, ssh, SSH_G_TIMEOUT)
+}
+
+/// [`effective_using`] with a chosen limit for `ssh -G` (a `Match exec` in the config can make
+/// it slow or hang; past the limit ssh is killed and the parser answers).
+pub fn effective_with_timeout(
+    req: &ConfigRequest,
+    paths: &SshPaths,
+    ssh: &OsStr,
+    timeout: Duration,
+) -> Result<EffectiveConfig, ConfigError> {
     if let Some(file) = req.config_file {
         if file != Path::new("/dev/null") {
             std::fs::File::open(file).map_err(|source| ConfigError::Unreadable {
@@ -233,7 +244,7 @@ pub fn effective_using(
     }
     let read = |p: &Path| std::fs::read(p).ok().map(|b| lossy(&b));
     let args = ssh_g_args(req, paths);
-    let mut cfg = match run_with_timeout(ssh, &args, SSH_G_TIMEOUT) {
+    let mut cfg = match run_with_timeout(ssh, &args, timeout) {
         Ok(out) => {
             let mut cfg = parse_ssh_g(&out, paths);
             let cfg_file = config_file_for_ssh(req, paths);
@@ -338,9 +349,9 @@ fn run_with_timeout(program: &OsStr, args: &[String], timeout: Duration) -> Resu
                 let _ = child.kill();
                 let _ = child.wait();
                 break Err(format!(
-                    "{} -G did not answer within {} s",
+                    "{} -G did not answer within {} ms",
                     program.to_string_lossy(),
-                    timeout.as_secs()
+                    timeout.as_millis()
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(5)),

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use sshdoctor::config::{
-    all_identity_files, effective, effective_parsed, effective_using, identity_findings,
-    parse_ssh_g, parse_target, ConfigRequest, ConfigSource, EffectiveConfig, Target, TargetError,
+    all_identity_files, effective, effective_parsed, effective_using, effective_with_timeout,
+    identity_findings, parse_ssh_g, parse_target, ConfigRequest, ConfigSource, EffectiveConfig,
+    Target, TargetError,
 };
 use sshdoctor::finding::Severity;
 use sshdoctor::paths::SshPaths;
@@ -700,4 +701,47 @@ fn targets_parse_like_people_type_them() {
         parse_target("-oProxyCommand=x"),
         Err(TargetError::LeadingDash(_))
     ));
+}
+
+#[test]
+fn a_hanging_ssh_is_killed_and_the_parser_answers() {
+    use std::os::unix::fs::PermissionsExt;
+    let (d, paths) = temp_home();
+    write(&paths.config(), "Host slow\n  Port 2444\n");
+    let fake = d.path().join("fake-ssh");
+    write(&fake, "#!/bin/sh\nexec sleep 5\n");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t = parse_target("slow").unwrap();
+    let req = ConfigRequest {
+        target: &t,
+        config_file: Some(&paths.config()),
+        port: None,
+        user: None,
+        identity_files: &[],
+    };
+    let start = std::time::Instant::now();
+    let cfg = effective_with_timeout(
+        &req,
+        &paths,
+        fake.as_os_str(),
+        std::time::Duration::from_millis(200),
+    )
+    .unwrap();
+    assert!(start.elapsed() < std::time::Duration::from_secs(3));
+    assert_eq!(cfg.source, ConfigSource::Parsed);
+    assert_eq!(cfg.port, 2444);
+    assert!(cfg.ssh_g_error.unwrap().contains("did not answer"));
+}
+
+#[test]
+fn relative_includes_resolve_under_our_ssh_dir() {
+    let (_d, paths) = temp_home();
+    std::fs::create_dir_all(paths.ssh_dir.join("conf.d")).unwrap();
+    write(
+        &paths.ssh_dir.join("conf.d/work.conf"),
+        "Host work\n  User worker\n",
+    );
+    write(&paths.config(), "Include conf.d/*.conf\n");
+    let cfg = parsed(&paths.config(), "work", None, None, &[], &paths);
+    assert_eq!(cfg.user, "worker");
 }
