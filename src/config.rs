@@ -284,7 +284,7 @@ fn config_file_for_ssh(req: &ConfigRequest, paths: &SshPaths) -> Option<PathBuf>
     }
     let pw_home = passwd().map(|p| p.home);
     if pw_home.as_deref() == Some(paths.home.as_path()) {
-        // ssh reads the same file itself; still name it so sources can be found.
+        // Same home: let ssh read its usual files, the system config included.
         return None;
     }
     let own = paths.config();
@@ -499,7 +499,7 @@ fn expand_tokens_for(cfg: &EffectiveConfig, raw: &str, paths: &SshPaths) -> Path
         .unwrap_or_else(|| std::env::var("USER").unwrap_or_default());
     let lhost = local_hostname();
     let short = lhost.split('.').next().unwrap_or_default().to_string();
-    let uid = unsafe_getuid().to_string();
+    let uid = current_uid().to_string();
     let tilde = paths.expand_tilde(raw).display().to_string();
     let home = paths.home.display().to_string();
     let port = cfg.port.to_string();
@@ -1155,13 +1155,13 @@ struct Passwd {
     home: PathBuf,
 }
 
-fn unsafe_getuid() -> u32 {
+fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
 }
 
 fn passwd() -> Option<Passwd> {
-    let uid = unsafe_getuid();
+    let uid = current_uid();
     let mut size = 4096usize;
     while size <= 1 << 20 {
         let mut buf: Vec<libc::c_char> = vec![0; size];

@@ -745,3 +745,34 @@ fn relative_includes_resolve_under_our_ssh_dir() {
     let cfg = parsed(&paths.config(), "work", None, None, &[], &paths);
     assert_eq!(cfg.user, "worker");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Whatever a config file holds, the fallback answers with a port and a user, never a panic.
+    #[test]
+    fn any_config_text_is_survivable(text in "(?s)[ -~\t\r\n\"'=#!*?\\[\\]%~\u{0}\u{ff}]{0,400}") {
+        let paths = SshPaths::with_home(Path::new("/nonexistent-sshdoctor-home"));
+        let t = parse_target("host").unwrap();
+        let req = ConfigRequest {
+            target: &t,
+            config_file: Some(Path::new("/virtual/config")),
+            port: None,
+            user: None,
+            identity_files: &[],
+        };
+        let text2 = text.clone();
+        let read = move |p: &Path| (p == Path::new("/virtual/config")).then(|| text2.clone());
+        let cfg = effective_parsed(&req, &paths, &read);
+        proptest::prop_assert!(cfg.port > 0);
+    }
+
+    /// Any target string either parses into a non-empty host or says why not.
+    #[test]
+    fn any_target_string_is_survivable(s in "\\PC{0,40}") {
+        if let Ok(t) = parse_target(&s) {
+            proptest::prop_assert!(!t.host.is_empty());
+            proptest::prop_assert!(t.port != Some(0));
+        }
+    }
+}
