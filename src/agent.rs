@@ -1,1 +1,310 @@
-//! (being written)
+//! The ssh-agent as ssh sees it: is `SSH_AUTH_SOCK` set, does something answer on that socket,
+//! and which keys does it hold.
+//!
+//! The classic failure is a stale socket: the variable survives a logout, a `tmux attach` or a
+//! `sudo -E`, but the agent that made the socket is gone, so ssh silently falls back to key files
+//! and the user wonders why the key they "added" is not used. Every probe here is bounded by a
+//! timeout, because a hung agent must not hang the doctor.
+
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use russh::keys::agent::client::AgentClient;
+use russh::keys::agent::AgentIdentity as RusshIdentity;
+use russh::keys::ssh_key::{Algorithm, HashAlg, PublicKey};
+use serde::Serialize;
+
+use crate::finding::{shell_quote, Finding, Fix, Severity};
+
+/// How long connecting and asking for identities may take together.
+pub const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the agent socket told us.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum AgentStatus {
+    /// `SSH_AUTH_SOCK` is unset or empty: no agent in this session.
+    NotSet,
+    /// The variable names a socket, but no working agent answers there.
+    Unreachable {
+        socket: PathBuf,
+        error: String,
+        reason: UnreachableReason,
+    },
+    Running {
+        socket: PathBuf,
+        identities: Vec<AgentIdentity>,
+    },
+}
+
+/// Why the socket did not answer, so the finding can name the likely cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnreachableReason {
+    /// The path does not exist: the agent exited and cleaned up, or the variable is stale.
+    Missing,
+    /// Something other than a socket sits at that path.
+    NotASocket,
+    /// A socket file with nobody listening: the agent died without removing it.
+    Refused,
+    /// Connected, but no answer within the timeout: a hung or wedged agent.
+    Timeout,
+    /// Answered with something that is not the agent protocol.
+    Protocol,
+    /// Any other I/O failure (permission denied, ...).
+    Io,
+}
+
+/// One key the agent offers, as `ssh-add -l` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AgentIdentity {
+    /// `ED25519`, `RSA`, `ECDSA`, `ED25519-SK`, ... and `-CERT` for certificates, like ssh-add.
+    pub key_type: String,
+    /// `SHA256:...`, exactly as `ssh-add -l` prints it.
+    pub fingerprint: String,
+    pub comment: String,
+    #[serde(skip)]
+    pub public_key: PublicKey,
+}
+
+/// The agent named by `SSH_AUTH_SOCK` in this process's environment.
+pub fn status_from_env() -> AgentStatus {
+    let sock = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty());
+    status(sock.as_deref().map(Path::new))
+}
+
+/// Probes the agent at `sock` (None: the variable is not set), within [`AGENT_TIMEOUT`].
+pub fn status(sock: Option<&Path>) -> AgentStatus {
+    status_with_timeout(sock, AGENT_TIMEOUT)
+}
+
+/// [`status`] with a chosen timeout.
+pub fn status_with_timeout(sock: Option<&Path>, timeout: Duration) -> AgentStatus {
+    let Some(sock) = sock.filter(|s| !s.as_os_str().is_empty()) else {
+        return AgentStatus::NotSet;
+    };
+    let unreachable = |reason, error: String| AgentStatus::Unreachable {
+        socket: sock.to_path_buf(),
+        error,
+        reason,
+    };
+    match std::fs::metadata(sock) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return unreachable(
+                UnreachableReason::Missing,
+                "no such file or directory".into(),
+            )
+        }
+        Err(e) => return unreachable(UnreachableReason::Io, e.to_string()),
+        Ok(m) if !m.file_type().is_socket() => {
+            return unreachable(
+                UnreachableReason::NotASocket,
+                format!("not a socket ({})", file_kind(&m.file_type())),
+            )
+        }
+        Ok(_) => {}
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            return unreachable(
+                UnreachableReason::Io,
+                format!("cannot start the I/O runtime: {e}"),
+            )
+        }
+    };
+    let asked = rt.block_on(async {
+        tokio::time::timeout(timeout, async {
+            let mut client = AgentClient::connect_uds(sock).await?;
+            client.request_identities().await
+        })
+        .await
+    });
+    match asked {
+        Err(_) => unreachable(
+            UnreachableReason::Timeout,
+            format!("the agent did not answer within {} ms", timeout.as_millis()),
+        ),
+        Ok(Err(russh::keys::Error::IO(e))) => {
+            let reason = match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => UnreachableReason::Refused,
+                std::io::ErrorKind::NotFound => UnreachableReason::Missing,
+                std::io::ErrorKind::UnexpectedEof => UnreachableReason::Protocol,
+                _ => UnreachableReason::Io,
+            };
+            let error = match reason {
+                UnreachableReason::Refused => {
+                    format!("connection refused: nothing listens on this socket ({e})")
+                }
+                UnreachableReason::Protocol => {
+                    "the agent closed the connection without answering".to_string()
+                }
+                _ => e.to_string(),
+            };
+            unreachable(reason, error)
+        }
+        Ok(Err(e)) => unreachable(
+            UnreachableReason::Protocol,
+            format!("the agent's answer could not be read: {e}"),
+        ),
+        Ok(Ok(ids)) => AgentStatus::Running {
+            socket: sock.to_path_buf(),
+            identities: ids.iter().map(identity).collect(),
+        },
+    }
+}
+
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else if t.is_fifo() {
+        "a named pipe"
+    } else {
+        "a special file"
+    }
+}
+
+fn identity(id: &RusshIdentity) -> AgentIdentity {
+    let (cert, comment) = match id {
+        RusshIdentity::PublicKey { comment, .. } => (false, comment.clone()),
+        RusshIdentity::Certificate { comment, .. } => (true, comment.clone()),
+    };
+    let public_key = id.public_key().into_owned();
+    let mut key_type = type_label(&public_key.algorithm());
+    if cert {
+        key_type.push_str("-CERT");
+    }
+    AgentIdentity {
+        key_type,
+        fingerprint: public_key.fingerprint(HashAlg::Sha256).to_string(),
+        comment,
+        public_key,
+    }
+}
+
+/// The key type as ssh-add and ssh-keygen print it in parentheses.
+pub fn type_label(alg: &Algorithm) -> String {
+    match alg {
+        Algorithm::Dsa => "DSA".into(),
+        Algorithm::Ecdsa { .. } => "ECDSA".into(),
+        Algorithm::Ed25519 => "ED25519".into(),
+        Algorithm::Rsa { .. } => "RSA".into(),
+        Algorithm::SkEcdsaSha2NistP256 => "ECDSA-SK".into(),
+        Algorithm::SkEd25519 => "ED25519-SK".into(),
+        other => other.as_str().to_ascii_uppercase(),
+    }
+}
+
+const AGENT_PURPOSE: &str = "The ssh-agent keeps your unlocked private keys in memory so ssh can \
+    use them without asking for the passphrase every time, and so forwarded sessions \
+    (ForwardAgent) can use them too. ssh finds it through the SSH_AUTH_SOCK variable.";
+
+/// `agent-not-running` when there is no usable agent, `agent-empty` when it holds no key.
+pub fn findings(status: &AgentStatus) -> Vec<Finding> {
+    let start = Fix::new(
+        "start-agent",
+        "Start an agent in this shell and add your keys",
+        "eval \"$(ssh-agent -s)\" && ssh-add",
+    );
+    match status {
+        AgentStatus::NotSet => vec![Finding::new(
+            "agent-not-running",
+            Severity::Warning,
+            "No ssh-agent is running in this session",
+        )
+        .explain(format!(
+            "{AGENT_PURPOSE} It is not set here, so ssh reads key files directly and asks for \
+             each passphrase. Logins can still work; passphrase prompts, and anything that relies \
+             on agent forwarding, will not."
+        ))
+        .evidence("SSH_AUTH_SOCK is not set")
+        .fix(start)],
+        AgentStatus::Unreachable {
+            socket,
+            error,
+            reason,
+        } => {
+            let sock = socket.display().to_string();
+            let (title, cause) = match reason {
+                UnreachableReason::Missing | UnreachableReason::Refused => (
+                    "SSH_AUTH_SOCK points to an ssh-agent that is no longer running",
+                    "This is a stale socket: the agent that created it has exited (a logout, a \
+                     reboot, an old tmux or screen session still carrying the variable), so keys \
+                     you added earlier are gone and ssh quietly falls back to key files.",
+                ),
+                UnreachableReason::NotASocket => (
+                    "SSH_AUTH_SOCK does not point to a socket",
+                    "Something other than an agent socket sits at that path, usually because the \
+                     variable was set by hand or copied from another machine.",
+                ),
+                UnreachableReason::Timeout => (
+                    "The ssh-agent does not answer",
+                    "A process accepted the connection but never replied: the agent is hung \
+                     (or it waits for a confirmation dialog nobody can see). ssh will hang the \
+                     same way when it asks for keys.",
+                ),
+                UnreachableReason::Protocol => (
+                    "The program at SSH_AUTH_SOCK does not speak the agent protocol",
+                    "Something answered, but not as an ssh-agent does; ssh cannot use it.",
+                ),
+                UnreachableReason::Io => (
+                    "The ssh-agent socket cannot be opened",
+                    "The socket exists but this user cannot use it, usually after `sudo` or `su` \
+                     kept another user's SSH_AUTH_SOCK.",
+                ),
+            };
+            let mut f = Finding::new("agent-not-running", Severity::Warning, title)
+                .explain(format!("{AGENT_PURPOSE} {cause}"))
+                .evidence(format!("SSH_AUTH_SOCK={sock}"))
+                .evidence(error.clone())
+                .fix(start);
+            if matches!(
+                reason,
+                UnreachableReason::Missing | UnreachableReason::Refused
+            ) {
+                f = f.fix(Fix::new(
+                    "unset-stale-agent",
+                    "Forget the stale agent in this shell",
+                    "unset SSH_AUTH_SOCK SSH_AGENT_PID",
+                ));
+            }
+            if *reason == UnreachableReason::Refused {
+                f = f.fix(
+                    Fix::new(
+                        "remove-stale-socket",
+                        "Remove the dead socket file",
+                        format!("rm -f {}", shell_quote(&sock)),
+                    )
+                    .destructive(),
+                );
+            }
+            vec![f]
+        }
+        AgentStatus::Running { socket, identities } if identities.is_empty() => {
+            vec![Finding::new(
+                "agent-empty",
+                Severity::Info,
+                "The ssh-agent is running but holds no keys",
+            )
+            .explain(
+                "The agent answers but has no keys loaded, so ssh offers it nothing and reads \
+                 key files directly. `ssh-add` loads your default keys (asking for each \
+                 passphrase once); `AddKeysToAgent yes` in ~/.ssh/config does it on first use.",
+            )
+            .evidence(format!("SSH_AUTH_SOCK={}", socket.display()))
+            .evidence("ssh-add -l: The agent has no identities.")
+            .fix(Fix::new(
+                "add-keys",
+                "Load your keys into the agent",
+                "ssh-add",
+            ))]
+        }
+        AgentStatus::Running { .. } => Vec::new(),
+    }
+}
