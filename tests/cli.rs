@@ -282,3 +282,103 @@ fn version_and_help_document_every_subcommand() {
         assert!(help.contains(sub), "--help lacks {sub}: {help}");
     }
 }
+
+#[test]
+fn junk_and_huge_known_hosts_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let ssh = home.join(".ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    chmod(&ssh, 0o700);
+    // Binary junk: parsed, every line kept and reported as malformed.
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(ssh.join("known_hosts"), &junk).unwrap();
+    let out = run(home, &["check", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.to_string().contains("known-hosts-malformed-line"), "{v}");
+    let out = run(
+        home,
+        &[
+            "known-hosts",
+            "list",
+            "--json",
+            "-f",
+            ssh.join("known_hosts").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!v["problems"].as_array().unwrap().is_empty());
+
+    // A 1 GB single line (sparse, so the test stays cheap): a clear finding, no attempt to
+    // swallow it whole, no panic.
+    let f = std::fs::File::create(ssh.join("known_hosts")).unwrap();
+    f.set_len(1 << 30).unwrap();
+    let out = run(home, &["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(
+        text.contains("file-unreadable") && text.contains("too large"),
+        "{text}"
+    );
+    let out = run(
+        home,
+        &[
+            "known-hosts",
+            "find",
+            "x",
+            "-f",
+            ssh.join("known_hosts").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too large"));
+}
+
+#[test]
+fn a_target_narrows_check_to_that_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let ssh = home.join(".ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    chmod(&ssh, 0o700);
+    keygen(&ssh.join("id_ed25519"), "ed25519", "default");
+    keygen(&ssh.join("work_key"), "ed25519", "work");
+    chmod(&ssh.join("work_key"), 0o640);
+    std::fs::write(
+        ssh.join("config"),
+        "Host work\n  HostName 127.0.0.1\n  IdentityFile ~/.ssh/work_key\n  IdentitiesOnly yes\n\
+         Host other\n  HostName 127.0.0.2\n  IdentityFile ~/.ssh/gone\n  IdentitiesOnly yes\n",
+    )
+    .unwrap();
+    chmod(&ssh.join("config"), 0o600);
+    // `work` uses the 0640 key: ssh would ignore it.
+    let out = run(home, &["check", "work", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        ids.contains(&"private-key-permissions".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"identity-file-missing".to_string()),
+        "{ids:?}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // `other` names a key that does not exist, and does not use work_key.
+    let out = run(home, &["check", "other", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(
+        text.contains("identity-file-missing") && text.contains("gone"),
+        "{text}"
+    );
+    assert!(!text.contains("private-key-permissions"), "{text}");
+    assert!(!text.contains("\"no-keys\""), "{text}");
+}
