@@ -6,6 +6,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod server;
+
 /// Diagnose and safely fix failing SSH logins.
 #[derive(Debug, Parser)]
 #[command(name = "sshdoctor", version, about, long_about = None)]
@@ -15,7 +17,10 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Explain on the server why sshd refuses a login.
+    Server(crate::cli::server::ServerArgs),
+}
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
@@ -29,5 +34,9 @@ pub fn main() -> i32 {
     };
     match cli.command {
         None => 0,
+        Some(Command::Server(a)) => server::run(&a).unwrap_or_else(|e| {
+            eprintln!("sshdoctor: {e:#}");
+            2
+        }),
     }
 }
