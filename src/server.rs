@@ -754,6 +754,12 @@ pub enum LogEvent {
         user: String,
         from: String,
     },
+    /// sshd opens authorized_keys with the user's rights; this is what it says when it cannot.
+    CouldNotOpen {
+        user: String,
+        path: String,
+        error: String,
+    },
 }
 
 impl LogEvent {
@@ -765,7 +771,8 @@ impl LogEvent {
             | LogEvent::AccountLocked { user }
             | LogEvent::MaxAuthTries { user, .. }
             | LogEvent::NotPermittedHost { user, .. }
-            | LogEvent::InvalidUser { user, .. } => Some(user),
+            | LogEvent::InvalidUser { user, .. }
+            | LogEvent::CouldNotOpen { user, .. } => Some(user),
             LogEvent::RootRefused { .. } => Some("root"),
             _ => None,
         }
@@ -834,8 +841,9 @@ pub fn classify(message: &str) -> Option<LogEvent> {
                 r"^ROOT LOGIN REFUSED FROM (\S+)",
                 r"^maximum authentication attempts exceeded for (?:invalid user )?(\S+) from (\S+)",
                 r"^Unable to negotiate with (\S+) port \d+: (.+?)(?: \[preauth\])?\s*$",
-                r"^Authentication tried for (\S+) with correct key but not from a permitted host \(host=\S+, ip=([^)\s]+)\)",
+                r"^(?:\S+: )?Authentication tried for (\S+) with correct key but not from a permitted host \(host=[^,]*, ip=([^,)\s]+)",
                 r"^Invalid user (\S*) from (\S+)",
+                r"^Could not open user '([^']+)' authorized keys '(.+)': (.+?)\s*$",
             ]
             .iter()
             .map(|p| Regex::new(p).ok())
@@ -879,9 +887,14 @@ pub fn classify(message: &str) -> Option<LogEvent> {
                 user: g(1),
                 ip: g(2),
             },
-            _ => LogEvent::InvalidUser {
+            9 => LogEvent::InvalidUser {
                 user: g(1),
                 from: g(2),
+            },
+            _ => LogEvent::CouldNotOpen {
+                user: g(1),
+                path: g(2),
+                error: g(3),
             },
         });
     }
@@ -1373,6 +1386,7 @@ fn key_findings(
              from here.",
         )
         .evidence(format!("{p}:{}: {} {}", e.line, e.key_type, e.fingerprint))
+        .evidence(format!("{p}:{}: {r}", e.line))
         .evidence(format!("client address: {addr}"));
         if let Some(from) = e.option("from").and_then(|o| o.value.as_deref()) {
             if let Some(fix) = allow_from_fix(&p, e, from, addr) {
@@ -1596,6 +1610,32 @@ fn attach_log(f: &ServerFacts, out: &mut Vec<Finding>) {
                         format!("There is no account {user} on this server"),
                     )
                 });
+            }
+            LogEvent::CouldNotOpen { path, error, .. } => {
+                let pth = path.clone();
+                let err = error.clone();
+                push(
+                    out,
+                    &[
+                        "strictmodes-owner",
+                        "strictmodes-mode",
+                        "authorized-keys-unreadable",
+                    ],
+                    &|x: &Finding| x.evidence.iter().any(|e| e.starts_with(&format!("{pth}:"))),
+                    line,
+                    &|| {
+                        Finding::new(
+                            "authorized-keys-unreadable",
+                            Severity::Error,
+                            format!("sshd could not read {pth} as {user}: {err}"),
+                        )
+                        .explain(
+                            "sshd opens authorized_keys with the user's own rights, not root's: \
+                             a file the user cannot read (another owner, no read bit, a \
+                             directory without x) is as good as missing.",
+                        )
+                    },
+                );
             }
             LogEvent::AcceptedPublickey { .. } => {}
         }
