@@ -532,13 +532,12 @@ pub fn strict_modes_walk(
             Role::ParentDir
         }
     };
-    let check = |p: &Path, st: &FileStat| -> Option<Problem> {
+    let check = |st: &FileStat| -> Option<Problem> {
         if st.uid != 0 && st.uid != uid {
             Some(Problem::Owner)
         } else if st.mode & 0o002 != 0 || (st.mode & 0o020 != 0 && !group_ok(st)) {
             Some(Problem::Mode)
         } else {
-            let _ = p;
             None
         }
     };
@@ -550,7 +549,7 @@ pub fn strict_modes_walk(
             stat: Some(st),
         }),
         Some(st) => {
-            if let Some(problem) = check(file, &st) {
+            if let Some(problem) = check(&st) {
                 out.push(Violation {
                     path: file.to_path_buf(),
                     role: Role::AuthorizedKeys,
@@ -572,7 +571,7 @@ pub fn strict_modes_walk(
                 stat: None,
             }),
             Some(st) => {
-                if let Some(problem) = check(dir, &st) {
+                if let Some(problem) = check(&st) {
                     out.push(Violation {
                         path: dir.to_path_buf(),
                         role: role_of(dir),
@@ -937,6 +936,15 @@ pub fn parse_proc_net_tcp(text: &str) -> Vec<(IpAddr, u16)> {
         .collect()
 }
 
+/// `host:port`, with brackets around an IPv6 host as sshd -T prints it.
+fn host_port(h: &str, p: u16) -> String {
+    if h.contains(':') {
+        format!("[{h}]:{p}")
+    } else {
+        format!("{h}:{p}")
+    }
+}
+
 /// Whether a socket listening on `sock` serves connections to `want:port`.
 fn serves(sock: &(IpAddr, u16), want: &str, port: u16) -> bool {
     if sock.1 != port {
@@ -1251,7 +1259,10 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
                  config error or a port already in use), or listens elsewhere.",
             );
             for (h, p) in &want {
-                fi = fi.evidence(format!("sshd effective config: listenaddress {h}:{p}"));
+                fi = fi.evidence(format!(
+                    "sshd effective config: listenaddress {}",
+                    host_port(h, *p)
+                ));
             }
             let mut ports: Vec<u16> = socks.iter().map(|s| s.1).collect();
             ports.sort_unstable();
@@ -1276,9 +1287,12 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
                     Finding::new(
                         "sshd-not-listening-address",
                         Severity::Warning,
-                        format!("sshd is not listening on {h} port {p}"),
+                        format!("sshd is not listening on {}", host_port(h, *p)),
                     )
-                    .evidence(format!("sshd effective config: listenaddress {h}:{p}")),
+                    .evidence(format!(
+                        "sshd effective config: listenaddress {}",
+                        host_port(h, *p)
+                    )),
                 );
             }
         }
@@ -1446,15 +1460,6 @@ fn allow_from_fix(path: &str, e: &Entry, from: &str, addr: IpAddr) -> Option<Fix
 /// Adds each relevant log line as evidence to the finding it proves, or as its own finding.
 fn attach_log(f: &ServerFacts, out: &mut Vec<Finding>) {
     let user = &f.user.name;
-    let wanted = f.wanted.as_ref().map(|w| {
-        format!(
-            "SHA256:{}",
-            w.fingerprint
-                .trim()
-                .strip_prefix("SHA256:")
-                .unwrap_or(w.fingerprint.trim())
-        )
-    });
     let mut extra: Vec<Finding> = Vec::new();
     let mut push = |out: &mut Vec<Finding>,
                     ids: &[&str],
@@ -1546,7 +1551,6 @@ fn attach_log(f: &ServerFacts, out: &mut Vec<Finding>) {
                         }
                     },
                 );
-                let _ = &wanted;
             }
             LogEvent::NotAllowed { reason, .. } => {
                 let r = reason.clone();
@@ -2048,6 +2052,14 @@ mod tests {
             matches!(classify(&l.message), Some(LogEvent::NotAllowed { user, .. }) if user == "bob")
         );
         assert!(parse_log_line("Mar  5 10:00:00 host cron[1]: x").is_none());
+        assert!(matches!(
+            classify("/srv/l/ak:1: Authentication tried for u with correct key but not from a permitted host (host=127.0.0.1, ip=127.0.0.1, required=10.0.0.1)."),
+            Some(LogEvent::NotPermittedHost { user, ip }) if user == "u" && ip == "127.0.0.1"
+        ));
+        assert!(matches!(
+            classify("Could not open user 'u' authorized keys '/h/u/.ssh/authorized_keys': Permission denied"),
+            Some(LogEvent::CouldNotOpen { path, .. }) if path == "/h/u/.ssh/authorized_keys"
+        ));
         assert!(matches!(
             classify("Authentication refused: bad ownership or modes for directory /srv/x/home/u"),
             Some(LogEvent::BadModes { path }) if path == "/srv/x/home/u"
