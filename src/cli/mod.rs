@@ -13,6 +13,7 @@ pub mod check;
 pub mod config;
 pub mod keys;
 pub mod known_hosts;
+pub mod server;
 
 /// Diagnose and safely fix failing SSH logins.
 ///
@@ -39,6 +40,8 @@ pub enum Command {
     Config(config::ConfigArgs),
     /// Whether an ssh-agent runs and which keys it holds.
     Agent(agent::AgentArgs),
+    /// On the server: why sshd refuses a login, from sshd's config, StrictModes and its log.
+    Server(server::ServerArgs),
 }
 
 /// A mistake in how sshdoctor was called: exit code 2.
@@ -98,6 +101,7 @@ pub fn main() -> i32 {
         Some(Command::KnownHosts(c)) => known_hosts::run(c),
         Some(Command::Config(a)) => config::run(a),
         Some(Command::Agent(a)) => agent::run(a),
+        Some(Command::Server(a)) => server::run(a),
     };
     match result {
         Ok(code) => code,
