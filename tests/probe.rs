@@ -261,7 +261,13 @@ fn changed_host_key_is_an_error_with_both_fingerprints_and_stops_before_auth() {
         parts.next().unwrap_or_default()
     );
     let kh = home.known_hosts(&line);
-    let out = sshd::ssh(home.dir.path(), server.port, &[key.clone()], &kh, &[]);
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
     assert!(
         stderr(&out).contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
         "{}",
@@ -302,14 +308,26 @@ fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
     let key = home.key("id_ed25519");
     server.authorize(&key.with_extension("pub"));
     let kh = home.known_hosts("");
-    let out = sshd::ssh(home.dir.path(), server.port, &[key.clone()], &kh, &[]);
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
     assert!(
         stderr(&out).contains("Host key verification failed."),
         "{}",
         stderr(&out)
     );
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = sshd::ssh(home.dir.path(), server.port, &[key.clone()], &kh, &[]);
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
 
     let r = run(opts(server.port, vec![common::identity(&key, false)], None));
@@ -326,7 +344,7 @@ fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
     assert_eq!(
         server
             .log()
-            .matches(&format!("Accepted publickey for root from 127.0.0.1"))
+            .matches("Accepted publickey for root from 127.0.0.1")
             .count(),
         2
     );
@@ -342,7 +360,13 @@ fn server_without_publickey_is_password_only() {
     let home = Home::new();
     let key = home.key("id_ed25519");
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = sshd::ssh(home.dir.path(), server.port, &[key.clone()], &kh, &[]);
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
     assert!(
         stderr(&out).contains("Permission denied (password)."),
         "{}",
@@ -449,6 +473,8 @@ fn eight_keys_against_max_auth_tries_3_find_the_working_one() {
     assert_eq!(stage(&r, "keys"), StageStatus::Ok);
     assert_eq!(stage(&r, "login"), StageStatus::Ok);
     assert_eq!(r.exit_code(), 1);
+    // The working key was asked about without a signature first (PK_OK), as the protocol allows.
+    assert!(server.log().contains("Postponed publickey for root"));
 
     // The fix works: only that key, and ssh gets in.
     let out = sshd::ssh(home.dir.path(), server.port, &[good], &kh, &[]);
@@ -462,7 +488,13 @@ fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
     let key = sshd::keygen(home.dir.path(), "id_ed25519", "ed25519", "correct horse");
     server.authorize(&key.with_extension("pub"));
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = sshd::ssh(home.dir.path(), server.port, &[key.clone()], &kh, &[]);
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
     assert!(
         stderr(&out).contains("Permission denied (publickey)."),
         "{}",
@@ -490,4 +522,100 @@ fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
     assert_eq!(stage(&r, "login"), StageStatus::Ok);
     let json = serde_json::to_string(&r).expect("json");
     assert!(!json.contains("correct horse"));
+}
+
+/// The binary end to end: `sshdoctor probe ... --json` with the JSON contract of the issue.
+fn cli(home: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .arg("probe")
+        .args(args)
+        .arg("--json")
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run sshdoctor");
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn cli_json_follows_the_contract_and_exit_codes() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let key = home.key("id_ed25519");
+    server.authorize(&key.with_extension("pub"));
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let target = format!("root@127.0.0.1:{}", server.port);
+    let key_arg = key.display().to_string();
+    let kh_arg = kh.display().to_string();
+
+    let (code, v) = cli(
+        home.dir.path(),
+        &[&target, "-i", &key_arg, "--known-hosts", &kh_arg],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["target"]["host"], "127.0.0.1");
+    assert_eq!(v["target"]["port"], server.port);
+    assert_eq!(v["target"]["user"], "root");
+    let stages: Vec<&str> = v["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["stage"].as_str())
+        .collect();
+    assert_eq!(stages, probe::STAGES);
+    assert!(v["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .all(|s| s["status"] == "ok" && s["ms"].is_u64()));
+    assert_eq!(
+        v["server"]["host_key_fingerprint"],
+        sshd::fingerprint(&server.host_key_pub())
+    );
+    assert_eq!(v["server"]["host_key_type"], "ssh-ed25519");
+    assert_eq!(v["server"]["auth_methods"][0], "publickey");
+    assert_eq!(v["findings"][0]["id"], "auth-ok");
+
+    // The same server behind a known_hosts line for another key: changed, file:line, exit 1.
+    let other = sshd::keygen(home.dir.path(), "other", "ed25519", "");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("read");
+    let mut w = other_pub.split_whitespace();
+    let kh2 = home.dir.path().join("kh2");
+    std::fs::write(
+        &kh2,
+        format!(
+            "# comment\n[127.0.0.1]:{} {} {}\n",
+            server.port,
+            w.next().unwrap_or_default(),
+            w.next().unwrap_or_default()
+        ),
+    )
+    .expect("write");
+    let before = std::fs::read(&kh2).expect("read");
+    let kh2_arg = kh2.display().to_string();
+    let (code, v) = cli(
+        home.dir.path(),
+        &[&target, "-i", &key_arg, "--known-hosts", &kh2_arg],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(v["findings"][0]["id"], "host-key-changed");
+    assert_eq!(
+        v["findings"][0]["evidence"][0],
+        format!("{}:2", kh2.display())
+    );
+    assert_eq!(
+        std::fs::read(&kh2).expect("read"),
+        before,
+        "a probe writes nothing"
+    );
+
+    // Bad usage is exit 2.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .args(["probe", "host:notaport"])
+        .env("HOME", home.dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -4,6 +4,8 @@
 //! Exit codes are a contract: 0 nothing wrong, 1 at least one error-severity finding (or, for
 //! `find`, not found), 2 bad usage or unreadable input.
 
+pub mod probe;
+
 use clap::{Parser, Subcommand};
 
 /// Diagnose and safely fix failing SSH logins.
@@ -15,7 +17,9 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    Probe(crate::cli::probe::ProbeArgs),
+}
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
@@ -29,5 +33,12 @@ pub fn main() -> i32 {
     };
     match cli.command {
         None => 0,
+        Some(Command::Probe(args)) => match probe::run(&args) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("sshdoctor: {e:#}");
+                2
+            }
+        },
     }
 }
