@@ -619,3 +619,60 @@ fn cli_json_follows_the_contract_and_exit_codes() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn agent_full_of_keys_hits_max_auth_tries_and_the_probe_logs_in_through_the_agent() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let agent = common::Agent::start();
+    for i in 0..6 {
+        agent.add(&home.key(&format!("other{i}")));
+    }
+    let good = home.key("id_ed25519");
+    agent.add(&good);
+    server.authorize(&good.with_extension("pub"));
+    let kh = home.known_hosts(&server.known_hosts_line());
+    // Real ssh with the agent and no IdentitiesOnly offers the agent's keys in the agent's order.
+    let out = std::process::Command::new("ssh")
+        .args(["-F", "/dev/null", "-o"])
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-o", "BatchMode=yes"])
+        .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
+        .env("HOME", home.dir.path())
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh");
+    assert!(
+        stderr(&out).contains("Too many authentication failures"),
+        "{}",
+        stderr(&out)
+    );
+
+    let fp = sshd::fingerprint(&server.host_key_pub());
+    let mut o = opts(server.port, vec![], Some(fp));
+    o.use_agent = Some(agent.sock.clone());
+    o.identities_only = false;
+    let r = run(o);
+    assert_eq!(ids(&r), ["too-many-auth-failures"]);
+    let f = finding(&r, "too-many-auth-failures");
+    assert_eq!(
+        f.evidence
+            .iter()
+            .filter(|e| e.starts_with("offered first and refused: agent: "))
+            .count(),
+        6
+    );
+    assert!(f
+        .evidence
+        .iter()
+        .any(|e| e.starts_with("accepted: agent: id_ed25519 ")));
+    assert!(f.fixes[0].title.contains("IdentitiesOnly yes"));
+    assert_eq!(
+        f.fixes[0].command,
+        "ssh-add -L | grep -F ' id_ed25519' > ~/.ssh/id_ed25519.pub"
+    );
+    // Logged in with the agent's signature: no key file was decrypted or read.
+    assert_eq!(stage(&r, "login"), StageStatus::Ok);
+    assert!(server.log().contains("Accepted publickey for root"));
+}

@@ -519,10 +519,22 @@ pub fn too_many_auth_failures(
                 ]),
             ));
     } else {
+        // The key lives only in the agent: ssh accepts a public key file as IdentityFile.
+        let comment = working
+            .name
+            .strip_prefix("agent: ")
+            .unwrap_or(&working.name);
+        let file = format!("~/.ssh/{}.pub", comment.replace(['/', ' '], "_"));
         f = f.fix(Fix::new(
-            "agent-fewer-keys",
-            "Remove the keys this server does not need from the agent",
-            "ssh-add -D  # then ssh-add only the key you need",
+            "identities-only",
+            format!(
+                "Save the agent key's public half, then add `IdentitiesOnly yes` and `IdentityFile {file}` under `Host {}` in ~/.ssh/config",
+                t.display
+            ),
+            format!(
+                "ssh-add -L | grep -F {} > {file}",
+                shell_quote(&format!(" {comment}"))
+            ),
         ));
     }
     f

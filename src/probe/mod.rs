@@ -816,11 +816,11 @@ impl Probe {
         true
     }
 
-    /// The keys ssh would offer, in ssh's order: agent keys first (those matching an
-    /// IdentityFile take that file's name), with IdentitiesOnly only those; then the files.
+    /// The keys ssh would offer, in OpenSSH 9.2's order (measured with `ssh -v`): key files
+    /// the agent also holds (in file order), then the agent's other keys (unless
+    /// IdentitiesOnly), then the key files the agent does not hold.
     async fn candidates(&mut self) -> Vec<Candidate> {
-        let mut files: Vec<Option<&Identity>> = self.opts.identities.iter().map(Some).collect();
-        let mut out = Vec::new();
+        let mut agent_keys: Vec<(PublicKey, String)> = Vec::new();
         if let Some(sock) = &self.opts.use_agent {
             if let Ok(Ok(mut agent)) =
                 tokio::time::timeout(self.opts.timeout, AgentClient::connect_uds(sock)).await
@@ -829,46 +829,18 @@ impl Probe {
                     tokio::time::timeout(self.opts.timeout, agent.request_identities()).await
                 {
                     for id in ids {
-                        let (key, comment) = match &id {
-                            AgentIdentity::PublicKey { key, comment } => {
-                                (key.clone(), comment.clone())
-                            }
-                            AgentIdentity::Certificate { .. } => continue,
-                        };
-                        let slot = files
-                            .iter_mut()
-                            .find(|f| f.is_some_and(|i| i.public_key.key_data() == key.key_data()));
-                        if let Some(slot) = slot {
-                            if let Some(ident) = slot.take() {
-                                let path = ident.path.display().to_string();
-                                out.push(Candidate {
-                                    label: label_for(
-                                        &key,
-                                        path.clone(),
-                                        Some(path),
-                                        ident.local_problem.clone(),
-                                    ),
-                                    key,
-                                    from_agent: true,
-                                    encrypted: ident.encrypted,
-                                });
-                            }
-                        } else if !self.opts.identities_only {
-                            out.push(Candidate {
-                                label: label_for(&key, format!("agent: {comment}"), None, None),
-                                key,
-                                from_agent: true,
-                                encrypted: false,
-                            });
+                        if let AgentIdentity::PublicKey { key, comment } = id {
+                            agent_keys.push((key, comment));
                         }
                     }
                     self.agent = Some(agent);
                 }
             }
         }
-        for ident in files.into_iter().flatten() {
+        let in_agent = |k: &PublicKey| agent_keys.iter().any(|(a, _)| a.key_data() == k.key_data());
+        let file_cand = |ident: &Identity, from_agent: bool| {
             let path = ident.path.display().to_string();
-            out.push(Candidate {
+            Candidate {
                 label: label_for(
                     &ident.public_key,
                     path.clone(),
@@ -876,10 +848,41 @@ impl Probe {
                     ident.local_problem.clone(),
                 ),
                 key: ident.public_key.clone(),
-                from_agent: false,
+                from_agent,
                 encrypted: ident.encrypted,
-            });
+            }
+        };
+        let mut out: Vec<Candidate> = self
+            .opts
+            .identities
+            .iter()
+            .filter(|i| in_agent(&i.public_key))
+            .map(|i| file_cand(i, true))
+            .collect();
+        if !self.opts.identities_only {
+            for (key, comment) in &agent_keys {
+                if !self
+                    .opts
+                    .identities
+                    .iter()
+                    .any(|i| i.public_key.key_data() == key.key_data())
+                {
+                    out.push(Candidate {
+                        label: label_for(key, format!("agent: {comment}"), None, None),
+                        key: key.clone(),
+                        from_agent: true,
+                        encrypted: false,
+                    });
+                }
+            }
         }
+        out.extend(
+            self.opts
+                .identities
+                .iter()
+                .filter(|i| !in_agent(&i.public_key))
+                .map(|i| file_cand(i, false)),
+        );
         out
     }
 
@@ -1004,7 +1007,17 @@ impl Probe {
                 cands.len()
             );
             self.stage("keys", StageStatus::Fail, t0, detail);
-            let f = diagnose::key_rejected(&self.target, &tried);
+            // Keys left unasked mean the server stopped talking to us, not that it refused them.
+            let f = if tried.len() < cands.len() {
+                let ev = [format!(
+                    "{} of {} keys asked about before the connection was lost",
+                    tried.len(),
+                    cands.len()
+                )];
+                diagnose::connection_closed(&self.target, "while keys were being tried", &ev)
+            } else {
+                diagnose::key_rejected(&self.target, &tried)
+            };
             self.find(f);
             return None;
         };

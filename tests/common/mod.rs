@@ -43,3 +43,53 @@ pub fn verdict(known: Option<String>) -> Box<dyn Fn(&PublicKey) -> HostKeyVerdic
         }
     })
 }
+
+/// A private `ssh-agent -D -a SOCK` in a temp dir (never the user's agent); killed on drop.
+pub struct Agent {
+    pub sock: PathBuf,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    pub fn start() -> Agent {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("agent.sock");
+        let child = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .env("HOME", dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn ssh-agent");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !sock.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Agent {
+            sock,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// `ssh-add KEY` into this agent.
+    pub fn add(&self, key: &Path) {
+        let out = std::process::Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.sock)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("ssh-add");
+        assert!(out.status.success(), "ssh-add: {out:?}");
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
