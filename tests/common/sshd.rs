@@ -222,9 +222,14 @@ pub fn http_listener() -> u16 {
     })
 }
 
-/// Accepts and immediately closes (like sshd over MaxStartups, or tcp wrappers).
+/// Accepts and closes without a word (like sshd over MaxStartups, or tcp wrappers). It reads the
+/// client's identification line first so the close is a clean FIN, not a reset of unread data.
 pub fn closing_listener() -> u16 {
-    fake_listener(drop)
+    fake_listener(|mut s| {
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+    })
 }
 
 /// Accepts and never says anything (holds each connection for 30 s).
