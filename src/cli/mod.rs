@@ -13,6 +13,7 @@ pub mod check;
 pub mod config;
 pub mod keys;
 pub mod known_hosts;
+pub mod probe;
 pub mod server;
 
 /// Diagnose and safely fix failing SSH logins.
@@ -42,6 +43,9 @@ pub enum Command {
     Agent(agent::AgentArgs),
     /// On the server: why sshd refuses a login, from sshd's config, StrictModes and its log.
     Server(server::ServerArgs),
+    /// Test a login for real: DNS, TCP, banner, key exchange, host key, auth methods, which keys
+    /// the server accepts, login. Exit 0 when login would succeed, 1 on an error diagnosis.
+    Probe(probe::ProbeArgs),
 }
 
 /// A mistake in how sshdoctor was called: exit code 2.
@@ -102,6 +106,7 @@ pub fn main() -> i32 {
         Some(Command::Config(a)) => config::run(a),
         Some(Command::Agent(a)) => agent::run(a),
         Some(Command::Server(a)) => server::run(a),
+        Some(Command::Probe(a)) => probe::run(a),
     };
     match result {
         Ok(code) => code,
