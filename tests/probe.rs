@@ -676,3 +676,44 @@ fn agent_full_of_keys_hits_max_auth_tries_and_the_probe_logs_in_through_the_agen
     assert_eq!(stage(&r, "login"), StageStatus::Ok);
     assert!(server.log().contains("Accepted publickey for root"));
 }
+
+/// A key the server accepts but that ssh ignores for its mode: ssh fails, and the probe links the
+/// local finding to the failure instead of reporting a login that ssh would not make.
+#[test]
+fn accepted_key_with_open_mode_is_the_local_finding_and_exit_1() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let ssh_dir = home.dir.path().join(".ssh");
+    std::fs::create_dir(&ssh_dir).expect("mkdir");
+    let key = sshd::keygen(&ssh_dir, "id_ed25519", "ed25519", "");
+    server.authorize(&key.with_extension("pub"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let kh = home.known_hosts(&server.known_hosts_line());
+
+    let out = sshd::ssh(home.dir.path(), server.port, &[key.clone()], &kh, &[]);
+    assert!(
+        stderr(&out).contains("UNPROTECTED PRIVATE KEY FILE"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out.status.success());
+
+    // No -i: the key is found through the effective config's default IdentityFile list.
+    let target = format!("root@127.0.0.1:{}", server.port);
+    let kh_arg = kh.display().to_string();
+    let (code, v) = cli(home.dir.path(), &[&target, "--known-hosts", &kh_arg]);
+    assert_eq!(code, 1, "{v:#}");
+    let f = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "private-key-permissions")
+        .unwrap_or_else(|| panic!("no linked local finding: {v:#}"));
+    assert_eq!(f["severity"], "error");
+    assert!(f.to_string().contains("0644"), "{f}");
+    assert_eq!(
+        f["fixes"][0]["command"],
+        format!("chmod 600 {}", key.display())
+    );
+}

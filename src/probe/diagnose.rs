@@ -576,6 +576,32 @@ pub fn auth_ok(t: &Target, key: &KeyLabel, logged_in: bool) -> Finding {
     .evidence(format!("accepted: {}", key.evidence()))
 }
 
+/// The server accepts a key that OpenSSH itself refuses to load (a private key others can read):
+/// the probe logs in, `ssh` says `Permission denied`. The local finding is the real cause.
+pub fn accepted_key_ignored_locally(t: &Target, key: &KeyLabel) -> Finding {
+    let path = key.path.clone().unwrap_or_else(|| key.name.clone());
+    Finding::new(
+        "private-key-permissions",
+        Severity::Error,
+        format!(
+            "{} accepts {}, but ssh ignores that key because of its permissions",
+            t.host, key.name
+        ),
+    )
+    .explain(
+        "The server has this key in authorized_keys, so the login could work. But ssh refuses to \
+         load a private key that other users can read (\"WARNING: UNPROTECTED PRIVATE KEY FILE!\"), \
+         skips it, and the login fails with \"Permission denied (publickey)\". Making the file \
+         readable by you only fixes the login.",
+    )
+    .evidence(format!("accepted: {}", key.evidence()))
+    .fix(crate::finding::Fix::new(
+        "chmod-600",
+        format!("Make {path} readable by you only"),
+        format!("chmod 600 {}", crate::finding::shell_quote(&path)),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

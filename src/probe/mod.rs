@@ -8,6 +8,7 @@
 //! holds already-resolved inputs and a host-key verdict closure.
 
 pub mod diagnose;
+pub mod setup;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -1096,6 +1097,12 @@ impl Probe {
             .any(|f| f.severity == Severity::Error)
         {
             let f = diagnose::auth_ok(&self.target, &key.label, logged_in);
+            self.find(f);
+        }
+        if key.label.local_problem.is_some() && !key.from_agent {
+            // The probe could use the key, ssh will not: the local finding explains the failure
+            // the user actually sees.
+            let f = diagnose::accepted_key_ignored_locally(&self.target, &key.label);
             self.find(f);
         }
     }
