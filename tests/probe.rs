@@ -691,7 +691,13 @@ fn accepted_key_with_open_mode_is_the_local_finding_and_exit_1() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let kh = home.known_hosts(&server.known_hosts_line());
 
-    let out = sshd::ssh(home.dir.path(), server.port, &[key.clone()], &kh, &[]);
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
     assert!(
         stderr(&out).contains("UNPROTECTED PRIVATE KEY FILE"),
         "{}",
