@@ -723,3 +723,40 @@ fn accepted_key_with_open_mode_is_the_local_finding_and_exit_1() {
         format!("chmod 600 {}", key.display())
     );
 }
+
+/// A listener whose accept queue is full drops new SYNs, exactly what a firewall that silently
+/// drops packets looks like from the client: the TCP connect itself times out (loopback only).
+#[test]
+fn dropped_syns_are_connect_timeout_at_the_timeout() {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // SAFETY: listen() on a valid listening socket only changes its backlog.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let port = listener.local_addr().expect("addr").port();
+    // One connection fills the queue; nobody accepts it.
+    let _filler = std::net::TcpStream::connect(("127.0.0.1", port)).expect("filler");
+
+    let home = Home::new();
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &["-o", "ConnectTimeout=1"]);
+    assert!(
+        stderr(&out).contains("Connection timed out"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("banner exchange"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut o = opts(port, vec![], None);
+    o.timeout = Duration::from_secs(1);
+    let t0 = Instant::now();
+    let r = run(o);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(ids(&r), ["connect-timeout"]);
+    assert_eq!(stage(&r, "connect"), StageStatus::Fail);
+    assert_eq!(r.exit_code(), 1);
+}
