@@ -6,6 +6,11 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod copy_id;
+pub mod fix;
+pub mod known_hosts;
+pub mod undo;
+
 /// Diagnose and safely fix failing SSH logins.
 #[derive(Debug, Parser)]
 #[command(name = "sshdoctor", version, about, long_about = None)]
@@ -15,7 +20,17 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Apply a fix offered by `check` or `probe` (shows the plan, asks first).
+    Fix(fix::FixArgs),
+    /// Revert the last applied fix, byte for byte.
+    Undo(undo::UndoArgs),
+    /// Install your public key on a server (like ssh-copy-id), then verify the key login.
+    CopyId(copy_id::CopyIdArgs),
+    /// Edit known_hosts files.
+    #[command(subcommand)]
+    KnownHosts(known_hosts::KnownHostsCommand),
+}
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
@@ -29,5 +44,9 @@ pub fn main() -> i32 {
     };
     match cli.command {
         None => 0,
+        Some(Command::Fix(a)) => fix::exit_code(fix::run(&a)),
+        Some(Command::Undo(a)) => fix::exit_code(undo::run(&a)),
+        Some(Command::CopyId(a)) => fix::exit_code(copy_id::run(&a)),
+        Some(Command::KnownHosts(c)) => fix::exit_code(known_hosts::run(&c)),
     }
 }

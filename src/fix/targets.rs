@@ -157,6 +157,17 @@ pub fn host_and_port(target: &str) -> anyhow::Result<(String, u16)> {
     Ok((t.host, t.port.unwrap_or(22)))
 }
 
+/// A path as typed (`~/x`, relative or absolute) made absolute, so the journal names the same
+/// file whatever directory `undo` runs in.
+pub fn absolute(typed: &str, paths: &SshPaths) -> PathBuf {
+    let p = paths.expand_tilde(typed);
+    if p.is_absolute() {
+        p
+    } else {
+        std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
+    }
+}
+
 /// Resolves the plans for a file fix id. `known_hosts` is the file the known-hosts fixes edit.
 pub fn resolve(
     id: &str,
@@ -164,7 +175,7 @@ pub fn resolve(
     known_hosts: &Path,
     paths: &SshPaths,
 ) -> anyhow::Result<Resolved> {
-    let target_path = target.map(|t| paths.expand_tilde(t));
+    let target_path = target.map(|t| absolute(t, paths));
     Ok(match id {
         "chmod-private-key" | "chmod-ssh-dir" | "chmod-authorized-keys" | "chmod-config"
         | "chmod-home-dir" => Resolved::Plans(chmod_plans(id, target_path.as_deref(), paths)),
