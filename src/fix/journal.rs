@@ -181,6 +181,14 @@ pub fn reinsert_lines(current: &[u8], removed: &[(usize, Vec<u8>)]) -> Vec<u8> {
         let at = n.saturating_sub(1).min(lines.len());
         lines.insert(at, line.clone());
     }
+    // A removed line that was the file's unterminated last line may now sit in the middle:
+    // give every line but the last its newline back, so no two lines run together.
+    let count = lines.len();
+    for l in lines.iter_mut().take(count.saturating_sub(1)) {
+        if !l.ends_with(b"\n") {
+            l.push(b'\n');
+        }
+    }
     lines.concat()
 }
 
@@ -234,5 +242,8 @@ mod tests {
         assert_eq!(out, b"# c\na\nb\nnew\n");
         let out = reinsert_lines(b"x", &[(9, b"gone\r\n".to_vec())]);
         assert_eq!(out, b"x\ngone\r\n");
+        // The old unterminated last line comes back before a line added since.
+        let out = reinsert_lines(b"a\nnew\n", &[(2, b"old".to_vec())]);
+        assert_eq!(out, b"a\nold\nnew\n");
     }
 }
