@@ -23,13 +23,13 @@ fn strip_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\n").unwrap_or(line)
 }
 
+/// A file with lines dropped: the new bytes, the removed (number, line) pairs, and the removed
+/// lines as shown to the user.
+type Dropped = (Vec<u8>, Vec<(usize, Vec<u8>)>, Vec<RemovedLine>);
+
 /// Drops the given 1-based line numbers, keeping every other byte. Like `ssh-keygen -R`, when a
 /// line was removed and the result does not end in a newline, one is added.
-fn drop_lines(
-    file: &Path,
-    bytes: &[u8],
-    drop: &[usize],
-) -> (Vec<u8>, Vec<(usize, Vec<u8>)>, Vec<RemovedLine>) {
+fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
     let mut out = Vec::with_capacity(bytes.len());
     let mut removed = Vec::new();
     let mut shown = Vec::new();

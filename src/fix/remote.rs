@@ -169,7 +169,7 @@ async fn password_login(
             remaining_methods, ..
         } => remaining_methods,
     };
-    let offered: Vec<&str> = methods.iter().map(|m| <&str>::from(m)).collect();
+    let offered: Vec<&str> = methods.iter().map(<&str>::from).collect();
     if offered.contains(&"password") {
         if let AuthResult::Success = handle
             .authenticate_password(user, password.as_str())
