@@ -110,16 +110,24 @@ pub fn mode_string(mode: u32) -> String {
 }
 
 /// Quotes a word for a POSIX shell only when it needs it, so commands stay readable and copyable.
+/// A leading `~/` is left unquoted on purpose: sshdoctor shows home paths that way and means the
+/// shell to expand them (`'~/.ssh'` would not be).
 pub fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty()
-        && word
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,~".contains(&b));
-    if safe && !word.starts_with('~') {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+    let safe = |w: &str| {
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+=,".contains(&b))
+    };
+    if safe(word) {
+        return word.to_string();
     }
+    if let Some(rest) = word.strip_prefix("~/") {
+        if rest.is_empty() || safe(rest) {
+            return word.to_string();
+        }
+        return format!("~/{}", shell_quote(rest));
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]
@@ -145,6 +153,9 @@ mod tests {
         assert_eq!(shell_quote("/home/u/my keys/id"), "'/home/u/my keys/id'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
         assert_eq!(shell_quote("[127.0.0.1]:2222"), "'[127.0.0.1]:2222'");
+        assert_eq!(shell_quote("~/.ssh/known_hosts"), "~/.ssh/known_hosts");
+        assert_eq!(shell_quote("~/my keys/id"), "~/'my keys/id'");
+        assert_eq!(shell_quote("~user"), "'~user'");
     }
 
     #[test]

@@ -5,10 +5,11 @@
 
 pub mod agent;
 pub mod authorized_keys;
-pub mod config;
 pub mod cli;
+pub mod config;
 pub mod finding;
 pub mod fix;
+pub mod inspect;
 pub mod keys;
 pub mod known_hosts;
 pub mod paths;

@@ -301,7 +301,10 @@ fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
         Some(t) => vec![targets::absolute(t, paths)],
         None if args.fix_id == "add-keys" => default_keys(paths),
         None => {
-            eprintln!("sshdoctor: add-key needs the key: sshdoctor fix add-key KEY");
+            eprintln!(
+                "sshdoctor: {} needs the key: sshdoctor fix {} KEY",
+                args.fix_id, args.fix_id
+            );
             return Ok(2);
         }
     };
@@ -419,9 +422,23 @@ pub fn exit_code(result: anyhow::Result<i32>) -> i32 {
 pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
     let paths = SshPaths::from_env()?;
     match args.fix_id.as_str() {
-        "trust-host-key" => return trust_host_key(args, &paths),
+        "trust-host-key" | "accept-host-key" => return trust_host_key(args, &paths),
         "generate-key" | "generate-missing-identity" => return generate_key(args, &paths),
-        "add-key" | "add-keys" => return add_keys(args, &paths),
+        "add-key" | "add-keys" | "ssh-add" => return add_keys(args, &paths),
+        "copy-id" => {
+            let Some(target) = args.target.clone() else {
+                eprintln!(
+                    "sshdoctor: copy-id needs the server: sshdoctor fix copy-id USER@HOST[:PORT]"
+                );
+                return Ok(2);
+            };
+            return super::copy_id::run(&super::copy_id::CopyIdArgs {
+                identity: None,
+                target,
+                known_hosts: args.file.clone(),
+                no_verify: false,
+            });
+        }
         "remove-stale-socket" => return remove_stale_socket(args),
         _ => {}
     }

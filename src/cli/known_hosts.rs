@@ -1,100 +1,112 @@
-//! `sshdoctor known-hosts ...`. This file holds the `remove` subcommand of the fix module; the
-//! other known-hosts subcommands belong to the known_hosts view.
+//! `sshdoctor known-hosts list|find`: read known_hosts files the way ssh does.
 
-use std::net::ToSocketAddrs;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
+use anyhow::Context;
 
-use super::fix::show_and_apply;
-use crate::fix::plan;
-use crate::known_hosts;
+use crate::inspect::read_known_hosts;
+use crate::known_hosts::{self, KnownHosts};
 use crate::paths::SshPaths;
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, clap::Subcommand)]
 pub enum KnownHostsCommand {
-    /// Remove every key for HOST, like `ssh-keygen -R` (FILE.old keeps the old content), also in
-    /// files ssh-keygen refuses (CRLF, unreadable lines).
-    Remove(RemoveArgs),
+    /// Every entry with its line, hosts (null when hashed), key type and fingerprint, and every
+    /// malformed line with the reason.
+    List {
+        /// The known_hosts file (default ~/.ssh/known_hosts).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find HOST as `ssh-keygen -F HOST` does: same output, exit 1 when absent.
+    /// Use `[host]:port` for a port other than 22.
+    Find {
+        host: String,
+        /// The known_hosts file (default ~/.ssh/known_hosts).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+    /// Remove every key for HOST as `ssh-keygen -R` does (FILE.old keeps the old content), also
+    /// in files ssh-keygen refuses; --all-aliases also removes its IP entries.
+    Remove(super::known_hosts_remove::RemoveArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct RemoveArgs {
-    /// `host`, `[host]:port` (taken literally, as ssh-keygen -R does).
-    pub host: String,
-    /// The known_hosts file (default: ~/.ssh/known_hosts).
-    #[arg(short = 'f', long = "file")]
-    pub file: Option<PathBuf>,
-    /// Also remove the server's other names: its IP addresses and the IP entries holding the
-    /// same key (the stale entry `ssh-keygen -R name` leaves behind).
-    #[arg(long)]
-    pub all_aliases: bool,
-    /// Remove without asking.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Print the plan as JSON.
-    #[arg(long)]
-    pub json: bool,
+fn default_file(file: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match file {
+        Some(f) => Ok(f.clone()),
+        None => Ok(SshPaths::from_env()?.known_hosts()),
+    }
 }
 
-/// The addresses of `host`, looked up with the system resolver (bounded: a hung DNS server must
-/// not hang the fix).
-fn resolve_ips(host: &str, port: u16) -> Vec<String> {
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return Vec::new();
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = host.to_string();
-    std::thread::spawn(move || {
-        let ips: Vec<String> = (h.as_str(), port)
-            .to_socket_addrs()
-            .map(|it| it.map(|a| a.ip().to_string()).collect())
-            .unwrap_or_default();
-        let _ = tx.send(ips);
-    });
-    let mut ips = rx.recv_timeout(Duration::from_secs(3)).unwrap_or_default();
-    ips.dedup();
-    ips
-}
-
-fn remove(args: &RemoveArgs) -> anyhow::Result<i32> {
-    let paths = SshPaths::from_env()?;
-    let file = args.file.clone().unwrap_or_else(|| paths.known_hosts());
-    let bytes = match std::fs::read(&file) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("sshdoctor: cannot read {}: {e}", file.display());
-            return Ok(1);
-        }
-    };
-    let mut names = vec![args.host.clone()];
-    let mut warnings = Vec::new();
-    if args.all_aliases {
-        let (host, port) = match args.host.strip_prefix('[').and_then(|r| r.split_once("]:")) {
-            Some((h, p)) => (h.to_string(), p.parse::<u16>().unwrap_or(22)),
-            None => (args.host.clone(), 22),
-        };
-        let kh = known_hosts::parse(bytes.clone());
-        let ips = resolve_ips(&host, port);
-        let (n, w) = plan::alias_names(&kh, &host, port, &ips);
-        names = n;
-        if !names.contains(&args.host) {
-            names.insert(0, args.host.clone());
-        }
-        warnings = w;
-    }
-    let mut p = plan::remove_host_plan("known-hosts-remove-host", &file, &bytes, &names);
-    p.warnings.extend(warnings);
-    if p.is_empty() {
-        eprintln!("Host {} not found in {}", names.join(", "), file.display());
-        return Ok(0);
-    }
-    Ok(show_and_apply(&[p], args.yes, false, args.json, false))
+/// Reads a file the user named; absent or unreadable is an input error (exit 2).
+fn load(path: &Path) -> anyhow::Result<KnownHosts> {
+    read_known_hosts(path)
+        .map_err(anyhow::Error::msg)?
+        .with_context(|| format!("{}: no such file", path.display()))
 }
 
 pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
     match cmd {
-        KnownHostsCommand::Remove(a) => remove(a),
+        KnownHostsCommand::Remove(a) => {
+            Ok(super::fix::exit_code(super::known_hosts_remove::run(a)))
+        }
+        KnownHostsCommand::List { file, json } => {
+            let path = default_file(file)?;
+            let kh = load(&path)?;
+            let shown = path.display().to_string();
+            if *json {
+                super::print_json(&known_hosts::list_json(&kh, &shown))?;
+            } else {
+                print!("{}", render_list(&kh));
+            }
+            Ok(0)
+        }
+        KnownHostsCommand::Find { host, file } => {
+            let path = default_file(file)?;
+            let kh = load(&path)?;
+            let out = known_hosts::find_output(&kh, host);
+            if out.is_empty() {
+                return Ok(1);
+            }
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(out.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
+            Ok(0)
+        }
     }
+}
+
+fn render_list(kh: &KnownHosts) -> String {
+    let mut out = String::new();
+    for e in kh.entries() {
+        let hosts = match &e.hosts {
+            Some(h) => h.join(","),
+            None => "(hashed)".to_string(),
+        };
+        let marker = match e.marker {
+            Some(known_hosts::Marker::CertAuthority) => "@cert-authority ",
+            Some(known_hosts::Marker::Revoked) => "@revoked ",
+            None => "",
+        };
+        out.push_str(&format!(
+            "{:>6}  {}{}  {}  {}\n",
+            e.line,
+            marker,
+            super::printable(&hosts),
+            super::printable(&e.key_type),
+            e.fingerprint().unwrap_or_else(|| "(bad key)".into())
+        ));
+    }
+    for p in kh.problems() {
+        out.push_str(&format!(
+            "{:>6}  malformed: {}\n",
+            p.line,
+            super::printable(&p.reason)
+        ));
+    }
+    out
 }

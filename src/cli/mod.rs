@@ -2,18 +2,30 @@
 //! with its `Args` and a `run(&Args) -> anyhow::Result<i32>` that returns the exit code.
 //!
 //! Exit codes are a contract: 0 nothing wrong, 1 at least one error-severity finding (or, for
-//! `find`, not found), 2 bad usage or unreadable input.
+//! `known-hosts find`, not found), 2 bad usage or unreadable input (the message on stderr).
+
+use std::io::Write;
 
 use clap::{Parser, Subcommand};
 
+pub mod agent;
+pub mod check;
+pub mod config;
 pub mod copy_id;
 pub mod fix;
+pub mod keys;
 pub mod known_hosts;
+pub mod known_hosts_remove;
+pub mod probe;
+pub mod server;
 pub mod undo;
 
 /// Diagnose and safely fix failing SSH logins.
+///
+/// Run `sshdoctor check` to see what is wrong on this side, `sshdoctor probe user@host` to test a
+/// login for real. Nothing is changed without asking.
 #[derive(Debug, Parser)]
-#[command(name = "sshdoctor", version, about, long_about = None)]
+#[command(name = "sshdoctor", version, about, long_about)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -21,15 +33,62 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Every local finding (keys, permissions, known_hosts, config, agent), worst first.
+    /// Exit 0: no error; 1: at least one error; 2: bad usage or unreadable input.
+    Check(check::CheckArgs),
+    /// The keys in ~/.ssh (found by content) and in the config's IdentityFile lines.
+    Keys(keys::KeysArgs),
+    /// Read known_hosts files: list entries, find a host as `ssh-keygen -F` does.
+    #[command(subcommand)]
+    KnownHosts(known_hosts::KnownHostsCommand),
+    /// The effective ssh options for a target (`ssh -G` where ssh is installed).
+    Config(config::ConfigArgs),
+    /// Whether an ssh-agent runs and which keys it holds.
+    Agent(agent::AgentArgs),
+    /// On the server: why sshd refuses a login, from sshd's config, StrictModes and its log.
+    Server(server::ServerArgs),
+    /// Test a login for real: DNS, TCP, banner, key exchange, host key, auth methods, which keys
+    /// the server accepts, login. Exit 0 when login would succeed, 1 on an error diagnosis.
+    Probe(probe::ProbeArgs),
     /// Apply a fix offered by `check` or `probe` (shows the plan, asks first).
     Fix(fix::FixArgs),
     /// Revert the last applied fix, byte for byte.
     Undo(undo::UndoArgs),
     /// Install your public key on a server (like ssh-copy-id), then verify the key login.
     CopyId(copy_id::CopyIdArgs),
-    /// Edit known_hosts files.
-    #[command(subcommand)]
-    KnownHosts(known_hosts::KnownHostsCommand),
+}
+
+/// A mistake in how sshdoctor was called: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// Prints JSON followed by a newline; a closed pipe (`| head`) is not an error.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let text = serde_json::to_string_pretty(value)?;
+    match writeln!(out, "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Makes text safe for a terminal: control characters (a hostile server's escape sequences
+/// included) are shown as `\x1b`-style escapes instead of being interpreted.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -42,11 +101,31 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    match cli.command {
-        None => 0,
-        Some(Command::Fix(a)) => fix::exit_code(fix::run(&a)),
-        Some(Command::Undo(a)) => fix::exit_code(undo::run(&a)),
-        Some(Command::CopyId(a)) => fix::exit_code(copy_id::run(&a)),
-        Some(Command::KnownHosts(c)) => fix::exit_code(known_hosts::run(&c)),
+    let result = match &cli.command {
+        None => {
+            // The dashboard arrives with the TUI; until then the overview is `check`.
+            check::run(&check::CheckArgs {
+                target: None,
+                config_file: None,
+                json: false,
+            })
+        }
+        Some(Command::Check(a)) => check::run(a),
+        Some(Command::Keys(a)) => keys::run(a),
+        Some(Command::KnownHosts(c)) => known_hosts::run(c),
+        Some(Command::Config(a)) => config::run(a),
+        Some(Command::Agent(a)) => agent::run(a),
+        Some(Command::Server(a)) => server::run(a),
+        Some(Command::Probe(a)) => probe::run(a),
+        Some(Command::Fix(a)) => Ok(fix::exit_code(fix::run(a))),
+        Some(Command::Undo(a)) => Ok(fix::exit_code(undo::run(a))),
+        Some(Command::CopyId(a)) => Ok(fix::exit_code(copy_id::run(a))),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sshdoctor: {}", printable(&format!("{e:#}")));
+            2
+        }
     }
 }

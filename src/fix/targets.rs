@@ -67,6 +67,18 @@ pub const FIX_IDS: &[(&str, &str)] = &[
     ("start-agent", "instructions: start an agent"),
     ("unset-stale-agent", "instructions: forget a dead agent"),
     ("remove-stale-socket", "delete a dead agent socket"),
+    (
+        "remove-old-host-key",
+        "same as remove-host-key (probe's name)",
+    ),
+    ("accept-host-key", "same as trust-host-key (probe's name)"),
+    ("ssh-add", "same as add-key (probe's name)"),
+    (
+        "copy-id",
+        "install your key on TARGET (as sshdoctor copy-id)",
+    ),
+    ("chmod-600", "chmod 600 FILE"),
+    ("chmod-700", "chmod 700 DIR"),
     ("chown", "instructions: needs root"),
     ("use-key-with-i", "instructions: a command to run"),
 ];
@@ -177,6 +189,17 @@ pub fn resolve(
 ) -> anyhow::Result<Resolved> {
     let target_path = target.map(|t| absolute(t, paths));
     Ok(match id {
+        "chmod-600" | "chmod-700" => {
+            let Some(path) = target_path else {
+                anyhow::bail!("{id} needs the file: sshdoctor fix {id} PATH");
+            };
+            let meta = perms::stat(&path)
+                .ok_or_else(|| anyhow::anyhow!("{}: no such file", path.display()))?;
+            let after = if id == "chmod-600" { 0o600 } else { 0o700 };
+            let cmd = format!("chmod {:o} {}", after, shell_path(&path, paths));
+            let shown = paths.display(&path);
+            Resolved::Plans(vec![plan::chmod_plan(id, &path, &shown, meta.mode, after, &cmd)])
+        }
         "chmod-private-key" | "chmod-ssh-dir" | "chmod-authorized-keys" | "chmod-config"
         | "chmod-home-dir" => Resolved::Plans(chmod_plans(id, target_path.as_deref(), paths)),
         "regenerate-public-key" => {
@@ -191,7 +214,7 @@ pub fn resolve(
                 plan::delete_malformed_plan(&file, &bytes)
             }])
         }
-        "known-hosts-remove-host" | "remove-host-key" => {
+        "known-hosts-remove-host" | "remove-host-key" | "remove-old-host-key" => {
             let Some(t) = target else {
                 anyhow::bail!("{id} needs the host: sshdoctor fix {id} HOST[:PORT]");
             };
@@ -221,6 +244,14 @@ pub fn resolve(
         "unset-stale-agent" => Resolved::Manual {
             why: "only your shell can change its own environment".into(),
             command: "unset SSH_AUTH_SOCK SSH_AGENT_PID".into(),
+        },
+        "identities-only" | "append-authorized-key" | "authorized-key-allow-from"
+        | "enable-legacy-algorithm" | "unlock-account" | "start-sshd" | "reload-sshd"
+        | "read-sshd-log" | "inspect-file" | "check-server" | "check-server-pubkey"
+        | "check-sshd-running" | "check-route" | "check-reachability" | "check-port"
+        | "check-dns" | "strip-crlf" => Resolved::Manual {
+            why: "this is a change to your ssh config or to the server, or a check to make; sshdoctor shows the command but does not run it".into(),
+            command: "the command shown next to this fix in `sshdoctor check` / `sshdoctor probe`".into(),
         },
         other => anyhow::bail!(
             "unknown fix id {other:?}; known ids: {}",

@@ -1,0 +1,41 @@
+//! `sshdoctor agent [--json]`: is an agent running, and which keys does it hold.
+
+use crate::agent::{self, AgentStatus};
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &AgentArgs) -> anyhow::Result<i32> {
+    let status = agent::status_from_env();
+    if args.json {
+        super::print_json(&status)?;
+        return Ok(0);
+    }
+    match &status {
+        AgentStatus::NotSet => println!("No agent: SSH_AUTH_SOCK is not set."),
+        AgentStatus::Unreachable { socket, error, .. } => println!(
+            "SSH_AUTH_SOCK={} but no agent answers there: {}",
+            socket.display(),
+            super::printable(error)
+        ),
+        AgentStatus::Running { socket, identities } => {
+            println!(
+                "Agent at {} holds {} key(s).",
+                socket.display(),
+                identities.len()
+            );
+            for i in identities {
+                println!(
+                    "  {:<22} {}  {}",
+                    i.key_type,
+                    i.fingerprint,
+                    super::printable(&i.comment)
+                );
+            }
+        }
+    }
+    Ok(0)
+}

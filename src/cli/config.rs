@@ -1,0 +1,65 @@
+//! `sshdoctor config TARGET [--json]`: the options ssh will use for a login.
+
+use std::path::PathBuf;
+
+use crate::config::{self, ConfigRequest};
+use crate::paths::SshPaths;
+
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// `[user@]host[:port]` or a config alias.
+    pub target: String,
+    /// Port, as `ssh -p`.
+    #[arg(short = 'p', long)]
+    pub port: Option<u16>,
+    /// User, as `ssh -l`.
+    #[arg(short = 'l', long = "login")]
+    pub user: Option<String>,
+    /// Read this ssh config instead of ~/.ssh/config (as `ssh -F`).
+    #[arg(short = 'F', long = "config", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &ConfigArgs) -> anyhow::Result<i32> {
+    let target = config::parse_target(&args.target).map_err(|e| super::usage(e.to_string()))?;
+    let paths = SshPaths::from_env()?;
+    let req = ConfigRequest {
+        target: &target,
+        config_file: args.config_file.as_deref(),
+        port: args.port,
+        user: args.user.as_deref(),
+        identity_files: &[],
+    };
+    let cfg = config::effective(&req, &paths)?;
+    if args.json {
+        super::print_json(&cfg)?;
+        return Ok(0);
+    }
+    let list = |v: &[PathBuf]| {
+        v.iter()
+            .map(|p| paths.display(p))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!("host            {}", super::printable(&cfg.host_alias));
+    println!("hostname        {}", super::printable(&cfg.hostname));
+    println!("user            {}", super::printable(&cfg.user));
+    println!("port            {}", cfg.port);
+    println!("identityfile    {}", list(&cfg.identity_files));
+    println!(
+        "identitiesonly  {}",
+        if cfg.identities_only { "yes" } else { "no" }
+    );
+    println!("knownhosts      {}", list(&cfg.user_known_hosts_files));
+    println!(
+        "stricthostkey   {}",
+        super::printable(&cfg.strict_host_key_checking)
+    );
+    if let Some(j) = &cfg.proxy_jump {
+        println!("proxyjump       {}", super::printable(j));
+    }
+    println!("(from {:?})", cfg.source);
+    Ok(0)
+}

@@ -1,0 +1,76 @@
+//! `sshdoctor keys [--json]`: the user's keys with the facts ssh cares about.
+
+use std::path::PathBuf;
+
+use crate::config;
+use crate::keys::{self, KeyInfo, KeyKind};
+use crate::paths::SshPaths;
+
+#[derive(Debug, clap::Args)]
+pub struct KeysArgs {
+    /// Read this ssh config instead of ~/.ssh/config for IdentityFile lines.
+    #[arg(short = 'F', long = "config", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Print `{"keys":[...]}` instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: &KeysArgs) -> anyhow::Result<i32> {
+    let paths = SshPaths::from_env()?;
+    let mut extra: Vec<PathBuf> = config::all_identity_files(&paths, args.config_file.as_deref())
+        .into_iter()
+        .map(|(_, _, p)| p)
+        .filter(|p| p.exists())
+        .collect();
+    extra.sort();
+    extra.dedup();
+    let scan = keys::scan(&paths.ssh_dir, &extra);
+    if args.json {
+        super::print_json(&keys::keys_json(&scan.keys))?;
+    } else {
+        print!("{}", render(&scan.keys, &paths));
+        for (path, err) in &scan.errors {
+            eprintln!("{}: {}", paths.display(path), super::printable(err));
+        }
+    }
+    Ok(0)
+}
+
+fn render(keys: &[KeyInfo], paths: &SshPaths) -> String {
+    if keys.is_empty() {
+        return format!("No keys in {}.\n", paths.display(&paths.ssh_dir));
+    }
+    let mut out = String::new();
+    for k in keys {
+        let kind = match k.kind {
+            KeyKind::Private => "private",
+            KeyKind::Public => "public",
+        };
+        let mut flags = Vec::new();
+        if k.encrypted {
+            flags.push("passphrase");
+        }
+        if k.public_key_matches == Some(false) {
+            flags.push(".pub MISMATCH");
+        }
+        out.push_str(&format!(
+            "{:<40} {:<7} {:<22} {:>5} {} {} {}{}\n",
+            paths.display(&k.path),
+            kind,
+            k.key_type.as_deref().unwrap_or("?"),
+            k.bits.map(|b| b.to_string()).unwrap_or_default(),
+            k.mode,
+            k.fingerprint
+                .as_deref()
+                .unwrap_or("(fingerprint needs the passphrase)"),
+            super::printable(k.comment.as_deref().unwrap_or("")),
+            if flags.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", flags.join(", "))
+            }
+        ));
+    }
+    out
+}

@@ -1,0 +1,169 @@
+//! `sshdoctor probe`: the live test from the command line, as readable stages or `--json`.
+//!
+//! [`resolve`] turns the flags into [`ProbeOptions`] through the config, keys and known_hosts
+//! modules (`probe::setup`), exactly as the dashboard does.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::finding::Severity;
+use crate::paths::SshPaths;
+use crate::probe::{self, setup, LoginMode, ProbeOptions, ProbeReport, StageEvent, StageStatus};
+
+/// Talk to the server for real and say which login step fails, and why.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProbeArgs {
+    /// `[user@]host[:port]` (a Host alias from ~/.ssh/config works too).
+    pub target: String,
+    /// Port to connect to (overrides the target and the config).
+    #[arg(short = 'p', long = "port")]
+    pub port: Option<u16>,
+    /// User to log in as.
+    #[arg(short = 'l', long = "login-name")]
+    pub user: Option<String>,
+    /// Key file to try (repeatable), in the order given.
+    #[arg(short = 'i', long = "identity")]
+    pub identity: Vec<PathBuf>,
+    /// ssh_config file to read instead of ~/.ssh/config.
+    #[arg(short = 'F', long = "config")]
+    pub config: Option<PathBuf>,
+    /// known_hosts file to compare the server's key with (instead of the config's).
+    #[arg(long = "known-hosts")]
+    pub known_hosts: Option<PathBuf>,
+    /// Seconds to wait for each network step.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Ask for the passphrase of an encrypted key to complete the login.
+    #[arg(long)]
+    pub ask_passphrase: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the probe and prints the report; returns the exit code (0 ok, 1 error found, 2 usage).
+pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
+    let opts = match resolve(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sshdoctor probe: {e:#}");
+            return Ok(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+    let json = args.json;
+    let report = rt.block_on(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(probe::run(opts, Some(tx)));
+        while let Some(ev) = rx.recv().await {
+            if let (false, StageEvent::Finished(st)) = (json, ev) {
+                print_stage(&st);
+            }
+        }
+        task.await
+    });
+    let report = report.map_err(|e| anyhow::anyhow!("the probe task failed: {e}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_findings(&report);
+    }
+    Ok(report.exit_code())
+}
+
+fn print_stage(st: &probe::Stage) {
+    let mark = match st.status {
+        StageStatus::Ok => "ok  ",
+        StageStatus::Fail => "FAIL",
+        StageStatus::Skipped => "--  ",
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "[{mark}] {:<13}{:>6} ms  {}",
+        st.stage, st.ms, st.detail
+    );
+}
+
+fn print_findings(r: &ProbeReport) {
+    let mut out = std::io::stdout().lock();
+    for f in &r.findings {
+        let sev = match f.severity {
+            Severity::Error => "ERROR",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        };
+        let _ = writeln!(out, "\n{sev}: {} [{}]", f.title, f.id);
+        if !f.explanation.is_empty() {
+            let _ = writeln!(out, "  {}", f.explanation);
+        }
+        for e in &f.evidence {
+            let _ = writeln!(out, "  - {e}");
+        }
+        for x in &f.fixes {
+            let _ = writeln!(out, "  fix: {}\n       $ {}", x.title, x.command);
+        }
+    }
+}
+
+/// Builds the probe's inputs from the flags through the effective ssh config, the key files and
+/// the known_hosts files: the same [`setup::options`] the dashboard uses.
+pub fn resolve(args: &ProbeArgs) -> anyhow::Result<ProbeOptions> {
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+        return Err(super::usage("--timeout must be between 0 and 3600 seconds"));
+    }
+    let paths = SshPaths::from_env()?;
+    let req = setup::ProbeRequest {
+        target: args.target.clone(),
+        port: args.port,
+        user: args.user.clone(),
+        identity_files: args.identity.clone(),
+        config_file: args.config.clone(),
+        known_hosts_file: args.known_hosts.clone(),
+        timeout: Duration::from_secs_f64(args.timeout),
+        agent_socket: std::env::var_os("SSH_AUTH_SOCK")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from),
+    };
+    let login = if args.ask_passphrase {
+        LoginMode::AskPassphrase(Box::new(ask_passphrase))
+    } else {
+        LoginMode::WithKey
+    };
+    Ok(setup::options(&req, &paths, login)?.0)
+}
+
+/// Reads a passphrase from the terminal with echo off; it goes straight to key decryption.
+fn ask_passphrase(path: &Path) -> Option<String> {
+    use std::io::BufRead;
+    use std::os::fd::AsRawFd;
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios is plain data; tcgetattr/tcsetattr only read/write it for a valid fd.
+    let mut term: libc::termios = unsafe { std::mem::zeroed() };
+    let have = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
+    let saved = term;
+    if have {
+        term.c_lflag &= !libc::ECHO;
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
+    }
+    let mut w = &tty;
+    let _ = write!(w, "Passphrase for {}: ", path.display());
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    if have {
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
+    }
+    let _ = writeln!(w);
+    read.ok()?;
+    let p = line.trim_end_matches(['\n', '\r']).to_string();
+    (!p.is_empty()).then_some(p)
+}

@@ -1,0 +1,689 @@
+//! Pure: turns what the probe observed into [`Finding`]s with stable ids, plain-words
+//! explanations, evidence and fixes. Nothing here touches the network, so every text is unit-tested.
+
+use std::path::Path;
+
+use crate::finding::{shell_quote, Finding, Fix, Severity};
+
+/// Where the probe was pointed, for evidence lines and the commands in fixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// What the user typed (an alias from ~/.ssh/config, or `user@host`).
+    pub display: String,
+}
+
+impl Target {
+    /// `host` or `[host]:port`, the way known_hosts and `ssh-keygen -R` name it.
+    pub fn known_hosts_name(&self) -> String {
+        if self.port == 22 {
+            self.host.clone()
+        } else {
+            format!("[{}]:{}", self.host, self.port)
+        }
+    }
+
+    /// `ssh [-p PORT] [extra...] user@host`: the command a person would retry with.
+    pub fn ssh_command(&self, extra: &[String]) -> String {
+        let mut words = vec!["ssh".to_string()];
+        if self.port != 22 {
+            words.push("-p".into());
+            words.push(self.port.to_string());
+        }
+        words.extend(extra.iter().map(|w| shell_quote(w)));
+        words.push(shell_quote(&format!("{}@{}", self.user, self.host)));
+        words.join(" ")
+    }
+
+    fn host_port(&self) -> String {
+        format!("{} port {}", self.host, self.port)
+    }
+}
+
+/// One key as the findings name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyLabel {
+    /// The file, or `agent: COMMENT` for a key only the agent holds.
+    pub name: String,
+    pub path: Option<String>,
+    pub fingerprint: String,
+    pub key_type: String,
+    /// A local finding that makes OpenSSH skip this key (e.g. `mode 0644`), if the caller knows one.
+    pub local_problem: Option<String>,
+}
+
+impl KeyLabel {
+    fn evidence(&self) -> String {
+        let mut s = format!("{} {} ({})", self.name, self.fingerprint, self.key_type);
+        if let Some(p) = &self.local_problem {
+            s.push_str(&format!(" — OpenSSH skips this key: {p}"));
+        }
+        s
+    }
+}
+
+pub fn dns_failure(t: &Target, error: &str) -> Finding {
+    Finding::new(
+        "dns-failure",
+        Severity::Error,
+        format!("The name {} does not resolve to any address", t.host),
+    )
+    .explain(
+        "Before anything SSH happens, the host name has to become an IP address. The resolver \
+         gave none: the name is misspelled, the HostName in ~/.ssh/config is wrong, the host only \
+         exists in a VPN or internal DNS you are not connected to, or the record was removed.",
+    )
+    .evidence(format!("resolving {}: {}", t.host, error))
+    .fix(Fix::new(
+        "check-dns",
+        "Check what the name resolves to",
+        format!("getent ahosts {}", shell_quote(&t.host)),
+    ))
+}
+
+/// How one TCP attempt to one address ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    Refused,
+    Timeout,
+    Unreachable,
+    Other,
+}
+
+pub fn connect_failure(t: &Target, kind: ConnectFailure, evidence: &[String]) -> Finding {
+    let f = match kind {
+        ConnectFailure::Refused => Finding::new(
+            "connection-refused",
+            Severity::Error,
+            format!("Nothing accepts connections on {}", t.host_port()),
+        )
+        .explain(
+            "The machine answered, but refused the connection: no sshd listens on that port. \
+             sshd is stopped or crashed, listens on another port or address (Port/ListenAddress \
+             in sshd_config), or a firewall rejects the port. This is what ssh shows as \
+             \"Connection refused\".",
+        )
+        .fix(Fix::new(
+            "check-sshd-running",
+            "On the server: is sshd running, and on which port?",
+            "systemctl status ssh; ss -tlnp | grep sshd",
+        )),
+        ConnectFailure::Timeout => Finding::new(
+            "connect-timeout",
+            Severity::Error,
+            format!("No answer from {} (connection timed out)", t.host_port()),
+        )
+        .explain(
+            "The connection attempt got no reply at all. Usually a firewall silently drops the \
+             packets (a cloud security group, a corporate network), the host is down, or the \
+             address is wrong or only reachable through a VPN or jump host (ProxyJump).",
+        )
+        .fix(Fix::new(
+            "check-reachability",
+            "Check whether the port is reachable from here",
+            format!("nc -vz -w 5 {} {}", shell_quote(&t.host), t.port),
+        )),
+        ConnectFailure::Unreachable | ConnectFailure::Other => Finding::new(
+            "network-unreachable",
+            Severity::Error,
+            format!("No network route to {}", t.host),
+        )
+        .explain(
+            "This machine has no route to that address: no network connection, a missing VPN, \
+             or an IPv6 address on a network without IPv6.",
+        )
+        .fix(Fix::new(
+            "check-route",
+            "Show the route the system would use",
+            format!("ip route get {}", shell_quote(&t.host)),
+        )),
+    };
+    evidence.iter().fold(f, |f, e| f.evidence(e.clone()))
+}
+
+pub fn banner_timeout(t: &Target, secs: f64) -> Finding {
+    Finding::new(
+        "banner-timeout",
+        Severity::Error,
+        format!("{} accepted the connection but never said anything", t.host_port()),
+    )
+    .explain(
+        "An SSH server sends its identification line as soon as the connection opens. Here the \
+         connection was accepted and then stayed silent: a hung or overloaded sshd, a proxy or \
+         port forward with nothing behind it, or a service on that port that waits for the \
+         client to speak first. ssh reports this as \"Connection timed out during banner exchange\".",
+    )
+    .evidence(format!("no identification string within {secs:.1} s"))
+    .fix(Fix::new(
+        "check-sshd-running",
+        "On the server: is sshd healthy on that port?",
+        "systemctl status ssh; journalctl -u ssh -n 50",
+    ))
+}
+
+pub fn not_ssh(t: &Target, what: &str, first_line: Option<&str>) -> Finding {
+    let mut f = Finding::new(
+        "not-ssh",
+        Severity::Error,
+        format!(
+            "{} is not an SSH server: it answered like {what}",
+            t.host_port()
+        ),
+    )
+    .explain(
+        "Something listens on that port, but it is not sshd. Usually the port is wrong (a web \
+         server on 80/443, a service moved to another port) or a load balancer forwards the \
+         port elsewhere. Check the Port in ~/.ssh/config and on the server.",
+    );
+    if let Some(l) = first_line {
+        f = f.evidence(format!("server's first line: {l}"));
+    }
+    f.fix(Fix::new(
+        "check-port",
+        "See which port ssh really uses for this host",
+        format!("ssh -G {} | grep -i '^port'", shell_quote(&t.display)),
+    ))
+}
+
+pub fn connection_closed(t: &Target, when: &str, evidence: &[String]) -> Finding {
+    let f = Finding::new(
+        "connection-closed",
+        Severity::Error,
+        format!("{} closed the connection {when}", t.host_port()),
+    )
+    .explain(
+        "The server accepted the TCP connection and then hung up before a login could start. \
+         sshd does this when it is at its MaxStartups limit (too many unauthenticated \
+         connections), when tcp wrappers (/etc/hosts.deny) or a DenyUsers/AllowUsers rule reject \
+         this address, or when fail2ban or a similar tool has banned it. The sshd log on the \
+         server names the reason.",
+    )
+    .fix(Fix::new(
+        "read-sshd-log",
+        "On the server: read why sshd closed it",
+        "journalctl -u ssh -n 50",
+    ));
+    evidence.iter().fold(f, |f, e| f.evidence(e.clone()))
+}
+
+/// One algorithm category that did not match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// `kex`, `host key`, `cipher`, `MAC`.
+    pub kind: String,
+    /// The ssh_config keyword for it.
+    pub keyword: String,
+    pub ours: Vec<String>,
+    pub theirs: Vec<String>,
+    /// What the local `ssh -Q` supports, when it could be asked.
+    pub local_ssh: Option<Vec<String>>,
+}
+
+/// Why re-enabling an algorithm is a risk, in one sentence.
+pub fn security_cost(alg: &str) -> &'static str {
+    let a = alg.to_ascii_lowercase();
+    if a.contains("group1-") || a.contains("group-exchange-sha1") {
+        "it uses 1024-bit or SHA-1 Diffie-Hellman, within reach of well-funded attackers (Logjam)"
+    } else if a == "ssh-rsa" || a.contains("sha1") {
+        "it relies on SHA-1, for which practical collision attacks exist since 2020"
+    } else if a.contains("ssh-dss") {
+        "DSA keys are limited to 1024 bits and were removed from OpenSSH"
+    } else if a.contains("3des") || a.contains("blowfish") || a.contains("cast128") {
+        "it is a 64-bit block cipher, open to the Sweet32 attack"
+    } else if a.contains("cbc") || a.contains("arcfour") {
+        "CBC and RC4 modes allow plaintext-recovery attacks"
+    } else if a.contains("md5") || a.ends_with("-96") {
+        "it is a weak MAC"
+    } else {
+        "it is older than what this client prefers; check that the server cannot offer better"
+    }
+}
+
+pub fn algorithm_mismatch(t: &Target, m: &Mismatch) -> Finding {
+    let theirs = m.theirs.join(",");
+    let mut f = Finding::new(
+        "algorithm-mismatch",
+        Severity::Error,
+        format!("No common {} algorithm with {}", m.kind, t.host),
+    )
+    .explain(format!(
+        "Client and server each list the algorithms they accept and must share one. For the {} \
+         they share none: the server is old (or hardened) and offers only algorithms that modern \
+         OpenSSH disables by default. ssh says \"no matching {} found. Their offer: {}\". The \
+         lasting fix is on the server (a newer sshd, a new host key); re-enabling the old \
+         algorithm on the client is a stop-gap with a security cost.",
+        m.kind,
+        match m.keyword.as_str() {
+            "KexAlgorithms" => "key exchange method",
+            "HostKeyAlgorithms" => "host key type",
+            "Ciphers" => "cipher",
+            _ => "MAC",
+        },
+        theirs
+    ))
+    .evidence(format!("server offers ({}): {}", m.kind, theirs))
+    .evidence(format!("sshdoctor offers: {}", m.ours.join(",")));
+    if let Some(local) = &m.local_ssh {
+        f = f.evidence(format!("local ssh supports (ssh -Q): {}", local.join(",")));
+    }
+    // The first server algorithm the local ssh can do is the one to re-enable.
+    let pick = m.theirs.iter().find(|a| {
+        !a.contains("@openssh.com") || m.local_ssh.as_ref().is_some_and(|l| l.contains(a))
+    });
+    let pick = match &m.local_ssh {
+        Some(local) => m.theirs.iter().find(|a| local.contains(a)).or(pick),
+        None => pick,
+    };
+    if let Some(alg) = pick {
+        let line = format!("{} +{}", m.keyword, alg);
+        f = f
+            .evidence(format!("config line that would fix it: {line}"))
+            .fix(Fix::new(
+                "enable-legacy-algorithm",
+                format!(
+                    "Add `{line}` under `Host {}` in ~/.ssh/config (security cost: {})",
+                    t.display,
+                    security_cost(alg)
+                ),
+                t.ssh_command(&["-o".into(), format!("{}=+{}", m.keyword, alg)]),
+            ));
+    } else {
+        f = f.evidence("the local ssh supports none of the server's algorithms either");
+    }
+    f
+}
+
+pub fn host_key_changed(
+    t: &Target,
+    file: &Path,
+    line: usize,
+    old_fp: &str,
+    old_type: &str,
+    new_fp: &str,
+    new_type: &str,
+) -> Finding {
+    Finding::new(
+        "host-key-changed",
+        Severity::Error,
+        format!("The server's host key is not the one known for {}", t.known_hosts_name()),
+    )
+    .explain(
+        "known_hosts remembers the key this server showed before, and it now shows another. \
+         There are three causes: the server was reinstalled (new keys were generated), its \
+         administrator rotated the host key, or someone is intercepting the connection \
+         (man-in-the-middle). Only the first two are harmless, and only someone who can check the \
+         server's key by another way (its console, its administrator) can tell. ssh refuses to \
+         log in; sshdoctor never replaces the old key on its own.",
+    )
+    .evidence(format!("{}:{}", file.display(), line))
+    .evidence(format!("known key: {old_fp} ({old_type})"))
+    .evidence(format!("server now shows: {new_fp} ({new_type})"))
+    .fix(
+        Fix::new(
+            "remove-old-host-key",
+            "After confirming the new fingerprint with the server's administrator, remove the old key",
+            format!(
+                "ssh-keygen -f {} -R {}",
+                shell_quote(&file.display().to_string()),
+                shell_quote(&t.known_hosts_name())
+            ),
+        )
+        .destructive(),
+    )
+}
+
+pub fn host_key_unknown(t: &Target, fp: &str, key_type: &str) -> Finding {
+    Finding::new(
+        "host-key-unknown",
+        Severity::Warning,
+        format!(
+            "This machine has never seen {}'s host key",
+            t.known_hosts_name()
+        ),
+    )
+    .explain(
+        "No known_hosts file has a key for this server, so ssh asks \"Are you sure you want to \
+         continue connecting?\" (and fails in scripts and with BatchMode). Compare the \
+         fingerprint with one the server's administrator gives you before accepting it.",
+    )
+    .evidence(format!("server's key: {fp} ({key_type})"))
+    .fix(Fix::new(
+        "accept-host-key",
+        "After comparing the fingerprint, connect once and accept the key",
+        t.ssh_command(&["-o".into(), "StrictHostKeyChecking=accept-new".into()]),
+    ))
+}
+
+pub fn host_key_revoked(t: &Target, file: &Path, line: usize, fp: &str) -> Finding {
+    Finding::new(
+        "host-key-revoked",
+        Severity::Error,
+        format!("{} shows a host key that is marked @revoked", t.host),
+    )
+    .explain(
+        "A known_hosts line marks this exact key as revoked: it was retired because it leaked or \
+         was replaced. ssh refuses it. Either the server still runs with the old key, or \
+         someone is using the leaked key to impersonate it.",
+    )
+    .evidence(format!("{}:{}", file.display(), line))
+    .evidence(format!("server's key: {fp}"))
+}
+
+pub fn password_only(t: &Target, methods: &[String]) -> Finding {
+    Finding::new(
+        "password-only",
+        Severity::Warning,
+        format!(
+            "{} does not accept keys for {}, only passwords",
+            t.host, t.user
+        ),
+    )
+    .explain(
+        "The server offers no publickey login for this user, so your keys are never even \
+         asked about. Either key login is disabled (PubkeyAuthentication no, or a Match block), or \
+         the server wants a password on purpose. Logging in with a password still works; to use \
+         keys, the server's administrator has to enable them.",
+    )
+    .evidence(format!("server offers: {}", methods.join(",")))
+    .fix(Fix::new(
+        "check-server-pubkey",
+        "On the server: check the effective setting",
+        format!(
+            "sshd -T -C user={},host={},addr=127.0.0.1 | grep -i pubkeyauthentication",
+            t.user, t.host
+        ),
+    ))
+}
+
+pub fn no_auth_methods(t: &Target) -> Finding {
+    Finding::new(
+        "no-auth-methods",
+        Severity::Error,
+        format!("{} offers no way at all to log in as {}", t.host, t.user),
+    )
+    .explain(
+        "The server's list of login methods is empty (ssh shows \"Permission denied ().\"): keys \
+         and passwords are both disabled for this user, for example root with \
+         PermitRootLogin prohibit-password and PubkeyAuthentication no.",
+    )
+    .evidence("server offers: (nothing)")
+}
+
+pub fn no_usable_key(t: &Target) -> Finding {
+    Finding::new(
+        "no-usable-key",
+        Severity::Error,
+        "You have no SSH key that ssh would offer",
+    )
+    .explain(
+        "The server accepts keys, but there is no key file in the places ssh looks \
+         (~/.ssh/id_ed25519, id_ecdsa, id_rsa, IdentityFile) and no key in the agent. Create \
+         one and install its public half on the server.",
+    )
+    .fix(Fix::new(
+        "generate-key",
+        "Create an Ed25519 key",
+        "ssh-keygen -t ed25519",
+    ))
+    .fix(Fix::new(
+        "copy-id",
+        "Install it on the server (asks for the password once)",
+        {
+            let mut c = "ssh-copy-id".to_string();
+            if t.port != 22 {
+                c.push_str(&format!(" -p {}", t.port));
+            }
+            format!("{c} {}", shell_quote(&format!("{}@{}", t.user, t.host)))
+        },
+    ))
+}
+
+pub fn key_rejected(t: &Target, tried: &[KeyLabel]) -> Finding {
+    let mut f = Finding::new(
+        "key-rejected",
+        Severity::Error,
+        format!("{} accepts none of your keys for {}", t.host, t.user),
+    )
+    .explain(
+        "The server was asked about each key and refused all of them. Either the public key \
+         is not in the user's ~/.ssh/authorized_keys on the server (or sits in another user's), \
+         or sshd ignores that file: the home directory, ~/.ssh or authorized_keys is writable by \
+         others (StrictModes), owned by the wrong user, or AuthorizedKeysFile points elsewhere. \
+         The sshd log says which (\"Authentication refused: bad ownership or modes\"). Run \
+         `sshdoctor server` on the server to check all of this.",
+    );
+    for k in tried {
+        f = f.evidence(format!("refused: {}", k.evidence()));
+    }
+    if let Some(k) = tried.first() {
+        let pubfile = k
+            .path
+            .as_ref()
+            .map(|p| format!("{p}.pub"))
+            .unwrap_or_else(|| "~/.ssh/id_ed25519.pub".into());
+        let mut c = format!("ssh-copy-id -i {}", shell_quote(&pubfile));
+        if t.port != 22 {
+            c.push_str(&format!(" -p {}", t.port));
+        }
+        f = f.fix(Fix::new(
+            "copy-id",
+            "Install your public key on the server (asks for the password once)",
+            format!("{c} {}", shell_quote(&format!("{}@{}", t.user, t.host))),
+        ));
+    }
+    f.fix(Fix::new(
+        "check-server",
+        "On the server: check authorized_keys, its permissions and the sshd log",
+        "sshdoctor server",
+    ))
+}
+
+pub fn too_many_auth_failures(
+    t: &Target,
+    limit: u32,
+    before: &[KeyLabel],
+    working: &KeyLabel,
+) -> Finding {
+    let mut f = Finding::new(
+        "too-many-auth-failures",
+        Severity::Error,
+        "ssh gives up with \"Too many authentication failures\" before it reaches the key that works",
+    )
+    .explain(format!(
+        "ssh offers every key it has, one after the other, and the server counts each refused \
+         key as a failed attempt. After {limit} (its MaxAuthTries) it hangs up. You have {} keys \
+         that ssh offers first (typically from the agent), so the right key is never asked \
+         about. Tell ssh to offer only the right key with IdentitiesOnly and IdentityFile.",
+        before.len()
+    ))
+    .evidence(format!("server disconnects after {limit} failed attempts"));
+    for k in before {
+        f = f.evidence(format!("offered first and refused: {}", k.evidence()));
+    }
+    f = f.evidence(format!("accepted: {}", working.evidence()));
+    if let Some(path) = &working.path {
+        f = f
+            .fix(Fix::new(
+                "identities-only",
+                format!(
+                    "Add `IdentitiesOnly yes` and `IdentityFile {path}` under `Host {}` in ~/.ssh/config",
+                    t.display
+                ),
+                t.ssh_command(&[
+                    "-o".into(),
+                    "IdentitiesOnly=yes".into(),
+                    "-i".into(),
+                    path.clone(),
+                ]),
+            ));
+    } else {
+        // The key lives only in the agent: ssh accepts a public key file as IdentityFile.
+        let comment = working
+            .name
+            .strip_prefix("agent: ")
+            .unwrap_or(&working.name);
+        let file = format!("~/.ssh/{}.pub", comment.replace(['/', ' '], "_"));
+        f = f.fix(Fix::new(
+            "identities-only",
+            format!(
+                "Save the agent key's public half, then add `IdentitiesOnly yes` and `IdentityFile {file}` under `Host {}` in ~/.ssh/config",
+                t.display
+            ),
+            format!(
+                "ssh-add -L | grep -F {} > {file}",
+                shell_quote(&format!(" {comment}"))
+            ),
+        ));
+    }
+    f
+}
+
+pub fn encrypted_key_no_agent(t: &Target, key: &KeyLabel) -> Finding {
+    let path = key.path.clone().unwrap_or_else(|| key.name.clone());
+    Finding::new(
+        "encrypted-key-no-agent",
+        Severity::Warning,
+        format!(
+            "The key {} accepted is protected by a passphrase and not in the agent",
+            t.host
+        ),
+    )
+    .explain(
+        "The server accepts this key, but it is encrypted and no agent holds it, so ssh asks \
+         for the passphrase every time and fails in scripts, cron jobs and with BatchMode. Load \
+         it into the agent once per session.",
+    )
+    .evidence(format!("accepted, encrypted: {}", key.evidence()))
+    .fix(Fix::new(
+        "ssh-add",
+        "Load the key into the agent (asks for the passphrase once)",
+        format!("ssh-add {}", shell_quote(&path)),
+    ))
+}
+
+pub fn auth_ok(t: &Target, key: &KeyLabel, logged_in: bool) -> Finding {
+    Finding::new(
+        "auth-ok",
+        Severity::Info,
+        if logged_in {
+            format!("Logged in to {} as {} with {}", t.host, t.user, key.name)
+        } else {
+            format!("{} accepts {} for {}", t.host, key.name, t.user)
+        },
+    )
+    .evidence(format!("accepted: {}", key.evidence()))
+}
+
+/// The server accepts a key that OpenSSH itself refuses to load (a private key others can read):
+/// the probe logs in, `ssh` says `Permission denied`. The local finding is the real cause.
+pub fn accepted_key_ignored_locally(t: &Target, key: &KeyLabel) -> Finding {
+    let path = key.path.clone().unwrap_or_else(|| key.name.clone());
+    Finding::new(
+        "private-key-permissions",
+        Severity::Error,
+        format!(
+            "{} accepts {}, but ssh ignores that key because of its permissions",
+            t.host, key.name
+        ),
+    )
+    .explain(
+        "The server has this key in authorized_keys, so the login could work. But ssh refuses to \
+         load a private key that other users can read (\"WARNING: UNPROTECTED PRIVATE KEY FILE!\"), \
+         skips it, and the login fails with \"Permission denied (publickey)\". Making the file \
+         readable by you only fixes the login.",
+    )
+    .evidence(format!("accepted: {}", key.evidence()))
+    .fix(crate::finding::Fix::new(
+        "chmod-600",
+        format!("Make {path} readable by you only"),
+        format!("chmod 600 {}", crate::finding::shell_quote(&path)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target() -> Target {
+        Target {
+            host: "127.0.0.1".into(),
+            port: 2222,
+            user: "root".into(),
+            display: "lab".into(),
+        }
+    }
+
+    #[test]
+    fn mismatch_names_the_config_line_and_its_cost() {
+        let m = Mismatch {
+            kind: "host key".into(),
+            keyword: "HostKeyAlgorithms".into(),
+            ours: vec!["ssh-ed25519".into(), "rsa-sha2-512".into()],
+            theirs: vec!["ssh-rsa".into()],
+            local_ssh: Some(vec!["ssh-ed25519".into(), "ssh-rsa".into()]),
+        };
+        let f = algorithm_mismatch(&target(), &m);
+        assert!(f
+            .evidence
+            .contains(&"config line that would fix it: HostKeyAlgorithms +ssh-rsa".to_string()));
+        assert!(f.fixes[0].title.contains("SHA-1"));
+        assert_eq!(
+            f.fixes[0].command,
+            "ssh -p 2222 -o HostKeyAlgorithms=+ssh-rsa root@127.0.0.1"
+        );
+        assert!(f.explanation.contains("no matching host key type found"));
+    }
+
+    #[test]
+    fn changed_host_key_gives_the_three_causes_and_never_a_silent_fix() {
+        let f = host_key_changed(
+            &target(),
+            Path::new("/h/.ssh/known_hosts"),
+            3,
+            "SHA256:old",
+            "ssh-ed25519",
+            "SHA256:new",
+            "ssh-ed25519",
+        );
+        assert_eq!(f.severity, Severity::Error);
+        for cause in ["reinstalled", "rotated", "man-in-the-middle"] {
+            assert!(f.explanation.contains(cause), "{cause}");
+        }
+        assert_eq!(f.evidence[0], "/h/.ssh/known_hosts:3");
+        assert!(f.fixes.iter().all(|x| x.destructive));
+        assert_eq!(
+            f.fixes[0].command,
+            "ssh-keygen -f /h/.ssh/known_hosts -R '[127.0.0.1]:2222'"
+        );
+    }
+
+    #[test]
+    fn too_many_failures_names_the_working_key_and_identities_only() {
+        let k = |n: &str| KeyLabel {
+            name: n.into(),
+            path: Some(n.into()),
+            fingerprint: format!("SHA256:{n}"),
+            key_type: "ssh-ed25519".into(),
+            local_problem: None,
+        };
+        let f = too_many_auth_failures(&target(), 3, &[k("/a"), k("/b"), k("/c")], &k("/good"));
+        assert!(f.fixes[0].title.contains("IdentitiesOnly yes"));
+        assert!(f.fixes[0].title.contains("IdentityFile /good"));
+        assert_eq!(
+            f.fixes[0].command,
+            "ssh -p 2222 -o IdentitiesOnly=yes -i /good root@127.0.0.1"
+        );
+        assert!(f
+            .evidence
+            .contains(&"accepted: /good SHA256:/good (ssh-ed25519)".to_string()));
+    }
+
+    #[test]
+    fn cost_of_legacy_algorithms_is_specific() {
+        assert!(security_cost("diffie-hellman-group1-sha1").contains("Logjam"));
+        assert!(security_cost("3des-cbc").contains("Sweet32"));
+        assert!(security_cost("aes128-cbc").contains("CBC"));
+    }
+}

@@ -1,0 +1,1213 @@
+//! The live probe: a real SSH client (russh on tokio) that walks a login step by step, times
+//! each stage, reports it as it completes, and turns what happened into [`Finding`]s.
+//!
+//! The probe never writes to disk, never signs anything before a key is known to be accepted
+//! (publickey queries are unsigned, so no passphrase is needed to learn which key works), never
+//! spends more failed attempts per connection than the server allows, and never runs a command.
+//! Configuration (`ssh -G`) and known_hosts matching are done by the caller: [`ProbeOptions`]
+//! holds already-resolved inputs and a host-key verdict closure.
+
+pub mod diagnose;
+pub mod setup;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::client::{self, AuthResult, Handle};
+use russh::keys::agent::client::AgentClient;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::ssh_key::{HashAlg, PublicKey};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{AlgorithmKind, MethodKind};
+use serde::Serialize;
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::finding::{Finding, Severity};
+use diagnose::{ConnectFailure, KeyLabel, Mismatch, Target};
+use wire::{BannerKind, Recorder, Recording};
+
+/// A key file the user has, in ssh's order.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub path: PathBuf,
+    /// From the `.pub` next to it or from the private key itself (readable even when encrypted).
+    pub public_key: PublicKey,
+    pub encrypted: bool,
+    /// Why OpenSSH would skip this file (e.g. `mode 0644, see private-key-permissions`), when a
+    /// local check found it; the probe quotes it next to the key so the two findings are linked.
+    pub local_problem: Option<String>,
+}
+
+/// What the caller's known_hosts comparison concluded about the server's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyVerdict {
+    Match {
+        file: PathBuf,
+        line: usize,
+    },
+    Unknown,
+    Changed {
+        file: PathBuf,
+        line: usize,
+        old_fingerprint: String,
+        old_key_type: String,
+    },
+    Revoked {
+        file: PathBuf,
+        line: usize,
+    },
+}
+
+/// Asks the user for a key's passphrase (TUI prompt or `--ask-passphrase`); `None` to skip.
+pub type PassphrasePrompt = Box<dyn Fn(&std::path::Path) -> Option<String> + Send + Sync>;
+
+/// Whether stage 8 logs in for real.
+pub enum LoginMode {
+    /// Stop after learning which key is accepted.
+    Skip,
+    /// Log in with the accepted key when no passphrase is needed (agent or unencrypted file).
+    WithKey,
+    /// As `WithKey`, and ask for the passphrase of an encrypted key.
+    AskPassphrase(PassphrasePrompt),
+}
+
+/// Everything the probe needs, already resolved by the caller.
+pub struct ProbeOptions {
+    /// The HostName to connect to.
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// What the user typed, for messages and fix commands.
+    pub display_target: String,
+    pub identities: Vec<Identity>,
+    /// The agent socket to ask for keys, if any.
+    pub use_agent: Option<PathBuf>,
+    pub identities_only: bool,
+    pub host_key_check: Box<dyn Fn(&PublicKey) -> HostKeyVerdict + Send + Sync>,
+    pub timeout: Duration,
+    /// The server's MaxAuthTries as far as known (OpenSSH's default is 6); lowered when the
+    /// server turns out to be stricter.
+    pub max_auth_tries: u32,
+    pub login: LoginMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageStatus {
+    Ok,
+    Fail,
+    Skipped,
+}
+
+/// The eight stages, in order. Their names are part of the JSON contract.
+pub const STAGES: [&str; 8] = [
+    "resolve",
+    "connect",
+    "banner",
+    "kex",
+    "host-key",
+    "auth-methods",
+    "keys",
+    "login",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stage {
+    pub stage: String,
+    pub status: StageStatus,
+    pub ms: u64,
+    pub detail: String,
+}
+
+/// Progress for a live view: a stage started, or finished with its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageEvent {
+    Started(&'static str),
+    Finished(Stage),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TargetInfo {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ServerInfo {
+    pub banner: Option<String>,
+    pub host_key_type: Option<String>,
+    pub host_key_fingerprint: Option<String>,
+    pub auth_methods: Vec<String>,
+}
+
+/// The probe's result; `--json` is this value serialized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeReport {
+    pub target: TargetInfo,
+    pub stages: Vec<Stage>,
+    pub server: ServerInfo,
+    pub findings: Vec<Finding>,
+}
+
+impl ProbeReport {
+    /// 0 when login would succeed, 1 when an error-severity diagnosis was made.
+    pub fn exit_code(&self) -> i32 {
+        if self.findings.iter().any(|f| f.severity == Severity::Error) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Runs the probe to completion. Stages are sent on `events` as they start and finish.
+pub async fn run(
+    opts: ProbeOptions,
+    events: Option<tokio::sync::mpsc::UnboundedSender<StageEvent>>,
+) -> ProbeReport {
+    let target = Target {
+        host: opts.host.clone(),
+        port: opts.port,
+        user: opts.user.clone(),
+        display: opts.display_target.clone(),
+    };
+    let mut p = Probe {
+        report: ProbeReport {
+            target: TargetInfo {
+                host: opts.host.clone(),
+                port: opts.port,
+                user: opts.user.clone(),
+            },
+            stages: Vec::new(),
+            server: ServerInfo::default(),
+            findings: Vec::new(),
+        },
+        limit: opts.max_auth_tries.max(1),
+        opts,
+        events,
+        target,
+        rsa_hash: None,
+        agent: None,
+    };
+    p.walk().await;
+    p.skip_rest();
+    crate::finding::sort_worst_first(&mut p.report.findings);
+    p.report
+}
+
+struct Probe {
+    opts: ProbeOptions,
+    events: Option<tokio::sync::mpsc::UnboundedSender<StageEvent>>,
+    report: ProbeReport,
+    target: Target,
+    /// The server's MaxAuthTries as learned so far.
+    limit: u32,
+    rsa_hash: Option<HashAlg>,
+    agent: Option<AgentClient<UnixStream>>,
+}
+
+/// What the client handler saw; shared with the probe because russh owns the handler.
+#[derive(Default)]
+struct Seen {
+    host_key: Option<PublicKey>,
+    negotiated: Option<String>,
+    disconnect: Option<String>,
+}
+
+struct ProbeHandler(Arc<Mutex<Seen>>);
+
+impl ProbeHandler {
+    fn with(&self, f: impl FnOnce(&mut Seen)) {
+        if let Ok(mut s) = self.0.lock() {
+            f(&mut s)
+        }
+    }
+}
+
+impl client::Handler for ProbeHandler {
+    type Error = russh::Error;
+
+    /// Accepts every key so the handshake completes; the verdict is made afterwards against
+    /// known_hosts, where a mismatch can be explained instead of ending in a bare error.
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let pk = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(c) => PublicKey::new(c.public_key().clone(), ""),
+        };
+        self.with(|s| s.host_key = Some(pk));
+        Ok(true)
+    }
+
+    async fn kex_done(
+        &mut self,
+        _shared_secret: Option<&[u8]>,
+        names: &russh::Names,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let text = format!(
+            "kex {}, host key {}, cipher {}, mac {}",
+            names.kex.as_ref(),
+            names.key.as_str(),
+            names.cipher.as_ref(),
+            names.client_mac.as_ref()
+        );
+        self.with(|s| s.negotiated = Some(text));
+        Ok(())
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        match reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => {
+                let msg = wire::printable(info.message.as_bytes());
+                self.with(|s| s.disconnect = Some(msg));
+                Ok(())
+            }
+            client::DisconnectReason::Error(e) => Err(e),
+        }
+    }
+}
+
+/// The query signer: it is only called after the server answered PK_OK to an unsigned
+/// publickey request, so being called *is* the answer. It refuses to sign, which abandons the
+/// attempt without a signature, without the private key and without costing a failure.
+struct QuerySigner;
+
+#[derive(Debug)]
+enum QueryStop {
+    PkOk,
+    Closed,
+}
+
+impl From<russh::SendError> for QueryStop {
+    fn from(_: russh::SendError) -> Self {
+        QueryStop::Closed
+    }
+}
+
+impl russh::Signer for QuerySigner {
+    type Error = QueryStop;
+
+    async fn auth_sign(
+        &mut self,
+        _key: &AgentIdentity,
+        _hash_alg: Option<HashAlg>,
+        _to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, Self::Error> {
+        Err(QueryStop::PkOk)
+    }
+}
+
+enum Query {
+    Accepted,
+    Rejected,
+    /// The connection ended; the server's disconnect message if it sent one.
+    Closed(Option<String>),
+}
+
+/// A key ssh would offer, wherever it comes from.
+struct Candidate {
+    label: KeyLabel,
+    key: PublicKey,
+    from_agent: bool,
+    encrypted: bool,
+}
+
+enum HandshakeError {
+    Timeout,
+    Failed(russh::Error),
+}
+
+struct Conn {
+    handle: Handle<ProbeHandler>,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Conn {
+    fn disconnect_message(&self) -> Option<String> {
+        self.seen.lock().ok().and_then(|s| s.disconnect.clone())
+    }
+}
+
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn label_for(
+    key: &PublicKey,
+    name: String,
+    path: Option<String>,
+    local: Option<String>,
+) -> KeyLabel {
+    KeyLabel {
+        name,
+        path,
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+        key_type: key.algorithm().as_str().to_string(),
+        local_problem: local,
+    }
+}
+
+/// The client configuration: russh's defaults without `ssh-rsa` (SHA-1) host keys, which
+/// OpenSSH 8.8+ no longer accepts either, so the probe fails exactly where `ssh` would.
+fn client_config() -> Arc<client::Config> {
+    let mut preferred = russh::Preferred::default();
+    let keys: Vec<_> = preferred
+        .key
+        .iter()
+        .filter(|a| a.as_str() != "ssh-rsa")
+        .cloned()
+        .collect();
+    preferred.key = keys.into();
+    Arc::new(client::Config {
+        preferred,
+        client_id: russh::SshId::Standard(
+            concat!("SSH-2.0-sshdoctor_", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        ..Default::default()
+    })
+}
+
+impl Probe {
+    fn started(&self, name: &'static str) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(StageEvent::Started(name));
+        }
+    }
+
+    fn stage(
+        &mut self,
+        name: &str,
+        status: StageStatus,
+        since: Instant,
+        detail: impl Into<String>,
+    ) {
+        let st = Stage {
+            stage: name.to_string(),
+            status,
+            ms: ms(since),
+            detail: detail.into(),
+        };
+        if let Some(tx) = &self.events {
+            let _ = tx.send(StageEvent::Finished(st.clone()));
+        }
+        self.report.stages.push(st);
+    }
+
+    /// Marks every stage that was not reached as skipped, so the report always has all eight.
+    fn skip_rest(&mut self) {
+        for name in STAGES {
+            if !self.report.stages.iter().any(|s| s.stage == name) {
+                self.stage(name, StageStatus::Skipped, Instant::now(), "not reached");
+            }
+        }
+    }
+
+    fn find(&mut self, f: Finding) {
+        self.report.findings.push(f);
+    }
+
+    async fn walk(&mut self) {
+        let Some(addrs) = self.resolve().await else {
+            return;
+        };
+        let Some((addr, stream)) = self.connect(&addrs).await else {
+            return;
+        };
+        let Some(mut conn) = self.handshake(addr, stream).await else {
+            return;
+        };
+        if !self.host_key(&conn) {
+            let _ = conn
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "", "")
+                .await;
+            return;
+        }
+        if !self.auth_methods(&mut conn).await {
+            return;
+        }
+        let Some((conn, accepted)) = self.keys(addr, conn).await else {
+            return;
+        };
+        self.login(conn, accepted).await;
+    }
+
+    /// Stage 1: every address of the HostName, v4 and v6.
+    async fn resolve(&mut self) -> Option<Vec<SocketAddr>> {
+        self.started("resolve");
+        let t0 = Instant::now();
+        let lookup = tokio::net::lookup_host((self.opts.host.as_str(), self.opts.port));
+        let res = match tokio::time::timeout(self.opts.timeout, lookup).await {
+            Ok(Ok(it)) => Ok(it.collect::<Vec<_>>()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.opts.timeout)),
+        };
+        match res {
+            Ok(addrs) if !addrs.is_empty() => {
+                let list: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+                let detail = format!(
+                    "{}@{} port {} -> {}",
+                    self.opts.user,
+                    self.opts.host,
+                    self.opts.port,
+                    list.join(", ")
+                );
+                self.stage("resolve", StageStatus::Ok, t0, detail);
+                Some(addrs)
+            }
+            other => {
+                let err = other.err().unwrap_or_else(|| "no addresses".into());
+                self.stage("resolve", StageStatus::Fail, t0, err.clone());
+                let f = diagnose::dns_failure(&self.target, &err);
+                self.find(f);
+                None
+            }
+        }
+    }
+
+    /// Stage 2: TCP to each address in turn, each bounded by the timeout.
+    async fn connect(&mut self, addrs: &[SocketAddr]) -> Option<(SocketAddr, TcpStream)> {
+        self.started("connect");
+        let t0 = Instant::now();
+        let mut evidence = Vec::new();
+        let mut kinds = Vec::new();
+        for addr in addrs {
+            match tokio::time::timeout(self.opts.timeout, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => {
+                    let _ = s.set_nodelay(true);
+                    let mut detail = format!("{addr}");
+                    if !evidence.is_empty() {
+                        detail.push_str(&format!(" (after: {})", evidence.join("; ")));
+                    }
+                    self.stage("connect", StageStatus::Ok, t0, detail);
+                    return Some((*addr, s));
+                }
+                Ok(Err(e)) => {
+                    let kind = match e.raw_os_error() {
+                        Some(libc::ECONNREFUSED) => ConnectFailure::Refused,
+                        Some(libc::ENETUNREACH) | Some(libc::EHOSTUNREACH) => {
+                            ConnectFailure::Unreachable
+                        }
+                        Some(libc::ETIMEDOUT) => ConnectFailure::Timeout,
+                        _ => ConnectFailure::Other,
+                    };
+                    kinds.push(kind);
+                    evidence.push(format!("connect to {addr}: {e}"));
+                }
+                Err(_) => {
+                    kinds.push(ConnectFailure::Timeout);
+                    evidence.push(format!(
+                        "connect to {addr}: no answer within {:.1} s",
+                        self.opts.timeout.as_secs_f64()
+                    ));
+                }
+            }
+        }
+        // A refusal proves the host is up, so it explains more than a timeout elsewhere.
+        let kind = [
+            ConnectFailure::Refused,
+            ConnectFailure::Unreachable,
+            ConnectFailure::Timeout,
+        ]
+        .into_iter()
+        .find(|k| kinds.contains(k))
+        .unwrap_or(ConnectFailure::Other);
+        self.stage("connect", StageStatus::Fail, t0, evidence.join("; "));
+        let f = diagnose::connect_failure(&self.target, kind, &evidence);
+        self.find(f);
+        None
+    }
+
+    /// Stages 3 and 4: identification strings and key exchange, through the recording stream.
+    async fn handshake(&mut self, addr: SocketAddr, stream: TcpStream) -> Option<Conn> {
+        self.started("banner");
+        let t0 = Instant::now();
+        let (result, rec, seen) = open_ssh(stream, self.opts.timeout).await;
+        let (bytes, id_at) = match rec.lock() {
+            Ok(r) => (r.bytes.clone(), r.id_line_at),
+            Err(_) => (Vec::new(), None),
+        };
+        let kind = wire::classify(&bytes);
+        let disconnect = seen.lock().ok().and_then(|s| s.disconnect.clone());
+        let secs = self.opts.timeout.as_secs_f64();
+        let banner_ms_at = id_at.unwrap_or_else(Instant::now);
+        match &kind {
+            BannerKind::Ssh2(id) => {
+                self.report.server.banner = Some(id.clone());
+                let st = Stage {
+                    stage: "banner".into(),
+                    status: StageStatus::Ok,
+                    ms: u64::try_from(banner_ms_at.saturating_duration_since(t0).as_millis())
+                        .unwrap_or(u64::MAX),
+                    detail: id.clone(),
+                };
+                if let Some(tx) = &self.events {
+                    let _ = tx.send(StageEvent::Finished(st.clone()));
+                    let _ = tx.send(StageEvent::Started("kex"));
+                }
+                self.report.stages.push(st);
+            }
+            BannerKind::Empty => {
+                let timed_out = matches!(result, Err(HandshakeError::Timeout));
+                let detail = if timed_out {
+                    format!("nothing received within {secs:.1} s")
+                } else {
+                    "connection closed before the server identified itself".into()
+                };
+                self.stage("banner", StageStatus::Fail, t0, detail);
+                let f = if timed_out {
+                    diagnose::banner_timeout(&self.target, secs)
+                } else {
+                    let mut ev = vec![format!("{addr}: closed with no identification string")];
+                    if let Some(d) = disconnect {
+                        ev.push(format!("server said: {d}"));
+                    }
+                    diagnose::connection_closed(&self.target, "before identifying itself", &ev)
+                };
+                self.find(f);
+                return None;
+            }
+            other => {
+                let (what, line) = match other {
+                    BannerKind::Http(l) => ("a web server (HTTP)", Some(l.as_str())),
+                    BannerKind::Tls => ("a TLS server (HTTPS or similar)", None),
+                    BannerKind::Ssh1(l) => (
+                        "an SSH protocol 1 server, which OpenSSH no longer supports",
+                        Some(l.as_str()),
+                    ),
+                    BannerKind::Other(l) => ("something that is not SSH", Some(l.as_str())),
+                    BannerKind::Ssh2(_) | BannerKind::Empty => ("something that is not SSH", None),
+                };
+                let detail = match line {
+                    Some(l) => format!("not SSH: {l}"),
+                    None => format!("not SSH: {what}"),
+                };
+                self.stage("banner", StageStatus::Fail, t0, detail);
+                let f = diagnose::not_ssh(&self.target, what, line);
+                self.find(f);
+                return None;
+            }
+        }
+        let t1 = banner_ms_at;
+        match result {
+            Ok(handle) => {
+                let negotiated = seen
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.negotiated.clone())
+                    .unwrap_or_default();
+                self.stage("kex", StageStatus::Ok, t1, negotiated);
+                Some(Conn { handle, seen })
+            }
+            Err(HandshakeError::Failed(russh::Error::NoCommonAlgo { kind, ours, theirs })) => {
+                let after = bytes.get(wire::scan_banner(&bytes).rest..).unwrap_or(&[]);
+                let offer = wire::parse_kexinit(after);
+                let (label, keyword, q) = match kind {
+                    AlgorithmKind::Kex => ("key exchange", "KexAlgorithms", "kex"),
+                    AlgorithmKind::Key => ("host key", "HostKeyAlgorithms", "key"),
+                    AlgorithmKind::Cipher => ("cipher", "Ciphers", "cipher"),
+                    AlgorithmKind::Mac => ("MAC", "MACs", "mac"),
+                    AlgorithmKind::Compression => ("compression", "Compression", "compression"),
+                };
+                // The recorded KEXINIT is the server's whole list; russh's copy may be partial.
+                let theirs = match (&offer, kind) {
+                    (Some(k), AlgorithmKind::Kex) => k.kex.clone(),
+                    (Some(k), AlgorithmKind::Key) => k.host_key.clone(),
+                    (Some(k), AlgorithmKind::Cipher) => k.cipher_s2c.clone(),
+                    (Some(k), AlgorithmKind::Mac) => k.mac_s2c.clone(),
+                    _ => theirs,
+                };
+                let theirs: Vec<String> = theirs
+                    .into_iter()
+                    .filter(|a| !a.starts_with("kex-strict-") && !a.starts_with("ext-info-"))
+                    .collect();
+                let ours: Vec<String> = ours
+                    .into_iter()
+                    .filter(|a| !a.starts_with("kex-strict-") && !a.starts_with("ext-info-"))
+                    .collect();
+                self.stage(
+                    "kex",
+                    StageStatus::Fail,
+                    t1,
+                    format!(
+                        "no common {label} algorithm; server offers {}",
+                        theirs.join(",")
+                    ),
+                );
+                let m = Mismatch {
+                    kind: label.into(),
+                    keyword: keyword.into(),
+                    ours,
+                    theirs,
+                    local_ssh: local_ssh_list(q),
+                };
+                let f = diagnose::algorithm_mismatch(&self.target, &m);
+                self.find(f);
+                None
+            }
+            Err(e) => {
+                let detail = match &e {
+                    HandshakeError::Timeout => {
+                        format!("key exchange not finished within {secs:.1} s")
+                    }
+                    HandshakeError::Failed(e) => e.to_string(),
+                };
+                self.stage("kex", StageStatus::Fail, t1, detail.clone());
+                let mut ev = vec![detail];
+                if let Some(d) = disconnect {
+                    ev.push(format!("server said: {d}"));
+                }
+                let f = diagnose::connection_closed(&self.target, "during key exchange", &ev);
+                self.find(f);
+                None
+            }
+        }
+    }
+
+    /// Stage 5: the caller's known_hosts verdict. Returns whether to go on: a changed or revoked
+    /// key stops the probe, as it stops ssh; nothing is offered to a server that may be an impostor.
+    fn host_key(&mut self, conn: &Conn) -> bool {
+        self.started("host-key");
+        let t0 = Instant::now();
+        let Some(key) = conn.seen.lock().ok().and_then(|s| s.host_key.clone()) else {
+            self.stage(
+                "host-key",
+                StageStatus::Fail,
+                t0,
+                "the server sent no host key",
+            );
+            return false;
+        };
+        let fp = key.fingerprint(HashAlg::Sha256).to_string();
+        let ty = key.algorithm().as_str().to_string();
+        self.report.server.host_key_type = Some(ty.clone());
+        self.report.server.host_key_fingerprint = Some(fp.clone());
+        match (self.opts.host_key_check)(&key) {
+            HostKeyVerdict::Match { file, line } => {
+                let d = format!("{ty} {fp} matches {}:{line}", file.display());
+                self.stage("host-key", StageStatus::Ok, t0, d);
+                true
+            }
+            HostKeyVerdict::Unknown => {
+                let d = format!("{ty} {fp} is in no known_hosts file");
+                self.stage("host-key", StageStatus::Ok, t0, d);
+                let f = diagnose::host_key_unknown(&self.target, &fp, &ty);
+                self.find(f);
+                true
+            }
+            HostKeyVerdict::Changed {
+                file,
+                line,
+                old_fingerprint,
+                old_key_type,
+            } => {
+                let d = format!(
+                    "{ty} {fp} differs from {old_fingerprint} at {}:{line}",
+                    file.display()
+                );
+                self.stage("host-key", StageStatus::Fail, t0, d);
+                let f = diagnose::host_key_changed(
+                    &self.target,
+                    &file,
+                    line,
+                    &old_fingerprint,
+                    &old_key_type,
+                    &fp,
+                    &ty,
+                );
+                self.find(f);
+                false
+            }
+            HostKeyVerdict::Revoked { file, line } => {
+                let d = format!("{ty} {fp} is @revoked at {}:{line}", file.display());
+                self.stage("host-key", StageStatus::Fail, t0, d);
+                let f = diagnose::host_key_revoked(&self.target, &file, line, &fp);
+                self.find(f);
+                false
+            }
+        }
+    }
+
+    /// Stage 6: a `none` request, whose refusal lists the methods the server offers.
+    async fn auth_methods(&mut self, conn: &mut Conn) -> bool {
+        self.started("auth-methods");
+        let t0 = Instant::now();
+        let user = self.opts.user.clone();
+        let res =
+            tokio::time::timeout(self.opts.timeout, conn.handle.authenticate_none(user)).await;
+        let methods = match res {
+            Ok(Ok(AuthResult::Success)) => {
+                self.stage(
+                    "auth-methods",
+                    StageStatus::Ok,
+                    t0,
+                    "the server let us in with no authentication",
+                );
+                self.report.server.auth_methods = vec!["none".into()];
+                return false;
+            }
+            Ok(Ok(AuthResult::Failure {
+                remaining_methods, ..
+            })) => remaining_methods
+                .iter()
+                .map(|m| <&'static str>::from(m).to_string())
+                .collect::<Vec<_>>(),
+            Ok(Err(e)) => {
+                self.stage("auth-methods", StageStatus::Fail, t0, e.to_string());
+                let ev = [e.to_string()];
+                let f = diagnose::connection_closed(&self.target, "before authentication", &ev);
+                self.find(f);
+                return false;
+            }
+            Err(_) => {
+                self.stage(
+                    "auth-methods",
+                    StageStatus::Fail,
+                    t0,
+                    "no answer to the none request",
+                );
+                let ev = ["no answer to the authentication request".to_string()];
+                let f = diagnose::connection_closed(&self.target, "before authentication", &ev);
+                self.find(f);
+                return false;
+            }
+        };
+        self.report.server.auth_methods = methods.clone();
+        if methods.is_empty() {
+            if conn.handle.is_closed() {
+                let ev: Vec<String> = conn
+                    .disconnect_message()
+                    .map(|d| format!("server said: {d}"))
+                    .into_iter()
+                    .collect();
+                self.stage("auth-methods", StageStatus::Fail, t0, "connection closed");
+                let f = diagnose::connection_closed(&self.target, "before authentication", &ev);
+                self.find(f);
+            } else {
+                self.stage(
+                    "auth-methods",
+                    StageStatus::Fail,
+                    t0,
+                    "the server offers no method",
+                );
+                let f = diagnose::no_auth_methods(&self.target);
+                self.find(f);
+            }
+            return false;
+        }
+        self.stage("auth-methods", StageStatus::Ok, t0, methods.join(","));
+        if !methods
+            .iter()
+            .any(|m| m == <&str>::from(&MethodKind::PublicKey))
+        {
+            let f = diagnose::password_only(&self.target, &methods);
+            self.find(f);
+            return false;
+        }
+        true
+    }
+
+    /// The keys ssh would offer, in OpenSSH 9.2's order (measured with `ssh -v`): key files
+    /// the agent also holds (in file order), then the agent's other keys (unless
+    /// IdentitiesOnly), then the key files the agent does not hold.
+    async fn candidates(&mut self) -> Vec<Candidate> {
+        let mut agent_keys: Vec<(PublicKey, String)> = Vec::new();
+        if let Some(sock) = &self.opts.use_agent {
+            if let Ok(Ok(mut agent)) =
+                tokio::time::timeout(self.opts.timeout, AgentClient::connect_uds(sock)).await
+            {
+                if let Ok(Ok(ids)) =
+                    tokio::time::timeout(self.opts.timeout, agent.request_identities()).await
+                {
+                    for id in ids {
+                        if let AgentIdentity::PublicKey { key, comment } = id {
+                            agent_keys.push((key, comment));
+                        }
+                    }
+                    self.agent = Some(agent);
+                }
+            }
+        }
+        let in_agent = |k: &PublicKey| agent_keys.iter().any(|(a, _)| a.key_data() == k.key_data());
+        let file_cand = |ident: &Identity, from_agent: bool| {
+            let path = ident.path.display().to_string();
+            Candidate {
+                label: label_for(
+                    &ident.public_key,
+                    path.clone(),
+                    Some(path),
+                    ident.local_problem.clone(),
+                ),
+                key: ident.public_key.clone(),
+                from_agent,
+                encrypted: ident.encrypted,
+            }
+        };
+        let mut out: Vec<Candidate> = self
+            .opts
+            .identities
+            .iter()
+            .filter(|i| in_agent(&i.public_key))
+            .map(|i| file_cand(i, true))
+            .collect();
+        if !self.opts.identities_only {
+            for (key, comment) in &agent_keys {
+                if !self
+                    .opts
+                    .identities
+                    .iter()
+                    .any(|i| i.public_key.key_data() == key.key_data())
+                {
+                    out.push(Candidate {
+                        label: label_for(key, format!("agent: {comment}"), None, None),
+                        key: key.clone(),
+                        from_agent: true,
+                        encrypted: false,
+                    });
+                }
+            }
+        }
+        out.extend(
+            self.opts
+                .identities
+                .iter()
+                .filter(|i| !in_agent(&i.public_key))
+                .map(|i| file_cand(i, false)),
+        );
+        out
+    }
+
+    async fn query(&self, conn: &mut Conn, c: &Candidate) -> Query {
+        let hash = if c.key.algorithm().is_rsa() {
+            self.rsa_hash
+        } else {
+            None
+        };
+        let mut signer = QuerySigner;
+        let ask = conn.handle.authenticate_publickey_with(
+            self.opts.user.clone(),
+            c.key.clone(),
+            hash,
+            &mut signer,
+        );
+        match tokio::time::timeout(self.opts.timeout, ask).await {
+            Ok(Err(QueryStop::PkOk)) | Ok(Ok(AuthResult::Success)) => Query::Accepted,
+            Ok(Ok(AuthResult::Failure {
+                remaining_methods, ..
+            })) if !remaining_methods.is_empty() => Query::Rejected,
+            Ok(Ok(AuthResult::Failure { .. })) | Ok(Err(QueryStop::Closed)) | Err(_) => {
+                // Give the session task a moment to record the server's disconnect message.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Query::Closed(conn.disconnect_message())
+            }
+        }
+    }
+
+    async fn rsa_hash_for(&mut self, conn: &Conn, cands: &[Candidate]) {
+        if self.rsa_hash.is_none() && cands.iter().any(|c| c.key.algorithm().is_rsa()) {
+            let best =
+                tokio::time::timeout(self.opts.timeout, conn.handle.best_supported_rsa_hash())
+                    .await;
+            self.rsa_hash = match best {
+                Ok(Ok(Some(h))) => h,
+                _ => Some(HashAlg::Sha512),
+            };
+        }
+    }
+
+    /// Stage 7: which keys the server accepts, asked without signing. At most `limit - 1`
+    /// refusals per connection, so the server never has to cut us off (and never logs
+    /// "maximum authentication attempts exceeded"); reconnects as needed, a bounded number of times.
+    async fn keys(&mut self, addr: SocketAddr, conn: Conn) -> Option<(Conn, Candidate)> {
+        self.started("keys");
+        let t0 = Instant::now();
+        let cands = self.candidates().await;
+        if cands.is_empty() {
+            self.stage(
+                "keys",
+                StageStatus::Fail,
+                t0,
+                "no key to offer (no key files, no agent keys)",
+            );
+            let f = diagnose::no_usable_key(&self.target);
+            self.find(f);
+            return None;
+        }
+        self.rsa_hash_for(&conn, &cands).await;
+        let mut conn = Some(conn);
+        let mut next = 0usize;
+        let mut rejected: Vec<usize> = Vec::new();
+        let mut accepted: Option<usize> = None;
+        let mut connections = 1usize;
+        let mut failures_here = 0u32;
+        let mut learned_limit = false;
+        let max_connections = cands.len() + 2;
+        while next < cands.len() && accepted.is_none() {
+            let Some(c) = conn.as_mut() else { break };
+            let cand = cands.get(next)?;
+            match self.query(c, cand).await {
+                Query::Accepted => accepted = Some(next),
+                Query::Rejected => {
+                    rejected.push(next);
+                    failures_here += 1;
+                }
+                Query::Closed(msg) => {
+                    // The server hung up in answer to this key: it counted it as the failure
+                    // that reached its limit. Learn the real limit from it.
+                    let too_many = msg.as_deref().is_some_and(|m| m.contains("Too many"));
+                    if too_many {
+                        rejected.push(next);
+                        self.limit = failures_here + 1;
+                        learned_limit = true;
+                        next += 1;
+                    }
+                    if connections >= max_connections || (!too_many && failures_here == 0) {
+                        break;
+                    }
+                    conn = None;
+                }
+            }
+            if accepted.is_some() {
+                break;
+            }
+            if conn.is_some() {
+                next += 1;
+            }
+            let budget_spent = failures_here + 1 >= self.limit;
+            if next < cands.len() && (conn.is_none() || budget_spent) {
+                if let Some(old) = conn.take() {
+                    let _ = old
+                        .handle
+                        .disconnect(russh::Disconnect::ByApplication, "", "")
+                        .await;
+                }
+                if connections >= max_connections {
+                    break;
+                }
+                connections += 1;
+                failures_here = 0;
+                conn = self.reconnect(addr).await;
+            }
+        }
+        let label = |i: &usize| cands.get(*i).map(|c| c.label.clone());
+        let tried: Vec<KeyLabel> = rejected.iter().filter_map(label).collect();
+        let Some(ok) = accepted else {
+            let detail = format!(
+                "{} of {} keys refused over {connections} connection(s)",
+                tried.len(),
+                cands.len()
+            );
+            self.stage("keys", StageStatus::Fail, t0, detail);
+            // Keys left unasked mean the server stopped talking to us, not that it refused them.
+            let f = if tried.len() < cands.len() {
+                let ev = [format!(
+                    "{} of {} keys asked about before the connection was lost",
+                    tried.len(),
+                    cands.len()
+                )];
+                diagnose::connection_closed(&self.target, "while keys were being tried", &ev)
+            } else {
+                diagnose::key_rejected(&self.target, &tried)
+            };
+            self.find(f);
+            return None;
+        };
+        let cand = cands.get(ok)?;
+        let detail = format!(
+            "accepted: {} {} (key {} of {}, {connections} connection(s){})",
+            cand.label.name,
+            cand.label.fingerprint,
+            ok + 1,
+            cands.len(),
+            if learned_limit {
+                format!(", server allows {} attempts", self.limit)
+            } else {
+                String::new()
+            }
+        );
+        self.stage("keys", StageStatus::Ok, t0, detail);
+        // ssh offers the keys in this same order on one connection; each refusal counts.
+        if u32::try_from(ok).unwrap_or(u32::MAX) >= self.limit {
+            let f = diagnose::too_many_auth_failures(&self.target, self.limit, &tried, &cand.label);
+            self.find(f);
+        }
+        if cand.encrypted && !cand.from_agent {
+            let f = diagnose::encrypted_key_no_agent(&self.target, &cand.label);
+            self.find(f);
+        }
+        let conn = conn?;
+        Some((
+            conn,
+            Candidate {
+                label: cand.label.clone(),
+                key: cand.key.clone(),
+                from_agent: cand.from_agent,
+                encrypted: cand.encrypted,
+            },
+        ))
+    }
+
+    /// Stage 8: a real login with the accepted key (agent signature, or the key file, asking
+    /// for a passphrase only when allowed), then a clean disconnect without running anything.
+    async fn login(&mut self, mut conn: Conn, key: Candidate) {
+        self.started("login");
+        let t0 = Instant::now();
+        let logged_in = match self.authenticate(&mut conn, &key).await {
+            Ok(true) => {
+                self.stage(
+                    "login",
+                    StageStatus::Ok,
+                    t0,
+                    format!("authenticated with {}", key.label.name),
+                );
+                true
+            }
+            Ok(false) => {
+                self.stage(
+                    "login",
+                    StageStatus::Fail,
+                    t0,
+                    format!("the server refused the signature of {}", key.label.name),
+                );
+                false
+            }
+            Err(skip) => {
+                self.stage("login", StageStatus::Skipped, t0, skip);
+                false
+            }
+        };
+        let _ = conn
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await;
+        if !self
+            .report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error)
+        {
+            let f = diagnose::auth_ok(&self.target, &key.label, logged_in);
+            self.find(f);
+        }
+        if key.label.local_problem.is_some() && !key.from_agent {
+            // The probe could use the key, ssh will not: the local finding explains the failure
+            // the user actually sees.
+            let f = diagnose::accepted_key_ignored_locally(&self.target, &key.label);
+            self.find(f);
+        }
+    }
+
+    /// `Ok(success)` after a signed attempt; `Err(reason)` when no attempt was made.
+    async fn authenticate(&mut self, conn: &mut Conn, key: &Candidate) -> Result<bool, String> {
+        let user = self.opts.user.clone();
+        let hash = if key.key.algorithm().is_rsa() {
+            self.rsa_hash
+        } else {
+            None
+        };
+        let t = self.opts.timeout;
+        let result = if key.from_agent {
+            let agent = self.agent.as_mut().ok_or("the agent went away")?;
+            let ask = conn
+                .handle
+                .authenticate_publickey_with(user, key.key.clone(), hash, agent);
+            match tokio::time::timeout(t, ask).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(format!("the agent did not sign: {e}")),
+                Err(_) => return Err("the agent did not answer in time".into()),
+            }
+        } else {
+            let path = key.label.path.clone().ok_or("no key file")?;
+            let passphrase = match (&self.opts.login, key.encrypted) {
+                (LoginMode::Skip, _) => return Err("login not requested".into()),
+                (_, false) => None,
+                (LoginMode::WithKey, true) => {
+                    return Err("the key needs its passphrase (use --ask-passphrase)".into())
+                }
+                (LoginMode::AskPassphrase(ask), true) => match ask(std::path::Path::new(&path)) {
+                    Some(p) => Some(p),
+                    None => return Err("no passphrase given".into()),
+                },
+            };
+            if matches!(self.opts.login, LoginMode::Skip) {
+                return Err("login not requested".into());
+            }
+            // The passphrase stays in this scope; errors never include it.
+            let secret = russh::keys::load_secret_key(&path, passphrase.as_deref())
+                .map_err(|e| format!("cannot load {path}: {e}"))?;
+            let ask = conn
+                .handle
+                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(secret), hash));
+            match tokio::time::timeout(t, ask).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(format!("login failed: {e}")),
+                Err(_) => return Err("no answer to the signed request".into()),
+            }
+        };
+        Ok(matches!(result, AuthResult::Success))
+    }
+
+    async fn reconnect(&mut self, addr: SocketAddr) -> Option<Conn> {
+        let stream = tokio::time::timeout(self.opts.timeout, TcpStream::connect(addr))
+            .await
+            .ok()?
+            .ok()?;
+        let (res, _, seen) = open_ssh(stream, self.opts.timeout).await;
+        res.ok().map(|handle| Conn { handle, seen })
+    }
+}
+
+/// Opens an SSH session over `stream` with the recording wrapper, bounded by `timeout`.
+async fn open_ssh(
+    stream: TcpStream,
+    timeout: Duration,
+) -> (
+    Result<Handle<ProbeHandler>, HandshakeError>,
+    Arc<Mutex<Recording>>,
+    Arc<Mutex<Seen>>,
+) {
+    let (rec, log) = Recorder::new(stream);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let handler = ProbeHandler(Arc::clone(&seen));
+    let res = match tokio::time::timeout(
+        timeout,
+        client::connect_stream(client_config(), rec, handler),
+    )
+    .await
+    {
+        Ok(Ok(h)) => Ok(h),
+        Ok(Err(e)) => Err(HandshakeError::Failed(e)),
+        Err(_) => Err(HandshakeError::Timeout),
+    };
+    (res, log, seen)
+}
+
+/// What the local `ssh -Q` lists for a category, to show beside the server's offer.
+fn local_ssh_list(query: &str) -> Option<Vec<String>> {
+    let out = std::process::Command::new("ssh")
+        .arg("-Q")
+        .arg(query)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect(),
+    )
+}

@@ -1,0 +1,384 @@
+//! End-to-end tests of the scriptable CLI: the real binary on a fixture HOME, compared with
+//! OpenSSH's own tools where they compute the same thing. No test reads the real ~/.ssh.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sshdoctor")
+}
+
+/// Runs sshdoctor with HOME pointing at a fixture and no agent.
+fn run(home: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run sshdoctor")
+}
+
+fn chmod(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn keygen(path: &Path, kind: &str, comment: &str) {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+}
+
+/// A HOME with the four classic mistakes of issue 2's "done when".
+fn broken_home() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let ssh = home.join(".ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    chmod(&home, 0o755);
+    keygen(&ssh.join("id_ed25519"), "ed25519", "laptop");
+    chmod(&ssh.join("id_ed25519"), 0o644);
+    // A private key whose .pub is another key.
+    keygen(&ssh.join("work"), "ed25519", "work");
+    keygen(&dir.path().join("other"), "ed25519", "other");
+    std::fs::copy(dir.path().join("other.pub"), ssh.join("work.pub")).unwrap();
+    let pubkey = std::fs::read_to_string(ssh.join("id_ed25519.pub")).unwrap();
+    let key_part: Vec<&str> = pubkey.split_whitespace().take(2).collect();
+    std::fs::write(
+        ssh.join("known_hosts"),
+        format!(
+            "# my hosts\nexample.org {} {}\nthis line is junk\n",
+            key_part[0], key_part[1]
+        ),
+    )
+    .unwrap();
+    chmod(&ssh, 0o777);
+    (dir, home)
+}
+
+#[test]
+fn check_names_every_local_mistake_and_exits_1() {
+    let (_dir, home) = broken_home();
+    let out = run(&home, &["check", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    let ids: Vec<&str> = findings.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    for want in [
+        "private-key-permissions",
+        "ssh-dir-permissions",
+        "public-key-mismatch",
+        "known-hosts-malformed-line",
+    ] {
+        assert!(ids.contains(&want), "missing {want} in {ids:?}");
+    }
+    // Worst first.
+    let sev: Vec<&str> = findings
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap())
+        .collect();
+    let rank = |s: &str| {
+        ["error", "warning", "info"]
+            .iter()
+            .position(|x| *x == s)
+            .unwrap()
+    };
+    assert!(sev.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "{sev:?}");
+    // The 0644 key: its file, its mode, the chmod.
+    let key = findings
+        .iter()
+        .find(|f| f["id"] == "private-key-permissions")
+        .unwrap();
+    let text = key.to_string();
+    assert!(text.contains("id_ed25519"), "{text}");
+    assert!(text.contains("0644"), "{text}");
+    assert!(
+        key["fixes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["command"].as_str().unwrap().starts_with("chmod 600")),
+        "{text}"
+    );
+    let malformed = findings
+        .iter()
+        .find(|f| f["id"] == "known-hosts-malformed-line")
+        .unwrap();
+    assert!(
+        malformed.to_string().contains("known_hosts:3"),
+        "{malformed}"
+    );
+    // Every fix has the contract fields.
+    for f in findings {
+        for fix in f["fixes"].as_array().unwrap() {
+            assert!(fix["id"].is_string() && fix["title"].is_string());
+            assert!(fix["command"].is_string() && fix["destructive"].is_boolean());
+        }
+    }
+}
+
+#[test]
+fn check_text_output_is_readable_and_has_the_same_exit_code() {
+    let (_dir, home) = broken_home();
+    let out = run(&home, &["check"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("chmod 600"), "{text}");
+    assert!(text.starts_with("error"), "{text}");
+}
+
+#[test]
+fn check_on_a_healthy_home_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    chmod(home, 0o755);
+    let ssh = home.join(".ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    chmod(&ssh, 0o700);
+    keygen(&ssh.join("id_ed25519"), "ed25519", "ok");
+    let out = run(home, &["check", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["severity"] != "error"));
+}
+
+#[test]
+fn keys_json_matches_ssh_keygen_fingerprints_and_never_leaks_private_bytes() {
+    let (_dir, home) = broken_home();
+    let ssh = home.join(".ssh");
+    let out = run(&home, &["keys", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let keys = v["keys"].as_array().unwrap();
+    let key = keys
+        .iter()
+        .find(|k| k["path"].as_str().unwrap().ends_with("/id_ed25519"))
+        .unwrap();
+    let lf = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(ssh.join("id_ed25519"))
+        .output()
+        .unwrap();
+    let lf = String::from_utf8(lf.stdout).unwrap();
+    assert!(
+        lf.contains(key["fingerprint"].as_str().unwrap()),
+        "{lf} vs {key}"
+    );
+    assert_eq!(key["type"], "ssh-ed25519");
+    assert_eq!(key["bits"], 256);
+    assert_eq!(key["mode"], "0644");
+    assert_eq!(key["encrypted"], false);
+    assert_eq!(key["public_key_matches"], true);
+    let work = keys
+        .iter()
+        .find(|k| k["path"].as_str().unwrap().ends_with("/work"))
+        .unwrap();
+    assert_eq!(work["public_key_matches"], false);
+    for field in [
+        "path",
+        "type",
+        "bits",
+        "fingerprint",
+        "comment",
+        "encrypted",
+        "public_key_matches",
+        "mode",
+    ] {
+        assert!(key.get(field).is_some(), "missing {field}");
+    }
+    // No line of the private key file appears in the output.
+    let private = std::fs::read_to_string(ssh.join("id_ed25519")).unwrap();
+    for line in private.lines().filter(|l| !l.starts_with("-----")) {
+        assert!(!stdout.contains(line), "private key bytes leaked");
+    }
+}
+
+#[test]
+fn known_hosts_list_and_find_follow_the_contract() {
+    let (_dir, home) = broken_home();
+    let kh = home.join(".ssh/known_hosts");
+    let out = run(
+        &home,
+        &["known-hosts", "list", "--json", "-f", kh.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["entries"][0]["line"], 2);
+    assert_eq!(v["entries"][0]["hosts"][0], "example.org");
+    assert_eq!(v["entries"][0]["hashed"], false);
+    assert!(v["entries"][0]["marker"].is_null());
+    assert_eq!(v["problems"][0]["line"], 3);
+
+    for host in ["example.org", "EXAMPLE.org", "nothere.org"] {
+        let ours = run(
+            &home,
+            &["known-hosts", "find", host, "-f", kh.to_str().unwrap()],
+        );
+        let theirs = Command::new("ssh-keygen")
+            .args(["-F", host, "-f"])
+            .arg(&kh)
+            .output()
+            .unwrap();
+        assert_eq!(ours.stdout, theirs.stdout, "stdout for {host}");
+        assert_eq!(ours.status.code(), theirs.status.code(), "exit for {host}");
+    }
+}
+
+#[test]
+fn bad_input_gives_a_clear_error_never_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let ssh = home.join(".ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    chmod(&ssh, 0o700);
+    // known_hosts is a directory, a key file is a dangling symlink, junk is binary.
+    std::fs::create_dir(ssh.join("known_hosts")).unwrap();
+    std::os::unix::fs::symlink(home.join("nowhere"), ssh.join("id_rsa")).unwrap();
+    std::fs::write(ssh.join("junk"), [0u8, 159, 146, 150, 255, 10, 13, 0]).unwrap();
+    let out = run(home, &["check", "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["findings"].to_string().contains("directory"), "{v}");
+
+    let out = run(
+        home,
+        &["known-hosts", "list", "-f", "/nonexistent/known_hosts"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/known_hosts"));
+
+    let out = run(home, &["check", "@@bad:port"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(home, &["no-such-subcommand"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn version_and_help_document_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sshdoctor "));
+    let out = run(dir.path(), &["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for sub in ["check", "keys", "known-hosts", "config", "agent"] {
+        assert!(help.contains(sub), "--help lacks {sub}: {help}");
+    }
+}
+
+#[test]
+fn junk_and_huge_known_hosts_are_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let ssh = home.join(".ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    chmod(&ssh, 0o700);
+    // Binary junk: parsed, every line kept and reported as malformed.
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    std::fs::write(ssh.join("known_hosts"), &junk).unwrap();
+    let out = run(home, &["check", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.to_string().contains("known-hosts-malformed-line"), "{v}");
+    let out = run(
+        home,
+        &[
+            "known-hosts",
+            "list",
+            "--json",
+            "-f",
+            ssh.join("known_hosts").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!v["problems"].as_array().unwrap().is_empty());
+
+    // A 1 GB single line (sparse, so the test stays cheap): a clear finding, no attempt to
+    // swallow it whole, no panic.
+    let f = std::fs::File::create(ssh.join("known_hosts")).unwrap();
+    f.set_len(1 << 30).unwrap();
+    let out = run(home, &["check", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(
+        text.contains("file-unreadable") && text.contains("too large"),
+        "{text}"
+    );
+    let out = run(
+        home,
+        &[
+            "known-hosts",
+            "find",
+            "x",
+            "-f",
+            ssh.join("known_hosts").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("too large"));
+}
+
+#[test]
+fn a_target_narrows_check_to_that_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let ssh = home.join(".ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    chmod(&ssh, 0o700);
+    keygen(&ssh.join("id_ed25519"), "ed25519", "default");
+    keygen(&ssh.join("work_key"), "ed25519", "work");
+    chmod(&ssh.join("work_key"), 0o640);
+    std::fs::write(
+        ssh.join("config"),
+        "Host work\n  HostName 127.0.0.1\n  IdentityFile ~/.ssh/work_key\n  IdentitiesOnly yes\n\
+         Host other\n  HostName 127.0.0.2\n  IdentityFile ~/.ssh/gone\n  IdentitiesOnly yes\n",
+    )
+    .unwrap();
+    chmod(&ssh.join("config"), 0o600);
+    // `work` uses the 0640 key: ssh would ignore it.
+    let out = run(home, &["check", "work", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        ids.contains(&"private-key-permissions".to_string()),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"identity-file-missing".to_string()),
+        "{ids:?}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    // `other` names a key that does not exist, and does not use work_key.
+    let out = run(home, &["check", "other", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = v.to_string();
+    assert!(
+        text.contains("identity-file-missing") && text.contains("gone"),
+        "{text}"
+    );
+    assert!(!text.contains("private-key-permissions"), "{text}");
+    assert!(!text.contains("\"no-keys\""), "{text}");
+}

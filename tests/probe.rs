@@ -1,0 +1,762 @@
+//! The probe against real OpenSSH on 127.0.0.1: each test sets up one failure, checks that the
+//! real `ssh` fails (or succeeds) that way, then checks the probe's finding, evidence and exit code.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::sshd::{self, Sshd, SshdOptions};
+use sshdoctor::probe::{self, Identity, LoginMode, ProbeOptions, ProbeReport, StageStatus};
+
+fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOptions {
+    ProbeOptions {
+        host: "127.0.0.1".into(),
+        port,
+        user: "root".into(),
+        display_target: format!("root@127.0.0.1:{port}"),
+        identities,
+        use_agent: None,
+        identities_only: true,
+        host_key_check: common::verdict(known),
+        timeout: Duration::from_secs(2),
+        max_auth_tries: 6,
+        login: LoginMode::WithKey,
+    }
+}
+
+fn run(o: ProbeOptions) -> ProbeReport {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(probe::run(o, None))
+}
+
+fn ids(r: &ProbeReport) -> Vec<&str> {
+    r.findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+fn finding<'a>(r: &'a ProbeReport, id: &str) -> &'a sshdoctor::finding::Finding {
+    r.findings
+        .iter()
+        .find(|f| f.id == id)
+        .unwrap_or_else(|| panic!("no {id} in {:#?}", r.findings))
+}
+
+fn stage(r: &ProbeReport, name: &str) -> StageStatus {
+    r.stages
+        .iter()
+        .find(|s| s.stage == name)
+        .map(|s| s.status)
+        .unwrap_or_else(|| panic!("no stage {name}"))
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).replace('\r', "")
+}
+
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    fn key(&self, name: &str) -> PathBuf {
+        sshd::keygen(self.dir.path(), name, "ed25519", "")
+    }
+    fn known_hosts(&self, content: &str) -> PathBuf {
+        let p = self.dir.path().join("known_hosts");
+        std::fs::write(&p, content).expect("write known_hosts");
+        p
+    }
+}
+
+#[test]
+fn closed_port_is_connection_refused_well_under_a_second() {
+    let home = Home::new();
+    let port = sshd::free_port();
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
+    assert!(
+        stderr(&out).contains("Connection refused"),
+        "{}",
+        stderr(&out)
+    );
+
+    let t0 = Instant::now();
+    let r = run(opts(port, vec![], None));
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(ids(&r), ["connection-refused"]);
+    assert!(finding(&r, "connection-refused").evidence[0].contains("127.0.0.1"));
+    assert_eq!(stage(&r, "connect"), StageStatus::Fail);
+    assert_eq!(stage(&r, "login"), StageStatus::Skipped);
+    assert_eq!(r.stages.len(), 8);
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[test]
+fn silent_server_is_cut_off_at_the_timeout() {
+    let home = Home::new();
+    let port = sshd::silent_listener();
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &["-o", "ConnectTimeout=1"]);
+    assert!(
+        stderr(&out).contains("Connection timed out during banner exchange"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut o = opts(port, vec![], None);
+    o.timeout = Duration::from_secs(1);
+    let t0 = Instant::now();
+    let r = run(o);
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(ids(&r), ["banner-timeout"]);
+    assert_eq!(stage(&r, "banner"), StageStatus::Fail);
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[test]
+fn a_web_server_is_named_not_ssh() {
+    let home = Home::new();
+    let port = sshd::http_listener();
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
+    assert!(
+        stderr(&out).contains("kex_exchange_identification"),
+        "{}",
+        stderr(&out)
+    );
+
+    let r = run(opts(port, vec![], None));
+    assert_eq!(ids(&r), ["not-ssh"]);
+    let f = finding(&r, "not-ssh");
+    assert!(f.title.contains("web server"), "{}", f.title);
+    assert_eq!(
+        f.evidence,
+        ["server's first line: HTTP/1.1 400 Bad Request"]
+    );
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[test]
+fn a_server_that_hangs_up_is_connection_closed() {
+    let home = Home::new();
+    let port = sshd::closing_listener();
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
+    assert!(
+        stderr(&out).contains("kex_exchange_identification: Connection closed by remote host"),
+        "{}",
+        stderr(&out)
+    );
+
+    let r = run(opts(port, vec![], None));
+    assert_eq!(ids(&r), ["connection-closed"]);
+    assert_eq!(stage(&r, "banner"), StageStatus::Fail);
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[test]
+fn ssh_rsa_only_server_is_an_algorithm_mismatch_with_the_fixing_line() {
+    let server = Sshd::start(SshdOptions {
+        host_key_type: Some("rsa"),
+        host_key_algorithms: Some("ssh-rsa".into()),
+        ..Default::default()
+    });
+    let home = Home::new();
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(home.dir.path(), server.port, &[], &kh, &[]);
+    assert!(
+        stderr(&out).contains("no matching host key type found. Their offer: ssh-rsa"),
+        "{}",
+        stderr(&out)
+    );
+
+    let r = run(opts(server.port, vec![], None));
+    assert_eq!(ids(&r), ["algorithm-mismatch"]);
+    let f = finding(&r, "algorithm-mismatch");
+    assert!(f
+        .evidence
+        .contains(&"server offers (host key): ssh-rsa".to_string()));
+    assert!(f
+        .evidence
+        .contains(&"config line that would fix it: HostKeyAlgorithms +ssh-rsa".to_string()));
+    assert!(f.fixes[0].title.contains("SHA-1"));
+    assert_eq!(
+        r.server
+            .banner
+            .as_deref()
+            .map(|b| b.starts_with("SSH-2.0-OpenSSH_")),
+        Some(true)
+    );
+    assert_eq!(stage(&r, "banner"), StageStatus::Ok);
+    assert_eq!(stage(&r, "kex"), StageStatus::Fail);
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[test]
+fn old_kex_only_server_lists_the_servers_whole_offer() {
+    let server = Sshd::start(SshdOptions {
+        kex: Some("diffie-hellman-group14-sha1,diffie-hellman-group1-sha1".into()),
+        ..Default::default()
+    });
+    let home = Home::new();
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(home.dir.path(), server.port, &[], &kh, &[]);
+    assert!(
+        stderr(&out).contains("no matching key exchange method found. Their offer: diffie-hellman-group14-sha1,diffie-hellman-group1-sha1"),
+        "{}",
+        stderr(&out)
+    );
+
+    let r = run(opts(server.port, vec![], None));
+    let f = finding(&r, "algorithm-mismatch");
+    assert!(
+        f.evidence.contains(
+            &"server offers (key exchange): diffie-hellman-group14-sha1,diffie-hellman-group1-sha1"
+                .to_string()
+        ),
+        "{:?}",
+        f.evidence
+    );
+    assert!(
+        f.evidence.contains(
+            &"config line that would fix it: KexAlgorithms +diffie-hellman-group14-sha1"
+                .to_string()
+        ),
+        "{:?}",
+        f.evidence
+    );
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[test]
+fn changed_host_key_is_an_error_with_both_fingerprints_and_stops_before_auth() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let key = home.key("id_ed25519");
+    server.authorize(&key.with_extension("pub"));
+    // known_hosts holds another machine's key for this host and port.
+    let other = sshd::keygen(home.dir.path(), "other_host", "ed25519", "");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("read");
+    let mut parts = other_pub.split_whitespace();
+    let line = format!(
+        "[127.0.0.1]:{} {} {}\n",
+        server.port,
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default()
+    );
+    let kh = home.known_hosts(&line);
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+        "{}",
+        stderr(&out)
+    );
+
+    let old_fp = sshd::fingerprint(&other.with_extension("pub"));
+    let new_fp = sshd::fingerprint(&server.host_key_pub());
+    let r = run(opts(
+        server.port,
+        vec![common::identity(&key, false)],
+        Some(old_fp.clone()),
+    ));
+    assert_eq!(ids(&r), ["host-key-changed"]);
+    let f = finding(&r, "host-key-changed");
+    assert!(f
+        .evidence
+        .contains(&format!("known key: {old_fp} (ssh-ed25519)")));
+    assert!(f
+        .evidence
+        .contains(&format!("server now shows: {new_fp} (ssh-ed25519)")));
+    assert_eq!(
+        r.server.host_key_fingerprint.as_deref(),
+        Some(new_fp.as_str())
+    );
+    assert_eq!(stage(&r, "auth-methods"), StageStatus::Skipped);
+    assert!(
+        !server.log().contains("publickey for root"),
+        "no key offered to a changed host"
+    );
+    assert_eq!(r.exit_code(), 1);
+}
+
+#[test]
+fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let key = home.key("id_ed25519");
+    server.authorize(&key.with_extension("pub"));
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("Host key verification failed."),
+        "{}",
+        stderr(&out)
+    );
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let r = run(opts(server.port, vec![common::identity(&key, false)], None));
+    assert_eq!(ids(&r), ["host-key-unknown", "auth-ok"]);
+    let fp = sshd::fingerprint(&key.with_extension("pub"));
+    assert_eq!(
+        finding(&r, "auth-ok").evidence,
+        [format!("accepted: {} {fp} (ssh-ed25519)", key.display())]
+    );
+    assert_eq!(stage(&r, "login"), StageStatus::Ok);
+    assert_eq!(r.server.auth_methods, ["publickey"]);
+    assert_eq!(r.exit_code(), 0);
+    // The probe's login is a real one, as sshd sees it.
+    assert_eq!(
+        server
+            .log()
+            .matches("Accepted publickey for root from 127.0.0.1")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn server_without_publickey_is_password_only() {
+    let server = Sshd::start(SshdOptions {
+        password_auth: true,
+        pubkey_auth_off: true,
+        ..Default::default()
+    });
+    let home = Home::new();
+    let key = home.key("id_ed25519");
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("Permission denied (password)."),
+        "{}",
+        stderr(&out)
+    );
+
+    let fp = sshd::fingerprint(&server.host_key_pub());
+    let r = run(opts(
+        server.port,
+        vec![common::identity(&key, false)],
+        Some(fp),
+    ));
+    assert_eq!(ids(&r), ["password-only"]);
+    assert_eq!(r.server.auth_methods, ["password"]);
+    assert_eq!(
+        finding(&r, "password-only").evidence,
+        ["server offers: password"]
+    );
+    assert_eq!(stage(&r, "keys"), StageStatus::Skipped);
+}
+
+#[test]
+fn unauthorized_keys_are_key_rejected_with_each_fingerprint() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let a = home.key("id_ed25519");
+    let b = sshd::keygen(home.dir.path(), "id_rsa", "rsa", "");
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        &[a.clone(), b.clone()],
+        &kh,
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("Permission denied (publickey)."),
+        "{}",
+        stderr(&out)
+    );
+
+    let fp = sshd::fingerprint(&server.host_key_pub());
+    let r = run(opts(
+        server.port,
+        vec![common::identity(&a, false), common::identity(&b, false)],
+        Some(fp),
+    ));
+    assert_eq!(ids(&r), ["key-rejected"]);
+    let f = finding(&r, "key-rejected");
+    let fa = sshd::fingerprint(&a.with_extension("pub"));
+    let fb = sshd::fingerprint(&b.with_extension("pub"));
+    assert_eq!(
+        f.evidence,
+        [
+            format!("refused: {} {fa} (ssh-ed25519)", a.display()),
+            format!("refused: {} {fb} (ssh-rsa)", b.display()),
+        ]
+    );
+    assert!(f.fixes.iter().any(|x| x.command == "sshdoctor server"));
+    assert_eq!(r.exit_code(), 1);
+    // RSA was asked with rsa-sha2-*, so sshd judged the key and not the algorithm.
+    assert!(
+        !server.log().contains("not in PubkeyAcceptedAlgorithms"),
+        "{}",
+        server.log()
+    );
+}
+
+#[test]
+fn eight_keys_against_max_auth_tries_3_find_the_working_one() {
+    let server = Sshd::start(SshdOptions {
+        max_auth_tries: Some(3),
+        ..Default::default()
+    });
+    let home = Home::new();
+    let keys: Vec<PathBuf> = (0..8).map(|i| home.key(&format!("key{i}"))).collect();
+    let good = keys.last().expect("8 keys").clone();
+    server.authorize(&good.with_extension("pub"));
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let out = sshd::ssh(home.dir.path(), server.port, &keys, &kh, &[]);
+    assert!(
+        stderr(&out).contains("Too many authentication failures"),
+        "{}",
+        stderr(&out)
+    );
+
+    let fp = sshd::fingerprint(&server.host_key_pub());
+    let idents = keys.iter().map(|k| common::identity(k, false)).collect();
+    let r = run(opts(server.port, idents, Some(fp)));
+    assert_eq!(ids(&r), ["too-many-auth-failures"]);
+    let f = finding(&r, "too-many-auth-failures");
+    let good_fp = sshd::fingerprint(&good.with_extension("pub"));
+    assert!(f.evidence.contains(&format!(
+        "accepted: {} {good_fp} (ssh-ed25519)",
+        good.display()
+    )));
+    assert!(f
+        .evidence
+        .contains(&"server disconnects after 3 failed attempts".to_string()));
+    assert!(f.fixes[0].title.contains("IdentitiesOnly yes"));
+    assert!(f.fixes[0]
+        .title
+        .contains(&format!("IdentityFile {}", good.display())));
+    assert_eq!(stage(&r, "keys"), StageStatus::Ok);
+    assert_eq!(stage(&r, "login"), StageStatus::Ok);
+    assert_eq!(r.exit_code(), 1);
+    // The working key was asked about without a signature first (PK_OK), as the protocol allows.
+    assert!(server.log().contains("Postponed publickey for root"));
+
+    // The fix works: only that key, and ssh gets in.
+    let out = sshd::ssh(home.dir.path(), server.port, &[good], &kh, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let key = sshd::keygen(home.dir.path(), "id_ed25519", "ed25519", "correct horse");
+    server.authorize(&key.with_extension("pub"));
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("Permission denied (publickey)."),
+        "{}",
+        stderr(&out)
+    );
+
+    let fp = sshd::fingerprint(&server.host_key_pub());
+    let r = run(opts(
+        server.port,
+        vec![common::identity(&key, true)],
+        Some(fp.clone()),
+    ));
+    assert_eq!(ids(&r), ["encrypted-key-no-agent", "auth-ok"]);
+    assert_eq!(stage(&r, "login"), StageStatus::Skipped);
+    assert_eq!(r.exit_code(), 0);
+    assert_eq!(
+        finding(&r, "encrypted-key-no-agent").fixes[0].command,
+        format!("ssh-add {}", key.display())
+    );
+
+    // With the passphrase supplied, the login is real; the passphrase is never in the report.
+    let mut o = opts(server.port, vec![common::identity(&key, true)], Some(fp));
+    o.login = LoginMode::AskPassphrase(Box::new(|_| Some("correct horse".into())));
+    let r = run(o);
+    assert_eq!(stage(&r, "login"), StageStatus::Ok);
+    let json = serde_json::to_string(&r).expect("json");
+    assert!(!json.contains("correct horse"));
+}
+
+/// The binary end to end: `sshdoctor probe ... --json` with the JSON contract of the issue.
+fn cli(home: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .arg("probe")
+        .args(args)
+        .arg("--json")
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run sshdoctor");
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn cli_json_follows_the_contract_and_exit_codes() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let key = home.key("id_ed25519");
+    server.authorize(&key.with_extension("pub"));
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let target = format!("root@127.0.0.1:{}", server.port);
+    let key_arg = key.display().to_string();
+    let kh_arg = kh.display().to_string();
+
+    let (code, v) = cli(
+        home.dir.path(),
+        &[&target, "-i", &key_arg, "--known-hosts", &kh_arg],
+    );
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["target"]["host"], "127.0.0.1");
+    assert_eq!(v["target"]["port"], server.port);
+    assert_eq!(v["target"]["user"], "root");
+    let stages: Vec<&str> = v["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter_map(|s| s["stage"].as_str())
+        .collect();
+    assert_eq!(stages, probe::STAGES);
+    assert!(v["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .all(|s| s["status"] == "ok" && s["ms"].is_u64()));
+    assert_eq!(
+        v["server"]["host_key_fingerprint"],
+        sshd::fingerprint(&server.host_key_pub())
+    );
+    assert_eq!(v["server"]["host_key_type"], "ssh-ed25519");
+    assert_eq!(v["server"]["auth_methods"][0], "publickey");
+    assert_eq!(v["findings"][0]["id"], "auth-ok");
+
+    // The same server behind a known_hosts line for another key: changed, file:line, exit 1.
+    let other = sshd::keygen(home.dir.path(), "other", "ed25519", "");
+    let other_pub = std::fs::read_to_string(other.with_extension("pub")).expect("read");
+    let mut w = other_pub.split_whitespace();
+    let kh2 = home.dir.path().join("kh2");
+    std::fs::write(
+        &kh2,
+        format!(
+            "# comment\n[127.0.0.1]:{} {} {}\n",
+            server.port,
+            w.next().unwrap_or_default(),
+            w.next().unwrap_or_default()
+        ),
+    )
+    .expect("write");
+    let before = std::fs::read(&kh2).expect("read");
+    let kh2_arg = kh2.display().to_string();
+    let (code, v) = cli(
+        home.dir.path(),
+        &[&target, "-i", &key_arg, "--known-hosts", &kh2_arg],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(v["findings"][0]["id"], "host-key-changed");
+    assert_eq!(
+        v["findings"][0]["evidence"][0],
+        format!("{}:2", kh2.display())
+    );
+    assert_eq!(
+        std::fs::read(&kh2).expect("read"),
+        before,
+        "a probe writes nothing"
+    );
+
+    // Bad usage is exit 2.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .args(["probe", "host:notaport"])
+        .env("HOME", home.dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn agent_full_of_keys_hits_max_auth_tries_and_the_probe_logs_in_through_the_agent() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let agent = common::Agent::start();
+    for i in 0..6 {
+        agent.add(&home.key(&format!("other{i}")));
+    }
+    let good = home.key("id_ed25519");
+    agent.add(&good);
+    server.authorize(&good.with_extension("pub"));
+    let kh = home.known_hosts(&server.known_hosts_line());
+    // Real ssh with the agent and no IdentitiesOnly offers the agent's keys in the agent's order.
+    let out = std::process::Command::new("ssh")
+        .args(["-F", "/dev/null", "-o"])
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-o", "BatchMode=yes"])
+        .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
+        .env("HOME", home.dir.path())
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh");
+    assert!(
+        stderr(&out).contains("Too many authentication failures"),
+        "{}",
+        stderr(&out)
+    );
+
+    let fp = sshd::fingerprint(&server.host_key_pub());
+    let mut o = opts(server.port, vec![], Some(fp));
+    o.use_agent = Some(agent.sock.clone());
+    o.identities_only = false;
+    let r = run(o);
+    assert_eq!(ids(&r), ["too-many-auth-failures"]);
+    let f = finding(&r, "too-many-auth-failures");
+    assert_eq!(
+        f.evidence
+            .iter()
+            .filter(|e| e.starts_with("offered first and refused: agent: "))
+            .count(),
+        6
+    );
+    assert!(f
+        .evidence
+        .iter()
+        .any(|e| e.starts_with("accepted: agent: id_ed25519 ")));
+    assert!(f.fixes[0].title.contains("IdentitiesOnly yes"));
+    assert_eq!(
+        f.fixes[0].command,
+        "ssh-add -L | grep -F ' id_ed25519' > ~/.ssh/id_ed25519.pub"
+    );
+    // Logged in with the agent's signature: no key file was decrypted or read.
+    assert_eq!(stage(&r, "login"), StageStatus::Ok);
+    assert!(server.log().contains("Accepted publickey for root"));
+}
+
+/// A key the server accepts but that ssh ignores for its mode: ssh fails, and the probe links the
+/// local finding to the failure instead of reporting a login that ssh would not make.
+#[test]
+fn accepted_key_with_open_mode_is_the_local_finding_and_exit_1() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Sshd::start(SshdOptions::default());
+    let home = Home::new();
+    let ssh_dir = home.dir.path().join(".ssh");
+    std::fs::create_dir(&ssh_dir).expect("mkdir");
+    let key = sshd::keygen(&ssh_dir, "id_ed25519", "ed25519", "");
+    server.authorize(&key.with_extension("pub"));
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let kh = home.known_hosts(&server.known_hosts_line());
+
+    let out = sshd::ssh(
+        home.dir.path(),
+        server.port,
+        std::slice::from_ref(&key),
+        &kh,
+        &[],
+    );
+    assert!(
+        stderr(&out).contains("UNPROTECTED PRIVATE KEY FILE"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!out.status.success());
+
+    // No -i: the key is found through the effective config's default IdentityFile list.
+    let target = format!("root@127.0.0.1:{}", server.port);
+    let kh_arg = kh.display().to_string();
+    let (code, v) = cli(home.dir.path(), &[&target, "--known-hosts", &kh_arg]);
+    assert_eq!(code, 1, "{v:#}");
+    let f = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["id"] == "private-key-permissions")
+        .unwrap_or_else(|| panic!("no linked local finding: {v:#}"));
+    assert_eq!(f["severity"], "error");
+    assert!(f.to_string().contains("0644"), "{f}");
+    assert_eq!(
+        f["fixes"][0]["command"],
+        format!("chmod 600 {}", key.display())
+    );
+}
+
+/// A listener whose accept queue is full drops new SYNs, exactly what a firewall that silently
+/// drops packets looks like from the client: the TCP connect itself times out (loopback only).
+#[test]
+fn dropped_syns_are_connect_timeout_at_the_timeout() {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    // SAFETY: listen() on a valid listening socket only changes its backlog.
+    assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+    let port = listener.local_addr().expect("addr").port();
+    // One connection fills the queue; nobody accepts it.
+    let _filler = std::net::TcpStream::connect(("127.0.0.1", port)).expect("filler");
+
+    let home = Home::new();
+    let kh = home.known_hosts("");
+    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &["-o", "ConnectTimeout=1"]);
+    assert!(
+        stderr(&out).contains("Connection timed out"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !stderr(&out).contains("banner exchange"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut o = opts(port, vec![], None);
+    o.timeout = Duration::from_secs(1);
+    let t0 = Instant::now();
+    let r = run(o);
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(ids(&r), ["connect-timeout"]);
+    assert_eq!(stage(&r, "connect"), StageStatus::Fail);
+    assert_eq!(r.exit_code(), 1);
+}

@@ -1,0 +1,368 @@
+//! A throwaway sshd for the server-side tests: a fixture tree in a root-owned directory outside
+//! /tmp (StrictModes checks every parent), an optional test user created with `useradd`, sshd on
+//! 127.0.0.1 only. Everything is undone on Drop: sshd killed and waited for, user deleted, tree
+//! removed.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub struct Lab {
+    pub root: PathBuf,
+    /// The account logging in (a fresh test user, or root).
+    pub user: String,
+    pub home: PathBuf,
+    /// The client's key pair (root-owned, 0600), never the real ~/.ssh.
+    pub key: PathBuf,
+    pub pubkey: PathBuf,
+    pub known_hosts: PathBuf,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub port: u16,
+    sshd: Option<Child>,
+    created_user: bool,
+}
+
+pub fn run(cmd: &str, args: &[&str]) -> std::process::Output {
+    Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}
+
+fn ok(cmd: &str, args: &[&str]) {
+    let o = run(cmd, args);
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// useradd/userdel take a lock on /etc/passwd; tests running in parallel may meet there.
+fn retry(cmd: &str, args: &[&str]) {
+    for _ in 0..50 {
+        let o = run(cmd, args);
+        if o.status.success() {
+            return;
+        }
+        let err = String::from_utf8_lossy(&o.stderr);
+        if !err.contains("lock") {
+            panic!("{cmd} {args:?} failed: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{cmd} {args:?}: /etc/passwd stayed locked");
+}
+
+fn keygen(path: &Path) {
+    ok(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "lab",
+            "-f",
+            path.to_str().unwrap_or_default(),
+        ],
+    );
+}
+
+impl Lab {
+    /// A fresh tree; with `new_user` a test user whose home is in it and whose authorized_keys
+    /// holds the client key; without, the login user is root with keys under the tree.
+    pub fn new(new_user: bool) -> Lab {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id();
+        let root = PathBuf::from(format!("/srv/sshdoctor-test-{pid}-{n}"));
+        let _ = std::fs::remove_dir_all(&root);
+        for d in ["", "sshd", "client", "home"] {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir fixture");
+        }
+        ok("chmod", &["0755", root.to_str().unwrap_or_default()]);
+        ok(
+            "chmod",
+            &["0755", root.join("home").to_str().unwrap_or_default()],
+        );
+        ok(
+            "chmod",
+            &["0700", root.join("sshd").to_str().unwrap_or_default()],
+        );
+        ok(
+            "chmod",
+            &["0700", root.join("client").to_str().unwrap_or_default()],
+        );
+        let (user, home) = if new_user {
+            let name = format!("sdt{}x{n}", pid % 100_000);
+            let home = root.join("home").join(&name);
+            retry(
+                "useradd",
+                &[
+                    "-M",
+                    "-d",
+                    home.to_str().unwrap_or_default(),
+                    "-s",
+                    "/bin/sh",
+                    &name,
+                ],
+            );
+            retry("usermod", &["-p", "*", &name]);
+            (name, home)
+        } else {
+            ("root".to_string(), root.join("rootkeys"))
+        };
+        let mut lab = Lab {
+            key: root.join("client/id_ed25519"),
+            pubkey: root.join("client/id_ed25519.pub"),
+            known_hosts: root.join("client/known_hosts"),
+            config: root.join("sshd/sshd_config"),
+            log: root.join("sshd/sshd.log"),
+            root,
+            user,
+            home,
+            port: 0,
+            sshd: None,
+            created_user: new_user,
+        };
+        keygen(&lab.root.join("sshd/host_ed25519"));
+        keygen(&lab.key);
+        lab.reset_files();
+        lab
+    }
+
+    /// The user's side back to a working state: home 0755, ~/.ssh 0700, authorized_keys 0600
+    /// with the client key, all owned by the user.
+    pub fn reset_files(&mut self) {
+        let ssh = self.ssh_dir();
+        std::fs::create_dir_all(&ssh).expect("mkdir ~/.ssh");
+        let pubkey = std::fs::read(&self.pubkey).expect("read client pubkey");
+        std::fs::write(self.authorized_keys(), pubkey).expect("write authorized_keys");
+        let h = self.home.to_str().unwrap_or_default().to_string();
+        ok("chown", &["-R", &format!("{}:", self.user), &h]);
+        ok("chmod", &["0755", &h]);
+        ok("chmod", &["0700", ssh.to_str().unwrap_or_default()]);
+        ok(
+            "chmod",
+            &["0600", self.authorized_keys().to_str().unwrap_or_default()],
+        );
+    }
+
+    pub fn ssh_dir(&self) -> PathBuf {
+        self.home.join(".ssh")
+    }
+
+    pub fn authorized_keys(&self) -> PathBuf {
+        self.ssh_dir().join("authorized_keys")
+    }
+
+    /// Writes sshd_config: `first` lines come first (sshd keeps the first value of a keyword),
+    /// `last` after the defaults (for Match blocks).
+    pub fn write_config(&self, first: &str, last: &str) {
+        let d = self.root.join("sshd");
+        let text = format!(
+            "{first}\nPort {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\n\
+             UsePAM no\nStrictModes yes\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nLogLevel VERBOSE\n\
+             AuthorizedKeysFile .ssh/authorized_keys\n{last}\n",
+            port = self.port,
+            hk = d.join("host_ed25519").display(),
+            pid = d.join("sshd.pid").display(),
+        );
+        std::fs::write(&self.config, text).expect("write sshd_config");
+    }
+
+    /// Starts sshd with this config on a free loopback port, a fresh log named after `case`.
+    pub fn start(&mut self, case: &str, first: &str, last: &str) {
+        self.stop();
+        std::fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd");
+        self.log = self.root.join(format!("sshd/{case}.log"));
+        for _ in 0..20 {
+            self.port = free_port();
+            self.write_config(first, last);
+            if self.spawn() {
+                return;
+            }
+        }
+        panic!("sshd did not start: {}", self.log_text());
+    }
+
+    /// Restarts sshd with the config file as it is now (after a fix edited it), same port.
+    pub fn reload(&mut self) {
+        self.stop();
+        for _ in 0..50 {
+            if self.spawn() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sshd did not restart: {}", self.log_text());
+    }
+
+    fn spawn(&mut self) -> bool {
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&self.config)
+            .arg("-E")
+            .arg(&self.log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sshd");
+        self.sshd = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if TcpStream::connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port)).is_ok() {
+                return true;
+            }
+            if let Some(c) = self.sshd.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    self.sshd = None;
+                    return false;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.stop();
+        false
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.sshd.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A real `ssh` login with only the lab's key, known_hosts and no agent.
+    pub fn login(&self) -> Result<(), String> {
+        let o = Command::new("ssh")
+            .args(["-F", "/dev/null"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .args([
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "IdentityAgent=none",
+                "-o",
+                "ConnectTimeout=5",
+                "-o",
+                "LogLevel=ERROR",
+                "-i",
+            ])
+            .arg(&self.key)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg(format!("{}@127.0.0.1", self.user))
+            .arg("true")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ssh");
+        if o.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+        }
+    }
+
+    /// `sshdoctor server --json` against this lab; returns the exit code and the report.
+    pub fn doctor(&self, extra: &[&str]) -> (i32, serde_json::Value) {
+        let o = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+            .args(["server", "--json", "--user", &self.user])
+            .arg("--sshd-config")
+            .arg(&self.config)
+            .arg("--log")
+            .arg(&self.log)
+            .args(extra)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sshdoctor");
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+            panic!(
+                "sshdoctor printed no JSON ({e}): {}\n{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        });
+        (o.status.code().unwrap_or(-1), v)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop();
+        if self.created_user {
+            for _ in 0..50 {
+                match Command::new("userdel").arg(&self.user).output() {
+                    Ok(o)
+                        if !o.status.success()
+                            && String::from_utf8_lossy(&o.stderr).contains("lock") =>
+                    {
+                        std::thread::sleep(Duration::from_millis(100))
+                    }
+                    _ => break,
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a loopback port")
+}
+
+/// The finding with this id, if any.
+pub fn finding<'a>(report: &'a serde_json::Value, id: &str) -> Option<&'a serde_json::Value> {
+    report["findings"]
+        .as_array()?
+        .iter()
+        .find(|f| f["id"] == id)
+}
+
+/// Whether some evidence line of the finding contains `needle`.
+pub fn has_evidence(f: &serde_json::Value, needle: &str) -> bool {
+    f["evidence"].as_array().is_some_and(|e| {
+        e.iter()
+            .any(|x| x.as_str().is_some_and(|s| s.contains(needle)))
+    })
+}
+
+/// Runs the command of the fix with this id, as a person would paste it.
+pub fn apply_fix(f: &serde_json::Value, fix_id: &str) {
+    let fix = f["fixes"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == fix_id))
+        .unwrap_or_else(|| panic!("no fix {fix_id} in {f:#}"));
+    let cmd = fix["command"].as_str().unwrap_or_default();
+    let o = run("sh", &["-c", cmd]);
+    assert!(
+        o.status.success(),
+        "fix {cmd:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
