@@ -16,3 +16,4 @@ pub mod paths;
 pub mod perms;
 pub mod probe;
 pub mod server;
+pub mod tui;
