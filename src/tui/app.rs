@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 
 use super::browser::{Browser, Load};
 use super::edit::{self, Applied};
@@ -276,7 +278,10 @@ impl App {
     }
 
     pub fn current(&self) -> Pane {
-        self.panes.get(self.pane).copied().unwrap_or(Pane::KnownHosts)
+        self.panes
+            .get(self.pane)
+            .copied()
+            .unwrap_or(Pane::KnownHosts)
     }
 
     /// Whether something moves on screen without input (the spinner).
@@ -317,7 +322,7 @@ impl App {
             Pane::KnownHosts => self.browser.detail,
             _ => self.detail,
         };
-        layout::list_height(self.size, pane, detail)
+        layout::list_height(self.size, pane, detail, self.findings.len())
     }
 
     /// Number of rows in a table pane.
@@ -392,7 +397,7 @@ impl App {
             }
             Msg::KnownHostsLoaded(load) => {
                 self.browser.set_loaded(load);
-                let h = layout::list_height(self.size, Pane::KnownHosts, false);
+                let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
                 self.browser.scroll_into_view(h);
                 Vec::new()
             }
@@ -444,7 +449,7 @@ impl App {
                 self.reload()
             }
         };
-        let h = layout::list_height(self.size, Pane::KnownHosts, false);
+        let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
         self.browser.fill_fingerprints(h);
         effects
     }
@@ -459,7 +464,8 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
         if ctrl_c {
             self.quit = true;
             return Vec::new();
@@ -569,7 +575,10 @@ impl App {
             },
             Action::Fix => {
                 let target = match pane {
-                    Pane::Findings => Some((self.finding.pos, if self.detail { self.fix_cursor } else { 0 })),
+                    Pane::Findings => Some((
+                        self.finding.pos,
+                        if self.detail { self.fix_cursor } else { 0 },
+                    )),
                     p => p
                         .table()
                         .and_then(|t| self.row_finding(p, self.rows[t].pos))
@@ -588,7 +597,10 @@ impl App {
             Action::Delete if pane == Pane::KnownHosts => self.confirm_delete(),
             Action::Undo => match self.undo_stack.pop() {
                 Some(seq) => return vec![Effect::Undo(seq)],
-                None => self.say("Nothing to undo: no change was made in this session.", false),
+                None => self.say(
+                    "Nothing to undo: no change was made in this session.",
+                    false,
+                ),
             },
             Action::Rerun => match &mut self.live {
                 Some(live) if live.running => self.say("The live test is still running.", false),
@@ -642,7 +654,10 @@ impl App {
             return;
         };
         let Some(fix) = finding.fixes.get(x) else {
-            self.say("This finding has no fix to apply; Enter shows what to check.", false);
+            self.say(
+                "This finding has no fix to apply; Enter shows what to check.",
+                false,
+            );
             return;
         };
         let action = edit::plan(fix, &self.paths);
@@ -734,8 +749,14 @@ impl App {
                     }
                     return;
                 }
-                let detail = if pane == Pane::KnownHosts { self.browser.detail } else { self.detail };
-                let Some(row) = layout::list_row_at(self.size, pane, detail, m.row) else {
+                let detail = if pane == Pane::KnownHosts {
+                    self.browser.detail
+                } else {
+                    self.detail
+                };
+                let Some(row) =
+                    layout::list_row_at(self.size, pane, detail, self.findings.len(), m.row)
+                else {
                     return;
                 };
                 match pane {

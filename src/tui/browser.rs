@@ -24,7 +24,10 @@ pub struct Row {
 pub enum RowKind {
     Entry(Entry),
     /// The raw text (lossy UTF-8, unsanitized) and why ssh cannot read it.
-    Malformed { text: String, reason: String },
+    Malformed {
+        text: String,
+        reason: String,
+    },
 }
 
 /// A file read and turned into rows, ready to show. Built off the UI thread.
@@ -49,7 +52,12 @@ impl Loaded {
             .into_iter()
             .map(|e| Row {
                 line: e.line,
-                hosts_lower: e.hosts.as_ref().map(|h| h.join(",")).unwrap_or_default().to_lowercase(),
+                hosts_lower: e
+                    .hosts
+                    .as_ref()
+                    .map(|h| h.join(","))
+                    .unwrap_or_default()
+                    .to_lowercase(),
                 kind: RowKind::Entry(e),
                 fingerprint: None,
                 stale: None,
@@ -106,7 +114,7 @@ fn mark_shared_keys(rows: &mut [Row]) {
         match first.get(&e.key_base64) {
             Some((line, hosts)) if e.hashed || *hosts != r.hosts_lower => {
                 if r.stale.is_none() {
-                    r.stale = Some(format!("same key as line {line} (another host)"));
+                    r.stale = Some(format!("same key as line {line}"));
                 }
             }
             Some(_) => {}
@@ -172,7 +180,9 @@ impl Browser {
 
     /// The row under the cursor.
     pub fn current(&self) -> Option<&Row> {
-        self.visible.get(self.cursor).and_then(|&i| self.rows().get(i))
+        self.visible
+            .get(self.cursor)
+            .and_then(|&i| self.rows().get(i))
     }
 
     /// Installs a freshly read file, keeping the filter and the cursor's line where possible.
@@ -183,9 +193,11 @@ impl Browser {
         self.selected.retain(|l| lines.contains(l));
         self.apply_filter();
         if let Some(line) = line {
-            if let Some(pos) = self.visible.iter().position(|&i| {
-                self.rows().get(i).is_some_and(|r| r.line >= line)
-            }) {
+            if let Some(pos) = self
+                .visible
+                .iter()
+                .position(|&i| self.rows().get(i).is_some_and(|r| r.line >= line))
+            {
                 self.cursor = pos;
             }
         }
@@ -305,7 +317,7 @@ mod tests {
         let lines: Vec<usize> = b.rows().iter().map(|r| r.line).collect();
         assert_eq!(lines, [1, 3, 4, 5]);
         assert!(matches!(b.rows()[1].kind, RowKind::Malformed { .. }));
-        assert_eq!(b.rows()[2].stale.as_deref(), Some("same key as line 1 (another host)"));
+        assert_eq!(b.rows()[2].stale.as_deref(), Some("same key as line 1"));
         assert!(b.rows()[3].stale.is_none());
     }
 
@@ -323,9 +335,8 @@ mod tests {
         assert!(ok.status.success());
         let hashed = std::fs::read_to_string(&f).unwrap();
         assert!(hashed.starts_with("|1|"), "{hashed}");
-        let text = format!(
-            "{hashed}beta.example ssh-ed25519 {ED_B}\nalpha.other ssh-ed25519 {ED_B}\n"
-        );
+        let text =
+            format!("{hashed}beta.example ssh-ed25519 {ED_B}\nalpha.other ssh-ed25519 {ED_B}\n");
         let mut b = browser(&text);
         b.filter = "alpha".into();
         b.apply_filter();

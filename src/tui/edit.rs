@@ -178,10 +178,7 @@ fn write_removal(
         change: Change::Content {
             before: Some(Blob::new(&snap.bytes)),
             after: Blob::new(after),
-            removed_lines: removed
-                .iter()
-                .map(|(n, l)| (*n, Blob::new(l)))
-                .collect(),
+            removed_lines: removed.iter().map(|(n, l)| (*n, Blob::new(l))).collect(),
         },
     })
     .context("the file was changed but the undo journal could not be written")?;
@@ -249,7 +246,11 @@ pub fn apply(action: &Action, journal_path: &Path, paths: &SshPaths) -> anyhow::
                 script.join(" "),
                 shell_quote(&paths.display(file))
             );
-            let title = format!("Delete line {} of {}", line_list(&numbers), paths.display(file));
+            let title = format!(
+                "Delete line {} of {}",
+                line_list(&numbers),
+                paths.display(file)
+            );
             let seq = write_removal(
                 &snap,
                 &after,
@@ -326,15 +327,10 @@ pub fn undo(seq: u64, journal_path: &Path, paths: &SshPaths) -> anyhow::Result<S
             let restored = if snap.bytes == after.bytes() {
                 before.as_ref().map(Blob::bytes).unwrap_or_default()
             } else {
-                let lines: Vec<(usize, Vec<u8>)> = removed_lines
-                    .iter()
-                    .map(|(n, b)| (*n, b.bytes()))
-                    .collect();
+                let lines: Vec<(usize, Vec<u8>)> =
+                    removed_lines.iter().map(|(n, b)| (*n, b.bytes())).collect();
                 if lines.is_empty() {
-                    anyhow::bail!(
-                        "{} changed since; not overwriting it",
-                        paths.display(path)
-                    );
+                    anyhow::bail!("{} changed since; not overwriting it", paths.display(path));
                 }
                 journal::reinsert_lines(&snap.bytes, &lines)
             };
@@ -349,10 +345,18 @@ pub fn undo(seq: u64, journal_path: &Path, paths: &SshPaths) -> anyhow::Result<S
         Change::Mode { before, .. } => {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(*before))
                 .with_context(|| format!("cannot chmod {}", path.display()))?;
-            format!("Undone: {} is mode {:04o} again", paths.display(path), before)
+            format!(
+                "Undone: {} is mode {:04o} again",
+                paths.display(path),
+                before
+            )
         }
     };
-    journal::append(journal_path, |s, time| Record::Undo { seq: s, time, of: seq })?;
+    journal::append(journal_path, |s, time| Record::Undo {
+        seq: s,
+        time,
+        of: seq,
+    })?;
     Ok(summary)
 }
 
@@ -364,9 +368,18 @@ mod tests {
     fn commands_split_like_a_shell() {
         assert_eq!(
             words("ssh-keygen -f ~/.ssh/known_hosts -R '[127.0.0.1]:2222'").unwrap(),
-            ["ssh-keygen", "-f", "~/.ssh/known_hosts", "-R", "[127.0.0.1]:2222"]
+            [
+                "ssh-keygen",
+                "-f",
+                "~/.ssh/known_hosts",
+                "-R",
+                "[127.0.0.1]:2222"
+            ]
         );
-        assert_eq!(words("chmod 600 'it'\\''s'").unwrap(), ["chmod", "600", "it's"]);
+        assert_eq!(
+            words("chmod 600 'it'\\''s'").unwrap(),
+            ["chmod", "600", "it's"]
+        );
         assert!(words("eval \"$(ssh-agent)\"").is_none());
         assert!(words("rm x; reboot").is_none());
     }
@@ -383,7 +396,10 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let fix = Fix::new("x", "t", "chmod 600 ~/.ssh/id_ed25519");
-        assert!(matches!(plan(&fix, &paths), Some(Action::Chmod { mode: 0o600, .. })));
+        assert!(matches!(
+            plan(&fix, &paths),
+            Some(Action::Chmod { mode: 0o600, .. })
+        ));
         assert!(plan(&Fix::new("x", "t", "ssh-add"), &paths).is_none());
         assert!(plan(&Fix::new("x", "t", "chmod 99999 x"), &paths).is_none());
     }

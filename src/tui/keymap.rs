@@ -223,7 +223,10 @@ pub const BINDINGS: &[Binding] = &[
 /// Keys that are not in the table because they only exist inside a prompt.
 pub const MODAL_HELP: &[(&str, &str)] = &[
     ("y", "in a confirmation: yes (any other key: no)"),
-    ("type", "while filtering: narrow the list; Enter keeps it, Esc clears it"),
+    (
+        "type",
+        "while filtering: narrow the list; Enter keeps it, Esc clears it",
+    ),
     ("mouse", "click selects a row, the wheel scrolls"),
 ];
 
@@ -256,9 +259,7 @@ pub fn footer(scope: Scope) -> Vec<(&'static str, &'static str)> {
 
 /// The first words of a help text, up to a comma or parenthesis: "quit, or back" → "quit".
 fn short(help: &str) -> &str {
-    let end = help
-        .find([',', '(', ':'])
-        .unwrap_or(help.len());
+    let end = help.find([',', '(', ':']).unwrap_or(help.len());
     let s = help[..end].trim();
     match s {
         "apply the selected fix" => "fix",
@@ -284,12 +285,27 @@ mod tests {
 
     #[test]
     fn every_documented_key_dispatches() {
-        assert_eq!(lookup(&key(KeyCode::Char('q'), KeyModifiers::NONE)), Some(Action::Back));
-        assert_eq!(lookup(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
+        assert_eq!(
+            lookup(&key(KeyCode::Char('q'), KeyModifiers::NONE)),
+            Some(Action::Back)
+        );
+        assert_eq!(
+            lookup(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
         assert_eq!(lookup(&key(KeyCode::Char('c'), KeyModifiers::NONE)), None);
-        assert_eq!(lookup(&key(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Action::Bottom));
-        assert_eq!(lookup(&key(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Action::PrevPane));
-        assert_eq!(lookup(&key(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Action::Down));
+        assert_eq!(
+            lookup(&key(KeyCode::Char('G'), KeyModifiers::SHIFT)),
+            Some(Action::Bottom)
+        );
+        assert_eq!(
+            lookup(&key(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Action::PrevPane)
+        );
+        assert_eq!(
+            lookup(&key(KeyCode::Char('j'), KeyModifiers::NONE)),
+            Some(Action::Down)
+        );
     }
 
     #[test]
@@ -297,7 +313,10 @@ mod tests {
         for (i, a) in BINDINGS.iter().enumerate() {
             for b in &BINDINGS[i + 1..] {
                 for k in a.keys {
-                    assert!(!(a.ctrl == b.ctrl && b.keys.contains(k)), "{k:?} bound twice");
+                    assert!(
+                        !(a.ctrl == b.ctrl && b.keys.contains(k)),
+                        "{k:?} bound twice"
+                    );
                 }
             }
         }

@@ -22,16 +22,17 @@ pub fn body_height(size: (u16, u16)) -> usize {
     usize::from(size.1).saturating_sub(3)
 }
 
-/// List rows in the findings list while the details are open below it.
-pub fn findings_rows_with_detail(size: (u16, u16)) -> usize {
-    (body_height(size).saturating_sub(2) / 3).max(2)
+/// List rows in the findings list while the details are open below it: as few as the findings
+/// need, at most a quarter of the body, so the details get the room.
+pub fn findings_rows_with_detail(size: (u16, u16), findings: usize) -> usize {
+    findings.clamp(1, (body_height(size) / 4).max(1))
 }
 
-/// How many list rows a pane shows.
-pub fn list_height(size: (u16, u16), pane: Pane, detail: bool) -> usize {
+/// How many list rows a pane shows (`findings`: how many findings there are).
+pub fn list_height(size: (u16, u16), pane: Pane, detail: bool, findings: usize) -> usize {
     let rows = body_height(size).saturating_sub(2);
     match pane {
-        Pane::Findings if detail => findings_rows_with_detail(size),
+        Pane::Findings if detail => findings_rows_with_detail(size, findings),
         Pane::KnownHosts if detail => rows.saturating_sub(BROWSER_DETAIL),
         Pane::Live => 0,
         _ => rows,
@@ -39,9 +40,15 @@ pub fn list_height(size: (u16, u16), pane: Pane, detail: bool) -> usize {
 }
 
 /// The list row (0 = first shown) at screen row `y`, if `y` is on the list.
-pub fn list_row_at(size: (u16, u16), pane: Pane, detail: bool, y: u16) -> Option<usize> {
+pub fn list_row_at(
+    size: (u16, u16),
+    pane: Pane,
+    detail: bool,
+    findings: usize,
+    y: u16,
+) -> Option<usize> {
     let row = usize::from(y.checked_sub(LIST_TOP)?);
-    (row < list_height(size, pane, detail)).then_some(row)
+    (row < list_height(size, pane, detail, findings)).then_some(row)
 }
 
 /// The tab bar's text before the first tab.

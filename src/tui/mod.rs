@@ -126,9 +126,9 @@ impl Shell {
                 let path = self.known_hosts.clone();
                 std::thread::spawn(move || {
                     let load = match crate::inspect::read_known_hosts(&path) {
-                        Ok(Some(kh)) => browser::Load::Ready(browser::Loaded::from_bytes(
-                            kh.bytes().to_vec(),
-                        )),
+                        Ok(Some(kh)) => {
+                            browser::Load::Ready(browser::Loaded::from_bytes(kh.bytes().to_vec()))
+                        }
                         Ok(None) => browser::Load::Missing,
                         Err(e) => browser::Load::Failed(e),
                     };
@@ -207,7 +207,9 @@ fn run_probe(args: &ProbeArgs, tx: Sender<Msg>) {
     {
         Ok(rt) => rt,
         Err(e) => {
-            let _ = tx.send(Msg::ProbeFailed(format!("cannot start the async runtime: {e}")));
+            let _ = tx.send(Msg::ProbeFailed(format!(
+                "cannot start the async runtime: {e}"
+            )));
             return;
         }
     };
@@ -286,7 +288,10 @@ fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
     let (tx, rx) = mpsc::channel();
     shell.tx = tx;
     let mut guard = TerminalGuard::enter()?;
-    let size = guard.terminal.size().context("cannot read the terminal size")?;
+    let size = guard
+        .terminal
+        .size()
+        .context("cannot read the terminal size")?;
     app.update(Msg::Resize(size.width, size.height));
     for e in app.initial_effects() {
         shell.run(e);

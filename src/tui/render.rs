@@ -120,7 +120,10 @@ impl App {
         for (i, p) in self.panes.iter().enumerate() {
             let text = format!(" {} ", p.title());
             if i == self.pane {
-                spans.push(Span::styled(text, self.selected().add_modifier(Modifier::BOLD)));
+                spans.push(Span::styled(
+                    text,
+                    self.selected().add_modifier(Modifier::BOLD),
+                ));
             } else {
                 spans.push(Span::raw(text));
             }
@@ -185,7 +188,12 @@ impl App {
                 ))
             }
         };
-        let height = layout::list_height((frame.area().width, frame.area().height), Pane::Findings, self.detail);
+        let height = layout::list_height(
+            (frame.area().width, frame.area().height),
+            Pane::Findings,
+            self.detail,
+            self.findings.len(),
+        );
         let rows: Vec<Line> = self
             .findings
             .iter()
@@ -208,7 +216,14 @@ impl App {
             height: (height as u16 + 2).min(area.height),
             ..area
         };
-        self.render_list(frame, list, summary, " SEVERITY WHAT IS WRONG", rows, cursor);
+        self.render_list(
+            frame,
+            list,
+            summary,
+            " SEVERITY WHAT IS WRONG",
+            rows,
+            cursor,
+        );
         if !self.detail {
             return;
         }
@@ -221,35 +236,38 @@ impl App {
             ..area
         };
         let mut text = Text::default();
-        text.push_line(Line::styled(clean(&f.title), self.severity_style(f.severity)));
+        text.push_line(Line::styled(
+            clean(&f.title),
+            self.severity_style(f.severity),
+        ));
         if !f.explanation.is_empty() {
             text.push_line(Line::from(clean(&f.explanation)));
         }
-        if !f.evidence.is_empty() {
-            text.push_line(Line::styled("Evidence", self.bold()));
-            for e in &f.evidence {
-                text.push_line(Line::from(format!("  {}", clean(e))));
-            }
+        for e in &f.evidence {
+            text.push_line(Line::from(format!("• {}", clean(e))));
         }
         if f.fixes.is_empty() {
-            text.push_line(Line::styled("No fix sshdoctor can offer; the evidence above says what to check.", self.bold()));
-        } else {
-            text.push_line(Line::styled("Fixes (↑↓ choose, f apply)", self.bold()));
-            for (i, x) in f.fixes.iter().enumerate() {
-                let mark = if i == self.fix_cursor { "▶" } else { " " };
-                let mut l = Line::from(format!(
-                    "{mark} {}{}",
-                    clean(&x.title),
-                    if x.destructive { " (destructive)" } else { "" }
-                ));
-                if i == self.fix_cursor {
-                    l = l.patch_style(self.bold());
-                }
-                text.push_line(l);
-                text.push_line(Line::from(format!("    $ {}", clean(&x.command))));
-            }
+            text.push_line(Line::styled(
+                "No fix to apply: the evidence above says what to check.",
+                self.bold(),
+            ));
         }
-        let block = Block::default().borders(Borders::TOP).title(" Details (Esc closes) ");
+        for (i, x) in f.fixes.iter().enumerate() {
+            let mark = if i == self.fix_cursor { "▶" } else { " " };
+            let mut l = Line::from(format!(
+                "{mark} fix: {}{}",
+                clean(&x.title),
+                if x.destructive { " (destructive)" } else { "" }
+            ));
+            if i == self.fix_cursor {
+                l = l.patch_style(self.bold());
+            }
+            text.push_line(l);
+            text.push_line(Line::from(format!("    $ {}", clean(&x.command))));
+        }
+        let block = Block::default()
+            .borders(Borders::TOP)
+            .title(" Details: Esc closes, ↑↓ choose a fix, f applies it ");
         frame.render_widget(
             Paragraph::new(text)
                 .block(block)
@@ -269,13 +287,20 @@ impl App {
         let head = if live.running {
             format!("Live test of {}: running…", clean(&live.target))
         } else if let Some(e) = &live.error {
-            format!("Live test of {}: could not start: {}", clean(&live.target), clean(e))
+            format!(
+                "Live test of {}: could not start: {}",
+                clean(&live.target),
+                clean(e)
+            )
         } else {
             let total: u64 = live
                 .report
                 .as_ref()
                 .map_or(0, |r| r.stages.iter().map(|s| s.ms).sum());
-            format!("Live test of {}: done in {total} ms (r runs it again)", clean(&live.target))
+            format!(
+                "Live test of {}: done in {total} ms (r runs it again)",
+                clean(&live.target)
+            )
         };
         lines.push(Line::styled(head, self.bold()));
         lines.push(Line::default());
@@ -284,13 +309,18 @@ impl App {
             let line = match state {
                 StageState::Pending => Line::from(format!("  · {label}")),
                 StageState::Running => Line::from(vec![
-                    Span::styled(format!("  {} ", SPINNER[self.tick % SPINNER.len()]), self.bold()),
+                    Span::styled(
+                        format!("  {} ", SPINNER[self.tick % SPINNER.len()]),
+                        self.bold(),
+                    ),
                     Span::raw(format!("{label}  running…")),
                 ]),
                 StageState::Done(st) => {
                     let (icon, style) = match st.status {
                         StageStatus::Ok => ("✔", self.style(Color::Green)),
-                        StageStatus::Fail => ("✘", self.style(Color::Red).add_modifier(Modifier::BOLD)),
+                        StageStatus::Fail => {
+                            ("✘", self.style(Color::Red).add_modifier(Modifier::BOLD))
+                        }
                         StageStatus::Skipped => ("-", Style::default()),
                     };
                     let ms = if st.status == StageStatus::Skipped {
@@ -319,7 +349,10 @@ impl App {
                     format!("Login fails: {} (see Findings)", clean(&f.title)),
                     self.severity_style(Severity::Error),
                 )),
-                None => lines.push(Line::styled("No error found in the live test.", self.style(Color::Green))),
+                None => lines.push(Line::styled(
+                    "No error found in the live test.",
+                    self.style(Color::Green),
+                )),
             }
         }
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
@@ -335,8 +368,14 @@ impl App {
 
     /// The note column of a table row: the title of its finding, if any.
     fn row_note(&self, pane: Pane, row: usize) -> (String, Style) {
-        match self.row_finding(pane, row).and_then(|i| self.findings.get(i)) {
-            Some(f) => (format!("f: {}", clean(&f.title)), self.severity_style(f.severity)),
+        match self
+            .row_finding(pane, row)
+            .and_then(|i| self.findings.get(i))
+        {
+            Some(f) => (
+                format!("f: {}", clean(&f.title)),
+                self.severity_style(f.severity),
+            ),
             None => ("ok".to_string(), self.style(Color::Green)),
         }
     }
@@ -377,7 +416,10 @@ impl App {
                 ])
             })
             .collect();
-        let summary = Line::from(format!("{} key files (private keys with their .pub folded in)", keys.len()));
+        let summary = Line::from(format!(
+            "{} key files (private keys with their .pub folded in)",
+            keys.len()
+        ));
         let header = format!(
             " {} {} {} {} {} NOTE",
             column("FILE", 20),
@@ -386,7 +428,14 @@ impl App {
             column("FINGERPRINT", 22),
             column("MODE", 10)
         );
-        self.render_list(frame, area, summary, &header, rows, c.pos.checked_sub(c.offset));
+        self.render_list(
+            frame,
+            area,
+            summary,
+            &header,
+            rows,
+            c.pos.checked_sub(c.offset),
+        );
     }
 
     fn render_perms(&self, frame: &mut Frame, area: Rect) {
@@ -431,7 +480,14 @@ impl App {
             column("NEEDS", 14)
         );
         let summary = Line::from("What ssh (your side) and sshd (StrictModes) check");
-        self.render_list(frame, area, summary, &header, rows, c.pos.checked_sub(c.offset));
+        self.render_list(
+            frame,
+            area,
+            summary,
+            &header,
+            rows,
+            c.pos.checked_sub(c.offset),
+        );
     }
 
     fn render_agent(&self, frame: &mut Frame, area: Rect) {
@@ -447,7 +503,10 @@ impl App {
                 vec![self.agent_note_line("no agent in this session")],
             ),
             AgentStatus::Unreachable { socket, error, .. } => (
-                format!("SSH_AUTH_SOCK={} does not answer", clean(&socket.display().to_string())),
+                format!(
+                    "SSH_AUTH_SOCK={} does not answer",
+                    clean(&socket.display().to_string())
+                ),
                 vec![self.agent_note_line(&clean(error))],
             ),
             AgentStatus::Running { socket, identities } => (
@@ -474,13 +533,27 @@ impl App {
                 },
             ),
         };
-        let header = format!(" {} {} COMMENT", column("TYPE", 12), column("FINGERPRINT", 50));
-        self.render_list(frame, area, Line::from(summary), &header, rows, c.pos.checked_sub(c.offset));
+        let header = format!(
+            " {} {} COMMENT",
+            column("TYPE", 12),
+            column("FINGERPRINT", 50)
+        );
+        self.render_list(
+            frame,
+            area,
+            Line::from(summary),
+            &header,
+            rows,
+            c.pos.checked_sub(c.offset),
+        );
     }
 
     fn agent_note_line(&self, text: &str) -> Line<'static> {
         let (note, style) = self.row_note(Pane::Agent, 0);
-        Line::from(vec![Span::raw(format!(" {}  ", text)), Span::styled(note, style)])
+        Line::from(vec![
+            Span::raw(format!(" {}  ", text)),
+            Span::styled(note, style),
+        ])
     }
 
     fn render_browser(&self, frame: &mut Frame, area: Rect) {
@@ -496,7 +569,10 @@ impl App {
         } else {
             let text = match &b.load {
                 Load::Loading => format!("Reading {}…", clean(&b.shown)),
-                Load::Missing => format!("{} does not exist yet: ssh has not recorded any host.", clean(&b.shown)),
+                Load::Missing => format!(
+                    "{} does not exist yet: ssh has not recorded any host.",
+                    clean(&b.shown)
+                ),
                 Load::Failed(e) => format!("Cannot read {}: {}", clean(&b.shown), clean(e)),
                 Load::Ready(l) => {
                     let mut s = format!(
@@ -506,7 +582,11 @@ impl App {
                         l.malformed
                     );
                     if !b.filter.is_empty() {
-                        s.push_str(&format!(", filter \"{}\": {} shown", clean(&b.filter), b.visible.len()));
+                        s.push_str(&format!(
+                            ", filter \"{}\": {} shown",
+                            clean(&b.filter),
+                            b.visible.len()
+                        ));
                     }
                     if !b.selected.is_empty() {
                         s.push_str(&format!(", {} selected", b.selected.len()));
@@ -517,21 +597,28 @@ impl App {
             Line::from(text)
         };
         let w = usize::from(area.width);
-        let fpw = if w >= 130 { 50 } else { 20 };
-        let notew = 16;
-        let fixed = 7 + 2 + 4 + 1 + 12 + 1 + fpw + 1 + notew;
-        let hostw = w.saturating_sub(fixed).max(8);
+        let fpw = match w {
+            140.. => 50,
+            100.. => 24,
+            _ => 16,
+        };
+        // Line, selection mark, marker, type and fingerprint are fixed; hosts and the stale note
+        // share the rest, hosts first.
+        let fixed = 7 + 2 + 4 + 1 + 12 + 1 + fpw + 1;
+        let rest = w.saturating_sub(fixed);
+        let hostw = (rest / 2).max(8);
+        let notew = rest.saturating_sub(hostw + 1);
         let header = format!(
-            " {:>5} {}{} {} {} {} {}",
+            "{:>6} {}{} {} {} {} {}",
             "LINE",
             "  ",
             column("MARK", 4),
             column("HOSTS", hostw),
             column("TYPE", 12),
             column("FINGERPRINT", fpw),
-            "NOTE"
+            "STALE?"
         );
-        let height = layout::list_height(size, Pane::KnownHosts, b.detail);
+        let height = layout::list_height(size, Pane::KnownHosts, b.detail, 0);
         let rows: Vec<Line> = b
             .visible
             .iter()
@@ -539,7 +626,11 @@ impl App {
             .take(height)
             .filter_map(|&i| b.rows().get(i))
             .map(|r| {
-                let sel = if b.selected.contains(&r.line) { "* " } else { "  " };
+                let sel = if b.selected.contains(&r.line) {
+                    "* "
+                } else {
+                    "  "
+                };
                 match &r.kind {
                     RowKind::Entry(e) => {
                         let mark = match e.marker {
@@ -556,10 +647,10 @@ impl App {
                             Some(None) => "(bad key)".into(),
                             None => String::new(),
                         };
-                        let note = r.stale.as_deref().map(|s| format!("stale? {s}")).unwrap_or_default();
+                        let note = r.stale.clone().unwrap_or_default();
                         Line::from(vec![
                             Span::raw(format!(
-                                " {:>5} {sel}{} {} {} {} ",
+                                "{:>6} {sel}{} {} {} {} ",
                                 r.line,
                                 column(mark, 4),
                                 column(&hosts, hostw),
@@ -570,7 +661,7 @@ impl App {
                         ])
                     }
                     RowKind::Malformed { reason, .. } => Line::from(vec![
-                        Span::raw(format!(" {:>5} {sel}", r.line)),
+                        Span::raw(format!("{:>6} {sel}", r.line)),
                         Span::styled(
                             format!("malformed: {}", clean(reason)),
                             self.style(Color::Red),
@@ -624,7 +715,11 @@ impl App {
             .iter()
             .map(|b| format!("{:<8} {}", b.label, b.help))
             .collect();
-        lines.extend(keymap::MODAL_HELP.iter().map(|(k, h)| format!("{k:<8} {h}")));
+        lines.extend(
+            keymap::MODAL_HELP
+                .iter()
+                .map(|(k, h)| format!("{k:<8} {h}")),
+        );
         self.render_popup(frame, area, "Keys (any key closes)", &lines);
     }
 
@@ -647,7 +742,11 @@ impl App {
         frame.render_widget(Clear, popup);
         frame.render_widget(
             Paragraph::new(text)
-                .block(Block::bordered().title(format!(" {title} ")).title_alignment(Alignment::Left))
+                .block(
+                    Block::bordered()
+                        .title(format!(" {title} "))
+                        .title_alignment(Alignment::Left),
+                )
                 .wrap(Wrap { trim: false }),
             popup,
         );
