@@ -139,7 +139,8 @@ impl Shell {
                 let Some(args) = self.probe.clone() else {
                     return;
                 };
-                std::thread::spawn(move || run_probe(&args, tx));
+                let paths = self.paths.clone();
+                std::thread::spawn(move || run_probe(args, &paths, tx));
             }
             Effect::Apply(action) => {
                 let result = match &self.journal {
@@ -192,9 +193,28 @@ fn gather(paths: SshPaths, target: Option<String>) -> anyhow::Result<app::Inspec
     Ok(app::Inspected { inspection, perms })
 }
 
+/// The known_hosts file ssh consults for this target, from the config module, which maps `~`
+/// to `$HOME`. (`ssh -G` expands `~` in UserKnownHostsFile from the password database, not from
+/// `$HOME`, so taking its answer would compare against another home's file.)
+fn user_known_hosts(target: &str, paths: &SshPaths) -> Option<PathBuf> {
+    let target = crate::config::parse_target(target).ok()?;
+    let req = crate::config::ConfigRequest {
+        target: &target,
+        config_file: None,
+        port: None,
+        user: None,
+        identity_files: &[],
+    };
+    let cfg = crate::config::effective(&req, paths).ok()?;
+    cfg.user_known_hosts_files.first().cloned()
+}
+
 /// Runs the probe on its own tokio runtime and forwards its stages as they happen.
-fn run_probe(args: &ProbeArgs, tx: Sender<Msg>) {
-    let opts = match crate::cli::probe::resolve(args) {
+fn run_probe(mut args: ProbeArgs, paths: &SshPaths, tx: Sender<Msg>) {
+    if args.known_hosts.is_none() {
+        args.known_hosts = user_known_hosts(&args.target, paths);
+    }
+    let opts = match crate::cli::probe::resolve(&args) {
         Ok(o) => o,
         Err(e) => {
             let _ = tx.send(Msg::ProbeFailed(format!("{e:#}")));
