@@ -17,3 +17,4 @@ pub mod pattern;
 pub mod perms;
 pub mod probe;
 pub mod server;
+pub mod tui;

@@ -1,4 +1,5 @@
-//! `sshdoctor known-hosts list|find`: read known_hosts files the way ssh does.
+//! `sshdoctor known-hosts list|find`: read known_hosts files the way ssh does. Without a
+//! subcommand, the interactive browser in `crate::tui`.
 
 use std::path::{Path, PathBuf};
 
@@ -7,6 +8,17 @@ use anyhow::Context;
 use crate::inspect::read_known_hosts;
 use crate::known_hosts::{self, KnownHosts};
 use crate::paths::SshPaths;
+
+/// `sshdoctor known-hosts [-f FILE]` opens the browser; with a subcommand, the scriptable view.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct KnownHostsArgs {
+    #[command(subcommand)]
+    pub command: Option<KnownHostsCommand>,
+    /// The known_hosts file to browse (default ~/.ssh/known_hosts).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum KnownHostsCommand {

@@ -25,10 +25,20 @@ pub mod undo;
 /// Run `sshdoctor check` to see what is wrong on this side, `sshdoctor probe user@host` to test a
 /// login for real. Nothing is changed without asking.
 #[derive(Debug, Parser)]
-#[command(name = "sshdoctor", version, about, long_about)]
+#[command(
+    name = "sshdoctor",
+    version,
+    about,
+    long_about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// `[user@]host[:port]` or a config alias: open the dashboard on that target and start the
+    /// live test at once. Without it (and without a command), the dashboard of the local setup.
+    #[arg(value_name = "TARGET")]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,9 +48,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// The keys in ~/.ssh (found by content) and in the config's IdentityFile lines.
     Keys(keys::KeysArgs),
-    /// Read known_hosts files: list entries, find a host as `ssh-keygen -F` does.
-    #[command(subcommand)]
-    KnownHosts(known_hosts::KnownHostsCommand),
+    /// Browse a known_hosts file (filter, delete, undo); or list entries, find a host as
+    /// `ssh-keygen -F` does.
+    KnownHosts(known_hosts::KnownHostsArgs),
     /// The effective ssh options for a target (`ssh -G` where ssh is installed).
     Config(config::ConfigArgs),
     /// Whether an ssh-agent runs and which keys it holds.
@@ -102,17 +112,13 @@ pub fn main() -> i32 {
         }
     };
     let result = match &cli.command {
-        None => {
-            // The dashboard arrives with the TUI; until then the overview is `check`.
-            check::run(&check::CheckArgs {
-                target: None,
-                config_file: None,
-                json: false,
-            })
-        }
+        None => crate::tui::run_dashboard(cli.target.clone()),
         Some(Command::Check(a)) => check::run(a),
         Some(Command::Keys(a)) => keys::run(a),
-        Some(Command::KnownHosts(c)) => known_hosts::run(c),
+        Some(Command::KnownHosts(a)) => match &a.command {
+            Some(c) => known_hosts::run(c),
+            None => crate::tui::run_known_hosts(a.file.clone()),
+        },
         Some(Command::Config(a)) => config::run(a),
         Some(Command::Agent(a)) => agent::run(a),
         Some(Command::Server(a)) => server::run(a),

@@ -1,0 +1,792 @@
+//! The dashboard's state, its one message type and `update`. Nothing here touches the disk, the
+//! network or the terminal: work is asked for with [`Effect`]s that the shell in `mod.rs` runs,
+//! and results come back as [`Msg`]s. That keeps every screen reachable from a test.
+
+use std::path::PathBuf;
+
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+
+use super::browser::{Browser, Load};
+use super::edit::{self, Applied};
+use super::keymap::{self, Action, Scope};
+use super::layout;
+use crate::agent::AgentStatus;
+use crate::finding::{sort_worst_first, Finding};
+use crate::inspect::Inspection;
+use crate::paths::SshPaths;
+use crate::perms::FileMeta;
+use crate::probe::{ProbeReport, Stage, StageEvent, STAGES};
+
+/// The panes, in Tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Findings,
+    Live,
+    Keys,
+    Permissions,
+    Agent,
+    KnownHosts,
+}
+
+impl Pane {
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Findings => "Findings",
+            Pane::Live => "Live test",
+            Pane::Keys => "Keys",
+            Pane::Permissions => "Permissions",
+            Pane::Agent => "Agent",
+            Pane::KnownHosts => "known_hosts",
+        }
+    }
+
+    pub fn scope(self) -> Scope {
+        match self {
+            Pane::Findings => Scope::Findings,
+            Pane::Live => Scope::Live,
+            Pane::Keys | Pane::Permissions | Pane::Agent => Scope::Rows,
+            Pane::KnownHosts => Scope::KnownHosts,
+        }
+    }
+
+    /// Index into the row cursors of the table panes.
+    fn table(self) -> Option<usize> {
+        match self {
+            Pane::Keys => Some(0),
+            Pane::Permissions => Some(1),
+            Pane::Agent => Some(2),
+            _ => None,
+        }
+    }
+}
+
+/// Everything that can happen to the dashboard.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    /// Animation tick while the live test runs.
+    Tick,
+    Inspected(Box<Result<Inspected, String>>),
+    KnownHostsLoaded(Load),
+    Stage(StageEvent),
+    ProbeDone(Box<ProbeReport>),
+    ProbeFailed(String),
+    Applied(Result<Applied, String>),
+    Undone(Result<String, String>),
+}
+
+/// Work the shell does on the app's behalf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Inspect,
+    LoadKnownHosts,
+    Probe,
+    Apply(edit::Action),
+    Undo(u64),
+}
+
+/// One file whose permissions ssh or sshd checks.
+#[derive(Debug, Clone)]
+pub struct PermRow {
+    pub shown: String,
+    pub role: &'static str,
+    pub meta: Option<FileMeta>,
+    pub required: &'static str,
+}
+
+/// The local inspection and the permission facts gathered with it.
+#[derive(Debug)]
+pub struct Inspected {
+    pub inspection: Inspection,
+    pub perms: Vec<PermRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageState {
+    Pending,
+    Running,
+    Done(Stage),
+}
+
+/// The live test's timeline.
+#[derive(Debug)]
+pub struct Live {
+    pub target: String,
+    pub stages: Vec<(&'static str, StageState)>,
+    pub report: Option<ProbeReport>,
+    pub running: bool,
+    pub error: Option<String>,
+}
+
+impl Live {
+    pub fn new(target: String) -> Live {
+        Live {
+            target,
+            stages: STAGES.iter().map(|s| (*s, StageState::Pending)).collect(),
+            report: None,
+            running: false,
+            error: None,
+        }
+    }
+
+    fn start(&mut self) {
+        self.stages = STAGES.iter().map(|s| (*s, StageState::Pending)).collect();
+        self.report = None;
+        self.error = None;
+        self.running = true;
+    }
+
+    fn event(&mut self, ev: StageEvent) {
+        let (name, state) = match ev {
+            StageEvent::Started(name) => (name.to_string(), StageState::Running),
+            StageEvent::Finished(stage) => (stage.stage.clone(), StageState::Done(stage)),
+        };
+        if let Some(slot) = self.stages.iter_mut().find(|(n, _)| *n == name) {
+            slot.1 = state;
+        }
+    }
+}
+
+/// A question waiting for `y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub title: String,
+    pub lines: Vec<String>,
+    /// What `y` does; `None` when sshdoctor cannot do it and only shows the command.
+    pub effect: Option<Effect>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Confirm(Confirm),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+}
+
+/// A cursor in a list with its scroll window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub pos: usize,
+    pub offset: usize,
+}
+
+impl Cursor {
+    fn move_by(&mut self, delta: isize, len: usize, height: usize) {
+        if len == 0 {
+            *self = Cursor::default();
+            return;
+        }
+        self.pos = (self.pos as isize + delta).clamp(0, len as isize - 1) as usize;
+        let height = height.max(1);
+        if self.pos < self.offset {
+            self.offset = self.pos;
+        } else if self.pos >= self.offset + height {
+            self.offset = self.pos + 1 - height;
+        }
+        self.offset = self.offset.min(len.saturating_sub(1));
+    }
+}
+
+pub struct App {
+    pub panes: Vec<Pane>,
+    pub pane: usize,
+    pub overlay: Overlay,
+    pub paths: SshPaths,
+    /// `None` while the inspection runs.
+    pub inspected: Option<Result<Inspected, String>>,
+    /// Local and live findings together, worst first.
+    pub findings: Vec<Finding>,
+    pub finding: Cursor,
+    pub detail: bool,
+    pub fix_cursor: usize,
+    pub detail_scroll: u16,
+    pub rows: [Cursor; 3],
+    pub live: Option<Live>,
+    pub browser: Browser,
+    pub status: Option<Status>,
+    /// Journal records applied in this session, newest last: what `u` reverts.
+    pub undo_stack: Vec<u64>,
+    pub size: (u16, u16),
+    pub tick: usize,
+    /// False under `NO_COLOR`: only bold/reverse, no colours.
+    pub color: bool,
+    pub quit: bool,
+}
+
+impl App {
+    /// The dashboard: findings first, the live test when a target was given.
+    pub fn dashboard(paths: SshPaths, target: Option<String>, known_hosts: PathBuf) -> App {
+        let shown = paths.display(&known_hosts);
+        App {
+            panes: vec![
+                Pane::Findings,
+                Pane::Live,
+                Pane::Keys,
+                Pane::Permissions,
+                Pane::Agent,
+                Pane::KnownHosts,
+            ],
+            pane: 0,
+            overlay: Overlay::None,
+            inspected: None,
+            findings: Vec::new(),
+            finding: Cursor::default(),
+            detail: false,
+            fix_cursor: 0,
+            detail_scroll: 0,
+            rows: [Cursor::default(); 3],
+            live: target.map(Live::new),
+            browser: Browser::new(known_hosts, shown),
+            status: None,
+            undo_stack: Vec::new(),
+            size: (80, 24),
+            tick: 0,
+            color: true,
+            quit: false,
+            paths,
+        }
+    }
+
+    /// The known_hosts browser alone.
+    pub fn known_hosts(paths: SshPaths, file: PathBuf) -> App {
+        let mut app = App::dashboard(paths, None, file);
+        app.panes = vec![Pane::KnownHosts];
+        app
+    }
+
+    /// What to start with: the shell runs these before the first event.
+    pub fn initial_effects(&mut self) -> Vec<Effect> {
+        let mut out = vec![Effect::LoadKnownHosts];
+        if self.panes.contains(&Pane::Findings) {
+            out.push(Effect::Inspect);
+        }
+        if let Some(live) = &mut self.live {
+            live.start();
+            out.push(Effect::Probe);
+        }
+        out
+    }
+
+    pub fn current(&self) -> Pane {
+        self.panes
+            .get(self.pane)
+            .copied()
+            .unwrap_or(Pane::KnownHosts)
+    }
+
+    /// Whether something moves on screen without input (the spinner).
+    pub fn animating(&self) -> bool {
+        self.live.as_ref().is_some_and(|l| l.running)
+    }
+
+    fn say(&mut self, text: impl Into<String>, error: bool) {
+        self.status = Some(Status {
+            text: text.into(),
+            error,
+        });
+    }
+
+    fn rebuild_findings(&mut self) {
+        let mut all: Vec<Finding> = Vec::new();
+        if let Some(r) = self.live.as_ref().and_then(|l| l.report.as_ref()) {
+            all.extend(r.findings.iter().cloned());
+        }
+        if let Some(Ok(i)) = &self.inspected {
+            for f in &i.inspection.findings {
+                if !all.iter().any(|g| g.id == f.id && g.title == f.title) {
+                    all.push(f.clone());
+                }
+            }
+        }
+        sort_worst_first(&mut all);
+        self.findings = all;
+        let h = self.list_height();
+        self.finding.move_by(0, self.findings.len(), h);
+        self.fix_cursor = 0;
+    }
+
+    /// Rows of the list in the current pane.
+    pub fn list_height(&self) -> usize {
+        let pane = self.current();
+        let detail = match pane {
+            Pane::KnownHosts => self.browser.detail,
+            _ => self.detail,
+        };
+        layout::list_height(self.size, pane, detail, self.findings.len())
+    }
+
+    /// Number of rows in a table pane.
+    pub fn table_len(&self, pane: Pane) -> usize {
+        let Some(Ok(i)) = &self.inspected else {
+            return 0;
+        };
+        match pane {
+            Pane::Keys => i.inspection.keys.len(),
+            Pane::Permissions => i.perms.len(),
+            Pane::Agent => match &i.inspection.agent {
+                AgentStatus::Running { identities, .. } => identities.len().max(1),
+                _ => 1,
+            },
+            _ => 0,
+        }
+    }
+
+    /// The finding whose evidence is about this path (`~/.ssh/id_rsa: mode 0644`).
+    pub fn finding_about(&self, shown: &str) -> Option<usize> {
+        self.findings.iter().position(|f| {
+            f.evidence.iter().any(|e| {
+                e.strip_prefix(shown)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            }) || f.title.contains(shown)
+        })
+    }
+
+    /// The finding behind a row of a table pane.
+    pub fn row_finding(&self, pane: Pane, row: usize) -> Option<usize> {
+        let Some(Ok(i)) = &self.inspected else {
+            return None;
+        };
+        match pane {
+            Pane::Keys => {
+                let key = i.inspection.keys.get(row)?;
+                self.finding_about(&self.paths.display(&key.path))
+            }
+            Pane::Permissions => self.finding_about(&i.perms.get(row)?.shown),
+            Pane::Agent => {
+                let ids: Vec<String> = crate::agent::findings(&i.inspection.agent)
+                    .into_iter()
+                    .map(|f| f.id)
+                    .collect();
+                self.findings.iter().position(|f| ids.contains(&f.id))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let effects = match msg {
+            Msg::Key(key) => self.on_key(key),
+            Msg::Mouse(m) => {
+                self.on_mouse(m);
+                Vec::new()
+            }
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                let height = self.list_height();
+                self.browser.scroll_into_view(height);
+                Vec::new()
+            }
+            Msg::Tick => {
+                self.tick = self.tick.wrapping_add(1);
+                Vec::new()
+            }
+            Msg::Inspected(result) => {
+                self.inspected = Some(*result);
+                self.rebuild_findings();
+                Vec::new()
+            }
+            Msg::KnownHostsLoaded(load) => {
+                self.browser.set_loaded(load);
+                let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
+                self.browser.scroll_into_view(h);
+                Vec::new()
+            }
+            Msg::Stage(ev) => {
+                if let Some(live) = &mut self.live {
+                    live.event(ev);
+                }
+                Vec::new()
+            }
+            Msg::ProbeDone(report) => {
+                if let Some(live) = &mut self.live {
+                    for st in &report.stages {
+                        live.event(StageEvent::Finished(st.clone()));
+                    }
+                    live.report = Some(*report);
+                    live.running = false;
+                }
+                self.rebuild_findings();
+                Vec::new()
+            }
+            Msg::ProbeFailed(e) => {
+                if let Some(live) = &mut self.live {
+                    live.running = false;
+                    live.error = Some(e.clone());
+                }
+                self.say(format!("The live test could not start: {e}"), true);
+                Vec::new()
+            }
+            Msg::Applied(Ok(applied)) => {
+                self.undo_stack.push(applied.seq);
+                let rerun = if self.live.is_some() {
+                    " Press r to run the live test again."
+                } else {
+                    ""
+                };
+                self.say(format!("{}.{rerun}", applied.summary), false);
+                self.reload()
+            }
+            Msg::Applied(Err(e)) => {
+                self.say(format!("Nothing changed: {e}"), true);
+                self.reload()
+            }
+            Msg::Undone(Ok(text)) => {
+                self.say(text, false);
+                self.reload()
+            }
+            Msg::Undone(Err(e)) => {
+                self.say(format!("Undo failed: {e}"), true);
+                self.reload()
+            }
+        };
+        let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
+        self.browser.fill_fingerprints(h);
+        effects
+    }
+
+    /// After a change: read the files again.
+    fn reload(&self) -> Vec<Effect> {
+        let mut out = vec![Effect::LoadKnownHosts];
+        if self.panes.contains(&Pane::Findings) {
+            out.push(Effect::Inspect);
+        }
+        out
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        let ctrl_c =
+            key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl_c {
+            self.quit = true;
+            return Vec::new();
+        }
+        match std::mem::replace(&mut self.overlay, Overlay::None) {
+            Overlay::Help => return Vec::new(),
+            Overlay::Confirm(c) => {
+                if key.code == KeyCode::Char('y') {
+                    if let Some(effect) = c.effect {
+                        self.say("Working…", false);
+                        return vec![effect];
+                    }
+                } else {
+                    self.say("Nothing changed.", false);
+                }
+                return Vec::new();
+            }
+            Overlay::None => {}
+        }
+        if self.current() == Pane::KnownHosts && self.browser.editing {
+            return self.on_filter_key(key);
+        }
+        match keymap::lookup(&key) {
+            Some(action) => self.act(action),
+            None => Vec::new(),
+        }
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Enter => self.browser.editing = false,
+            KeyCode::Esc => {
+                self.browser.editing = false;
+                self.browser.filter.clear();
+                self.browser.apply_filter();
+            }
+            KeyCode::Backspace => {
+                self.browser.filter.pop();
+                self.browser.apply_filter();
+            }
+            KeyCode::Up | KeyCode::Down => {
+                let d = if key.code == KeyCode::Up { -1 } else { 1 };
+                let h = self.list_height();
+                self.browser.move_by(d, h);
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.browser.filter.push(c);
+                self.browser.apply_filter();
+            }
+            _ => {}
+        }
+        let h = self.list_height();
+        self.browser.scroll_into_view(h);
+        Vec::new()
+    }
+
+    fn act(&mut self, action: Action) -> Vec<Effect> {
+        let pane = self.current();
+        let height = self.list_height();
+        let page = height.max(1) as isize;
+        let step = match action {
+            Action::Up => Some(-1),
+            Action::Down => Some(1),
+            Action::PageUp => Some(-page),
+            Action::PageDown => Some(page),
+            Action::Top => Some(isize::MIN / 2),
+            Action::Bottom => Some(isize::MAX / 2),
+            _ => None,
+        };
+        if let Some(delta) = step {
+            self.move_cursor(pane, action, delta, height);
+            return Vec::new();
+        }
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Back => {
+                if pane == Pane::Findings && self.detail {
+                    self.detail = false;
+                } else if pane == Pane::KnownHosts && self.browser.detail {
+                    self.browser.detail = false;
+                } else if pane == Pane::KnownHosts && !self.browser.filter.is_empty() {
+                    self.browser.filter.clear();
+                    self.browser.apply_filter();
+                } else {
+                    self.quit = true;
+                }
+            }
+            Action::Help => self.overlay = Overlay::Help,
+            Action::NextPane | Action::PrevPane => {
+                let n = self.panes.len().max(1);
+                self.pane = if action == Action::NextPane {
+                    (self.pane + 1) % n
+                } else {
+                    (self.pane + n - 1) % n
+                };
+            }
+            Action::Enter => match pane {
+                Pane::Findings if !self.findings.is_empty() => {
+                    self.detail = !self.detail;
+                    self.fix_cursor = 0;
+                    self.detail_scroll = 0;
+                    let h = self.list_height();
+                    self.finding.move_by(0, self.findings.len(), h);
+                }
+                Pane::KnownHosts => self.browser.detail = !self.browser.detail,
+                _ => {}
+            },
+            Action::Fix => {
+                let target = match pane {
+                    Pane::Findings => Some((
+                        self.finding.pos,
+                        if self.detail { self.fix_cursor } else { 0 },
+                    )),
+                    p => p
+                        .table()
+                        .and_then(|t| self.row_finding(p, self.rows[t].pos))
+                        .map(|f| (f, 0)),
+                };
+                match target {
+                    Some((f, x)) => self.confirm_fix(f, x),
+                    None => self.say("Nothing to fix here.", false),
+                }
+            }
+            Action::Filter if pane == Pane::KnownHosts => self.browser.editing = true,
+            Action::Select if pane == Pane::KnownHosts => {
+                self.browser.toggle_select();
+                self.browser.move_by(1, height);
+            }
+            Action::Delete if pane == Pane::KnownHosts => self.confirm_delete(),
+            Action::Undo => match self.undo_stack.pop() {
+                Some(seq) => return vec![Effect::Undo(seq)],
+                None => self.say(
+                    "Nothing to undo: no change was made in this session.",
+                    false,
+                ),
+            },
+            Action::Rerun => match &mut self.live {
+                Some(live) if live.running => self.say("The live test is still running.", false),
+                Some(live) => {
+                    live.start();
+                    self.status = None;
+                    return vec![Effect::Probe];
+                }
+                None => self.say(
+                    "No target: start sshdoctor with user@host to test a login.",
+                    false,
+                ),
+            },
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    fn move_cursor(&mut self, pane: Pane, action: Action, delta: isize, height: usize) {
+        match pane {
+            Pane::Findings if self.detail => {
+                let fixes = self
+                    .findings
+                    .get(self.finding.pos)
+                    .map_or(0, |f| f.fixes.len());
+                match action {
+                    Action::Up | Action::Down => {
+                        let max = fixes.saturating_sub(1) as isize;
+                        self.fix_cursor = (self.fix_cursor as isize + delta).clamp(0, max) as usize;
+                    }
+                    _ => {
+                        let s = (self.detail_scroll as isize + delta.signum() * 5).clamp(0, 500);
+                        self.detail_scroll = s as u16;
+                    }
+                }
+            }
+            Pane::Findings => self.finding.move_by(delta, self.findings.len(), height),
+            Pane::KnownHosts => self.browser.move_by(delta, height),
+            p => {
+                if let Some(t) = p.table() {
+                    let len = self.table_len(p);
+                    self.rows[t].move_by(delta, len, height);
+                }
+            }
+        }
+    }
+
+    /// Asks before applying fix `x` of finding `f`, showing exactly what will run.
+    fn confirm_fix(&mut self, f: usize, x: usize) {
+        let Some(finding) = self.findings.get(f) else {
+            return;
+        };
+        let Some(fix) = finding.fixes.get(x) else {
+            self.say(
+                "This finding has no fix to apply; Enter shows what to check.",
+                false,
+            );
+            return;
+        };
+        let action = edit::plan(fix, &self.paths);
+        let mut lines = vec![
+            format!("For: {}", finding.title),
+            format!("Fix: {}", fix.title),
+            format!("$ {}", fix.command),
+        ];
+        if fix.destructive {
+            lines.push("This removes something; the old content is kept and u undoes it.".into());
+        }
+        let confirm = match action {
+            Some(a) => {
+                lines.push(String::new());
+                lines.push("y: apply it   any other key: cancel".into());
+                Confirm {
+                    title: "Apply this fix?".into(),
+                    lines,
+                    effect: Some(Effect::Apply(a)),
+                }
+            }
+            None => {
+                lines.push(String::new());
+                lines.push("sshdoctor does not run this one itself: run it in a shell.".into());
+                lines.push("Any key closes this.".into());
+                Confirm {
+                    title: "Run this yourself".into(),
+                    lines,
+                    effect: None,
+                }
+            }
+        };
+        self.overlay = Overlay::Confirm(confirm);
+    }
+
+    /// Asks before deleting, listing the exact lines that will go.
+    fn confirm_delete(&mut self) {
+        let Load::Ready(loaded) = &self.browser.load else {
+            return;
+        };
+        let targets = self.browser.targets();
+        if targets.is_empty() {
+            self.say("Nothing to delete.", false);
+            return;
+        }
+        let raw: Vec<&[u8]> = loaded.kh.bytes().split(|&b| b == b'\n').collect();
+        let mut lines = vec![format!(
+            "Delete {} line{} from {}:",
+            targets.len(),
+            if targets.len() == 1 { "" } else { "s" },
+            self.browser.shown
+        )];
+        for n in &targets {
+            let text = raw
+                .get(n.saturating_sub(1))
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            lines.push(format!("{n:>6}: {text}"));
+        }
+        lines.push(String::new());
+        lines.push(format!(
+            "The previous file is kept in {}.old; u undoes.",
+            self.browser.shown
+        ));
+        lines.push("y: delete   any other key: cancel".into());
+        let effect = Effect::Apply(edit::Action::DeleteLines {
+            file: self.browser.path.clone(),
+            lines: targets,
+            seen: loaded.kh.bytes().to_vec(),
+        });
+        self.browser.selected.clear();
+        self.overlay = Overlay::Confirm(Confirm {
+            title: "Delete these lines?".into(),
+            lines,
+            effect: Some(effect),
+        });
+    }
+
+    fn on_mouse(&mut self, m: MouseEvent) {
+        let pane = self.current();
+        let height = self.list_height();
+        match m.kind {
+            MouseEventKind::ScrollDown => self.move_cursor(pane, Action::Down, 3, height),
+            MouseEventKind::ScrollUp => self.move_cursor(pane, Action::Up, -3, height),
+            MouseEventKind::Down(MouseButton::Left) => {
+                if m.row == 0 {
+                    if let Some(i) = layout::tab_at(&self.panes, m.column) {
+                        self.pane = i;
+                    }
+                    return;
+                }
+                let detail = if pane == Pane::KnownHosts {
+                    self.browser.detail
+                } else {
+                    self.detail
+                };
+                let Some(row) =
+                    layout::list_row_at(self.size, pane, detail, self.findings.len(), m.row)
+                else {
+                    return;
+                };
+                match pane {
+                    Pane::Findings => {
+                        let target = self.finding.offset + row;
+                        if target < self.findings.len() {
+                            let d = target as isize - self.finding.pos as isize;
+                            self.finding.move_by(d, self.findings.len(), height);
+                        }
+                    }
+                    Pane::KnownHosts => {
+                        let target = self.browser.offset + row;
+                        if target < self.browser.visible.len() {
+                            let d = target as isize - self.browser.cursor as isize;
+                            self.browser.move_by(d, height);
+                        }
+                    }
+                    p => {
+                        if let Some(t) = p.table() {
+                            let len = self.table_len(p);
+                            let target = self.rows[t].offset + row;
+                            if target < len {
+                                let d = target as isize - self.rows[t].pos as isize;
+                                self.rows[t].move_by(d, len, height);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,350 @@
+//! The known_hosts browser's state: rows built once from the parsed file, a filter, a cursor
+//! window and a selection. Only the rows in view are ever formatted, and fingerprints are
+//! computed for the rows in view only, so 100k entries scroll as fast as 10.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+
+use crate::known_hosts::{self, Entry, KnownHosts};
+
+/// One line of the file worth showing: a key entry or a line ssh cannot use.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub line: usize,
+    pub kind: RowKind,
+    /// Lowercased host list, for filtering without allocating per keystroke.
+    hosts_lower: String,
+    /// `SHA256:...`, filled in when the row first comes into view. `Some(None)`: undecodable.
+    pub fingerprint: Option<Option<String>>,
+    /// Why this entry may be stale (e.g. "same key as line 7").
+    pub stale: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RowKind {
+    Entry(Entry),
+    /// The raw text (lossy UTF-8, unsanitized) and why ssh cannot read it.
+    Malformed {
+        text: String,
+        reason: String,
+    },
+}
+
+/// A file read and turned into rows, ready to show. Built off the UI thread.
+#[derive(Debug)]
+pub struct Loaded {
+    pub kh: KnownHosts,
+    pub rows: Vec<Row>,
+    pub malformed: usize,
+}
+
+impl Loaded {
+    /// Parses the file and marks stale candidates. Pure.
+    pub fn from_bytes(bytes: Vec<u8>) -> Loaded {
+        let kh = known_hosts::parse(bytes);
+        let problems: HashMap<usize, String> = kh
+            .problems()
+            .into_iter()
+            .map(|p| (p.line, p.reason))
+            .collect();
+        let mut rows: Vec<Row> = kh
+            .entries()
+            .into_iter()
+            .map(|e| Row {
+                line: e.line,
+                hosts_lower: e
+                    .hosts
+                    .as_ref()
+                    .map(|h| h.join(","))
+                    .unwrap_or_default()
+                    .to_lowercase(),
+                kind: RowKind::Entry(e),
+                fingerprint: None,
+                stale: None,
+            })
+            .collect();
+        let entry_lines: HashSet<usize> = rows.iter().map(|r| r.line).collect();
+        let raw: Vec<&[u8]> = kh.bytes().split(|&b| b == b'\n').collect();
+        let mut malformed = 0;
+        for (line, reason) in &problems {
+            if entry_lines.contains(line) {
+                continue;
+            }
+            malformed += 1;
+            let text = raw
+                .get(line.saturating_sub(1))
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            rows.push(Row {
+                line: *line,
+                hosts_lower: text.to_lowercase(),
+                kind: RowKind::Malformed {
+                    text,
+                    reason: reason.clone(),
+                },
+                fingerprint: Some(None),
+                stale: None,
+            });
+        }
+        rows.sort_by_key(|r| r.line);
+        for r in &mut rows {
+            if let (RowKind::Entry(_), Some(reason)) = (&r.kind, problems.get(&r.line)) {
+                r.stale = Some(reason.clone());
+            }
+        }
+        mark_shared_keys(&mut rows);
+        Loaded {
+            kh,
+            rows,
+            malformed,
+        }
+    }
+}
+
+/// A key that appears on several lines for different hosts is a stale candidate: usually a
+/// reinstalled or renamed machine whose old name was never removed (or cloned VMs sharing keys).
+/// The first line keeps its place; later ones say which line they repeat.
+fn mark_shared_keys(rows: &mut [Row]) {
+    let mut first: HashMap<String, (usize, String)> = HashMap::new();
+    for r in rows.iter_mut() {
+        let RowKind::Entry(e) = &r.kind else { continue };
+        if e.marker.is_some() {
+            continue;
+        }
+        match first.get(&e.key_base64) {
+            Some((line, hosts)) if e.hashed || *hosts != r.hosts_lower => {
+                if r.stale.is_none() {
+                    r.stale = Some(format!("same key as line {line}"));
+                }
+            }
+            Some(_) => {}
+            None => {
+                first.insert(e.key_base64.clone(), (r.line, r.hosts_lower.clone()));
+            }
+        }
+    }
+}
+
+/// Whether the file is there yet.
+#[derive(Debug)]
+pub enum Load {
+    Loading,
+    /// No such file: ssh knows no hosts yet.
+    Missing,
+    Failed(String),
+    Ready(Loaded),
+}
+
+#[derive(Debug)]
+pub struct Browser {
+    pub path: PathBuf,
+    /// The path as the user reads it (`~/.ssh/known_hosts`).
+    pub shown: String,
+    pub load: Load,
+    pub filter: String,
+    /// The filter prompt has the keyboard.
+    pub editing: bool,
+    /// Indices into the rows that pass the filter.
+    pub visible: Vec<usize>,
+    pub cursor: usize,
+    /// First visible index shown at the top of the list.
+    pub offset: usize,
+    /// Selected line numbers.
+    pub selected: BTreeSet<usize>,
+    /// Show the whole line under the cursor.
+    pub detail: bool,
+}
+
+impl Browser {
+    pub fn new(path: PathBuf, shown: String) -> Browser {
+        Browser {
+            path,
+            shown,
+            load: Load::Loading,
+            filter: String::new(),
+            editing: false,
+            visible: Vec::new(),
+            cursor: 0,
+            offset: 0,
+            selected: BTreeSet::new(),
+            detail: false,
+        }
+    }
+
+    pub fn rows(&self) -> &[Row] {
+        match &self.load {
+            Load::Ready(l) => &l.rows,
+            _ => &[],
+        }
+    }
+
+    /// The row under the cursor.
+    pub fn current(&self) -> Option<&Row> {
+        self.visible
+            .get(self.cursor)
+            .and_then(|&i| self.rows().get(i))
+    }
+
+    /// Installs a freshly read file, keeping the filter and the cursor's line where possible.
+    pub fn set_loaded(&mut self, load: Load) {
+        let line = self.current().map(|r| r.line);
+        self.load = load;
+        let lines: HashSet<usize> = self.rows().iter().map(|r| r.line).collect();
+        self.selected.retain(|l| lines.contains(l));
+        self.apply_filter();
+        if let Some(line) = line {
+            if let Some(pos) = self
+                .visible
+                .iter()
+                .position(|&i| self.rows().get(i).is_some_and(|r| r.line >= line))
+            {
+                self.cursor = pos;
+            }
+        }
+        self.clamp();
+    }
+
+    /// Narrows the rows to the filter: a case-insensitive substring of the host list (or of a
+    /// malformed line), or, for hashed entries, the filter as a whole host name (`[h]:port`
+    /// included) as ssh would hash it.
+    pub fn apply_filter(&mut self) {
+        let Load::Ready(loaded) = &self.load else {
+            self.visible.clear();
+            return;
+        };
+        let needle = self.filter.trim().to_lowercase();
+        if needle.is_empty() {
+            self.visible = (0..loaded.rows.len()).collect();
+        } else {
+            let hashed: HashSet<usize> = loaded
+                .kh
+                .find(&needle)
+                .into_iter()
+                .filter(|e| e.hashed)
+                .map(|e| e.line)
+                .collect();
+            self.visible = loaded
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.hosts_lower.contains(&needle) || hashed.contains(&r.line))
+                .map(|(i, _)| i)
+                .collect();
+        }
+        self.clamp();
+    }
+
+    fn clamp(&mut self) {
+        let n = self.visible.len();
+        self.cursor = self.cursor.min(n.saturating_sub(1));
+        self.offset = self.offset.min(self.cursor);
+    }
+
+    /// Moves the cursor by `delta` rows and keeps it inside a window of `height` rows.
+    pub fn move_by(&mut self, delta: isize, height: usize) {
+        let n = self.visible.len();
+        if n == 0 {
+            return;
+        }
+        let pos = (self.cursor as isize + delta).clamp(0, n as isize - 1);
+        self.cursor = pos as usize;
+        self.scroll_into_view(height);
+    }
+
+    pub fn scroll_into_view(&mut self, height: usize) {
+        let height = height.max(1);
+        if self.cursor < self.offset {
+            self.offset = self.cursor;
+        } else if self.cursor >= self.offset + height {
+            self.offset = self.cursor + 1 - height;
+        }
+    }
+
+    /// Computes the fingerprints of the rows in the window (the only ones drawn).
+    pub fn fill_fingerprints(&mut self, height: usize) {
+        let Load::Ready(loaded) = &mut self.load else {
+            return;
+        };
+        for &i in self.visible.iter().skip(self.offset).take(height + 1) {
+            if let Some(r) = loaded.rows.get_mut(i) {
+                if r.fingerprint.is_none() {
+                    r.fingerprint = Some(match &r.kind {
+                        RowKind::Entry(e) => e.fingerprint(),
+                        RowKind::Malformed { .. } => None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The lines `d` would delete: the selection, or else the line under the cursor.
+    pub fn targets(&self) -> Vec<usize> {
+        if self.selected.is_empty() {
+            self.current().map(|r| vec![r.line]).unwrap_or_default()
+        } else {
+            self.selected.iter().copied().collect()
+        }
+    }
+
+    pub fn toggle_select(&mut self) {
+        if let Some(line) = self.current().map(|r| r.line) {
+            if !self.selected.remove(&line) {
+                self.selected.insert(line);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED_A: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    const ED_B: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIA1Q6mM0jrQm1wEjIRfKKNsAxlZhkNq1ijS2iUp6kC4o";
+
+    fn browser(text: &str) -> Browser {
+        let mut b = Browser::new(PathBuf::from("kh"), "kh".into());
+        b.set_loaded(Load::Ready(Loaded::from_bytes(text.as_bytes().to_vec())));
+        b
+    }
+
+    #[test]
+    fn malformed_lines_are_rows_and_shared_keys_are_flagged() {
+        let text = format!(
+            "alpha ssh-ed25519 {ED_A}\n# comment\ngarbage\nbeta ssh-ed25519 {ED_A}\ngamma ssh-ed25519 {ED_B}\n"
+        );
+        let b = browser(&text);
+        let lines: Vec<usize> = b.rows().iter().map(|r| r.line).collect();
+        assert_eq!(lines, [1, 3, 4, 5]);
+        assert!(matches!(b.rows()[1].kind, RowKind::Malformed { .. }));
+        assert_eq!(b.rows()[2].stale.as_deref(), Some("same key as line 1"));
+        assert!(b.rows()[3].stale.is_none());
+    }
+
+    #[test]
+    fn filter_matches_plain_names_and_hashed_entries() {
+        // The hashed line is written by `ssh-keygen -H`, the oracle for hashing.
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("kh");
+        std::fs::write(&f, format!("alpha.example ssh-ed25519 {ED_A}\n")).unwrap();
+        let ok = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-H", "-f"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert!(ok.status.success());
+        let hashed = std::fs::read_to_string(&f).unwrap();
+        assert!(hashed.starts_with("|1|"), "{hashed}");
+        let text =
+            format!("{hashed}beta.example ssh-ed25519 {ED_B}\nalpha.other ssh-ed25519 {ED_B}\n");
+        let mut b = browser(&text);
+        b.filter = "alpha".into();
+        b.apply_filter();
+        let shown: Vec<usize> = b.visible.iter().map(|&i| b.rows()[i].line).collect();
+        assert_eq!(shown, [3]);
+        b.filter = "Alpha.Example".into();
+        b.apply_filter();
+        let shown: Vec<usize> = b.visible.iter().map(|&i| b.rows()[i].line).collect();
+        assert_eq!(shown, [1]);
+    }
+}

@@ -1,0 +1,379 @@
+//! The dashboard: a ratatui view over the same inspection, live probe and fixes the CLI uses.
+//!
+//! The shape is one [`App`] state, one [`Msg`] type, `update` and a `render(&self)`. This module
+//! is the thin shell around it: it owns the terminal (and always gives it back: on quit, Ctrl-C,
+//! SIGTERM/SIGHUP/SIGINT and panics), turns terminal events into messages, and runs the
+//! [`Effect`]s the app asks for on background threads so the first frame is drawn at once and
+//! the UI never waits on the disk or the network.
+
+pub mod app;
+pub mod browser;
+pub mod edit;
+pub mod keymap;
+pub mod layout;
+pub mod render;
+pub mod text;
+
+use std::io::{self, Stdout, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{
+    self, DisableMouseCapture, EnableMouseCapture, Event, KeyEventKind,
+};
+use ratatui::crossterm::terminal::{
+    self, BeginSynchronizedUpdate, EndSynchronizedUpdate, EnterAlternateScreen,
+    LeaveAlternateScreen,
+};
+use ratatui::crossterm::{cursor, execute};
+use ratatui::Terminal;
+
+pub use app::{App, Effect, Msg};
+
+use crate::cli::probe::ProbeArgs;
+use crate::inspect::{inspect, InspectOptions};
+use crate::paths::SshPaths;
+
+/// Set by the signal handler; the event loop sees it within one poll interval and leaves
+/// through the normal path, which restores the terminal.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// Puts the terminal back as it was: mouse off, main screen, cooked mode, cursor shown.
+/// Safe to call more than once.
+pub fn restore_terminal() {
+    let mut out = io::stdout();
+    let _ = execute!(out, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
+    let _ = terminal::disable_raw_mode();
+    let _ = out.flush();
+}
+
+/// The terminal in TUI mode; dropping it restores the terminal, whatever path leads there.
+struct TerminalGuard {
+    terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+impl TerminalGuard {
+    fn enter() -> anyhow::Result<TerminalGuard> {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore_terminal();
+            previous(info);
+        }));
+        install_signal_handlers();
+        terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+        let mut out = io::stdout();
+        if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture, cursor::Hide) {
+            restore_terminal();
+            return Err(e).context("cannot set up the terminal");
+        }
+        let terminal = match Terminal::new(CrosstermBackend::new(io::stdout())) {
+            Ok(t) => t,
+            Err(e) => {
+                restore_terminal();
+                return Err(e).context("cannot set up the terminal");
+            }
+        };
+        Ok(TerminalGuard { terminal })
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// What the shell needs to run effects.
+struct Shell {
+    paths: SshPaths,
+    target: Option<String>,
+    probe: Option<ProbeArgs>,
+    known_hosts: PathBuf,
+    journal: anyhow::Result<PathBuf>,
+    tx: Sender<Msg>,
+}
+
+impl Shell {
+    fn run(&self, effect: Effect) {
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Inspect => {
+                let paths = self.paths.clone();
+                let target = self.target.clone();
+                std::thread::spawn(move || {
+                    let result = gather(paths, target).map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::Inspected(Box::new(result)));
+                });
+            }
+            Effect::LoadKnownHosts => {
+                let path = self.known_hosts.clone();
+                std::thread::spawn(move || {
+                    let load = match crate::inspect::read_known_hosts(&path) {
+                        Ok(Some(kh)) => {
+                            browser::Load::Ready(browser::Loaded::from_bytes(kh.bytes().to_vec()))
+                        }
+                        Ok(None) => browser::Load::Missing,
+                        Err(e) => browser::Load::Failed(e),
+                    };
+                    let _ = tx.send(Msg::KnownHostsLoaded(load));
+                });
+            }
+            Effect::Probe => {
+                let Some(args) = self.probe.clone() else {
+                    return;
+                };
+                let paths = self.paths.clone();
+                std::thread::spawn(move || run_probe(args, &paths, tx));
+            }
+            Effect::Apply(action) => {
+                let result = match &self.journal {
+                    Ok(j) => edit::apply(&action, j, &self.paths).map_err(|e| format!("{e:#}")),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                let _ = tx.send(Msg::Applied(result));
+            }
+            Effect::Undo(seq) => {
+                let result = match &self.journal {
+                    Ok(j) => edit::undo(seq, j, &self.paths).map_err(|e| format!("{e:#}")),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                let _ = tx.send(Msg::Undone(result));
+            }
+        }
+    }
+}
+
+/// The inspection plus the permission facts of the files ssh and sshd check.
+fn gather(paths: SshPaths, target: Option<String>) -> anyhow::Result<app::Inspected> {
+    let target = target
+        .as_deref()
+        .map(crate::config::parse_target)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut opts = InspectOptions::from_env(target, None)?;
+    opts.paths = paths.clone();
+    let inspection = inspect(&opts)?;
+    let mut perms = vec![
+        (paths.home.clone(), "home", "no g/o write"),
+        (paths.ssh_dir.clone(), "~/.ssh", "0700, no g/o w"),
+        (paths.authorized_keys(), "auth. keys", "no g/o write"),
+        (paths.config(), "ssh config", "no g/o write"),
+    ];
+    for k in &inspection.keys {
+        if k.kind == crate::keys::KeyKind::Private {
+            perms.push((k.path.clone(), "private key", "0600 or 0400"));
+        }
+    }
+    let perms = perms
+        .into_iter()
+        .map(|(p, role, required)| app::PermRow {
+            shown: paths.display(&p),
+            role,
+            meta: crate::perms::stat(&p),
+            required,
+        })
+        .collect();
+    Ok(app::Inspected { inspection, perms })
+}
+
+/// The known_hosts file ssh consults for this target, from the config module, which maps `~`
+/// to `$HOME`. (`ssh -G` expands `~` in UserKnownHostsFile from the password database, not from
+/// `$HOME`, so taking its answer would compare against another home's file.)
+fn user_known_hosts(target: &str, paths: &SshPaths) -> Option<PathBuf> {
+    let target = crate::config::parse_target(target).ok()?;
+    let req = crate::config::ConfigRequest {
+        target: &target,
+        config_file: None,
+        port: None,
+        user: None,
+        identity_files: &[],
+    };
+    let cfg = crate::config::effective(&req, paths).ok()?;
+    cfg.user_known_hosts_files.first().cloned()
+}
+
+/// Runs the probe on its own tokio runtime and forwards its stages as they happen.
+fn run_probe(mut args: ProbeArgs, paths: &SshPaths, tx: Sender<Msg>) {
+    if args.known_hosts.is_none() {
+        args.known_hosts = user_known_hosts(&args.target, paths);
+    }
+    let opts = match crate::cli::probe::resolve(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = tx.send(Msg::ProbeFailed(format!("{e:#}")));
+            return;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = tx.send(Msg::ProbeFailed(format!(
+                "cannot start the async runtime: {e}"
+            )));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
+        let fwd = tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(ev) = erx.recv().await {
+                if fwd.send(Msg::Stage(ev)).is_err() {
+                    break;
+                }
+            }
+        });
+        let report = crate::probe::run(opts, Some(etx)).await;
+        let _ = forward.await;
+        let _ = tx.send(Msg::ProbeDone(Box::new(report)));
+    });
+}
+
+fn probe_args(target: &str) -> ProbeArgs {
+    ProbeArgs {
+        target: target.to_string(),
+        port: None,
+        user: None,
+        identity: Vec::new(),
+        config: None,
+        known_hosts: None,
+        timeout: 5.0,
+        ask_passphrase: false,
+        json: false,
+    }
+}
+
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// `sshdoctor` and `sshdoctor [user@]host[:port]`: the dashboard.
+pub fn run_dashboard(target: Option<String>) -> anyhow::Result<i32> {
+    let paths = SshPaths::from_env()?;
+    if let Some(t) = &target {
+        // A bad target is a usage error, said before the screen changes.
+        crate::config::parse_target(t).map_err(|e| crate::cli::usage(e.to_string()))?;
+    }
+    let known_hosts = paths.known_hosts();
+    let app = App::dashboard(paths.clone(), target.clone(), known_hosts.clone());
+    let shell = Shell {
+        probe: target.as_deref().map(probe_args),
+        target,
+        paths,
+        known_hosts,
+        journal: crate::fix::journal::journal_path(),
+        tx: mpsc::channel().0,
+    };
+    run_app(app, shell)
+}
+
+/// `sshdoctor known-hosts [-f FILE]`: the browser alone.
+pub fn run_known_hosts(file: Option<PathBuf>) -> anyhow::Result<i32> {
+    let paths = SshPaths::from_env()?;
+    let file = file.unwrap_or_else(|| paths.known_hosts());
+    let app = App::known_hosts(paths.clone(), file.clone());
+    let shell = Shell {
+        probe: None,
+        target: None,
+        paths,
+        known_hosts: file,
+        journal: crate::fix::journal::journal_path(),
+        tx: mpsc::channel().0,
+    };
+    run_app(app, shell)
+}
+
+fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
+    app.color = !no_color();
+    let (tx, rx) = mpsc::channel();
+    shell.tx = tx;
+    let mut guard = TerminalGuard::enter()?;
+    let size = guard
+        .terminal
+        .size()
+        .context("cannot read the terminal size")?;
+    app.update(Msg::Resize(size.width, size.height));
+    for e in app.initial_effects() {
+        shell.run(e);
+    }
+    event_loop(&mut guard, &mut app, &shell, &rx)?;
+    drop(guard);
+    Ok(0)
+}
+
+fn draw(guard: &mut TerminalGuard, app: &App) -> anyhow::Result<()> {
+    let _ = execute!(io::stdout(), BeginSynchronizedUpdate);
+    guard
+        .terminal
+        .draw(|f| app.render(f))
+        .context("cannot draw")?;
+    let _ = execute!(io::stdout(), EndSynchronizedUpdate);
+    Ok(())
+}
+
+fn event_loop(
+    guard: &mut TerminalGuard,
+    app: &mut App,
+    shell: &Shell,
+    rx: &Receiver<Msg>,
+) -> anyhow::Result<()> {
+    let mut dirty = true;
+    let mut last_tick = Instant::now();
+    loop {
+        if dirty {
+            draw(guard, app)?;
+            dirty = false;
+        }
+        if STOP.load(Ordering::SeqCst) || app.quit {
+            return Ok(());
+        }
+        while let Ok(msg) = rx.try_recv() {
+            for e in app.update(msg) {
+                shell.run(e);
+            }
+            dirty = true;
+        }
+        if dirty {
+            continue;
+        }
+        if event::poll(Duration::from_millis(50)).context("cannot read the terminal")? {
+            let msg = match event::read().context("cannot read the terminal")? {
+                Event::Key(k) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
+                Event::Mouse(m) => Some(Msg::Mouse(m)),
+                Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+                _ => None,
+            };
+            if let Some(msg) = msg {
+                for e in app.update(msg) {
+                    shell.run(e);
+                }
+                dirty = true;
+            }
+        }
+        if app.animating() && last_tick.elapsed() >= Duration::from_millis(100) {
+            last_tick = Instant::now();
+            app.update(Msg::Tick);
+            dirty = true;
+        }
+    }
+}

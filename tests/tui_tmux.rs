@@ -1,0 +1,317 @@
+//! End to end: the real binary in a real terminal (tmux), against a real sshd on 127.0.0.1
+//! started by the test harness. HOME is a temp dir for every run; the agent and the XDG state
+//! dir are unset so the user's own setup is never read or written.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::sshd::{self, Sshd, SshdOptions};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
+
+/// One private tmux server running one command; killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `args` under `sh` in a 100x30 pane with HOME set; after it exits the shell prints
+    /// its exit status and the terminal modes, then waits, so the final screen can be read.
+    fn start(home: &Path, args: &[&str]) -> Tmux {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let socket = format!(
+            "sshdoctor-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let quoted: Vec<String> = args
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+            .collect();
+        let cmd = format!(
+            "env -u SSH_AUTH_SOCK -u XDG_STATE_HOME -u NO_COLOR HOME='{}' '{}' {}; echo EXIT=$?; stty -a; sleep 60",
+            home.display(),
+            BIN,
+            quoted.join(" ")
+        );
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "-f",
+                "/dev/null",
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+            ])
+            .arg(cmd)
+            .output()
+            .expect("run tmux");
+        assert!(out.status.success(), "tmux: {out:?}");
+        Tmux { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", k]);
+        }
+    }
+
+    /// Polls the screen until it contains `needle` (bounded: 20 s), and returns it.
+    fn wait_for(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "never saw {needle:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(40));
+        }
+    }
+
+    /// The pid of the program the pane's shell is running.
+    fn child_pid(&self) -> u32 {
+        let sh: u32 = self
+            .tmux(&["display-message", "-p", "#{pane_pid}"])
+            .trim()
+            .parse()
+            .expect("pane pid");
+        let children = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children"))
+            .expect("read children");
+        children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the shell has a child")
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("temp HOME");
+    std::fs::create_dir_all(home.path().join(".ssh")).expect("mkdir .ssh");
+    home
+}
+
+/// A known_hosts line from a fresh key: `HOST ssh-ed25519 AAAA...`.
+fn kh_line(dir: &Path, host: &str) -> String {
+    let key = sshd::keygen(
+        dir,
+        &format!("k_{}", host.replace(['[', ']', ':'], "_")),
+        "ed25519",
+        "",
+    );
+    let text = std::fs::read_to_string(format!("{}.pub", key.display())).expect("read .pub");
+    let mut parts = text.split_whitespace();
+    format!(
+        "{host} {} {}\n",
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default()
+    )
+}
+
+/// What `ssh-keygen -R NAME` leaves of `content`: the oracle for the removal fix.
+fn ssh_keygen_remove(content: &[u8], name: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = dir.path().join("kh");
+    std::fs::write(&f, content).expect("write copy");
+    let out = Command::new("ssh-keygen")
+        .args(["-R", name, "-f"])
+        .arg(&f)
+        .env("HOME", dir.path())
+        .output()
+        .expect("ssh-keygen -R");
+    assert!(out.status.success(), "{out:?}");
+    std::fs::read(&f).expect("read copy")
+}
+
+#[test]
+fn changed_host_key_is_shown_with_both_fingerprints_and_removed_with_f_y() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = home();
+    let keys = tempfile::tempdir().expect("tempdir");
+    let name = format!("[127.0.0.1]:{}", server.port);
+    // known_hosts remembers another key for this server, as after a reinstall.
+    let old = kh_line(keys.path(), &name);
+    let other = kh_line(keys.path(), "other.example");
+    let kh = home.path().join(".ssh/known_hosts");
+    let original = format!("{other}{old}");
+    std::fs::write(&kh, &original).expect("write known_hosts");
+    let old_fp = sshd::fingerprint(
+        &keys
+            .path()
+            .join(format!("k_{}.pub", name.replace(['[', ']', ':'], "_"))),
+    );
+    let new_fp = sshd::fingerprint(&server.host_key_pub());
+    assert_ne!(old_fp, new_fp);
+
+    let t = Tmux::start(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
+    let s = t.wait_for(&format!("host key is not the one known for {name}"));
+    assert!(s.contains("Findings"), "{s}");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("server now shows:");
+    assert!(s.contains(&format!("known key: {old_fp}")), "{s}");
+    assert!(s.contains(&format!("server now shows: {new_fp}")), "{s}");
+    // The live test ran: its timeline names the failing stage.
+    // (q, not Escape, closes the details: ESC followed at once by Tab reads as Alt-Tab.)
+    t.keys(&["q", "Tab"]);
+    let s = t.wait_for("Live test of root@127.0.0.1");
+    assert!(
+        s.contains("✔ DNS") && s.contains("✔ TCP") && s.contains("✘ host key"),
+        "{s}"
+    );
+    t.keys(&["BTab", "Enter", "f"]);
+    let s = t.wait_for("Apply this fix?");
+    assert!(s.contains(&format!("-R '{name}'")), "{s}");
+    t.keys(&["y"]);
+    t.wait_for("Removed line 2");
+    assert_eq!(
+        std::fs::read(&kh).expect("read known_hosts"),
+        ssh_keygen_remove(original.as_bytes(), &name),
+        "the same bytes ssh-keygen -R leaves"
+    );
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), other);
+    assert_eq!(
+        std::fs::read(home.path().join(".ssh/known_hosts.old")).unwrap(),
+        original.as_bytes()
+    );
+    t.keys(&["q", "q"]);
+    t.wait_for("EXIT=0");
+}
+
+#[test]
+fn browser_filters_deletes_two_entries_and_undoes_one() {
+    let home = home();
+    let keys = tempfile::tempdir().expect("tempdir");
+    let lines = [
+        kh_line(keys.path(), "alpha.example"),
+        kh_line(keys.path(), "beta.example"),
+        kh_line(keys.path(), "alpha2.example"),
+        kh_line(keys.path(), "gamma.example"),
+    ];
+    let file: PathBuf = home.path().join("fixture_known_hosts");
+    let original = lines.concat();
+    std::fs::write(&file, &original).expect("write fixture");
+
+    let t = Tmux::start(
+        home.path(),
+        &["known-hosts", "-f", &file.display().to_string()],
+    );
+    t.wait_for("4 entries, 0 malformed");
+    t.keys(&["/", "a", "l", "p", "h", "a"]);
+    let s = t.wait_for("(2 shown)");
+    assert!(
+        s.contains("alpha.example") && s.contains("alpha2.example"),
+        "{s}"
+    );
+    assert!(
+        !s.contains("beta.example") && !s.contains("gamma.example"),
+        "{s}"
+    );
+    t.keys(&["Enter", "d"]);
+    let s = t.wait_for("Delete 1 line from");
+    assert!(s.contains("1: alpha.example ssh-ed25519"), "{s}");
+    t.keys(&["y"]);
+    t.wait_for("Deleted line 1");
+    // The list is read again and the filter stays.
+    let s = t.wait_for("3 entries, 0 malformed, filter \"alpha\": 1 shown");
+    assert!(
+        s.contains("alpha2.example") && !s.contains("beta.example"),
+        "{s}"
+    );
+    t.keys(&["d"]);
+    let s = t.wait_for("Delete 1 line from");
+    assert!(s.contains("2: alpha2.example ssh-ed25519"), "{s}");
+    t.keys(&["y"]);
+    t.wait_for("Deleted line 2");
+    t.wait_for("2 entries, 0 malformed");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("{}{}", lines[1], lines[3])
+    );
+    t.keys(&["u"]);
+    t.wait_for("Undone: line 2 back");
+    t.wait_for("3 entries, 0 malformed");
+    t.keys(&["q", "q"]);
+    t.wait_for("EXIT=0");
+    let after_first = format!("{}{}{}", lines[1], lines[2], lines[3]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), after_first);
+    // The same bytes as ssh-keygen -R alpha.example on the original.
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        ssh_keygen_remove(original.as_bytes(), "alpha.example")
+    );
+    // FILE.old holds, byte for byte, the file before the last deletion.
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("fixture_known_hosts.old")).unwrap(),
+        after_first
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let home = home();
+    let t = Tmux::start(home.path(), &[]);
+    t.wait_for("Findings");
+    assert_eq!(
+        t.tmux(&["display-message", "-p", "#{alternate_on}"]).trim(),
+        "1"
+    );
+    let pid = t.child_pid();
+    // SAFETY: kill(2) on a pid this test's tmux server started.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    // Back on the main screen, mouse reporting off, cooked mode with echo.
+    assert_eq!(
+        t.tmux(&["display-message", "-p", "#{alternate_on}"]).trim(),
+        "0"
+    );
+    assert_eq!(
+        t.tmux(&["display-message", "-p", "#{mouse_any_flag}"])
+            .trim(),
+        "0"
+    );
+    assert_eq!(
+        t.tmux(&["display-message", "-p", "#{cursor_flag}"]).trim(),
+        "1"
+    );
+    let s = t.wait_for("icanon");
+    let words: Vec<&str> = s.split_whitespace().collect();
+    assert!(words.contains(&"icanon") && words.contains(&"echo"), "{s}");
+    assert!(
+        !words.contains(&"-icanon") && !words.contains(&"-echo"),
+        "{s}"
+    );
+}
