@@ -79,10 +79,11 @@ pub enum Refusal {
 pub fn forwarding_refused(jump: &Target, target: &Target, refusal: &Refusal) -> Finding {
     let name = jump_name(jump);
     let dest = format!("{} port {}", target.host, target.port);
-    let mut via = vec!["-p".to_string(), jump.port.to_string()];
-    if jump.port == 22 {
-        via.clear();
-    }
+    let via: Vec<String> = if jump.port == 22 {
+        Vec::new()
+    } else {
+        vec!["-p".into(), jump.port.to_string()]
+    };
     let on_jump = |cmd: &str| {
         let mut words = vec!["ssh".to_string()];
         words.extend(via.iter().cloned());
@@ -126,7 +127,11 @@ pub fn forwarding_refused(jump: &Target, target: &Target, refusal: &Refusal) -> 
             "allow-tcp-forwarding",
             "On the jump host: set `AllowTcpForwarding yes` in /etc/ssh/sshd_config (and in any \
              Match block that applies to you), then reload sshd; check the effective value",
-            on_jump("sshd -T | grep -i -e allowtcpforwarding -e disableforwarding -e permitopen"),
+            // sshd -T needs root to read the host keys; -t lets sudo ask for a password.
+            on_jump(
+                "sudo sshd -T | grep -i -e allowtcpforwarding -e disableforwarding -e permitopen",
+            )
+            .replacen("ssh ", "ssh -t ", 1),
         )),
         Refusal::Failed { code, message } => Finding::new(
             "jump-forwarding-refused",
@@ -227,7 +232,7 @@ mod tests {
         assert!(f.fixes[0].title.contains("AllowTcpForwarding yes"));
         assert!(f.fixes[0]
             .command
-            .starts_with("ssh -p 2200 root@bastion 'sshd -T"));
+            .starts_with("ssh -t -p 2200 root@bastion 'sudo sshd -T"));
     }
 
     #[test]

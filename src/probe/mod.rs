@@ -606,7 +606,7 @@ impl Probe {
             _ => String::new(),
         };
         let detail = format!(
-            "{hop}{}@{} port {}, resolved by the previous jump host",
+            "{hop}{}@{} port {}, resolved by the jump host",
             self.opts.user, self.opts.host, self.opts.port
         );
         self.stage("resolve", StageStatus::Ok, t0, detail);
