@@ -22,6 +22,7 @@ fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOpt
         timeout: Duration::from_secs(2),
         max_auth_tries: 6,
         login: LoginMode::WithKey,
+        jumps: Vec::new(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! holds already-resolved inputs and a host-key verdict closure.
 
 pub mod diagnose;
+pub mod jump;
 pub mod setup;
 pub mod wire;
 
@@ -21,8 +22,9 @@ use russh::keys::agent::client::AgentClient;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{AlgorithmKind, MethodKind};
+use russh::{AlgorithmKind, ChannelOpenFailure, MethodKind};
 use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::finding::{Finding, Severity};
@@ -92,6 +94,12 @@ pub struct ProbeOptions {
     /// server turns out to be stricter.
     pub max_auth_tries: u32,
     pub login: LoginMode,
+    /// ProxyJump hops, first hop first (empty: a direct connection). Each hop is walked with its
+    /// own settings (from the effective config for the jump name, as ssh does) before the
+    /// target; the target is then reached through a `direct-tcpip` channel of the last hop.
+    /// A hop's own `jumps` and `login` are ignored: a hop always logs in (a channel needs a
+    /// session), asking for a passphrase only when this (the target's) `login` allows it.
+    pub jumps: Vec<ProbeOptions>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -112,6 +120,19 @@ pub const STAGES: [&str; 8] = [
     "auth-methods",
     "keys",
     "login",
+];
+
+/// The stages of a jump host, reported before the target's, in the same order. Every hop of a
+/// chain uses these names; each hop's `jump:resolve` detail says which hop it is.
+pub const JUMP_STAGES: [&str; 8] = [
+    "jump:resolve",
+    "jump:connect",
+    "jump:banner",
+    "jump:kex",
+    "jump:host-key",
+    "jump:auth-methods",
+    "jump:keys",
+    "jump:login",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -165,38 +186,82 @@ impl ProbeReport {
 }
 
 /// Runs the probe to completion. Stages are sent on `events` as they start and finish.
+///
+/// With ProxyJump hops, each hop is walked first (its stages named [`JUMP_STAGES`], its findings
+/// `jump-` prefixed, see [`jump::at_jump`]); when a hop fails, the target's stages are reported
+/// as skipped, "not reached".
 pub async fn run(
-    opts: ProbeOptions,
+    mut opts: ProbeOptions,
     events: Option<tokio::sync::mpsc::UnboundedSender<StageEvent>>,
 ) -> ProbeReport {
-    let target = Target {
-        host: opts.host.clone(),
-        port: opts.port,
-        user: opts.user.clone(),
-        display: opts.display_target.clone(),
-    };
-    let mut p = Probe {
-        report: ProbeReport {
-            target: TargetInfo {
-                host: opts.host.clone(),
-                port: opts.port,
-                user: opts.user.clone(),
-            },
-            stages: Vec::new(),
-            server: ServerInfo::default(),
-            findings: Vec::new(),
-        },
-        limit: opts.max_auth_tries.max(1),
-        opts,
-        events,
-        target,
-        rsa_hash: None,
-        agent: None,
-    };
-    p.walk().await;
-    p.skip_rest();
+    let hops = std::mem::take(&mut opts.jumps);
+    let mut p = Probe::new(opts, events, None, None);
+    // Every hop's session stays open until the target is done: each channel lives in the one
+    // before it.
+    let mut chain: Vec<Arc<Jumped>> = Vec::new();
+    let total = hops.len();
+    let mut blocked: Option<String> = None;
+    for (i, mut hop) in hops.into_iter().enumerate() {
+        hop.jumps.clear();
+        let ask = !matches!(p.opts.login, LoginMode::Skip);
+        hop.login = if ask {
+            std::mem::replace(&mut p.opts.login, LoginMode::Skip)
+        } else {
+            LoginMode::WithKey
+        };
+        let role = Hop {
+            index: i + 1,
+            total,
+        };
+        let mut sub = Probe::new(hop, p.events.clone(), Some(role), chain.last().cloned());
+        let conn = sub.session().await;
+        sub.skip_rest();
+        if ask {
+            p.opts.login = std::mem::replace(&mut sub.opts.login, LoginMode::Skip);
+        }
+        p.report.stages.append(&mut sub.report.stages);
+        p.report.findings.append(&mut sub.report.findings);
+        match conn {
+            Some(conn) => chain.push(Arc::new(Jumped {
+                conn,
+                target: sub.target.clone(),
+            })),
+            None => {
+                blocked = Some(jump::jump_name(&sub.target));
+                break;
+            }
+        }
+    }
+    match blocked {
+        Some(name) => {
+            for stage in STAGES {
+                let detail = format!("not reached: stopped at jump host {name}");
+                p.stage(stage, StageStatus::Skipped, Instant::now(), detail);
+            }
+        }
+        None => {
+            p.via = chain.last().cloned();
+            let _ = p.session().await;
+            p.skip_rest();
+        }
+    }
+    for hop in chain.iter().rev() {
+        let _ = hop
+            .conn
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await;
+    }
     crate::finding::sort_worst_first(&mut p.report.findings);
     p.report
+}
+
+/// Which jump host a [`Probe`] is walking.
+#[derive(Debug, Clone, Copy)]
+struct Hop {
+    /// 1-based position in the ProxyJump list.
+    index: usize,
+    total: usize,
 }
 
 struct Probe {
@@ -208,6 +273,12 @@ struct Probe {
     limit: u32,
     rsa_hash: Option<HashAlg>,
     agent: Option<AgentClient<UnixStream>>,
+    /// Set when this probe walks a jump host rather than the target.
+    hop: Option<Hop>,
+    /// The session of the previous hop, whose `direct-tcpip` channels lead to this host.
+    via: Option<Arc<Jumped>>,
+    /// The address that answered, for reconnecting directly.
+    addr: Option<SocketAddr>,
 }
 
 /// What the client handler saw; shared with the probe because russh owns the handler.
@@ -216,6 +287,8 @@ struct Seen {
     host_key: Option<PublicKey>,
     negotiated: Option<String>,
     disconnect: Option<String>,
+    /// The last channel-open failure: reason code and the server's text.
+    open_failure: Option<(u32, String)>,
 }
 
 struct ProbeHandler(Arc<Mutex<Seen>>);
@@ -275,6 +348,20 @@ impl client::Handler for ProbeHandler {
             client::DisconnectReason::Error(e) => Err(e),
         }
     }
+
+    /// The text that goes with a refused `direct-tcpip` (russh's error keeps only the code).
+    async fn channel_open_failure(
+        &mut self,
+        _channel: russh::ChannelId,
+        reason: ChannelOpenFailure,
+        description: &str,
+        _language: &str,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let text = wire::printable(description.as_bytes());
+        self.with(|s| s.open_failure = Some((reason.code(), text)));
+        Ok(())
+    }
 }
 
 /// The query signer: it is only called after the server answered PK_OK to an unsigned
@@ -332,6 +419,12 @@ struct Conn {
     seen: Arc<Mutex<Seen>>,
 }
 
+/// A jump host we are logged in to, and how findings name it.
+struct Jumped {
+    conn: Conn,
+    target: Target,
+}
+
 impl Conn {
     fn disconnect_message(&self) -> Option<String> {
         self.seen.lock().ok().and_then(|s| s.disconnect.clone())
@@ -378,21 +471,69 @@ fn client_config() -> Arc<client::Config> {
 }
 
 impl Probe {
+    fn new(
+        opts: ProbeOptions,
+        events: Option<tokio::sync::mpsc::UnboundedSender<StageEvent>>,
+        hop: Option<Hop>,
+        via: Option<Arc<Jumped>>,
+    ) -> Probe {
+        let target = Target {
+            host: opts.host.clone(),
+            port: opts.port,
+            user: opts.user.clone(),
+            display: opts.display_target.clone(),
+        };
+        Probe {
+            report: ProbeReport {
+                target: TargetInfo {
+                    host: opts.host.clone(),
+                    port: opts.port,
+                    user: opts.user.clone(),
+                },
+                stages: Vec::new(),
+                server: ServerInfo::default(),
+                findings: Vec::new(),
+            },
+            limit: opts.max_auth_tries.max(1),
+            opts,
+            events,
+            target,
+            rsa_hash: None,
+            agent: None,
+            hop,
+            via,
+            addr: None,
+        }
+    }
+
+    /// The reported name of a stage: the target's own, or its `jump:` twin on a jump host.
+    fn name(&self, stage: &'static str) -> &'static str {
+        if self.hop.is_none() {
+            return stage;
+        }
+        STAGES
+            .iter()
+            .position(|s| *s == stage)
+            .and_then(|i| JUMP_STAGES.get(i))
+            .copied()
+            .unwrap_or(stage)
+    }
+
     fn started(&self, name: &'static str) {
         if let Some(tx) = &self.events {
-            let _ = tx.send(StageEvent::Started(name));
+            let _ = tx.send(StageEvent::Started(self.name(name)));
         }
     }
 
     fn stage(
         &mut self,
-        name: &str,
+        name: &'static str,
         status: StageStatus,
         since: Instant,
         detail: impl Into<String>,
     ) {
         let st = Stage {
-            stage: name.to_string(),
+            stage: self.name(name).to_string(),
             status,
             ms: ms(since),
             detail: detail.into(),
@@ -406,40 +547,142 @@ impl Probe {
     /// Marks every stage that was not reached as skipped, so the report always has all eight.
     fn skip_rest(&mut self) {
         for name in STAGES {
-            if !self.report.stages.iter().any(|s| s.stage == name) {
+            let shown = self.name(name);
+            if !self.report.stages.iter().any(|s| s.stage == shown) {
                 self.stage(name, StageStatus::Skipped, Instant::now(), "not reached");
             }
         }
     }
 
     fn find(&mut self, f: Finding) {
+        let f = match self.hop {
+            Some(_) => jump::at_jump(f, &self.target),
+            None => f,
+        };
         self.report.findings.push(f);
     }
 
-    async fn walk(&mut self) {
-        let Some(addrs) = self.resolve().await else {
-            return;
-        };
-        let Some((addr, stream)) = self.connect(&addrs).await else {
-            return;
-        };
-        let Some(mut conn) = self.handshake(addr, stream).await else {
-            return;
+    /// Walks the stages in order. Returns the logged-in session when this is a jump host (the
+    /// next host is reached through it); the target's session is closed once the login is known.
+    async fn session(&mut self) -> Option<Conn> {
+        let mut conn = match self.via.clone() {
+            Some(via) => {
+                self.resolve_remote();
+                let stream = self.open_channel(&via).await?;
+                let peer = format!(
+                    "{} port {} (through the jump host)",
+                    self.opts.host, self.opts.port
+                );
+                self.handshake(&peer, stream).await?
+            }
+            None => {
+                let addrs = self.resolve().await?;
+                let (addr, stream) = self.connect(&addrs).await?;
+                self.addr = Some(addr);
+                self.handshake(&addr.to_string(), stream).await?
+            }
         };
         if !self.host_key(&conn) {
             let _ = conn
                 .handle
                 .disconnect(russh::Disconnect::ByApplication, "", "")
                 .await;
-            return;
+            return None;
         }
         if !self.auth_methods(&mut conn).await {
-            return;
+            return None;
         }
-        let Some((conn, accepted)) = self.keys(addr, conn).await else {
-            return;
+        let (conn, accepted) = self.keys(conn).await?;
+        self.login(conn, accepted).await
+    }
+
+    /// Stage 1 behind a jump host: ssh does not resolve the target's HostName locally, the jump
+    /// host does when it opens the channel; so this stage only states what will be asked for.
+    fn resolve_remote(&mut self) {
+        self.started("resolve");
+        let t0 = Instant::now();
+        let hop = match self.hop {
+            Some(h) if h.total > 1 => format!("hop {} of {}: ", h.index, h.total),
+            _ => String::new(),
         };
-        self.login(conn, accepted).await;
+        let detail = format!(
+            "{hop}{}@{} port {}, resolved by the jump host",
+            self.opts.user, self.opts.host, self.opts.port
+        );
+        self.stage("resolve", StageStatus::Ok, t0, detail);
+    }
+
+    /// Stage 2 behind a jump host: a `direct-tcpip` channel from the jump host to HostName:Port.
+    async fn open_channel(&mut self, via: &Jumped) -> Option<russh::ChannelStream<client::Msg>> {
+        self.started("connect");
+        let t0 = Instant::now();
+        if let Ok(mut s) = via.conn.seen.lock() {
+            s.open_failure = None;
+        }
+        let open = via.conn.handle.channel_open_direct_tcpip(
+            self.opts.host.clone(),
+            u32::from(self.opts.port),
+            "127.0.0.1",
+            0,
+        );
+        let refusal = match tokio::time::timeout(self.opts.timeout, open).await {
+            Ok(Ok(channel)) => {
+                let detail = format!(
+                    "direct-tcpip channel to {} port {} opened by the jump host",
+                    self.opts.host, self.opts.port
+                );
+                self.stage("connect", StageStatus::Ok, t0, detail);
+                return Some(channel.into_stream());
+            }
+            Ok(Err(russh::Error::ChannelOpenFailure(reason))) => {
+                // russh wakes us before its handler has stored the server's text; wait briefly.
+                let mut text = None;
+                for _ in 0..20 {
+                    text = via
+                        .conn
+                        .seen
+                        .lock()
+                        .ok()
+                        .and_then(|s| s.open_failure.clone());
+                    if text.is_some() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                let (code, message) =
+                    text.unwrap_or_else(|| (reason.code(), reason.description().to_string()));
+                jump::Refusal::Failed { code, message }
+            }
+            Ok(Err(e)) => {
+                let detail = format!("the jump host's session ended: {e}");
+                self.stage("connect", StageStatus::Fail, t0, detail.clone());
+                let mut ev = vec![detail];
+                if let Some(d) = via.conn.disconnect_message() {
+                    ev.push(format!("server said: {d}"));
+                }
+                let when = "while opening the channel to the next host";
+                let f = diagnose::connection_closed(&via.target, when, &ev);
+                // Reported as the jump host's failure, whichever host this probe walks.
+                self.report.findings.push(jump::at_jump(f, &via.target));
+                return None;
+            }
+            Err(_) => jump::Refusal::NoAnswer {
+                secs: self.opts.timeout.as_secs_f64(),
+            },
+        };
+        let detail = match &refusal {
+            jump::Refusal::Failed { code, message } => format!(
+                "the jump host refused the channel: {}: {message}",
+                jump::open_failure_reason(*code)
+            ),
+            jump::Refusal::NoAnswer { secs } => {
+                format!("the jump host did not open the channel within {secs:.1} s")
+            }
+        };
+        self.stage("connect", StageStatus::Fail, t0, detail);
+        let f = jump::forwarding_refused(&via.target, &self.target, &refusal);
+        self.find(f);
+        None
     }
 
     /// Stage 1: every address of the HostName, v4 and v6.
@@ -529,7 +772,10 @@ impl Probe {
     }
 
     /// Stages 3 and 4: identification strings and key exchange, through the recording stream.
-    async fn handshake(&mut self, addr: SocketAddr, stream: TcpStream) -> Option<Conn> {
+    async fn handshake<S>(&mut self, peer: &str, stream: S) -> Option<Conn>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         self.started("banner");
         let t0 = Instant::now();
         let (result, rec, seen) = open_ssh(stream, self.opts.timeout).await;
@@ -545,7 +791,7 @@ impl Probe {
             BannerKind::Ssh2(id) => {
                 self.report.server.banner = Some(id.clone());
                 let st = Stage {
-                    stage: "banner".into(),
+                    stage: self.name("banner").into(),
                     status: StageStatus::Ok,
                     ms: u64::try_from(banner_ms_at.saturating_duration_since(t0).as_millis())
                         .unwrap_or(u64::MAX),
@@ -553,7 +799,7 @@ impl Probe {
                 };
                 if let Some(tx) = &self.events {
                     let _ = tx.send(StageEvent::Finished(st.clone()));
-                    let _ = tx.send(StageEvent::Started("kex"));
+                    let _ = tx.send(StageEvent::Started(self.name("kex")));
                 }
                 self.report.stages.push(st);
             }
@@ -568,7 +814,7 @@ impl Probe {
                 let f = if timed_out {
                     diagnose::banner_timeout(&self.target, secs)
                 } else {
-                    let mut ev = vec![format!("{addr}: closed with no identification string")];
+                    let mut ev = vec![format!("{peer}: closed with no identification string")];
                     if let Some(d) = disconnect {
                         ev.push(format!("server said: {d}"));
                     }
@@ -928,7 +1174,7 @@ impl Probe {
     /// Stage 7: which keys the server accepts, asked without signing. At most `limit - 1`
     /// refusals per connection, so the server never has to cut us off (and never logs
     /// "maximum authentication attempts exceeded"); reconnects as needed, a bounded number of times.
-    async fn keys(&mut self, addr: SocketAddr, conn: Conn) -> Option<(Conn, Candidate)> {
+    async fn keys(&mut self, conn: Conn) -> Option<(Conn, Candidate)> {
         self.started("keys");
         let t0 = Instant::now();
         let cands = self.candidates().await;
@@ -996,7 +1242,7 @@ impl Probe {
                 }
                 connections += 1;
                 failures_here = 0;
-                conn = self.reconnect(addr).await;
+                conn = self.reconnect().await;
             }
         }
         let label = |i: &usize| cands.get(*i).map(|c| c.label.clone());
@@ -1059,7 +1305,7 @@ impl Probe {
 
     /// Stage 8: a real login with the accepted key (agent signature, or the key file, asking
     /// for a passphrase only when allowed), then a clean disconnect without running anything.
-    async fn login(&mut self, mut conn: Conn, key: Candidate) {
+    async fn login(&mut self, mut conn: Conn, key: Candidate) -> Option<Conn> {
         self.started("login");
         let t0 = Instant::now();
         let logged_in = match self.authenticate(&mut conn, &key).await {
@@ -1086,16 +1332,12 @@ impl Probe {
                 false
             }
         };
-        let _ = conn
-            .handle
-            .disconnect(russh::Disconnect::ByApplication, "", "")
-            .await;
-        if !self
+        let no_error = !self
             .report
             .findings
             .iter()
-            .any(|f| f.severity == Severity::Error)
-        {
+            .any(|f| f.severity == Severity::Error);
+        if self.hop.is_none() && no_error {
             let f = diagnose::auth_ok(&self.target, &key.label, logged_in);
             self.find(f);
         }
@@ -1105,6 +1347,16 @@ impl Probe {
             let f = diagnose::accepted_key_ignored_locally(&self.target, &key.label);
             self.find(f);
         }
+        // A jump host's session is kept: the next host is reached through it. Without a login
+        // there is no channel, so the walk stops there. The target's session is closed.
+        if self.hop.is_some() && logged_in {
+            return Some(conn);
+        }
+        let _ = conn
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await;
+        None
     }
 
     /// `Ok(success)` after a signed attempt; `Err(reason)` when no attempt was made.
@@ -1157,25 +1409,51 @@ impl Probe {
         Ok(matches!(result, AuthResult::Success))
     }
 
-    async fn reconnect(&mut self, addr: SocketAddr) -> Option<Conn> {
-        let stream = tokio::time::timeout(self.opts.timeout, TcpStream::connect(addr))
-            .await
-            .ok()?
-            .ok()?;
-        let (res, _, seen) = open_ssh(stream, self.opts.timeout).await;
+    /// A fresh session for more key queries: over TCP again, or over a new channel of the
+    /// same jump host.
+    async fn reconnect(&mut self) -> Option<Conn> {
+        let t = self.opts.timeout;
+        let res = match (&self.via, self.addr) {
+            (Some(via), _) => {
+                let open = via.conn.handle.channel_open_direct_tcpip(
+                    self.opts.host.clone(),
+                    u32::from(self.opts.port),
+                    "127.0.0.1",
+                    0,
+                );
+                let stream = tokio::time::timeout(t, open)
+                    .await
+                    .ok()?
+                    .ok()?
+                    .into_stream();
+                open_ssh(stream, t).await
+            }
+            (None, Some(addr)) => {
+                let stream = tokio::time::timeout(t, TcpStream::connect(addr))
+                    .await
+                    .ok()?
+                    .ok()?;
+                open_ssh(stream, t).await
+            }
+            (None, None) => return None,
+        };
+        let (res, _, seen) = res;
         res.ok().map(|handle| Conn { handle, seen })
     }
 }
 
 /// Opens an SSH session over `stream` with the recording wrapper, bounded by `timeout`.
-async fn open_ssh(
-    stream: TcpStream,
+async fn open_ssh<S>(
+    stream: S,
     timeout: Duration,
 ) -> (
     Result<Handle<ProbeHandler>, HandshakeError>,
     Arc<Mutex<Recording>>,
     Arc<Mutex<Seen>>,
-) {
+)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (rec, log) = Recorder::new(stream);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let handler = ProbeHandler(Arc::clone(&seen));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use russh::keys::ssh_key::PublicKey;
 
-use super::{HostKeyVerdict, Identity, LoginMode, ProbeOptions};
+use super::{jump, HostKeyVerdict, Identity, LoginMode, ProbeOptions};
 use crate::config::{self, ConfigRequest, EffectiveConfig, Target};
 use crate::inspect::read_known_hosts;
 use crate::keys;
@@ -50,7 +50,50 @@ pub fn options(
         identity_files: &req.identity_files,
     };
     let cfg = config::effective(&creq, paths)?;
+    let mut opts = host_options(req, &cfg, &req.target, paths, login);
 
+    // ProxyJump: each hop with its own effective config, as ssh does when it runs
+    // `ssh [-l user] [-p port] [-F file] [-J earlier,hops] -W host:port hop`: the hop's user and
+    // port from the ProxyJump value win over its config; `-i` is not passed on.
+    if let Some(value) = &cfg.proxy_jump {
+        let hops = jump::parse_proxy_jump(value)
+            .map_err(|e| anyhow::anyhow!("ProxyJump of {:?}: {e}", req.target))?;
+        for hop in hops {
+            let hreq = ConfigRequest {
+                target: &hop,
+                config_file: req.config_file.as_deref(),
+                port: None,
+                user: None,
+                identity_files: &[],
+            };
+            let hcfg = config::effective(&hreq, paths)?;
+            let display = match (&hop.user, hop.port) {
+                (Some(u), Some(p)) => format!("{u}@{}:{p}", hop.host),
+                (Some(u), None) => format!("{u}@{}", hop.host),
+                (None, Some(p)) => format!("{}:{p}", hop.host),
+                (None, None) => hop.host.clone(),
+            };
+            // The hop's login mode is set by the probe from the target's (see ProbeOptions).
+            opts.jumps.push(host_options(
+                req,
+                &hcfg,
+                &display,
+                paths,
+                LoginMode::WithKey,
+            ));
+        }
+    }
+    Ok((opts, cfg))
+}
+
+/// One host's probe inputs from its effective config: key files, agent, known_hosts verdict.
+fn host_options(
+    req: &ProbeRequest,
+    cfg: &EffectiveConfig,
+    display: &str,
+    paths: &SshPaths,
+    login: LoginMode,
+) -> ProbeOptions {
     let identities = cfg
         .identity_files
         .iter()
@@ -77,11 +120,11 @@ pub fn options(
         .collect();
     let host = cfg.hostname.clone();
     let port = cfg.port;
-    let opts = ProbeOptions {
+    ProbeOptions {
         host: cfg.hostname.clone(),
         port: cfg.port,
         user: cfg.user.clone(),
-        display_target: req.target.clone(),
+        display_target: display.to_string(),
         identities,
         use_agent: if cfg.identity_agent.as_deref() == Some("none") {
             None
@@ -93,8 +136,8 @@ pub fn options(
         timeout: req.timeout,
         max_auth_tries: 6,
         login,
-    };
-    Ok((opts, cfg))
+        jumps: Vec::new(),
+    }
 }
 
 /// A key file as ssh would load it. Missing files are skipped, as ssh skips them (the config
