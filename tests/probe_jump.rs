@@ -37,7 +37,7 @@ impl Lab {
                  ProxyJump {jumps}\n\
                  Host *\n  IdentityFile {key}\n  IdentitiesOnly yes\n  \
                  UserKnownHostsFile {kh}\n  GlobalKnownHostsFile /dev/null\n  \
-                 BatchMode yes\n  ConnectTimeout 2\n",
+                 BatchMode yes\n  ConnectTimeout 15\n",
                 key = key.display(),
                 kh = known_hosts.display(),
             ),

@@ -397,6 +397,24 @@ pub fn strip_crlf_plan(file: &Path, bytes: &[u8]) -> FixPlan {
     plan
 }
 
+/// Deletes exactly the lines numbered in `lines` (1-based), as the known_hosts browser's `d`
+/// does, keeping every other byte; `FILE.old` gets the old bytes as with `ssh-keygen -R`.
+pub fn delete_lines_plan(file: &Path, bytes: &[u8], lines_to_drop: &[usize]) -> FixPlan {
+    let (after, removed, shown) = drop_lines(file, bytes, lines_to_drop);
+    let numbers: Vec<String> = removed.iter().map(|(n, _)| n.to_string()).collect();
+    let q = shell_quote(&file.display().to_string());
+    let script: Vec<String> = numbers.iter().map(|n| format!("-e '{n}d'")).collect();
+    let mut plan = FixPlan::new(
+        "known-hosts-delete-lines",
+        format!("Delete line {} of {}", numbers.join(", "), file.display()),
+        format!("cp {q} {q}.old && sed -i {} {q}", script.join(" ")),
+    );
+    plan.destructive = true;
+    plan.lines_removed = shown;
+    replace(&mut plan, file, bytes, after, Some(old_path(file)), removed);
+    plan
+}
+
 /// Deletes the lines ssh cannot read (the ones `ssh-keygen -R` refuses the file for), keeping
 /// every other byte.
 pub fn delete_malformed_plan(file: &Path, bytes: &[u8]) -> FixPlan {

@@ -1,6 +1,6 @@
-//! The few changes the TUI can make, written the way every sshdoctor edit is: through
-//! [`crate::fix::atomic`] (temp file, fsync, rename, mode kept, refused when the file changed
-//! since it was read) and recorded in [`crate::fix::journal`] so they can be undone.
+//! The few changes the TUI makes itself, planned and written by the fix module like every
+//! sshdoctor edit (temp file, fsync, rename, mode kept, `FILE.old`, refused when the file changed
+//! since it was read, journaled for undo).
 //!
 //! Fixes are identified by the shell command the core attached to them: a fix is applied only
 //! when sshdoctor can do exactly what that command says (`ssh-keygen -f FILE -R NAME`,
@@ -12,10 +12,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::finding::{shell_quote, Fix};
-use crate::fix::atomic::{self, Snapshot};
-use crate::fix::journal::{self, Blob, Change, Record};
-use crate::known_hosts;
+use crate::finding::Fix;
+use crate::fix::journal::{self, Change, Record};
+use crate::fix::{self, plan, FixError, FixPlan};
 use crate::paths::SshPaths;
 
 /// A change sshdoctor knows how to make itself.
@@ -134,230 +133,122 @@ pub fn plan(fix: &Fix, paths: &SshPaths) -> Option<Action> {
     }
 }
 
-/// The lines of `bytes` without those numbered in `lines` (1-based), each kept line with its
-/// own line end, every other byte untouched. Pure. Returns the removed lines with their numbers.
-pub fn without_lines(bytes: &[u8], lines: &[usize]) -> (Vec<u8>, Vec<(usize, Vec<u8>)>) {
-    let mut kept = Vec::with_capacity(bytes.len());
-    let mut removed = Vec::new();
-    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
-        if lines.contains(&(i + 1)) {
-            removed.push((i + 1, line.to_vec()));
-        } else {
-            kept.extend_from_slice(line);
-        }
-    }
-    (kept, removed)
-}
-
-/// `FILE.old`, where ssh-keygen -R keeps the previous content.
-pub fn backup_path(file: &Path) -> PathBuf {
-    let mut s = file.as_os_str().to_owned();
-    s.push(".old");
-    PathBuf::from(s)
-}
-
-/// Writes new known_hosts bytes (keeping the old ones in `FILE.old`, byte for byte) and journals
-/// the change with the removed lines, so undo can put them back even after ssh appended others.
-fn write_removal(
-    snap: &Snapshot,
-    after: &[u8],
-    removed: Vec<(usize, Vec<u8>)>,
-    journal_path: &Path,
-    fix_id: &str,
-    title: &str,
-    command: &str,
-) -> anyhow::Result<u64> {
-    atomic::replace(snap, after, Some(&backup_path(&snap.path)))?;
-    let record = journal::append(journal_path, |seq, time| Record::Apply {
-        seq,
-        time,
-        fix_id: fix_id.to_string(),
-        title: title.to_string(),
-        command: command.to_string(),
-        path: snap.path.clone(),
-        change: Change::Content {
-            before: Some(Blob::new(&snap.bytes)),
-            after: Blob::new(after),
-            removed_lines: removed.iter().map(|(n, l)| (*n, Blob::new(l))).collect(),
-        },
-    })
-    .context("the file was changed but the undo journal could not be written")?;
-    Ok(record.seq())
-}
-
-fn line_list(lines: &[usize]) -> String {
-    let v: Vec<String> = lines.iter().map(usize::to_string).collect();
-    v.join(", ")
-}
-
-/// Makes the change and records it in the journal at `journal_path`.
-pub fn apply(action: &Action, journal_path: &Path, paths: &SshPaths) -> anyhow::Result<Applied> {
-    match action {
+/// The plan for an action, read against the disk now: the same planners `sshdoctor fix` and
+/// `known-hosts remove` use, so the TUI writes exactly what the CLI would.
+fn fix_plan(action: &Action, paths: &SshPaths) -> anyhow::Result<FixPlan> {
+    let read = |file: &Path| {
+        std::fs::read(file).with_context(|| format!("cannot read {}", paths.display(file)))
+    };
+    Ok(match action {
         Action::RemoveHost {
-            file,
-            name,
-            fix_id,
-            title,
-            command,
+            file, name, fix_id, ..
         } => {
-            let snap = Snapshot::read(file)?;
-            let kh = known_hosts::parse(snap.bytes.clone());
-            let removal = known_hosts::remove_host(&kh, name);
-            if removal.removed_lines.is_empty() {
+            let plan =
+                plan::remove_host_plan(fix_id, file, &read(file)?, std::slice::from_ref(name));
+            if plan.is_empty() {
                 anyhow::bail!("{} holds no key for {name} any more", paths.display(file));
             }
-            let (_, removed) = without_lines(&snap.bytes, &removal.removed_lines);
-            let seq = write_removal(
-                &snap,
-                &removal.bytes,
-                removed,
-                journal_path,
-                fix_id,
-                title,
-                command,
-            )?;
-            Ok(Applied {
-                seq,
-                path: file.clone(),
-                summary: format!(
-                    "Removed line {} for {name} from {} (previous file in {}.old)",
-                    line_list(&removal.removed_lines),
-                    paths.display(file),
-                    paths.display(file)
-                ),
-            })
+            plan
         }
         Action::DeleteLines { file, lines, seen } => {
-            let snap = Snapshot::read(file)?;
-            if snap.bytes != *seen {
-                anyhow::bail!(
-                    "{} changed since it was shown; nothing was deleted (the list is reloaded)",
-                    paths.display(file)
-                );
-            }
-            let (after, removed) = without_lines(&snap.bytes, lines);
-            if removed.is_empty() {
+            // Planned against what the user saw: if the file holds anything else now, applying
+            // refuses and nothing is deleted.
+            let plan = plan::delete_lines_plan(file, seen, lines);
+            if plan.is_empty() {
                 anyhow::bail!("no such lines in {}", paths.display(file));
             }
-            let numbers: Vec<usize> = removed.iter().map(|(n, _)| *n).collect();
-            let script: Vec<String> = numbers.iter().map(|n| format!("-e {n}d")).collect();
-            let command = format!(
-                "sed -i.old {} {}",
-                script.join(" "),
-                shell_quote(&paths.display(file))
-            );
-            let title = format!(
-                "Delete line {} of {}",
-                line_list(&numbers),
-                paths.display(file)
-            );
-            let seq = write_removal(
-                &snap,
-                &after,
-                removed,
-                journal_path,
-                "known-hosts-delete-lines",
-                &title,
-                &command,
-            )?;
-            Ok(Applied {
-                seq,
-                path: file.clone(),
-                summary: format!(
-                    "Deleted line {} (previous file in {}.old; u undoes)",
-                    line_list(&numbers),
-                    paths.display(file)
-                ),
-            })
+            plan
         }
         Action::Chmod {
             path,
             mode,
             fix_id,
-            title,
             command,
+            ..
         } => {
-            let meta = std::fs::metadata(path)
-                .with_context(|| format!("cannot stat {}", path.display()))?;
-            let before = meta.permissions().mode() & 0o7777;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode))
-                .with_context(|| format!("cannot chmod {}", path.display()))?;
-            let record = journal::append(journal_path, |seq, time| Record::Apply {
-                seq,
-                time,
-                fix_id: fix_id.clone(),
-                title: title.clone(),
-                command: command.clone(),
-                path: path.clone(),
-                change: Change::Mode {
-                    before,
-                    after: *mode,
-                },
-            })?;
-            Ok(Applied {
-                seq: record.seq(),
-                path: path.clone(),
-                summary: format!(
-                    "{}: mode {:04o} → {:04o}",
-                    paths.display(path),
-                    before,
-                    mode
-                ),
-            })
+            let before = std::fs::metadata(path)
+                .with_context(|| format!("cannot stat {}", path.display()))?
+                .permissions()
+                .mode()
+                & 0o7777;
+            plan::chmod_plan(fix_id, path, &paths.display(path), before, *mode, command)
         }
-    }
+    })
 }
 
-/// Reverts the journal record `seq`: removed lines go back at their numbers (so lines ssh
-/// appended since stay), a mode goes back to what it was. The undo itself is journaled.
+/// Makes the change through the fix module (atomic write, `FILE.old`, journal).
+pub fn apply(action: &Action, journal_path: &Path, paths: &SshPaths) -> anyhow::Result<Applied> {
+    let plan = fix_plan(action, paths)?;
+    let path = plan
+        .changes
+        .first()
+        .map(|c| c.path().to_path_buf())
+        .unwrap_or_default();
+    let applied = fix::apply(&plan, journal_path).map_err(|e| match e {
+        FixError::Changed { .. } => anyhow::anyhow!(
+            "{} changed since it was shown; nothing was written (the list is reloaded)",
+            paths.display(&path)
+        ),
+        other => other.into(),
+    })?;
+    let lines: Vec<String> = plan
+        .lines_removed
+        .iter()
+        .map(|l| l.line.to_string())
+        .collect();
+    let verb = match action {
+        Action::DeleteLines { .. } => "Deleted",
+        _ => "Removed",
+    };
+    let summary = if lines.is_empty() {
+        applied.done.join("; ")
+    } else {
+        format!(
+            "{verb} line {} from {} (previous file in {}.old; u undoes)",
+            lines.join(", "),
+            paths.display(&path),
+            paths.display(&path)
+        )
+    };
+    Ok(Applied {
+        seq: applied.journal_group.unwrap_or(0),
+        path,
+        summary,
+    })
+}
+
+/// Reverts the fix journaled as `seq` through the fix module's undo: removed lines go back at
+/// their numbers (lines ssh appended since stay), a mode goes back to what it was. Only the
+/// newest fix can be undone, as with `sshdoctor undo`.
 pub fn undo(seq: u64, journal_path: &Path, paths: &SshPaths) -> anyhow::Result<String> {
-    let records = journal::read(journal_path)?;
-    let pending = journal::pending(&records);
-    let Some(Record::Apply { path, change, .. }) = pending.into_iter().find(|r| r.seq() == seq)
-    else {
+    let Some(steps) = fix::undo::plan_last(journal_path)? else {
         anyhow::bail!("that change was already undone");
     };
-    let summary = match change {
-        Change::Content {
-            before,
-            after,
-            removed_lines,
-        } => {
-            let snap = Snapshot::read(path)?;
-            let restored = if snap.bytes == after.bytes() {
-                before.as_ref().map(Blob::bytes).unwrap_or_default()
-            } else {
-                let lines: Vec<(usize, Vec<u8>)> =
-                    removed_lines.iter().map(|(n, b)| (*n, b.bytes())).collect();
-                if lines.is_empty() {
-                    anyhow::bail!("{} changed since; not overwriting it", paths.display(path));
-                }
-                journal::reinsert_lines(&snap.bytes, &lines)
-            };
-            atomic::replace(&snap, &restored, None)?;
-            let numbers: Vec<usize> = removed_lines.iter().map(|(n, _)| *n).collect();
-            format!(
-                "Undone: line {} back in {}",
-                line_list(&numbers),
-                paths.display(path)
-            )
-        }
-        Change::Mode { before, .. } => {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(*before))
-                .with_context(|| format!("cannot chmod {}", path.display()))?;
-            format!(
-                "Undone: {} is mode {:04o} again",
-                paths.display(path),
-                before
-            )
-        }
-    };
-    journal::append(journal_path, |s, time| Record::Undo {
-        seq: s,
-        time,
-        of: seq,
-    })?;
-    Ok(summary)
+    if !steps.iter().any(|s| s.seq == seq) {
+        anyhow::bail!("that change was already undone, or a newer fix came after it: see `sshdoctor undo --list`");
+    }
+    // The line numbers the fix removed, to say which lines came back.
+    let records = journal::read(journal_path)?;
+    let lines: Vec<String> = records
+        .iter()
+        .filter(|r| steps.iter().any(|s| s.seq == r.seq()))
+        .flat_map(|r| match r {
+            Record::Apply {
+                change: Change::Content { removed_lines, .. },
+                ..
+            } => removed_lines.iter().map(|(n, _)| n.to_string()).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    let done = fix::undo::apply(&steps, journal_path)?;
+    match steps.first() {
+        Some(step) if !lines.is_empty() => Ok(format!(
+            "Undone: line {} back in {}",
+            lines.join(", "),
+            paths.display(&step.path)
+        )),
+        _ => Ok(format!("Undone: {}", done.join("; "))),
+    }
 }
 
 #[cfg(test)]
@@ -405,13 +296,6 @@ mod tests {
     }
 
     #[test]
-    fn deleting_lines_keeps_every_other_byte() {
-        let (after, removed) = without_lines(b"a\r\nb\n# c\nd", &[2, 4]);
-        assert_eq!(after, b"a\r\n# c\n");
-        assert_eq!(removed, vec![(2, b"b\n".to_vec()), (4, b"d".to_vec())]);
-    }
-
-    #[test]
     fn delete_then_undo_restores_the_file_and_keeps_the_backup() {
         let dir = tempfile::tempdir().unwrap();
         let paths = SshPaths::with_home(dir.path());
@@ -425,11 +309,12 @@ mod tests {
             seen: original.clone(),
         };
         let applied = apply(&a, &j, &paths).unwrap();
+        // As ssh-keygen -R writes it: every kept line ends in a newline.
         assert_eq!(
             std::fs::read(&kh).unwrap(),
-            b"h1 ssh-ed25519 AAAA\nh3 ssh-ed25519 CCCC"
+            b"h1 ssh-ed25519 AAAA\nh3 ssh-ed25519 CCCC\n"
         );
-        assert_eq!(std::fs::read(backup_path(&kh)).unwrap(), original);
+        assert_eq!(std::fs::read(plan::old_path(&kh)).unwrap(), original);
         // A stale view is refused.
         assert!(apply(&a, &j, &paths).is_err());
         undo(applied.seq, &j, &paths).unwrap();
