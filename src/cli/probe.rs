@@ -165,7 +165,9 @@ fn ask_passphrase(path: &Path) -> Option<String> {
     }
     let mut w = &tty;
     let _ = write!(w, "Passphrase for {}: ", path.display());
-    let mut line = String::new();
+    // The typed line (with its newline) is wiped on drop; only the trimmed copy leaves, and the
+    // probe wraps that in `Zeroizing` too.
+    let mut line = zeroize::Zeroizing::new(String::new());
     let read = std::io::BufReader::new(&tty).read_line(&mut line);
     if have {
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };

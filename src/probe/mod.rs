@@ -1155,7 +1155,8 @@ impl Probe {
                     return Err("the key needs its passphrase (use --ask-passphrase)".into())
                 }
                 (LoginMode::AskPassphrase(ask), true) => match ask(std::path::Path::new(&path)) {
-                    Some(p) => Some(p),
+                    // Wiped from memory when it goes out of scope, success or error.
+                    Some(p) => Some(zeroize::Zeroizing::new(p)),
                     None => return Err("no passphrase given".into()),
                 },
             };
@@ -1163,7 +1164,7 @@ impl Probe {
                 return Err("login not requested".into());
             }
             // The passphrase stays in this scope; errors never include it.
-            let secret = russh::keys::load_secret_key(&path, passphrase.as_deref())
+            let secret = russh::keys::load_secret_key(&path, passphrase.as_ref().map(|p| p.as_str()))
                 .map_err(|e| format!("cannot load {path}: {e}"))?;
             let ask = conn
                 .handle
