@@ -79,7 +79,8 @@ fn one_byte_a_second(mut s: TcpStream) {
 
 /// The escape sequences a hostile server would like a terminal to run: set the window title,
 /// clear the screen, ring the bell, move the cursor, OSC 52 (write the clipboard), a bare CR.
-const EVIL: &str = "\x1b]0;pwned\x07\x1b[2J\x1b[H\x1b[31mRED\x1b]52;c;ZXZpbA==\x07\r\x08\x7f\u{9b}31m";
+const EVIL: &str =
+    "\x1b]0;pwned\x07\x1b[2J\x1b[H\x1b[31mRED\x1b]52;c;ZXZpbA==\x07\r\x08\x7f\u{9b}31m";
 
 /// (d) Escapes in a pre-banner line, in the identification line, and in a clear-text
 /// SSH_MSG_DISCONNECT sent as the first packet.
@@ -259,7 +260,11 @@ fn endless_banner_line_is_not_ssh_and_ends_at_once() {
     // The evidence quotes the start of what the server sent, cut short.
     let ev = r.findings[0].evidence.join("\n");
     assert!(ev.contains("SSH-2.0-AAAA"), "{ev}");
-    assert!(ev.len() < 1000, "evidence is not bounded: {} bytes", ev.len());
+    assert!(
+        ev.len() < 1000,
+        "evidence is not bounded: {} bytes",
+        ev.len()
+    );
     assert_no_control_chars(&r);
 }
 
@@ -306,7 +311,10 @@ fn escape_sequences_from_the_server_never_reach_the_report_raw() {
     assert!(banner.starts_with("SSH-2.0-Evil"), "{banner:?}");
     assert!(banner.contains("RED"), "{banner:?}");
     let ev = r.findings[0].evidence.join("\n");
-    assert!(ev.contains("bye"), "the disconnect message is evidence: {ev}");
+    assert!(
+        ev.contains("bye"),
+        "the disconnect message is evidence: {ev}"
+    );
     assert_no_control_chars(&r);
 }
 
@@ -340,7 +348,10 @@ fn a_4_gb_packet_is_refused_without_allocating_it() {
     assert_eq!(failed_stage(&r), "kex");
     assert_eq!(ids(&r), ["protocol-violation"], "{:#?}", r.findings);
     let ev = r.findings[0].evidence.join("\n");
-    assert!(ev.contains("4294967280"), "the announced size is evidence: {ev}");
+    assert!(
+        ev.contains("4294967280"),
+        "the announced size is evidence: {ev}"
+    );
     assert_no_control_chars(&r);
 }
 

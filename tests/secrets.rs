@@ -156,7 +156,11 @@ fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
         "{:#?}",
         report.stages
     );
-    assert_eq!(*asked.lock().expect("lock"), 1, "asked once, for the encrypted key");
+    assert_eq!(
+        *asked.lock().expect("lock"),
+        1,
+        "asked once, for the encrypted key"
+    );
     assert!(server.log().contains("Accepted publickey for root"));
 
     let json = serde_json::to_string_pretty(&report).expect("json");
