@@ -1164,8 +1164,9 @@ impl Probe {
                 return Err("login not requested".into());
             }
             // The passphrase stays in this scope; errors never include it.
-            let secret = russh::keys::load_secret_key(&path, passphrase.as_ref().map(|p| p.as_str()))
-                .map_err(|e| format!("cannot load {path}: {e}"))?;
+            let secret =
+                russh::keys::load_secret_key(&path, passphrase.as_ref().map(|p| p.as_str()))
+                    .map_err(|e| format!("cannot load {path}: {e}"))?;
             let ask = conn
                 .handle
                 .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(secret), hash));
