@@ -11,6 +11,7 @@
 //! names are case-insensitive, values are double-quoted with `\"` as the only escape, and an
 //! unknown option makes sshd ignore the whole line.
 
+use crate::pattern::{self, ListMatch};
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -648,56 +649,19 @@ fn net_match(a: IpAddr, net: IpAddr, len: u32) -> bool {
     a.is_ipv4() == net.is_ipv4() && masked(a, len) == net
 }
 
-/// `match_pattern_list`: 1 when a positive pattern matches, -1 when a negated one does.
+/// `match_pattern_list` as sshd's `from=` uses it: 1 when a positive pattern matches, -1 when a
+/// negated one does, 0 otherwise.
 pub fn match_pattern_list(s: &str, list: &str, lower: bool) -> i32 {
-    let mut got = 0;
-    for sub in list.split(',') {
-        let (neg, pat) = match sub.strip_prefix('!') {
-            Some(p) => (true, p),
-            None => (false, sub),
-        };
-        let pat = if lower {
-            pat.to_ascii_lowercase()
-        } else {
-            pat.to_string()
-        };
-        if match_pattern(s, &pat) {
-            if neg {
-                return -1;
-            }
-            got = 1;
-        }
+    match pattern::match_list(s, list, lower) {
+        ListMatch::Positive => 1,
+        ListMatch::Negated => -1,
+        ListMatch::None => 0,
     }
-    got
 }
 
-/// Shell-style wildcard match with `*` and `?`, as `match_pattern` (linear, no recursion).
+/// Shell-style wildcard match with `*` and `?`, as sshd's `match_pattern`.
 pub fn match_pattern(s: &str, pat: &str) -> bool {
-    let s = s.as_bytes();
-    let p = pat.as_bytes();
-    let (mut si, mut pi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi, si));
-                pi += 1;
-            }
-            Some(&c) if c == b'?' || Some(&c) == s.get(si) => {
-                si += 1;
-                pi += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    pi = sp + 1;
-                    si = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..).is_some_and(|r| r.iter().all(|&c| c == b'*'))
+    pattern::matches(s, pat)
 }
 
 /// `expiry-time` as sshd reads it: `YYYYMMDD`, `YYYYMMDDHHMM` or `YYYYMMDDHHMMSS`, in local time

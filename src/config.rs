@@ -735,22 +735,7 @@ fn host_line_matches(alias: &str, patterns: &[String]) -> bool {
 
 /// A comma-separated pattern list with `!` negation (OpenSSH's match_pattern_list).
 fn pattern_list_match(s: &str, list: &str, lower: bool) -> bool {
-    let mut hit = false;
-    for p in list.split(',') {
-        let p = if lower {
-            p.to_lowercase()
-        } else {
-            p.to_string()
-        };
-        if let Some(neg) = p.strip_prefix('!') {
-            if wildmatch(neg, s, false) {
-                return false;
-            }
-        } else if wildmatch(&p, s, false) {
-            hit = true;
-        }
-    }
-    hit
+    crate::pattern::match_list(s, list, lower) == crate::pattern::ListMatch::Positive
 }
 
 /// `*` and `?` wildcards (and `[...]` classes for file globs), without recursion so no input

@@ -27,6 +27,7 @@ use serde_json::{json, Value};
 use sha1::Sha1;
 
 use crate::finding::{shell_quote, Finding, Fix, Severity};
+use crate::pattern::match_pattern;
 
 /// A parsed `known_hosts` file. It owns the original bytes; everything else is ranges into them.
 #[derive(Debug, Clone)]
@@ -322,34 +323,6 @@ fn hashed_matches(field: &[u8], name: &[u8]) -> bool {
         Ok(n) => field.get(hash_at..) == enc.get(..n),
         Err(_) => false,
     }
-}
-
-/// OpenSSH's `match_pattern`: `*` matches any run, `?` any one byte, everything else itself.
-fn match_pattern(s: &[u8], p: &[u8]) -> bool {
-    let (mut si, mut pi) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        match p.get(pi) {
-            Some(b'*') => {
-                star = Some((pi, si));
-                pi += 1;
-            }
-            Some(&c) if c == b'?' || Some(&c) == s.get(si) => {
-                pi += 1;
-                si += 1;
-            }
-            _ => match star {
-                Some((sp, ss)) => {
-                    pi = sp + 1;
-                    si = ss + 1;
-                    star = Some((sp, ss + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&b| b == b'*'))
 }
 
 /// OpenSSH's `match_hostname`: `name` must already be lowercase; the pattern list is lowercased
@@ -949,19 +922,6 @@ mod tests {
     use super::*;
 
     const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
-
-    #[test]
-    fn glob_matches_like_openssh() {
-        assert!(match_pattern(b"web1.example.com", b"*.example.com"));
-        assert!(match_pattern(b"a", b"?"));
-        assert!(!match_pattern(b"ab", b"?"));
-        assert!(match_pattern(b"", b""));
-        assert!(!match_pattern(b"a", b""));
-        assert!(match_pattern(b"", b"*"));
-        assert!(match_pattern(b"abcabd", b"a*d"));
-        assert!(!match_pattern(b"abcabe", b"a*d"));
-        assert!(match_pattern(b"[h]:22", b"[h]:2?"));
-    }
 
     #[test]
     fn negation_wins_and_case_is_folded() {

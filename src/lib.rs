@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod keys;
 pub mod known_hosts;
 pub mod paths;
+pub mod pattern;
 pub mod perms;
 pub mod probe;
 pub mod server;

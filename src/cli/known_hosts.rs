@@ -27,6 +27,9 @@ pub enum KnownHostsCommand {
         #[arg(short = 'f', long = "file", value_name = "FILE")]
         file: Option<PathBuf>,
     },
+    /// Remove every key for HOST as `ssh-keygen -R` does (FILE.old keeps the old content), also
+    /// in files ssh-keygen refuses; --all-aliases also removes its IP entries.
+    Remove(super::known_hosts_remove::RemoveArgs),
 }
 
 fn default_file(file: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -45,6 +48,9 @@ fn load(path: &Path) -> anyhow::Result<KnownHosts> {
 
 pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
     match cmd {
+        KnownHostsCommand::Remove(a) => {
+            Ok(super::fix::exit_code(super::known_hosts_remove::run(a)))
+        }
         KnownHostsCommand::List { file, json } => {
             let path = default_file(file)?;
             let kh = load(&path)?;

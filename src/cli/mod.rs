@@ -11,10 +11,14 @@ use clap::{Parser, Subcommand};
 pub mod agent;
 pub mod check;
 pub mod config;
+pub mod copy_id;
+pub mod fix;
 pub mod keys;
 pub mod known_hosts;
+pub mod known_hosts_remove;
 pub mod probe;
 pub mod server;
+pub mod undo;
 
 /// Diagnose and safely fix failing SSH logins.
 ///
@@ -46,6 +50,12 @@ pub enum Command {
     /// Test a login for real: DNS, TCP, banner, key exchange, host key, auth methods, which keys
     /// the server accepts, login. Exit 0 when login would succeed, 1 on an error diagnosis.
     Probe(probe::ProbeArgs),
+    /// Apply a fix offered by `check` or `probe` (shows the plan, asks first).
+    Fix(fix::FixArgs),
+    /// Revert the last applied fix, byte for byte.
+    Undo(undo::UndoArgs),
+    /// Install your public key on a server (like ssh-copy-id), then verify the key login.
+    CopyId(copy_id::CopyIdArgs),
 }
 
 /// A mistake in how sshdoctor was called: exit code 2.
@@ -107,6 +117,9 @@ pub fn main() -> i32 {
         Some(Command::Agent(a)) => agent::run(a),
         Some(Command::Server(a)) => server::run(a),
         Some(Command::Probe(a)) => probe::run(a),
+        Some(Command::Fix(a)) => Ok(fix::exit_code(fix::run(a))),
+        Some(Command::Undo(a)) => Ok(fix::exit_code(undo::run(a))),
+        Some(Command::CopyId(a)) => Ok(fix::exit_code(copy_id::run(a))),
     };
     match result {
         Ok(code) => code,

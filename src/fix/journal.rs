@@ -40,6 +40,9 @@ pub enum Change {
     },
     /// Only the mode changed.
     Mode { before: u32, after: u32 },
+    /// The fix created a file whose content must not be stored (a private key): only its
+    /// SHA-256, so undo can tell whether it is still the file the fix wrote before deleting it.
+    CreatedSecret { sha256: String },
 }
 
 /// Bytes stored as base64 so any file content survives JSON.
@@ -62,6 +65,11 @@ pub enum Record {
     Apply {
         seq: u64,
         time: u64,
+        /// The `seq` of the first record of the same fix: a fix that touched several files
+        /// (a key and its `.pub`) is undone as one. 0 in records written before groups existed:
+        /// such a record is its own group.
+        #[serde(default)]
+        group: u64,
         fix_id: String,
         title: String,
         command: String,
@@ -80,6 +88,14 @@ impl Record {
     pub fn seq(&self) -> u64 {
         match self {
             Record::Apply { seq, .. } | Record::Undo { seq, .. } => *seq,
+        }
+    }
+
+    /// The fix this record belongs to (its own seq for an ungrouped or undo record).
+    pub fn group(&self) -> u64 {
+        match self {
+            Record::Apply { seq, group, .. } if *group != 0 => (*group).min(*seq),
+            r => r.seq(),
         }
     }
 }
@@ -165,6 +181,14 @@ pub fn reinsert_lines(current: &[u8], removed: &[(usize, Vec<u8>)]) -> Vec<u8> {
         let at = n.saturating_sub(1).min(lines.len());
         lines.insert(at, line.clone());
     }
+    // A removed line that was the file's unterminated last line may now sit in the middle:
+    // give every line but the last its newline back, so no two lines run together.
+    let count = lines.len();
+    for l in lines.iter_mut().take(count.saturating_sub(1)) {
+        if !l.ends_with(b"\n") {
+            l.push(b'\n');
+        }
+    }
     lines.concat()
 }
 
@@ -179,6 +203,7 @@ mod tests {
         let apply = |seq, time| Record::Apply {
             seq,
             time,
+            group: 0,
             fix_id: "remove-host-key".into(),
             title: "t".into(),
             command: "ssh-keygen -R h".into(),
@@ -217,5 +242,8 @@ mod tests {
         assert_eq!(out, b"# c\na\nb\nnew\n");
         let out = reinsert_lines(b"x", &[(9, b"gone\r\n".to_vec())]);
         assert_eq!(out, b"x\ngone\r\n");
+        // The old unterminated last line comes back before a line added since.
+        let out = reinsert_lines(b"a\nnew\n", &[(2, b"old".to_vec())]);
+        assert_eq!(out, b"a\nold\nnew\n");
     }
 }

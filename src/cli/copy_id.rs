@@ -1,0 +1,179 @@
+//! `sshdoctor copy-id [-i KEY] TARGET`: installs a public key in the server's
+//! `~/.ssh/authorized_keys` (what `ssh-copy-id` does) after logging in with a password, then
+//! proves it by logging in with the key.
+//!
+//! The password is asked on the terminal without echo and never stored or logged. For scripts
+//! and tests only, it may come from `SSHDOCTOR_PASSWORD` when stdin is not a terminal. The
+//! server's host key must already be in known_hosts: a password is never sent to an unknown or
+//! changed server. Exit codes: 0 installed (or already there) and verified, 1 failed, 2 bad usage.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::config::parse_target;
+use crate::fix::{remote, secret};
+use crate::keys::{classify, public_path_for, Classified};
+use crate::paths::SshPaths;
+
+#[derive(Debug, Args)]
+pub struct CopyIdArgs {
+    /// The key to install: the private key or its .pub (default: the first of
+    /// ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exists).
+    #[arg(short = 'i')]
+    pub identity: Option<PathBuf>,
+    /// `[user@]host[:port]`.
+    pub target: String,
+    /// The known_hosts file the server's key must be in (default: ~/.ssh/known_hosts).
+    #[arg(short = 'f', long = "known-hosts")]
+    pub known_hosts: Option<PathBuf>,
+    /// Do not log in with the key afterwards.
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+fn pick_key(args: &CopyIdArgs, paths: &SshPaths) -> anyhow::Result<(PathBuf, PathBuf)> {
+    if let Some(i) = &args.identity {
+        let s = i.to_string_lossy();
+        return Ok(match s.strip_suffix(".pub") {
+            Some(private) => (PathBuf::from(private), i.clone()),
+            None => (i.clone(), public_path_for(i)),
+        });
+    }
+    for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
+        let p = paths.ssh_dir.join(name);
+        let pubp = public_path_for(&p);
+        if pubp.is_file() || p.is_file() {
+            return Ok((p, pubp));
+        }
+    }
+    anyhow::bail!(
+        "no key found in {}; create one with: sshdoctor fix generate-key",
+        paths.ssh_dir.display()
+    )
+}
+
+pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
+    let paths = SshPaths::from_env()?;
+    let target = match parse_target(&args.target) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("sshdoctor: {e}");
+            return Ok(2);
+        }
+    };
+    let user = match target.user.clone().or_else(|| std::env::var("USER").ok()) {
+        Some(u) => u,
+        None => {
+            eprintln!("sshdoctor: no user name: write user@host");
+            return Ok(2);
+        }
+    };
+    let port = target.port.unwrap_or(22);
+    let (private, public) = pick_key(args, &paths)?;
+    // The public half: from the .pub, else from the private key file (public part in clear).
+    let (pk, comment) = match std::fs::read(&public).ok().map(|b| classify(&b)) {
+        Some(Classified::PublicKey {
+            public_key,
+            comment,
+        }) => (public_key, comment),
+        _ => match std::fs::read(&private)
+            .ok()
+            .map(|b| classify(&zeroize::Zeroizing::new(b)))
+        {
+            Some(Classified::PrivateKey {
+                public_key: Some(pk),
+                comment,
+                ..
+            }) => (pk, comment),
+            _ => anyhow::bail!(
+                "cannot read a public key from {} or {}",
+                public.display(),
+                private.display()
+            ),
+        },
+    };
+    let kh_path = args
+        .known_hosts
+        .clone()
+        .unwrap_or_else(|| paths.known_hosts());
+    let known_hosts = std::fs::read(&kh_path).unwrap_or_default();
+    let fp = pk.fingerprint(russh::keys::ssh_key::HashAlg::Sha256);
+    println!(
+        "Install {} {fp} in {user}@{}:~/.ssh/authorized_keys (port {port})",
+        pk.algorithm().as_str(),
+        target.host
+    );
+    // The key for the verifying login, when it can be had.
+    let private_key = if args.no_verify || !private.is_file() {
+        None
+    } else if remote::key_needs_passphrase(&private) {
+        match secret::from_env("SSHDOCTOR_PASSPHRASE") {
+            Some(p) => russh::keys::load_secret_key(&private, Some(p.as_str())).ok(),
+            None if secret::stdin_is_tty() => {
+                let p = secret::prompt(&format!(
+                    "Passphrase for {} (to verify the login): ",
+                    paths.display(&private)
+                ))?;
+                russh::keys::load_secret_key(&private, Some(p.as_str())).ok()
+            }
+            None => None,
+        }
+    } else {
+        russh::keys::load_secret_key(&private, None).ok()
+    };
+    let password = match secret::from_env("SSHDOCTOR_PASSWORD") {
+        Some(p) => p,
+        None if secret::stdin_is_tty() => {
+            secret::prompt(&format!("{user}@{}'s password: ", target.host))?
+        }
+        None => {
+            eprintln!("sshdoctor: no terminal to ask for the password on (scripts may set SSHDOCTOR_PASSWORD)");
+            return Ok(2);
+        }
+    };
+    let req = remote::CopyIdRequest {
+        host: &target.host,
+        port,
+        user: &user,
+        known_hosts: &known_hosts,
+        public_key: &pk,
+        comment: comment.as_deref(),
+        password: &password,
+        private_key: private_key.as_ref(),
+    };
+    match remote::copy_id(&req) {
+        Ok(out) => {
+            println!(
+                "{}",
+                if out.added {
+                    "Key added."
+                } else {
+                    "The key was already installed; nothing added."
+                }
+            );
+            match out.verified {
+                Some(true) => {
+                    println!("Verified: logging in with the key works.");
+                    Ok(0)
+                }
+                Some(false) => {
+                    eprintln!("sshdoctor: the key is installed but the server still refuses it (check the server's StrictModes permissions and AuthorizedKeysFile: sshdoctor server)");
+                    Ok(1)
+                }
+                None => {
+                    println!(
+                        "Not verified (no usable private key here); try: ssh -i {} {user}@{}",
+                        private.display(),
+                        target.host
+                    );
+                    Ok(0)
+                }
+            }
+        }
+        Err(e) => {
+            eprintln!("sshdoctor: {e:#}");
+            Ok(1)
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! `sshdoctor fix FIX_ID [TARGET] [--yes] [--dry-run] [--json]`: applies a fix that `check` or
+//! `probe` offered. Every plan is shown before anything is written; without `--yes` the user is
+//! asked (and with no terminal to ask on, nothing happens: exit 2).
+//!
+//! Exit codes: 0 applied (or nothing to do), 1 refused or failed, 2 bad usage / cannot ask.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use crate::fix::keygen::{self, KeyType};
+use crate::fix::targets::{self, Resolved};
+use crate::fix::{self, journal, plan, remote, secret, FixPlan};
+use crate::paths::SshPaths;
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The fix id shown by `sshdoctor check` (e.g. chmod-private-key, remove-host-key).
+    pub fix_id: String,
+    /// What to fix: a host (`host`, `host:port`, `[host]:port`) or a file, depending on the fix.
+    pub target: Option<String>,
+    /// Apply without asking (a changed host key still needs --accept-changed-host-key).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Show the plan and the equivalent command; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the plans (and results) as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The known_hosts file to edit (default: ~/.ssh/known_hosts).
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Key type for generate-key: ed25519 (default) or rsa (4096 bits, for old servers).
+    #[arg(long = "type", short = 't', default_value = "ed25519")]
+    pub key_type: String,
+    /// generate-key: no passphrase, do not ask.
+    #[arg(long)]
+    pub no_passphrase: bool,
+    /// trust-host-key: hash the host name (default: what the effective ssh config says).
+    #[arg(long, value_parser = ["yes", "no"])]
+    pub hash: Option<String>,
+    /// trust-host-key: accept a host key that CHANGED (what a man-in-the-middle looks like).
+    #[arg(long)]
+    pub accept_changed_host_key: bool,
+}
+
+/// The user's answer to a confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    NoTerminal,
+}
+
+/// Asks `[y/N]` on the terminal (stdin must be one). With `strong`, only the word `yes` counts.
+pub fn confirm(question: &str, strong: bool) -> Answer {
+    if !secret::stdin_is_tty() {
+        return Answer::NoTerminal;
+    }
+    let hint = if strong { "[type yes/N]" } else { "[y/N]" };
+    eprint!("{question} {hint} ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().lock().read_line(&mut line).is_err() {
+        return Answer::No;
+    }
+    let a = line.trim().to_ascii_lowercase();
+    let ok = if strong {
+        a == "yes"
+    } else {
+        a == "y" || a == "yes"
+    };
+    if ok {
+        Answer::Yes
+    } else {
+        Answer::No
+    }
+}
+
+/// Shows the plans, asks unless `yes`, applies them. Returns the exit code.
+pub fn show_and_apply(
+    plans: &[FixPlan],
+    yes: bool,
+    dry_run: bool,
+    json: bool,
+    strong: bool,
+) -> i32 {
+    let todo: Vec<&FixPlan> = plans.iter().filter(|p| !p.is_empty()).collect();
+    if json {
+        let v: Vec<_> = plans.iter().map(FixPlan::to_json).collect();
+        if dry_run || todo.is_empty() {
+            println!("{}", serde_json::json!({ "dry_run": dry_run, "plans": v }));
+            return 0;
+        }
+    } else {
+        for p in plans {
+            print!("{}", p.render());
+        }
+    }
+    if todo.is_empty() {
+        if !json {
+            println!("Nothing to do.");
+        }
+        return 0;
+    }
+    if dry_run {
+        if !json {
+            println!("(dry run: nothing was written)");
+        }
+        return 0;
+    }
+    if !yes {
+        match confirm("Apply?", strong) {
+            Answer::Yes => {}
+            Answer::No => {
+                eprintln!("Nothing was changed.");
+                return 1;
+            }
+            Answer::NoTerminal => {
+                eprintln!("sshdoctor: no terminal to confirm on; run again with --yes to apply (nothing was changed)");
+                return 2;
+            }
+        }
+    }
+    let journal = match journal::journal_path() {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("sshdoctor: {e:#}");
+            return 1;
+        }
+    };
+    let mut code = 0;
+    let mut results = Vec::new();
+    for p in todo {
+        match fix::apply(p, &journal) {
+            Ok(applied) => {
+                if !json {
+                    for d in &applied.done {
+                        println!("done: {d}");
+                    }
+                }
+                results
+                    .push(serde_json::json!({"id": p.id, "applied": true, "done": applied.done}));
+            }
+            Err(e) => {
+                eprintln!("sshdoctor: {}: {e}", p.id);
+                results.push(
+                    serde_json::json!({"id": p.id, "applied": false, "error": e.to_string()}),
+                );
+                code = 1;
+            }
+        }
+    }
+    if json {
+        let v: Vec<_> = plans.iter().map(FixPlan::to_json).collect();
+        println!(
+            "{}",
+            serde_json::json!({ "dry_run": false, "plans": v, "results": results })
+        );
+    } else if code == 0 {
+        println!("Undo with: sshdoctor undo");
+    }
+    code
+}
+
+fn known_hosts_file(args: &FixArgs, paths: &SshPaths) -> PathBuf {
+    args.file.clone().unwrap_or_else(|| paths.known_hosts())
+}
+
+/// Whether ssh would hash the name: `--hash`, else the effective config for the host.
+fn hash_known_hosts(args: &FixArgs, host: &str, port: u16, paths: &SshPaths) -> bool {
+    if let Some(h) = &args.hash {
+        return h == "yes";
+    }
+    let target = crate::config::Target {
+        user: None,
+        host: host.to_string(),
+        port: Some(port),
+    };
+    let req = crate::config::ConfigRequest {
+        target: &target,
+        config_file: None,
+        port: Some(port),
+        user: None,
+        identity_files: &[],
+    };
+    crate::config::effective(&req, paths)
+        .map(|c| c.hash_known_hosts)
+        .unwrap_or(false)
+}
+
+fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
+    let Some(t) = &args.target else {
+        eprintln!(
+            "sshdoctor: trust-host-key needs the host: sshdoctor fix trust-host-key HOST[:PORT]"
+        );
+        return Ok(2);
+    };
+    let (host, port) = targets::host_and_port(t)?;
+    let file = known_hosts_file(args, paths);
+    let key = remote::fetch_host_key(&host, port)?;
+    let existing = match std::fs::read(&file) {
+        Ok(b) => Some(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
+    };
+    let salt = hash_known_hosts(args, &host, port, paths).then(|| {
+        let mut s = [0u8; 20];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut s);
+        s
+    });
+    let p = plan::trust_host_key_plan(&file, existing.as_deref(), &host, port, &key, salt.as_ref());
+    let changed = p.destructive;
+    if changed && args.yes && !args.accept_changed_host_key && !args.dry_run {
+        print!("{}", p.render());
+        eprintln!("sshdoctor: the host key CHANGED; --yes alone does not accept that. If you have verified the new fingerprint, add --accept-changed-host-key (nothing was changed)");
+        return Ok(1);
+    }
+    if !args.json {
+        println!(
+            "The server {host} port {port} shows this host key:\n  {} {}",
+            key.algorithm().as_str(),
+            key.fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
+        );
+    }
+    Ok(show_and_apply(
+        &[p],
+        args.yes,
+        args.dry_run,
+        args.json,
+        changed,
+    ))
+}
+
+fn generate_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
+    let Some(kind) = KeyType::parse(&args.key_type) else {
+        eprintln!(
+            "sshdoctor: unknown key type {:?}: use ed25519 or rsa",
+            args.key_type
+        );
+        return Ok(2);
+    };
+    let default = match kind {
+        KeyType::Ed25519 => "id_ed25519",
+        KeyType::Rsa4096 => "id_rsa",
+    };
+    let path = args
+        .target
+        .as_deref()
+        .map(|t| targets::absolute(t, paths))
+        .unwrap_or_else(|| paths.ssh_dir.join(default));
+    for p in [path.clone(), crate::keys::public_path_for(&path)] {
+        if std::fs::symlink_metadata(&p).is_ok() {
+            eprintln!(
+                "sshdoctor: {} already exists; choose another name (nothing was changed)",
+                p.display()
+            );
+            return Ok(1);
+        }
+    }
+    let passphrase = if args.no_passphrase || args.dry_run {
+        secret::Secret::default()
+    } else {
+        secret::new_passphrase()?
+    };
+    let p = keygen::generate_key_plan(
+        &args.fix_id,
+        &path,
+        kind,
+        &keygen::default_comment(),
+        &passphrase,
+    )?;
+    Ok(show_and_apply(
+        &[p],
+        args.yes,
+        args.dry_run,
+        args.json,
+        false,
+    ))
+}
+
+fn default_keys(paths: &SshPaths) -> Vec<PathBuf> {
+    [
+        "id_rsa",
+        "id_ecdsa",
+        "id_ecdsa_sk",
+        "id_ed25519",
+        "id_ed25519_sk",
+        "id_dsa",
+    ]
+    .iter()
+    .map(|n| paths.ssh_dir.join(n))
+    .filter(|p| p.is_file())
+    .collect()
+}
+
+fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
+    let keys: Vec<PathBuf> = match &args.target {
+        Some(t) => vec![targets::absolute(t, paths)],
+        None if args.fix_id == "add-keys" => default_keys(paths),
+        None => {
+            eprintln!(
+                "sshdoctor: {} needs the key: sshdoctor fix {} KEY",
+                args.fix_id, args.fix_id
+            );
+            return Ok(2);
+        }
+    };
+    let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) else {
+        eprintln!("sshdoctor: no agent is running in this shell (SSH_AUTH_SOCK is not set). Start one yourself, so that ssh sees it:\n  eval \"$(ssh-agent -s)\"\nthen run this again.");
+        return Ok(1);
+    };
+    let command = format!(
+        "ssh-add {}",
+        keys.iter()
+            .map(|k| crate::perms::shell_path(k, paths))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("Add to the agent at {}:", Path::new(&sock).display());
+    for k in &keys {
+        println!("  - {}", paths.display(k));
+    }
+    println!("  equivalent command: {command}");
+    if args.dry_run {
+        println!("(dry run: nothing was added)");
+        return Ok(0);
+    }
+    if !args.yes {
+        match confirm("Add?", false) {
+            Answer::Yes => {}
+            Answer::No => return Ok(1),
+            Answer::NoTerminal => {
+                eprintln!("sshdoctor: no terminal to confirm on; run again with --yes");
+                return Ok(2);
+            }
+        }
+    }
+    let mut code = 0;
+    for k in keys {
+        let pass = if remote::key_needs_passphrase(&k) {
+            match secret::from_env("SSHDOCTOR_PASSPHRASE") {
+                Some(p) => Some(p),
+                None => Some(secret::prompt(&format!(
+                    "Enter passphrase for {}: ",
+                    paths.display(&k)
+                ))?),
+            }
+        } else {
+            None
+        };
+        match remote::add_to_agent(Path::new(&sock), &k, pass.as_ref()) {
+            Ok(fp) => println!("Identity added: {} ({fp})", paths.display(&k)),
+            Err(e) => {
+                eprintln!("sshdoctor: {e:#}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// Deletes an agent socket nothing listens on any more (connect is refused).
+fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<i32> {
+    let Some(sock) = args
+        .target
+        .clone()
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))
+    else {
+        eprintln!("sshdoctor: remove-stale-socket needs the socket path");
+        return Ok(2);
+    };
+    use std::os::unix::fs::FileTypeExt;
+    let meta =
+        std::fs::symlink_metadata(&sock).map_err(|e| anyhow::anyhow!("{}: {e}", sock.display()))?;
+    if !meta.file_type().is_socket() {
+        eprintln!(
+            "sshdoctor: {} is not a socket; not removing it",
+            sock.display()
+        );
+        return Ok(1);
+    }
+    match std::os::unix::net::UnixStream::connect(&sock) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        _ => {
+            eprintln!(
+                "sshdoctor: something still answers on {}; not removing it",
+                sock.display()
+            );
+            return Ok(1);
+        }
+    }
+    println!(
+        "Remove the dead agent socket {}\n  equivalent command: rm -f {}",
+        sock.display(),
+        crate::finding::shell_quote(&sock.display().to_string())
+    );
+    if args.dry_run {
+        return Ok(0);
+    }
+    if !args.yes && confirm("Remove?", false) != Answer::Yes {
+        return Ok(2);
+    }
+    std::fs::remove_file(&sock).map_err(|e| anyhow::anyhow!("{}: {e}", sock.display()))?;
+    Ok(0)
+}
+
+/// The exit code of a subcommand's result: an error is printed with its context chain, exit 1.
+pub fn exit_code(result: anyhow::Result<i32>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sshdoctor: {e:#}");
+            1
+        }
+    }
+}
+
+pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
+    let paths = SshPaths::from_env()?;
+    match args.fix_id.as_str() {
+        "trust-host-key" | "accept-host-key" => return trust_host_key(args, &paths),
+        "generate-key" | "generate-missing-identity" => return generate_key(args, &paths),
+        "add-key" | "add-keys" | "ssh-add" => return add_keys(args, &paths),
+        "copy-id" => {
+            let Some(target) = args.target.clone() else {
+                eprintln!(
+                    "sshdoctor: copy-id needs the server: sshdoctor fix copy-id USER@HOST[:PORT]"
+                );
+                return Ok(2);
+            };
+            return super::copy_id::run(&super::copy_id::CopyIdArgs {
+                identity: None,
+                target,
+                known_hosts: args.file.clone(),
+                no_verify: false,
+            });
+        }
+        "remove-stale-socket" => return remove_stale_socket(args),
+        _ => {}
+    }
+    let file = known_hosts_file(args, &paths);
+    match targets::resolve(&args.fix_id, args.target.as_deref(), &file, &paths) {
+        Ok(Resolved::Plans(plans)) => Ok(show_and_apply(
+            &plans,
+            args.yes,
+            args.dry_run,
+            args.json,
+            false,
+        )),
+        Ok(Resolved::Manual { why, command }) => {
+            println!(
+                "sshdoctor does not apply {} itself: {why}.\nRun: {command}",
+                args.fix_id
+            );
+            Ok(1)
+        }
+        Err(e) => {
+            eprintln!("sshdoctor: {e:#}");
+            Ok(2)
+        }
+    }
+}

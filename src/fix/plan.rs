@@ -1,0 +1,541 @@
+//! The pure planners: bytes, metadata and keys in, a [`FixPlan`] out. Nothing here reads the
+//! disk or the network, so every plan can be tested against what OpenSSH does on the same input.
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use hmac::{Hmac, KeyInit, Mac};
+use russh::keys::ssh_key::{HashAlg, PublicKey};
+use sha1::Sha1;
+
+use super::{FixPlan, PlannedChange, RemovedLine};
+use crate::finding::{mode_string, shell_quote};
+use crate::keys::{classify, Classified};
+use crate::known_hosts::{self, host_port_name, HostKeyStatus, KnownHosts};
+
+/// The lines of a file, each with its `\n` when it has one (a last line without one counts).
+fn lines(bytes: &[u8]) -> Vec<&[u8]> {
+    bytes.split_inclusive(|&b| b == b'\n').collect()
+}
+
+fn strip_eol(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\n").unwrap_or(line)
+}
+
+/// A file with lines dropped: the new bytes, the removed (number, line) pairs, and the removed
+/// lines as shown to the user.
+type Dropped = (Vec<u8>, Vec<(usize, Vec<u8>)>, Vec<RemovedLine>);
+
+/// Drops the given 1-based line numbers, keeping every other byte. Like `ssh-keygen -R`, when a
+/// line was removed and the result does not end in a newline, one is added.
+fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut removed = Vec::new();
+    let mut shown = Vec::new();
+    for (i, line) in lines(bytes).into_iter().enumerate() {
+        if drop.contains(&(i + 1)) {
+            removed.push((i + 1, line.to_vec()));
+            shown.push(RemovedLine {
+                path: file.to_path_buf(),
+                line: i + 1,
+                text: String::from_utf8_lossy(strip_eol(line)).into_owned(),
+            });
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    if !removed.is_empty() && out.last().is_some_and(|&b| b != b'\n') {
+        out.push(b'\n');
+    }
+    (out, removed, shown)
+}
+
+/// A plan that rewrites `file` to `after`, or an empty plan when nothing changes.
+fn replace(
+    plan: &mut FixPlan,
+    file: &Path,
+    before: &[u8],
+    after: Vec<u8>,
+    backup: Option<PathBuf>,
+    removed: Vec<(usize, Vec<u8>)>,
+) {
+    if after != before {
+        plan.changes.push(PlannedChange::Replace {
+            path: file.to_path_buf(),
+            before: before.to_vec(),
+            after,
+            backup,
+            removed_lines: removed,
+        });
+    }
+}
+
+/// `FILE.old`, where `ssh-keygen -R` keeps the previous content.
+pub fn old_path(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_os_string();
+    s.push(".old");
+    PathBuf::from(s)
+}
+
+/// Removes every unmarked key line matching any of `names` (each taken as `ssh-keygen -R` takes
+/// it: `host` or `[host]:port`, hashed lines included), keeping comments, markers, malformed
+/// lines, CRLF line ends and order. With one name the result is byte for byte what
+/// `ssh-keygen -R NAME` leaves, and `FILE.old` gets the old bytes; unlike ssh-keygen it also
+/// works on files with CRLF or unreadable lines.
+pub fn remove_host_plan(id: &str, file: &Path, bytes: &[u8], names: &[String]) -> FixPlan {
+    let kh = known_hosts::parse(bytes.to_vec());
+    let mut drop: Vec<usize> = Vec::new();
+    for name in names {
+        for n in known_hosts::remove_host(&kh, name).removed_lines {
+            if !drop.contains(&n) {
+                drop.push(n);
+            }
+        }
+    }
+    drop.sort_unstable();
+    let (after, removed, shown) = drop_lines(file, bytes, &drop);
+    let q = shell_quote(&file.display().to_string());
+    let command = names
+        .iter()
+        .map(|n| format!("ssh-keygen -f {q} -R {}", shell_quote(n)))
+        .collect::<Vec<_>>()
+        .join(" && ");
+    let title = if removed.is_empty() {
+        format!("No key for {} in {}", names.join(", "), file.display())
+    } else {
+        format!(
+            "Remove {} line(s) for {} from {}",
+            removed.len(),
+            names.join(", "),
+            file.display()
+        )
+    };
+    let mut plan = FixPlan::new(id, title, command);
+    plan.destructive = true;
+    plan.lines_removed = shown;
+    replace(&mut plan, file, bytes, after, Some(old_path(file)), removed);
+    plan
+}
+
+fn is_ip_literal(s: &str) -> bool {
+    s.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// A literal `host` or `[host]:port` pattern (no wildcard, no negation), split into its host.
+fn literal_host(pattern: &str) -> Option<&str> {
+    if pattern.is_empty() || pattern.contains(['*', '?', '!']) {
+        return None;
+    }
+    match pattern.strip_prefix('[') {
+        Some(rest) => rest.split_once("]:").map(|(h, _)| h),
+        None => Some(pattern),
+    }
+}
+
+/// Every name under which the same server may be recorded: `host` (as `[host]:port` for a
+/// non-22 port), each of its addresses `ips` (resolved by the caller), and every literal IP
+/// entry that holds one of the keys recorded for those names (the `CheckHostIP` entry
+/// `ssh-keygen -R name` leaves behind, found even when DNS no longer points there).
+/// Returns the names and warnings to show (an address shared with other host names).
+pub fn alias_names(
+    kh: &KnownHosts,
+    host: &str,
+    port: u16,
+    ips: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let mut names: Vec<String> = Vec::new();
+    let push = |names: &mut Vec<String>, n: String| {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    };
+    push(&mut names, host_port_name(host, port));
+    for ip in ips {
+        push(&mut names, host_port_name(ip, port));
+    }
+    // The keys currently recorded for these names.
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for n in names.clone() {
+        for e in kh.find(&n) {
+            if e.marker.is_none() {
+                if let Some(k) = e.public_key() {
+                    if !keys.iter().any(|x| x.key_data() == k.key_data()) {
+                        keys.push(k);
+                    }
+                }
+            }
+        }
+    }
+    let mut warnings = Vec::new();
+    for e in kh.entries() {
+        if e.marker.is_some() {
+            continue;
+        }
+        let (Some(hosts), Some(k)) = (&e.hosts, e.public_key()) else {
+            continue;
+        };
+        if !keys.iter().any(|x| x.key_data() == k.key_data()) {
+            continue;
+        }
+        for pat in hosts {
+            if let Some(h) = literal_host(pat) {
+                if is_ip_literal(h) && !names.iter().any(|n| n.eq_ignore_ascii_case(pat)) {
+                    push(&mut names, pat.to_ascii_lowercase());
+                }
+            }
+        }
+    }
+    for ip in ips {
+        let name = host_port_name(ip, port);
+        for e in kh.find(&name) {
+            if let Some(hosts) = &e.hosts {
+                let others: Vec<&String> = hosts
+                    .iter()
+                    .filter(|h| literal_host(h).is_some_and(|x| !is_ip_literal(x)))
+                    .filter(|h| !h.eq_ignore_ascii_case(&host_port_name(host, port)))
+                    .collect();
+                if !others.is_empty() {
+                    warnings.push(format!(
+                        "line {} also names {}: removing it untrusts that name too",
+                        e.line,
+                        others
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ));
+                }
+            }
+        }
+    }
+    (names, warnings)
+}
+
+/// `|1|salt|hash`: a host name hashed the way `HashKnownHosts yes` stores it (HMAC-SHA1 of the
+/// name keyed with a random 20-byte salt).
+pub fn hashed_name(name: &str, salt: &[u8; 20]) -> String {
+    let digest = match <Hmac<Sha1> as KeyInit>::new_from_slice(salt) {
+        Ok(mut mac) => {
+            mac.update(name.as_bytes());
+            mac.finalize().into_bytes().to_vec()
+        }
+        // HMAC takes keys of any length; this arm cannot be reached with a 20-byte salt.
+        Err(_) => Vec::new(),
+    };
+    format!("|1|{}|{}", B64.encode(salt), B64.encode(digest))
+}
+
+/// `type base64` of a key without its comment, as ssh writes host keys.
+pub fn key_text(key: &PublicKey) -> String {
+    let bare = PublicKey::new(key.key_data().clone(), "");
+    bare.to_openssh().unwrap_or_default().trim_end().to_string()
+}
+
+/// The known_hosts line `ssh` appends when it learns a host key: `NAME TYPE BASE64\n` where NAME
+/// is the lowercased host (`[host]:port` for a non-22 port), hashed when `salt` is given.
+pub fn known_hosts_line(host: &str, port: u16, key: &PublicKey, salt: Option<&[u8; 20]>) -> String {
+    let name = host_port_name(&host.to_ascii_lowercase(), port);
+    let name = match salt {
+        Some(s) => hashed_name(&name, s),
+        None => name,
+    };
+    format!("{name} {}\n", key_text(key))
+}
+
+/// Trusts `key` for `host:port` in `file` (`existing` is its content, `None` if it does not
+/// exist): appends the line ssh itself would write, after a newline if the file lacks a final
+/// one (as ssh does). When the status is `Changed`, the stale lines for this name are removed in
+/// the same edit and the plan carries a man-in-the-middle warning.
+pub fn trust_host_key_plan(
+    file: &Path,
+    existing: Option<&[u8]>,
+    host: &str,
+    port: u16,
+    key: &PublicKey,
+    salt: Option<&[u8; 20]>,
+) -> FixPlan {
+    let name = host_port_name(&host.to_ascii_lowercase(), port);
+    let fp = key.fingerprint(HashAlg::Sha256).to_string();
+    let line = known_hosts_line(host, port, key, salt);
+    let q = shell_quote(&file.display().to_string());
+    let command = format!(
+        "ssh-keyscan {}-t {} {} >> {q}   # after checking the fingerprint {fp}",
+        if port == 22 {
+            String::new()
+        } else {
+            format!("-p {port} ")
+        },
+        key.algorithm().as_str(),
+        shell_quote(host),
+    );
+    let mut plan = FixPlan::new(
+        "trust-host-key",
+        format!(
+            "Trust {} key {fp} for {name} in {}",
+            key.algorithm().as_str(),
+            file.display()
+        ),
+        command,
+    );
+    let Some(bytes) = existing else {
+        plan.changes.push(PlannedChange::Create {
+            path: file.to_path_buf(),
+            bytes: line.into_bytes(),
+            mode: 0o600,
+            secret: false,
+        });
+        return plan;
+    };
+    let kh = known_hosts::parse(bytes.to_vec());
+    let mut base = bytes.to_vec();
+    let mut removed = Vec::new();
+    match known_hosts::check_host_key(&kh, host, port, key) {
+        HostKeyStatus::Match { line } => {
+            plan.title = format!(
+                "{name} is already trusted with key {fp} ({}:{line})",
+                file.display()
+            );
+            return plan;
+        }
+        HostKeyStatus::Revoked { line } => {
+            plan.warnings.push(format!(
+                "this key is marked @revoked for {name} at {}:{line}; ssh will refuse it whatever is added",
+                file.display()
+            ));
+        }
+        HostKeyStatus::Changed {
+            line,
+            old_fingerprint,
+            old_key_type,
+        } => {
+            plan.destructive = true;
+            plan.warnings.push(format!(
+                "the server's key CHANGED: {}:{line} holds {old_key_type} {old_fingerprint}, the server now shows {fp}. \
+                 This is exactly what a man-in-the-middle attack looks like. Trust it only if you know the server was \
+                 reinstalled or its key replaced (ask its administrator, compare the fingerprint out of band).",
+                file.display()
+            ));
+            let drop = known_hosts::remove_host(&kh, &name).removed_lines;
+            let (after, rem, shown) = drop_lines(file, bytes, &drop);
+            base = after;
+            removed = rem;
+            plan.lines_removed = shown;
+            plan.command = format!(
+                "ssh-keygen -f {q} -R {} && {}",
+                shell_quote(&name),
+                plan.command
+            );
+        }
+        HostKeyStatus::Unknown => {}
+    }
+    if base.last().is_some_and(|&b| b != b'\n') {
+        base.push(b'\n');
+    }
+    base.extend_from_slice(line.as_bytes());
+    replace(&mut plan, file, bytes, base, None, removed);
+    plan
+}
+
+/// A mode change, or an empty plan when the mode is already right.
+pub fn chmod_plan(
+    id: &str,
+    path: &Path,
+    shown: &str,
+    before: u32,
+    after: u32,
+    command: &str,
+) -> FixPlan {
+    let mut plan = FixPlan::new(
+        id,
+        format!(
+            "chmod {} {shown} (now {})",
+            mode_string(after),
+            mode_string(before)
+        ),
+        command,
+    );
+    if before != after {
+        plan.changes.push(PlannedChange::Chmod {
+            path: path.to_path_buf(),
+            before,
+            after,
+        });
+    } else {
+        plan.title = format!("{shown} already has mode {}", mode_string(after));
+    }
+    plan
+}
+
+/// Converts CRLF line ends to LF, exactly as `sed 's/\r$//'` (a CR at the end of each line,
+/// the last line too); every other byte stays.
+pub fn strip_crlf_plan(file: &Path, bytes: &[u8]) -> FixPlan {
+    let mut after = Vec::with_capacity(bytes.len());
+    for line in lines(bytes) {
+        let (text, eol) = match line.strip_suffix(b"\n") {
+            Some(t) => (t, &b"\n"[..]),
+            None => (line, &b""[..]),
+        };
+        after.extend_from_slice(text.strip_suffix(b"\r").unwrap_or(text));
+        after.extend_from_slice(eol);
+    }
+    let q = shell_quote(&file.display().to_string());
+    let mut plan = FixPlan::new(
+        "known-hosts-strip-crlf",
+        format!("Convert {} to Unix line ends", file.display()),
+        format!("cp {q} {q}.old && sed -i 's/\\r$//' {q}"),
+    );
+    plan.destructive = true;
+    replace(
+        &mut plan,
+        file,
+        bytes,
+        after,
+        Some(old_path(file)),
+        Vec::new(),
+    );
+    plan
+}
+
+/// Deletes the lines ssh cannot read (the ones `ssh-keygen -R` refuses the file for), keeping
+/// every other byte.
+pub fn delete_malformed_plan(file: &Path, bytes: &[u8]) -> FixPlan {
+    let kh = known_hosts::parse(bytes.to_vec());
+    let drop: Vec<usize> = kh.problems().iter().map(|p| p.line).collect();
+    let (after, removed, shown) = drop_lines(file, bytes, &drop);
+    let q = shell_quote(&file.display().to_string());
+    let script: Vec<String> = drop.iter().map(|n| format!("-e '{n}d'")).collect();
+    let mut plan = FixPlan::new(
+        "known-hosts-delete-malformed",
+        format!(
+            "Delete {} unreadable line(s) from {}",
+            removed.len(),
+            file.display()
+        ),
+        format!("cp {q} {q}.old && sed -i {} {q}", script.join(" ")),
+    );
+    plan.destructive = true;
+    plan.lines_removed = shown;
+    replace(&mut plan, file, bytes, after, Some(old_path(file)), removed);
+    plan
+}
+
+/// The `.pub` line `ssh-keygen -y` prints for a key: `TYPE BASE64 COMMENT\n` (no trailing
+/// space without a comment).
+pub fn public_line(key: &PublicKey, comment: Option<&str>) -> String {
+    match comment.filter(|c| !c.is_empty()) {
+        Some(c) => format!("{} {c}\n", key_text(key)),
+        None => format!("{}\n", key_text(key)),
+    }
+}
+
+/// Writes `PRIVATE.pub` from the private key's public half (no passphrase needed: OpenSSH
+/// stores the public half in clear). `pub_existing` is the current `.pub`, if any: replaced
+/// (destructive, backed up in the journal) when it is another key.
+pub fn regenerate_public_plan(
+    private: &Path,
+    private_bytes: &[u8],
+    pub_existing: Option<&[u8]>,
+    shown: &str,
+) -> Result<FixPlan, String> {
+    let (pk, comment) = match classify(private_bytes) {
+        Classified::PrivateKey {
+            public_key: Some(pk),
+            comment,
+            ..
+        } => (pk, comment),
+        Classified::PrivateKey { .. } => {
+            return Err(format!(
+                "{shown}: the public half cannot be read from this key without decrypting it; run ssh-keygen -y -f {shown}"
+            ))
+        }
+        _ => return Err(format!("{shown} is not a private key")),
+    };
+    let pub_path = crate::keys::public_path_for(private);
+    let line = public_line(&pk, comment.as_deref());
+    let q = shell_quote(&private.display().to_string());
+    let qp = shell_quote(&pub_path.display().to_string());
+    let mut plan = FixPlan::new(
+        "regenerate-public-key",
+        format!(
+            "Write {}.pub from the private key ({})",
+            shown,
+            pk.fingerprint(HashAlg::Sha256)
+        ),
+        format!("ssh-keygen -y -f {q} > {qp}"),
+    );
+    match pub_existing {
+        None => plan.changes.push(PlannedChange::Create {
+            path: pub_path,
+            bytes: line.into_bytes(),
+            mode: 0o644,
+            secret: false,
+        }),
+        Some(old) => {
+            plan.destructive = true;
+            replace(
+                &mut plan,
+                &pub_path,
+                old,
+                line.into_bytes(),
+                None,
+                Vec::new(),
+            );
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+
+    #[test]
+    fn drop_lines_keeps_crlf_and_junk_and_adds_a_final_newline() {
+        let f = Path::new("/k");
+        let (out, removed, shown) = drop_lines(f, b"a\r\njunk\nb x\nlast", &[3]);
+        assert_eq!(out, b"a\r\njunk\nlast\n");
+        assert_eq!(removed, vec![(3, b"b x\n".to_vec())]);
+        assert_eq!(shown[0].text, "b x");
+    }
+
+    #[test]
+    fn all_aliases_finds_the_stale_ip_entry_by_its_key() {
+        let text = format!(
+            "example.com ssh-ed25519 {ED}\n10.0.0.7 ssh-ed25519 {ED}\nother ssh-ed25519 {ED}\n"
+        );
+        let kh = known_hosts::parse(text.into_bytes());
+        let (names, _) = alias_names(&kh, "example.com", 22, &[]);
+        assert_eq!(
+            names,
+            vec!["example.com".to_string(), "10.0.0.7".to_string()]
+        );
+        let plan = remove_host_plan(
+            "known-hosts-remove-host",
+            Path::new("/k"),
+            kh.bytes(),
+            &names,
+        );
+        let lines: Vec<usize> = plan.lines_removed.iter().map(|l| l.line).collect();
+        assert_eq!(lines, vec![1, 2]);
+    }
+
+    #[test]
+    fn strip_crlf_matches_sed() {
+        let p = strip_crlf_plan(Path::new("/k"), b"a\r\nb\r\r\nc\rd\r");
+        match &p.changes[0] {
+            PlannedChange::Replace { after, .. } => assert_eq!(after, b"a\nb\r\nc\rd"),
+            c => panic!("{c:?}"),
+        }
+    }
+
+    #[test]
+    fn hashed_name_matches_what_the_parser_matches() {
+        let line = format!("{} ssh-ed25519 {ED}\n", hashed_name("[h]:2222", &[7u8; 20]));
+        let kh = known_hosts::parse(line.into_bytes());
+        assert_eq!(kh.find("[h]:2222").len(), 1);
+        assert!(kh.find("h").is_empty());
+    }
+}
