@@ -429,7 +429,11 @@ pub fn parse_ssh_g_with_home(
         hostname: first("hostname").unwrap_or(&host_alias).to_string(),
         host_alias,
         user: first("user").unwrap_or_default().to_string(),
-        port: first("port").and_then(|p| p.parse().ok()).unwrap_or(22),
+        // ssh refuses `Port 0` ("Bad port '0'"); never hand port 0 to a connect.
+        port: first("port")
+            .and_then(|p| p.parse().ok())
+            .filter(|&p: &u16| p != 0)
+            .unwrap_or(22),
         identity_files: Vec::new(),
         explicit_identity_files: Vec::new(),
         identities_only: is_yes(first("identitiesonly")),
@@ -905,7 +909,11 @@ pub fn effective_parsed(
         host_alias: ev.alias.clone(),
         hostname,
         user: first("user").unwrap_or(local_user),
-        port: first("port").and_then(|p| p.parse().ok()).unwrap_or(22),
+        // ssh refuses `Port 0` ("Bad port '0'"); never hand port 0 to a connect.
+        port: first("port")
+            .and_then(|p| p.parse().ok())
+            .filter(|&p: &u16| p != 0)
+            .unwrap_or(22),
         identity_files: Vec::new(),
         explicit_identity_files: Vec::new(),
         identities_only: is_yes(yes_no(first("identitiesonly").as_deref()).as_deref()),

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::printable;
 use crate::finding::Severity;
 use crate::paths::SshPaths;
 use crate::probe::{self, setup, LoginMode, ProbeOptions, ProbeReport, StageEvent, StageStatus};
@@ -47,7 +48,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
     let opts = match resolve(args) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("sshdoctor probe: {e:#}");
+            eprintln!("sshdoctor probe: {}", printable(&format!("{e:#}")));
             return Ok(2);
         }
     };
@@ -85,7 +86,9 @@ fn print_stage(st: &probe::Stage) {
     let _ = writeln!(
         out,
         "[{mark}] {:<13}{:>6} ms  {}",
-        st.stage, st.ms, st.detail
+        st.stage,
+        st.ms,
+        printable(&st.detail)
     );
 }
 
@@ -97,15 +100,20 @@ fn print_findings(r: &ProbeReport) {
             Severity::Warning => "warning",
             Severity::Info => "info",
         };
-        let _ = writeln!(out, "\n{sev}: {} [{}]", f.title, f.id);
+        let _ = writeln!(out, "\n{sev}: {} [{}]", printable(&f.title), f.id);
         if !f.explanation.is_empty() {
-            let _ = writeln!(out, "  {}", f.explanation);
+            let _ = writeln!(out, "  {}", printable(&f.explanation));
         }
         for e in &f.evidence {
-            let _ = writeln!(out, "  - {e}");
+            let _ = writeln!(out, "  - {}", printable(e));
         }
         for x in &f.fixes {
-            let _ = writeln!(out, "  fix: {}\n       $ {}", x.title, x.command);
+            let _ = writeln!(
+                out,
+                "  fix: {}\n       $ {}",
+                printable(&x.title),
+                printable(&x.command)
+            );
         }
     }
 }
@@ -157,7 +165,9 @@ fn ask_passphrase(path: &Path) -> Option<String> {
     }
     let mut w = &tty;
     let _ = write!(w, "Passphrase for {}: ", path.display());
-    let mut line = String::new();
+    // The typed line (with its newline) is wiped on drop; only the trimmed copy leaves, and the
+    // probe wraps that in `Zeroizing` too.
+    let mut line = zeroize::Zeroizing::new(String::new());
     let read = std::io::BufReader::new(&tty).read_line(&mut line);
     if have {
         unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };

@@ -208,6 +208,30 @@ pub fn connection_closed(t: &Target, when: &str, evidence: &[String]) -> Finding
     evidence.iter().fold(f, |f, e| f.evidence(e.clone()))
 }
 
+/// The server broke the SSH protocol itself (an absurd packet length, a bad MAC, a malformed key
+/// exchange): not a refusal but a broken or hostile peer, or something in the path rewriting bytes.
+pub fn protocol_violation(t: &Target, when: &str, evidence: &[String]) -> Finding {
+    let f = Finding::new(
+        "protocol-violation",
+        Severity::Error,
+        format!("{} broke the SSH protocol {when}", t.host_port()),
+    )
+    .explain(
+        "The server sent something no correct SSH server sends (ssh reports such answers as \
+         \"Bad packet length\" or \"message authentication code incorrect\"), so the connection \
+         was dropped before anything was trusted. The usual causes are a middlebox that rewrites \
+         the traffic (a broken proxy, a port forward into a different service, a faulty NIC or \
+         VPN), a badly broken SSH implementation, or someone tampering with the connection. \
+         Try from another network; if it works there, suspect the path, not the server.",
+    )
+    .fix(Fix::new(
+        "compare-with-ssh",
+        "See what OpenSSH makes of the same server",
+        format!("{} -v true", t.ssh_command(&[])),
+    ));
+    evidence.iter().fold(f, |f, e| f.evidence(e.clone()))
+}
+
 /// One algorithm category that did not match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {

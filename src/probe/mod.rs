@@ -787,6 +787,20 @@ impl Probe {
         let disconnect = seen.lock().ok().and_then(|s| s.disconnect.clone());
         let secs = self.opts.timeout.as_secs_f64();
         let banner_ms_at = id_at.unwrap_or_else(Instant::now);
+        // A server that trickles its identification (or stalls mid-line) is slow, not foreign:
+        // with no complete line there is nothing to call "not SSH" yet.
+        let timed_out = matches!(result, Err(HandshakeError::Timeout));
+        if timed_out && !bytes.is_empty() && !bytes.contains(&b'\n') {
+            let got = format!(
+                "only {} byte(s) within {secs:.1} s, no complete line: \"{}\"",
+                bytes.len(),
+                wire::printable(&bytes)
+            );
+            self.stage("banner", StageStatus::Fail, t0, got.clone());
+            let f = diagnose::banner_timeout(&self.target, secs).evidence(got);
+            self.find(f);
+            return None;
+        }
         match &kind {
             BannerKind::Ssh2(id) => {
                 self.report.server.banner = Some(id.clone());
@@ -906,14 +920,20 @@ impl Probe {
                     HandshakeError::Timeout => {
                         format!("key exchange not finished within {secs:.1} s")
                     }
-                    HandshakeError::Failed(e) => e.to_string(),
+                    HandshakeError::Failed(e) => wire::printable(e.to_string().as_bytes()),
                 };
                 self.stage("kex", StageStatus::Fail, t1, detail.clone());
+                let violation = disconnect.is_none()
+                    && matches!(&e, HandshakeError::Failed(err) if is_protocol_violation(err));
                 let mut ev = vec![detail];
                 if let Some(d) = disconnect {
                     ev.push(format!("server said: {d}"));
                 }
-                let f = diagnose::connection_closed(&self.target, "during key exchange", &ev);
+                let f = if violation {
+                    diagnose::protocol_violation(&self.target, "during key exchange", &ev)
+                } else {
+                    diagnose::connection_closed(&self.target, "during key exchange", &ev)
+                };
                 self.find(f);
                 None
             }
@@ -1387,7 +1407,8 @@ impl Probe {
                     return Err("the key needs its passphrase (use --ask-passphrase)".into())
                 }
                 (LoginMode::AskPassphrase(ask), true) => match ask(std::path::Path::new(&path)) {
-                    Some(p) => Some(p),
+                    // Wiped from memory when it goes out of scope, success or error.
+                    Some(p) => Some(zeroize::Zeroizing::new(p)),
                     None => return Err("no passphrase given".into()),
                 },
             };
@@ -1395,8 +1416,9 @@ impl Probe {
                 return Err("login not requested".into());
             }
             // The passphrase stays in this scope; errors never include it.
-            let secret = russh::keys::load_secret_key(&path, passphrase.as_deref())
-                .map_err(|e| format!("cannot load {path}: {e}"))?;
+            let secret =
+                russh::keys::load_secret_key(&path, passphrase.as_ref().map(|p| p.as_str()))
+                    .map_err(|e| format!("cannot load {path}: {e}"))?;
             let ask = conn
                 .handle
                 .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(secret), hash));
@@ -1440,6 +1462,27 @@ impl Probe {
         let (res, _, seen) = res;
         res.ok().map(|handle| Conn { handle, seen })
     }
+}
+
+/// Errors that mean the server sent bytes no correct SSH server sends, as opposed to a hang-up
+/// (`Disconnect`, `HUP`, I/O errors) or a refusal. A 4 GB packet length is the classic one: russh
+/// refuses it before allocating, as OpenSSH does ("Bad packet length").
+fn is_protocol_violation(e: &russh::Error) -> bool {
+    use russh::Error as E;
+    matches!(
+        e,
+        E::PacketSize(_)
+            | E::PacketAuth
+            | E::DecryptionError
+            | E::WrongServerSig
+            | E::StrictKeyExchangeViolation { .. }
+            | E::Inconsistent
+            | E::KexInit
+            | E::Kex
+            | E::IndexOutOfBounds
+            | E::SshEncoding(_)
+            | E::Utf8(_)
+    )
 }
 
 /// Opens an SSH session over `stream` with the recording wrapper, bounded by `timeout`.
