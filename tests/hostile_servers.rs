@@ -178,6 +178,7 @@ fn opts(port: u16, timeout: Duration) -> ProbeOptions {
         timeout,
         max_auth_tries: 6,
         login: LoginMode::WithKey,
+        jumps: Vec::new(),
     }
 }
 

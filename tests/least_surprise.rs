@@ -154,6 +154,7 @@ fn run_probe(
         timeout: Duration::from_secs(5),
         max_auth_tries: 6,
         login,
+        jumps: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -128,6 +128,7 @@ fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
         host_key_check: common::verdict(Some(known)),
         timeout: Duration::from_secs(5),
         max_auth_tries: 6,
+        jumps: Vec::new(),
         login: LoginMode::AskPassphrase(Box::new(move |_p: &Path| {
             if let Ok(mut n) = asked2.lock() {
                 *n += 1;
@@ -187,6 +188,7 @@ fn a_wrong_passphrase_is_not_echoed_in_the_error() {
         host_key_check: common::verdict(None),
         timeout: Duration::from_secs(5),
         max_auth_tries: 6,
+        jumps: Vec::new(),
         login: LoginMode::AskPassphrase(Box::new(move |_p: &Path| Some(wrong.to_string()))),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
