@@ -15,4 +15,5 @@ pub mod known_hosts;
 pub mod paths;
 pub mod perms;
 pub mod probe;
+pub mod scan;
 pub mod server;

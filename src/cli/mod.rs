@@ -14,6 +14,7 @@ pub mod config;
 pub mod keys;
 pub mod known_hosts;
 pub mod probe;
+pub mod scan;
 pub mod server;
 
 /// Diagnose and safely fix failing SSH logins.
@@ -46,6 +47,9 @@ pub enum Command {
     /// Test a login for real: DNS, TCP, banner, key exchange, host key, auth methods, which keys
     /// the server accepts, login. Exit 0 when login would succeed, 1 on an error diagnosis.
     Probe(probe::ProbeArgs),
+    /// Fetch the host key of every known host, concurrently, and report which known_hosts entries
+    /// went stale. Exit 1 when a key changed or is revoked.
+    Scan(scan::ScanArgs),
 }
 
 /// A mistake in how sshdoctor was called: exit code 2.
@@ -107,6 +111,7 @@ pub fn main() -> i32 {
         Some(Command::Agent(a)) => agent::run(a),
         Some(Command::Server(a)) => server::run(a),
         Some(Command::Probe(a)) => probe::run(a),
+        Some(Command::Scan(a)) => scan::run(a),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@
 //! holds already-resolved inputs and a host-key verdict closure.
 
 pub mod diagnose;
+pub mod keyscan;
 pub mod wire;
 
 use std::net::SocketAddr;
