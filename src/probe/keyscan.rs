@@ -110,7 +110,7 @@ pub async fn fetch_host_key(
     let handler = ProbeHandler(Arc::clone(&seen));
     let result = tokio::time::timeout(
         left(),
-        client::connect_stream(keyscan_config(known_types), rec, handler),
+        client::connect_stream(keyscan_config(known_types, left()), rec, handler),
     )
     .await;
     let bytes = log.lock().map(|r| r.bytes.clone()).unwrap_or_default();
@@ -176,7 +176,12 @@ fn same_key_type(a: &Algorithm, b: &Algorithm) -> bool {
 }
 
 /// russh's defaults without SHA-1 `ssh-rsa` (as OpenSSH 8.8+), known key types first.
-fn keyscan_config(known_types: &[Algorithm]) -> Arc<client::Config> {
+///
+/// `inactivity_timeout` matters: russh runs the session in a task of its own once the server has
+/// identified itself, and that task outlives a caller that gave up waiting; without a limit a
+/// server that stalls mid-exchange would keep its connection open past the scan's concurrency
+/// bound and until the program ends.
+fn keyscan_config(known_types: &[Algorithm], timeout: Duration) -> Arc<client::Config> {
     let mut preferred = russh::Preferred::default();
     let all: Vec<Algorithm> = preferred
         .key
@@ -194,6 +199,7 @@ fn keyscan_config(known_types: &[Algorithm]) -> Arc<client::Config> {
         client_id: russh::SshId::Standard(
             concat!("SSH-2.0-sshdoctor_", env!("CARGO_PKG_VERSION")).into(),
         ),
+        inactivity_timeout: Some(timeout),
         ..Default::default()
     })
 }
@@ -205,11 +211,11 @@ mod tests {
 
     #[test]
     fn known_types_come_first_and_rsa_hashes_count_as_rsa() {
-        let cfg = keyscan_config(&[Algorithm::Rsa { hash: None }]);
+        let cfg = keyscan_config(&[Algorithm::Rsa { hash: None }], Duration::from_secs(1));
         let first = cfg.preferred.key.first().cloned();
         assert!(matches!(first, Some(Algorithm::Rsa { hash: Some(_) })));
         assert!(!cfg.preferred.key.iter().any(|a| a.as_str() == "ssh-rsa"));
-        let cfg = keyscan_config(&[Algorithm::Ed25519]);
+        let cfg = keyscan_config(&[Algorithm::Ed25519], Duration::from_secs(1));
         assert_eq!(cfg.preferred.key.first(), Some(&Algorithm::Ed25519));
         assert!(cfg.preferred.key.contains(&Algorithm::Rsa {
             hash: Some(HashAlg::Sha512)
