@@ -599,23 +599,81 @@ impl KnownHosts {
     /// `-F Example.COM` misses a hashed `example.com` entry (ssh itself lowercases first).
     pub fn find(&self, name: &str) -> Vec<Entry> {
         let lower = name.to_ascii_lowercase();
-        self.fields()
-            .filter(|(_, _, f)| self.matches(f, name.as_bytes(), lower.as_bytes()))
-            .map(|(i, l, f)| self.entry(i, l, f))
+        self.matching(name.as_bytes(), lower.as_bytes(), |_| true)
+            .into_iter()
+            .filter_map(|i| self.entry_at(i))
             .collect()
+    }
+
+    /// The entry of line index `i`, if that line is a key line.
+    fn entry_at(&self, i: usize) -> Option<Entry> {
+        let line = self.lines.get(i)?;
+        match &line.kind {
+            Kind::Entry(f) => Some(self.entry(i, line, f)),
+            _ => None,
+        }
+    }
+
+    /// Indices of the key lines that match `name` (and pass `keep`), in file order. Hashed lines
+    /// cost an HMAC each, so big files are split into one contiguous chunk per core; below
+    /// [`PARALLEL_LINES`] a thread costs more than it saves.
+    fn matching(
+        &self,
+        name: &[u8],
+        lower: &[u8],
+        keep: impl Fn(&Fields) -> bool + Sync,
+    ) -> Vec<usize> {
+        let scan_chunk = |base: usize, chunk: &[Line]| -> Vec<usize> {
+            chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(j, l)| match &l.kind {
+                    Kind::Entry(f) if keep(f) && self.matches(f, name, lower) => Some(base + j),
+                    _ => None,
+                })
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || self.lines.len() < PARALLEL_LINES {
+            return scan_chunk(0, &self.lines);
+        }
+        let size = self.lines.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .lines
+                .chunks(size)
+                .enumerate()
+                .map(|(k, chunk)| {
+                    let scan_chunk = &scan_chunk;
+                    s.spawn(move || scan_chunk(k * size, chunk))
+                })
+                .collect();
+            handles
+                .into_iter()
+                // A chunk thread only runs the pure matcher above; if it ever died, its lines
+                // are matched again here rather than silently dropped.
+                .enumerate()
+                .flat_map(|(k, h)| {
+                    h.join().unwrap_or_else(|_| {
+                        let start = k * size;
+                        let end = (start + size).min(self.lines.len());
+                        scan_chunk(start, self.lines.get(start..end).unwrap_or(&[]))
+                    })
+                })
+                .collect()
+        })
     }
 
     /// The key lines ssh consults when connecting to `host` on `port`: ssh lowercases the host,
     /// looks up [`host_port_name`], and skips lines whose key data it cannot decode.
     pub fn lookup(&self, host: &str, port: u16) -> Vec<Entry> {
         let name = host_port_name(&host.to_ascii_lowercase(), port);
-        self.fields()
-            .filter(|(_, _, f)| self.matches(f, name.as_bytes(), name.as_bytes()))
-            .filter(|(_, _, f)| {
-                blob_type(&self.data[f.key_type.clone()], &self.data[f.key.clone()]).is_ok()
-            })
-            .map(|(i, l, f)| self.entry(i, l, f))
-            .collect()
+        self.matching(name.as_bytes(), name.as_bytes(), |f| {
+            blob_type(&self.data[f.key_type.clone()], &self.data[f.key.clone()]).is_ok()
+        })
+        .into_iter()
+        .filter_map(|i| self.entry_at(i))
+        .collect()
     }
 }
 
@@ -650,21 +708,18 @@ pub fn find_output(kh: &KnownHosts, name: &str) -> String {
 /// bytes are returned unchanged.
 pub fn remove_host(kh: &KnownHosts, name: &str) -> Removal {
     let lower = name.to_ascii_lowercase();
-    let mut removed_lines = Vec::new();
+    let drop = kh.matching(name.as_bytes(), lower.as_bytes(), |f| f.marker.is_none());
+    let removed_lines: Vec<usize> = drop.iter().map(|i| i + 1).collect();
     let mut bytes = Vec::with_capacity(kh.data.len());
-    for (i, line) in kh.lines.iter().enumerate() {
-        let drop = match &line.kind {
-            Kind::Entry(f) => {
-                f.marker.is_none() && kh.matches(f, name.as_bytes(), lower.as_bytes())
-            }
-            _ => false,
-        };
-        if drop {
-            removed_lines.push(i + 1);
-        } else {
-            bytes.extend_from_slice(&kh.data[line.start..line.next]);
+    // Copy the runs of kept lines between removed ones in one go each.
+    let mut from = 0;
+    for &i in &drop {
+        if let Some(line) = kh.lines.get(i) {
+            bytes.extend_from_slice(kh.data.get(from..line.start).unwrap_or(&[]));
+            from = line.next;
         }
     }
+    bytes.extend_from_slice(kh.data.get(from..).unwrap_or(&[]));
     if removed_lines.is_empty() {
         return Removal {
             bytes: kh.data.clone(),
@@ -708,6 +763,9 @@ pub fn check_host_key(kh: &KnownHosts, host: &str, port: u16, key: &PublicKey) -
         None => status,
     }
 }
+
+/// Files with fewer lines are matched on one thread.
+const PARALLEL_LINES: usize = 20_000;
 
 /// How many malformed lines to name one by one before summarizing.
 const EVIDENCE_LIMIT: usize = 20;

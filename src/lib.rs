@@ -16,5 +16,6 @@ pub mod paths;
 pub mod pattern;
 pub mod perms;
 pub mod probe;
+pub mod scan;
 pub mod server;
 pub mod tui;

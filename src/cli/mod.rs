@@ -17,6 +17,7 @@ pub mod keys;
 pub mod known_hosts;
 pub mod known_hosts_remove;
 pub mod probe;
+pub mod scan;
 pub mod server;
 pub mod undo;
 
@@ -66,6 +67,9 @@ pub enum Command {
     Undo(undo::UndoArgs),
     /// Install your public key on a server (like ssh-copy-id), then verify the key login.
     CopyId(copy_id::CopyIdArgs),
+    /// Fetch the host key of every known host, concurrently, and report which known_hosts entries
+    /// went stale. Exit 1 when a key changed or is revoked.
+    Scan(scan::ScanArgs),
 }
 
 /// A mistake in how sshdoctor was called: exit code 2.
@@ -126,6 +130,7 @@ pub fn main() -> i32 {
         Some(Command::Fix(a)) => Ok(fix::exit_code(fix::run(a))),
         Some(Command::Undo(a)) => Ok(fix::exit_code(undo::run(a))),
         Some(Command::CopyId(a)) => Ok(fix::exit_code(copy_id::run(a))),
+        Some(Command::Scan(a)) => scan::run(a),
     };
     match result {
         Ok(code) => code,

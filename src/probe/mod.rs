@@ -9,6 +9,7 @@
 
 pub mod diagnose;
 pub mod jump;
+pub mod keyscan;
 pub mod setup;
 pub mod wire;
 

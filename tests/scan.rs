@@ -1,0 +1,365 @@
+//! `sshdoctor scan` against real sshd instances and fake listeners on 127.0.0.1, with OpenSSH
+//! (`ssh`, `ssh-keyscan`, `ssh-keygen`) as the oracle for what each verdict means.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::sshd::{self, Sshd, SshdOptions};
+use serde_json::Value;
+
+fn sshdoctor(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .args(args)
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sshdoctor")
+}
+
+/// Each stdout line of `scan --json` is one JSON object; keyed by the known_hosts name.
+fn json_lines(out: &Output) -> HashMap<String, Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .map(|v| (v["name"].as_str().unwrap_or_default().to_string(), v))
+        .collect()
+}
+
+/// `ssh-keyscan -p PORT 127.0.0.1` piped through `ssh-keygen -lf -`: OpenSSH's fingerprint of
+/// the key the server presents.
+fn keyscan_fingerprint(port: u16, key_type: &str) -> String {
+    let scan = Command::new("ssh-keyscan")
+        .args([
+            "-T",
+            "3",
+            "-t",
+            key_type,
+            "-p",
+            &port.to_string(),
+            "127.0.0.1",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .expect("ssh-keyscan");
+    let mut child = Command::new("ssh-keygen")
+        .args(["-lf", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ssh-keygen -lf -");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(&scan.stdout).expect("write");
+    }
+    let out = child.wait_with_output().expect("wait");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn key_fields(pubfile: &Path) -> String {
+    let text = std::fs::read_to_string(pubfile).expect("read .pub");
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn each_host_is_classified_as_ssh_would_see_it() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let same = Sshd::start(SshdOptions::default());
+    let rotated = Sshd::start(SshdOptions::default());
+    let retyped = Sshd::start(SshdOptions {
+        host_key_type: Some("rsa"),
+        ..Default::default()
+    });
+    let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
+    let closed = sshd::free_port();
+    let silent = sshd::silent_listener();
+    let http = sshd::http_listener();
+    let old_key = key_fields(&old.with_extension("pub"));
+    let kh = home.path().join("known_hosts");
+    let text = format!(
+        "{}[127.0.0.1]:{} {old_key}\n[127.0.0.1]:{} {old_key}\n[127.0.0.1]:{closed} {old_key}\n\
+         [127.0.0.1]:{silent} {old_key}\n[127.0.0.1]:{http} {old_key}\n",
+        same.known_hosts_line(),
+        rotated.port,
+        retyped.port,
+    );
+    std::fs::write(&kh, text).expect("write known_hosts");
+    let khs = kh.to_str().expect("utf-8 path");
+
+    let out = sshdoctor(
+        home.path(),
+        &["scan", "--from", khs, "--json", "--timeout", "1"],
+    );
+    let r = json_lines(&out);
+    assert_eq!(r.len(), 6, "one JSON line per host: {out:?}");
+    let name = |p: u16| format!("[127.0.0.1]:{p}");
+    let status = |p: u16| {
+        r[&name(p)]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let reason = |p: u16| {
+        r[&name(p)]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    assert_eq!(status(same.port), "unchanged");
+    assert_eq!(status(rotated.port), "changed");
+    assert_eq!(status(retyped.port), "changed");
+    assert_eq!(
+        (status(closed), reason(closed)),
+        ("unreachable".into(), "refused".into())
+    );
+    assert_eq!(
+        (status(silent), reason(silent)),
+        ("unreachable".into(), "timeout".into())
+    );
+    assert_eq!(status(http), "not-ssh");
+    assert!(r[&name(http)]["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("HTTP"));
+    assert_eq!(out.status.code(), Some(1), "a changed key is an error");
+
+    // The fingerprints are the ones OpenSSH's ssh-keyscan sees.
+    for (port, kt) in [
+        (same.port, "ed25519"),
+        (rotated.port, "ed25519"),
+        (retyped.port, "rsa"),
+    ] {
+        assert_eq!(
+            r[&name(port)]["fingerprint"].as_str(),
+            Some(keyscan_fingerprint(port, kt).as_str()),
+            "port {port}"
+        );
+    }
+    // The changed entry names the stale line and offers ssh-keygen -R for it.
+    let changed = &r[&name(rotated.port)];
+    assert_eq!(changed["known"]["line"], 2);
+    let fix = changed["fix"]["command"].as_str().unwrap_or_default();
+    assert!(
+        fix.starts_with("ssh-keygen -f ")
+            && fix.contains(&format!("-R '[127.0.0.1]:{}'", rotated.port)),
+        "{fix}"
+    );
+
+    // ssh agrees: unchanged connects past host key checking, both changed ones are refused.
+    for (port, changed) in [
+        (same.port, false),
+        (rotated.port, true),
+        (retyped.port, true),
+    ] {
+        let o = sshd::ssh(home.path(), port, &[], &kh, &[]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+            changed,
+            "port {port}: {err}"
+        );
+    }
+}
+
+#[test]
+fn text_output_lists_each_host_and_the_fix() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let server = Sshd::start(SshdOptions::default());
+    let old = sshd::keygen(home.path(), "old", "ed25519", "");
+    let kh = home.path().join("known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            server.port,
+            key_fields(&old.with_extension("pub"))
+        ),
+    )
+    .expect("write");
+    let out = sshdoctor(
+        home.path(),
+        &["scan", "--from", kh.to_str().expect("utf-8")],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("changed          [127.0.0.1]:{}", server.port)),
+        "{text}"
+    );
+    assert!(text.contains("1 hosts: 1 changed"), "{text}");
+    assert!(text.contains("ssh-keygen -f"), "{text}");
+}
+
+#[test]
+fn hashed_entries_are_checked_only_for_hosts_named_on_the_command_line() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let server = Sshd::start(SshdOptions::default());
+    let kh = home.path().join("known_hosts");
+    std::fs::write(&kh, server.known_hosts_line()).expect("write");
+    let hashed = Command::new("ssh-keygen")
+        .arg("-H")
+        .arg("-f")
+        .arg(&kh)
+        .output()
+        .expect("ssh-keygen -H");
+    assert!(hashed.status.success());
+    let khs = kh.to_str().expect("utf-8");
+
+    let out = sshdoctor(home.path(), &["scan", "--from", khs, "--json"]);
+    assert!(
+        out.stdout.is_empty(),
+        "a hashed name cannot be read back: {out:?}"
+    );
+
+    let target = format!("127.0.0.1:{}", server.port);
+    let out = sshdoctor(
+        home.path(),
+        &["scan", "--known-hosts", khs, "--json", &target],
+    );
+    let r = json_lines(&out);
+    let v = &r[&format!("[127.0.0.1]:{}", server.port)];
+    assert_eq!(v["status"], "unchanged", "{out:?}");
+    assert_eq!(v["origin"], "command line");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn config_hosts_are_resolved_like_ssh_and_unknown_ones_say_so() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let known = Sshd::start(SshdOptions::default());
+    let unknown = Sshd::start(SshdOptions::default());
+    let cfg = home.path().join("config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host lab\n  HostName 127.0.0.1\n  Port {}\nHost other\n  HostName 127.0.0.1\n  Port {}\nHost *\n  User nobody\n",
+            known.port, unknown.port
+        ),
+    )
+    .expect("write config");
+    let kh = home.path().join("known_hosts");
+    std::fs::write(&kh, known.known_hosts_line()).expect("write");
+    let out = sshdoctor(
+        home.path(),
+        &[
+            "scan",
+            "--from",
+            "config",
+            "-F",
+            cfg.to_str().expect("utf-8"),
+            "--known-hosts",
+            kh.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    let r = json_lines(&out);
+    assert_eq!(r.len(), 2, "{out:?}");
+    let k = &r[&format!("[127.0.0.1]:{}", known.port)];
+    assert_eq!(
+        (k["status"].as_str(), k["origin"].as_str()),
+        (Some("unchanged"), Some("config Host lab"))
+    );
+    let u = &r[&format!("[127.0.0.1]:{}", unknown.port)];
+    assert_eq!(u["status"], "unknown");
+}
+
+/// Client-side connections to `ports` that are open right now, from the kernel's table: a
+/// socket whose *remote* port is one of ours and whose state is ESTABLISHED is the scanner's end
+/// of a connection it has not closed yet (the listener's ends have our port as local port).
+fn client_sockets_open(ports: &[u16]) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let rem_port = f
+                .get(2)
+                .and_then(|a| a.rsplit(':').next())
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            f.get(3) == Some(&"01") && rem_port.is_some_and(|p| ports.contains(&p))
+        })
+        .count()
+}
+
+/// Silent listeners that record, each time a client's identification line arrives, how many
+/// of the scanner's connections to them are open at that moment (the peak can only rise then).
+fn counting_listeners(n: usize, peak: Arc<AtomicUsize>) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
+        .collect();
+    let ports: Arc<Vec<u16>> = Arc::new(
+        listeners
+            .iter()
+            .map(|l| l.local_addr().expect("addr").port())
+            .collect(),
+    );
+    for l in listeners {
+        let (ports, peak) = (Arc::clone(&ports), Arc::clone(&peak));
+        std::thread::spawn(move || {
+            for mut s in l.incoming().flatten() {
+                let (ports, peak) = (Arc::clone(&ports), Arc::clone(&peak));
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut buf = [0u8; 256];
+                    if matches!(s.read(&mut buf), Ok(n) if n > 0) {
+                        peak.fetch_max(client_sockets_open(&ports), Ordering::SeqCst);
+                        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+                    }
+                });
+            }
+        });
+    }
+    ports.to_vec()
+}
+
+#[test]
+fn concurrency_bounds_the_open_connections() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let peak = Arc::new(AtomicUsize::new(0));
+    let ports = counting_listeners(9, Arc::clone(&peak));
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    let text: String = ports
+        .iter()
+        .map(|p| format!("[127.0.0.1]:{p} {key}\n"))
+        .collect();
+    let kh = home.path().join("known_hosts");
+    std::fs::write(&kh, text).expect("write");
+    let out = sshdoctor(
+        home.path(),
+        &[
+            "scan",
+            "--from",
+            kh.to_str().expect("utf-8"),
+            "--json",
+            "--concurrency",
+            "3",
+            "--timeout",
+            "0.4",
+        ],
+    );
+    let r = json_lines(&out);
+    assert_eq!(r.len(), 9, "{out:?}");
+    assert!(r.values().all(|v| v["reason"] == "timeout"), "{r:?}");
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        3,
+        "never more than --concurrency 3 open"
+    );
+}
