@@ -380,4 +380,71 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(Snapshot::read(dir.path()).is_err());
     }
+
+    #[test]
+    fn an_edit_waits_for_another_sshdoctor_and_refuses_after_its_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kh");
+        fs::write(&p, b"a\nb\n").unwrap();
+        let snap = Snapshot::read(&p).unwrap();
+        // Another sshdoctor in its critical section: it holds the lock on the file.
+        let other = File::open(&p).unwrap();
+        assert!(lock_exclusive(&other).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            let r = replace(&snap, b"b\n", None);
+            let _ = tx.send(());
+            r
+        });
+        // Still waiting for the lock (if this fails, the lock is not taken at all).
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err());
+        // The other one renames its result over the file, then lets go of the lock.
+        fs::write(dir.path().join("new"), b"a\n").unwrap();
+        fs::rename(dir.path().join("new"), &p).unwrap();
+        drop(other);
+        let err = worker.join().unwrap().unwrap_err();
+        assert!(matches!(err, AtomicError::Changed { .. }), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"a\n");
+    }
+
+    #[test]
+    fn bytes_appended_to_the_old_file_after_the_rename_are_carried_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kh");
+        fs::write(&p, b"a\nb\n").unwrap();
+        let old = File::open(&p).unwrap();
+        fs::write(dir.path().join("new"), b"b\n").unwrap();
+        fs::rename(dir.path().join("new"), &p).unwrap();
+        // ssh opened the old file before the rename and writes after it.
+        let mut late = OpenOptions::new()
+            .append(true)
+            .open(format!("/proc/self/fd/{}", old.as_raw_fd()))
+            .unwrap();
+        late.write_all(b"c\n").unwrap();
+        assert_eq!(late_appends(&old, 4), b"c\n");
+        assert!(late_appends(&old, 6).is_empty());
+    }
+
+    #[test]
+    fn only_temp_files_of_dead_processes_are_cleaned_up() {
+        assert_eq!(temp_owner_pid(".sshdoctor-123-abcDEF"), Some(123));
+        assert_eq!(temp_owner_pid(".sshdoctor-abcDEF"), None);
+        assert_eq!(temp_owner_pid(".sshdoctor-12x-abc"), None);
+        assert_eq!(temp_owner_pid(".sshdoctor-0-abc"), None);
+        assert_eq!(temp_owner_pid("known_hosts"), None);
+        let dir = tempfile::tempdir().unwrap();
+        // A pid that cannot be running: above the kernel's pid_max limit (2^22).
+        let dead = dir.path().join(".sshdoctor-99999999-xyz");
+        let alive = dir
+            .path()
+            .join(format!(".sshdoctor-{}-xyz", std::process::id()));
+        let other = dir.path().join(".sshdoctor-notmine");
+        for f in [&dead, &alive, &other] {
+            fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temp_files(dir.path()), 1);
+        assert!(!dead.exists() && alive.exists() && other.exists());
+    }
 }
