@@ -114,6 +114,7 @@ impl App {
             Overlay::Help => self.render_help(frame, area),
             Overlay::Confirm(c) if c.strong => {
                 let mut lines = c.lines.clone();
+                // The last line, which stays on screen however long the warning is.
                 lines.push(format!("Type yes: {}█", c.typed));
                 self.render_popup(frame, area, &c.title, &lines)
             }
@@ -813,9 +814,17 @@ impl App {
     fn render_popup(&self, frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
         let width = area.width.saturating_sub(4).min(90);
         let inner = usize::from(width.saturating_sub(2)).max(1);
+        // Word wrapping can take a row more than the character count says.
         let needed: usize = lines
             .iter()
-            .map(|l| l.chars().count().max(1).div_ceil(inner))
+            .map(|l| {
+                let rows = l.chars().count().max(1).div_ceil(inner);
+                if rows > 1 {
+                    rows + 1
+                } else {
+                    rows
+                }
+            })
             .sum();
         let height = (needed as u16 + 2).min(area.height);
         let popup = Rect {
@@ -824,17 +833,35 @@ impl App {
             width,
             height,
         };
-        let text: Vec<Line> = lines.iter().map(|l| Line::from(clean(l))).collect();
+        let block = Block::bordered()
+            .title(format!(" {title} "))
+            .title_alignment(Alignment::Left);
+        let body = block.inner(popup);
         frame.render_widget(Clear, popup);
-        frame.render_widget(
-            Paragraph::new(text)
-                .block(
-                    Block::bordered()
-                        .title(format!(" {title} "))
-                        .title_alignment(Alignment::Left),
-                )
-                .wrap(Wrap { trim: false }),
-            popup,
-        );
+        frame.render_widget(block, popup);
+        // When the text does not fit, the last line (what to press) stays on the bottom row:
+        // a confirmation must always say how to answer it.
+        let (text, last) = match lines.split_last() {
+            Some((last, rest)) if needed > usize::from(body.height) && body.height > 1 => {
+                let rows = last.chars().count().max(1).div_ceil(inner) as u16;
+                (rest, Some((last, rows.min(body.height - 1))))
+            }
+            _ => (lines, None),
+        };
+        let mut top = body;
+        if let Some((last, rows)) = last {
+            top.height = body.height - rows;
+            let bottom = Rect {
+                y: body.y + top.height,
+                height: rows,
+                ..body
+            };
+            frame.render_widget(
+                Paragraph::new(Line::from(clean(last))).wrap(Wrap { trim: false }),
+                bottom,
+            );
+        }
+        let text: Vec<Line> = text.iter().map(|l| Line::from(clean(l))).collect();
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), top);
     }
 }
