@@ -858,3 +858,17 @@ fn s_in_known_hosts_looks_names_up_only_when_asked() {
         "{s}"
     );
 }
+
+#[test]
+fn the_readme_keys_table_is_the_key_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let table = keymap::markdown_table();
+    if std::env::var_os("SSHDOCTOR_PRINT_KEYS").is_some() {
+        print!("{table}");
+    }
+    assert!(
+        readme.contains(&table),
+        "README.md's keys table differs from src/tui/keymap.rs; it should be:\n{table}"
+    );
+}

@@ -243,6 +243,19 @@ pub const MODAL_HELP: &[(&str, &str)] = &[
     ("mouse", "click selects a row, the wheel scrolls"),
 ];
 
+/// The keys as a Markdown table (README's "Dashboard" section), from this table, so the
+/// document cannot drift from what the keys do (a test compares them).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | what it does |\n|---|---|\n");
+    for b in BINDINGS {
+        out.push_str(&format!("| `{}` | {} |\n", b.label, b.help));
+    }
+    for (k, h) in MODAL_HELP {
+        out.push_str(&format!("| `{k}` | {h} |\n"));
+    }
+    out
+}
+
 /// The action bound to a key press, if any.
 pub fn lookup(key: &KeyEvent) -> Option<Action> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
