@@ -357,3 +357,48 @@ fn an_open_private_key_is_fixed_with_f_y_and_undone_by_sshdoctor_undo() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(mode(&key), 0o644, "undo puts the old mode back");
 }
+
+#[test]
+fn a_changed_host_key_is_trusted_only_after_typing_yes() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = home();
+    let keys = tempfile::tempdir().expect("tempdir");
+    let name = format!("[127.0.0.1]:{}", server.port);
+    let old = kh_line(keys.path(), &name);
+    let kh = home.path().join(".ssh/known_hosts");
+    std::fs::write(&kh, &old).expect("write known_hosts");
+    let new_fp = sshd::fingerprint(&server.host_key_pub());
+
+    let t = Tmux::start(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
+    t.wait_for(&format!("host key is not the one known for {name}"));
+    t.keys(&["Enter", "Down", "f"]);
+    let s = t.wait_for("Type yes:");
+    assert!(s.contains("The host key CHANGED"), "{s}");
+    assert!(s.contains(&new_fp), "the server's fingerprint: {s}");
+    assert!(s.contains("known_hosts holds: ssh-ed25519"), "{s}");
+    assert!(s.contains("man-in-the-middle"), "{s}");
+    // y and Enter is a no.
+    t.keys(&["y", "Enter"]);
+    t.wait_for("Nothing changed");
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), old);
+    t.keys(&["f"]);
+    t.wait_for("Type yes:");
+    t.keys(&["y", "e", "s", "Enter"]);
+    t.wait_for("Done: ~/.ssh/known_hosts: 1 line(s) removed, 1 added");
+    t.keys(&["q", "q"]);
+    t.wait_for("EXIT=0");
+    // ssh-keygen -F now finds exactly the server's key for the name.
+    let out = Command::new("ssh-keygen")
+        .args(["-F", &name, "-f"])
+        .arg(&kh)
+        .output()
+        .expect("ssh-keygen -F");
+    let found = String::from_utf8_lossy(&out.stdout);
+    let server_pub = std::fs::read_to_string(server.host_key_pub()).expect("read host key");
+    let blob = server_pub.split_whitespace().nth(1).expect("key blob");
+    assert!(found.contains(blob), "{found}");
+    assert!(
+        !found.contains(old.split_whitespace().nth(2).unwrap()),
+        "{found}"
+    );
+}

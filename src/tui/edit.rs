@@ -1,11 +1,10 @@
-//! The few changes the TUI makes itself, planned and written by the fix module like every
-//! sshdoctor edit (temp file, fsync, rename, mode kept, `FILE.old`, refused when the file changed
-//! since it was read, journaled for undo).
+//! The known_hosts browser's own edits (`d` deletes the exact lines shown) and `u`, planned and
+//! written by the fix module like every sshdoctor edit (temp file, fsync, rename, mode kept,
+//! `FILE.old`, refused when the file changed since it was read, journaled for undo).
 //!
-//! Fixes are identified by the shell command the core attached to them: a fix is applied only
-//! when sshdoctor can do exactly what that command says (`ssh-keygen -f FILE -R NAME`,
-//! `chmod MODE PATH`); anything else is shown for the user to run. When the fix module offers
-//! fix plans, [`plan`] is the one place to point at it.
+//! The panes' `f` goes through [`super::fixes`], which maps every fix id to the fix module.
+//! [`plan`] is the older, narrower reading of a fix's shell command (`ssh-keygen -R`, `chmod`),
+//! kept for callers that have only a command; [`words`] is shared with `fixes`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
