@@ -593,7 +593,9 @@ pub fn resolve(
                 missing.push(dir.to_path_buf());
                 d = dir.parent();
             }
-            let command = append_key_command(&file, pubf, &user.name, !missing.is_empty());
+            // The same command `sshdoctor server` shows for this fix.
+            let make_dir = file.starts_with(&user.home);
+            let command = append_key_command(&file, pubf, &user.name, make_dir);
             let mut p = append_key_plan(&file, existing.as_deref(), &line, &key, command);
             let root = crate::paths::current_uid() == 0;
             let after = if existing.is_none() && root && user.uid != 0 {
