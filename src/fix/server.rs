@@ -623,14 +623,25 @@ pub fn resolve(
             let p = if id == "sshd-config-set" {
                 let setting = need_target(id, target, "'Keyword value'")?;
                 sshd_config_set_plan(&config, &bytes, setting, &sshd)
+                    .map_err(|e| anyhow::anyhow!(e))?
             } else {
                 let user = match (target, &ctx.user) {
                     (Some(t), _) => t.to_string(),
                     (None, u) => lookup_user(u.as_deref())?.name,
                 };
-                allow_user_plan(&config, &bytes, &user, &sshd)
-            }
-            .map_err(|e| anyhow::anyhow!(e))?;
+                match allow_user_plan(&config, &bytes, &user, &sshd) {
+                    Ok(p) => p,
+                    Err(why) => {
+                        return Ok(Some(ServerResolved::Manual {
+                            why,
+                            command: format!(
+                                "${{EDITOR:-vi}} {}",
+                                shell_quote(&config.display().to_string())
+                            ),
+                        }))
+                    }
+                }
+            };
             Ok(Some(ServerResolved::Plans(vec![ServerPlan {
                 plan: p,
                 after: AfterApply::ValidateSshd { sshd, config },
