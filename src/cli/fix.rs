@@ -469,6 +469,7 @@ pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
                 identity: None,
                 target,
                 known_hosts: args.file.clone(),
+                config_file: None,
                 no_verify: false,
             });
         }
