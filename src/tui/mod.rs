@@ -9,6 +9,8 @@
 pub mod app;
 pub mod browser;
 pub mod edit;
+pub mod effects;
+pub mod fixes;
 pub mod keymap;
 pub mod layout;
 pub mod render;
@@ -165,6 +167,12 @@ impl Shell {
                 };
                 let _ = tx.send(Msg::Undone(result));
             }
+            Effect::Prepare(req) => effects::prepare(*req, self.paths.clone(), tx),
+            Effect::ApplyPlans(plans) => {
+                effects::apply_plans(&plans, &self.journal, &self.paths, &tx)
+            }
+            Effect::InspectServer => effects::inspect_server(tx),
+            Effect::CheckNames(names) => effects::check_names(names, tx),
         }
     }
 }
