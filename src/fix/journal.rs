@@ -144,8 +144,6 @@ fn now() -> u64 {
 
 /// Appends a record built from the next sequence number; the journal is created 0600.
 pub fn append(path: &Path, make: impl FnOnce(u64, u64) -> Record) -> anyhow::Result<Record> {
-    let seq = read(path)?.iter().map(Record::seq).max().unwrap_or(0) + 1;
-    let record = make(seq, now());
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
@@ -156,6 +154,12 @@ pub fn append(path: &Path, make: impl FnOnce(u64, u64) -> Record) -> anyhow::Res
         .mode(0o600)
         .open(path)
         .map_err(|e| anyhow::anyhow!("cannot open the fix journal {}: {e}", path.display()))?;
+    // Two fixes finishing at once must not take the same sequence number: hold an exclusive
+    // lock from reading the last number to writing the new record. Released when `f` closes.
+    // SAFETY: flock on a file descriptor we own; it has no memory effects.
+    let _ = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+    let seq = read(path)?.iter().map(Record::seq).max().unwrap_or(0) + 1;
+    let record = make(seq, now());
     let mut line = serde_json::to_string(&record)?;
     line.push('\n');
     f.write_all(line.as_bytes())?;
