@@ -30,7 +30,7 @@ cargo build --profile bench-fast --quiet
 FRAME_BIN=$(cargo bench --profile bench-fast --bench first_frame --no-run --quiet --message-format=json 2>/dev/null |
   python3 -c 'import json,sys; [print(m["executable"]) for m in map(json.loads, sys.stdin) if m.get("executable")]' | tail -1)
 T_BUILD=$(($(date +%s) - T0))
-BIN="$ROOT/target/bench-fast/sshdoctor"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/bench-fast/sshdoctor"
 
 W=$(mktemp -d /tmp/sshdoctor-bench.XXXXXX)
 chmod 700 "$W"
