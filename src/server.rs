@@ -1348,27 +1348,11 @@ fn key_findings(
         }
         if let (Some(pubf), Some(target)) = (&w.pubkey_file, f.key_files.first()) {
             let t = target.path.display().to_string();
-            let tq = shell_quote(&t);
-            let dq = shell_quote(
-                &target
-                    .path
-                    .parent()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default(),
-            );
-            let pq = shell_quote(&pubf.display().to_string());
-            let u = shell_quote(&f.user.name);
-            let mkdir = if target.path.starts_with(&f.user.home) {
-                format!("install -d -m 700 -o {u} {dq} && ")
-            } else {
-                String::new()
-            };
+            let make_dir = target.path.starts_with(&f.user.home);
             fi = fi.fix(Fix::new(
                 "append-authorized-key",
                 format!("Add the key to {t}"),
-                format!(
-                    "{mkdir}{{ if [ -s {tq} ] && [ -n \"$(tail -c1 {tq})\" ]; then echo; fi; cat {pq}; }} >> {tq} && chown {u} {tq} && chmod 600 {tq}"
-                ),
+                crate::fix::server::append_key_command(&target.path, pubf, &f.user.name, make_dir),
             ));
         }
         out.push(fi);
@@ -1411,7 +1395,9 @@ fn key_findings(
     }
 }
 
-/// Rewrites the line with the client address added to `from=`, as a `sed` line replacement.
+/// Adds the client address at the end of the line's `from=` list, every other byte of the line
+/// kept (`sshdoctor fix authorized-key-allow-from FILE:LINE --from ADDR` does the same). No fix
+/// when a negated pattern excludes the address: adding it would not help.
 fn allow_from_fix(path: &str, e: &Entry, from: &str, addr: IpAddr) -> Option<Fix> {
     let negated = from.split(',').any(|p| {
         p.starts_with('!')
@@ -1424,36 +1410,10 @@ fn allow_from_fix(path: &str, e: &Entry, from: &str, addr: IpAddr) -> Option<Fix
     if negated {
         return None;
     }
-    let mut opts = Vec::new();
-    for o in &e.options {
-        match (&o.name[..], &o.value) {
-            ("from", Some(v)) => opts.push(format!("from=\"{v},{addr}\"")),
-            (n, Some(v)) => opts.push(format!("{n}=\"{}\"", v.replace('"', "\\\""))),
-            (n, None) => opts.push(n.to_string()),
-        }
-    }
-    let key = e.key.to_openssh().ok()?;
-    let key = key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-    let mut line = format!("{} {key}", opts.join(","));
-    if !e.comment.is_empty() {
-        line.push(' ');
-        line.push_str(&e.comment);
-    }
-    let esc: String = line
-        .chars()
-        .flat_map(|c| match c {
-            '\\' | '/' | '&' => vec!['\\', c],
-            _ => vec![c],
-        })
-        .collect();
     Some(Fix::new(
         "authorized-key-allow-from",
         format!("Allow {addr} in the from= option of line {}", e.line),
-        format!(
-            "sed -i {} {}",
-            shell_quote(&format!("{}s/.*/{esc}/", e.line)),
-            shell_quote(path)
-        ),
+        crate::fix::server::allow_from_command(path, e.line, addr),
     ))
 }
 

@@ -278,6 +278,27 @@ fn copy_id_with_a_password_makes_key_login_work() {
     let ak = std::fs::read_to_string(user.home.join(".ssh/authorized_keys")).unwrap();
     assert_eq!(ak.matches(&key_words(&pubpath(&key))).count(), 1, "{ak}");
 
+    // A config alias resolves as ssh resolves it (HostName, Port, User): same server, same key.
+    std::fs::write(
+        h.path().join(".ssh/config"),
+        format!(
+            "Host lab\n  HostName 127.0.0.1\n  Port {}\n  User {}\n",
+            sshd.port, user.name
+        ),
+    )
+    .unwrap();
+    let out = sshdoctor(
+        h.path(),
+        &["copy-id", "lab"],
+        &[("SSHDOCTOR_PASSWORD", "s3cret-Pw!")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("already installed"),
+        "{}",
+        text(&out.stdout)
+    );
+
     // An unknown host key: no password is sent.
     std::fs::write(&kh, "").unwrap();
     let out = sshdoctor(

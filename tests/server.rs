@@ -1,34 +1,95 @@
 //! `sshdoctor server` against a real sshd (StrictModes yes, 127.0.0.1 only): each case breaks one
 //! thing, proves with a real `ssh` login that it fails, checks that the report names that cause
-//! (and quotes sshd's own log line), applies the offered fix and proves the login works again.
+//! (and quotes sshd's own log line), applies the offered fix with `sshdoctor fix ... --yes` and
+//! proves the login works again; then `sshdoctor undo --yes` must give back the broken state
+//! byte for byte and mode for mode, and the login must fail again.
 
 #[path = "server_sshd/mod.rs"]
 mod server_sshd;
 
-use server_sshd::{apply_fix, finding, has_evidence, Lab};
+use server_sshd::{apply_fix, finding, has_evidence, offered, Lab};
 
 fn chmod(mode: &str, p: &std::path::Path) {
     let o = server_sshd::run("chmod", &[mode, p.to_str().unwrap_or_default()]);
     assert!(o.status.success());
 }
 
-/// Breaks the lab with `break_it`, checks the failure, the finding and the fix. Each argument
-/// is one column of the case table below, read positionally like a table row.
-#[allow(clippy::too_many_arguments)]
-fn case(
+/// One broken thing: how to break it, what the report must say, and the fix to apply.
+struct Case<'a> {
+    name: &'a str,
+    /// sshd_config lines put first (sshd keeps the first value of a keyword).
+    first: &'a str,
+    break_it: &'a dyn Fn(&Lab),
+    id: &'a str,
+    evidence: Vec<String>,
+    log_needle: String,
+    fix_id: &'a str,
+    /// What follows `sshdoctor fix FIX_ID`; empty for a fix left to the administrator.
+    fix_args: Vec<String>,
+    /// The fix edits sshd_config: sshd must be restarted to read it.
+    reload: bool,
+}
+
+/// Applies `fix_id` through `sshdoctor fix` and checks it: the plan shows the same command the
+/// finding offered, the login works after it, and undo restores the exact broken state.
+fn fix_and_undo(
     lab: &mut Lab,
     name: &str,
-    first: &str,
-    break_it: &dyn Fn(&Lab),
-    id: &str,
-    evidence: &[String],
-    log_needle: &str,
+    f: &serde_json::Value,
     fix_id: &str,
+    args: &[String],
     reload: bool,
 ) {
+    let offered_cmd = offered(f, fix_id)["command"].clone();
+    let mut argv: Vec<&str> = vec!["fix", fix_id];
+    argv.extend(args.iter().map(String::as_str));
+    let mut dry = argv.clone();
+    dry.extend(["--dry-run", "--json"]);
+    let (code, out, err) = lab.sshdoctor(&dry);
+    assert_eq!(code, 0, "{name}: dry run: {out}{err}");
+    let plans: serde_json::Value = serde_json::from_str(&out).expect("fix --json");
+    assert_eq!(
+        plans["plans"][0]["command"], offered_cmd,
+        "{name}: the plan's equivalent command is the one the finding offered"
+    );
+    let broken = lab.state();
+    assert_eq!(lab.state(), broken, "{name}: a dry run writes nothing");
+
+    let mut yes = argv.clone();
+    yes.push("--yes");
+    let (code, out, err) = lab.sshdoctor(&yes);
+    assert_eq!(code, 0, "{name}: sshdoctor {yes:?}: {out}{err}");
+    assert!(out.contains("Undo with: sshdoctor undo"), "{name}: {out}");
+    if reload {
+        lab.reload();
+    }
+    lab.login().unwrap_or_else(|e| {
+        panic!(
+            "{name}: login after fix {fix_id} failed: {e}\n{out}\n{}",
+            lab.log_text()
+        )
+    });
+
+    let (code, out, err) = lab.sshdoctor(&["undo", "--yes"]);
+    assert_eq!(code, 0, "{name}: undo: {out}{err}");
+    assert!(out.contains("undone:"), "{name}: {out}");
+    assert_eq!(
+        lab.state(),
+        broken,
+        "{name}: undo gives back the broken files byte for byte, mode for mode"
+    );
+    if reload {
+        lab.reload();
+    }
+    lab.login()
+        .expect_err(&format!("{name}: login fails again after undo"));
+}
+
+fn case(lab: &mut Lab, c: Case) {
+    let name = c.name;
     lab.reset_files();
-    lab.start(name, first, "");
-    break_it(lab);
+    lab.start(name, c.first, "");
+    (c.break_it)(lab);
     let err = lab
         .login()
         .expect_err(&format!("{name}: login should fail"));
@@ -38,33 +99,46 @@ fn case(
         code, 1,
         "{name}: exit code with an error finding\n{report:#}"
     );
-    let f = finding(&report, id).unwrap_or_else(|| panic!("{name}: no {id} in {report:#}"));
+    let f = finding(&report, c.id).unwrap_or_else(|| panic!("{name}: no {} in {report:#}", c.id));
     assert_eq!(f["severity"], "error", "{name}");
-    for e in evidence {
+    for e in &c.evidence {
         assert!(
             has_evidence(f, e),
             "{name}: evidence {e:?} missing in {f:#}"
         );
     }
     assert!(
-        lab.log_text().contains(log_needle),
-        "{name}: sshd did not log {log_needle:?}: {}",
+        lab.log_text().contains(&c.log_needle),
+        "{name}: sshd did not log {:?}: {}",
+        c.log_needle,
         lab.log_text()
     );
     assert!(
-        has_evidence(f, log_needle),
-        "{name}: log line {log_needle:?} not quoted in {f:#}"
+        has_evidence(f, &c.log_needle),
+        "{name}: log line {:?} not quoted in {f:#}",
+        c.log_needle
     );
-    apply_fix(f, fix_id);
-    if reload {
-        lab.reload();
+    if c.fix_args.is_empty() {
+        // Left to the administrator: sshdoctor says why and what to run, and changes nothing.
+        let before = lab.state();
+        let (code, out, _) = lab.sshdoctor(&["fix", c.fix_id, "--yes"]);
+        assert_eq!(code, 1, "{name}: {out}");
+        assert!(out.contains("does not apply"), "{name}: {out}");
+        assert_eq!(lab.state(), before, "{name}");
+        apply_fix(f, c.fix_id);
+        if c.reload {
+            lab.reload();
+        }
+        lab.login().unwrap_or_else(|e| {
+            panic!(
+                "{name}: login after {} failed: {e}\n{}",
+                c.fix_id,
+                lab.log_text()
+            )
+        });
+    } else {
+        fix_and_undo(lab, name, f, c.fix_id, &c.fix_args, c.reload);
     }
-    lab.login().unwrap_or_else(|e| {
-        panic!(
-            "{name}: login after fix {fix_id} failed: {e}\n{}",
-            lab.log_text()
-        )
-    });
 }
 
 #[test]
@@ -89,145 +163,186 @@ fn each_broken_thing_is_named_and_its_fix_works() {
     let ak = lab.authorized_keys().display().to_string();
     let uname = lab.user.clone();
 
+    let cfg = lab.config.display().to_string();
+    let s = |x: &str| x.to_string();
     case(
         &mut lab,
-        "home-0777",
-        "",
-        &|l| chmod("0777", &l.home),
-        "strictmodes-mode",
-        &[format!("{home}: mode 0777")],
-        &format!("bad ownership or modes for directory {home}"),
-        "chmod-go-w",
-        false,
-    );
-    case(
-        &mut lab,
-        "ssh-dir-0777",
-        "",
-        &|l| chmod("0777", &l.ssh_dir()),
-        "strictmodes-mode",
-        &[format!("{ssh}: mode 0777")],
-        &format!("bad ownership or modes for directory {ssh}"),
-        "chmod-700",
-        false,
-    );
-    case(
-        &mut lab,
-        "authorized-keys-0666",
-        "",
-        &|l| chmod("0666", &l.authorized_keys()),
-        "strictmodes-mode",
-        &[format!("{ak}: mode 0666")],
-        &format!("bad ownership or modes for file {ak}"),
-        "chmod-600",
-        false,
-    );
-    case(
-        &mut lab,
-        "wrong-owner",
-        "",
-        &|l| {
-            let o = server_sshd::run(
-                "chown",
-                &["nobody", l.authorized_keys().to_str().unwrap_or_default()],
-            );
-            assert!(o.status.success());
-            chmod("0644", &l.authorized_keys());
+        Case {
+            name: "home-0777",
+            first: "",
+            break_it: &|l| chmod("0777", &l.home),
+            id: "strictmodes-mode",
+            evidence: vec![format!("{home}: mode 0777")],
+            log_needle: format!("bad ownership or modes for directory {home}"),
+            fix_id: "chmod-go-w",
+            fix_args: vec![home.clone()],
+            reload: false,
         },
-        "strictmodes-owner",
-        &[format!("{ak}: owner uid 65534, mode 0644")],
-        &format!("bad ownership or modes for file {ak}"),
-        "chown",
-        false,
+    );
+    case(
+        &mut lab,
+        Case {
+            name: "ssh-dir-0777",
+            first: "",
+            break_it: &|l| chmod("0777", &l.ssh_dir()),
+            id: "strictmodes-mode",
+            evidence: vec![format!("{ssh}: mode 0777")],
+            log_needle: format!("bad ownership or modes for directory {ssh}"),
+            fix_id: "chmod-700",
+            fix_args: vec![ssh.clone()],
+            reload: false,
+        },
+    );
+    case(
+        &mut lab,
+        Case {
+            name: "authorized-keys-0666",
+            first: "",
+            break_it: &|l| chmod("0666", &l.authorized_keys()),
+            id: "strictmodes-mode",
+            evidence: vec![format!("{ak}: mode 0666")],
+            log_needle: format!("bad ownership or modes for file {ak}"),
+            fix_id: "chmod-600",
+            fix_args: vec![ak.clone()],
+            reload: false,
+        },
+    );
+    case(
+        &mut lab,
+        Case {
+            name: "wrong-owner",
+            first: "",
+            break_it: &|l| {
+                let o = server_sshd::run(
+                    "chown",
+                    &["nobody", l.authorized_keys().to_str().unwrap_or_default()],
+                );
+                assert!(o.status.success());
+                chmod("0644", &l.authorized_keys());
+            },
+            id: "strictmodes-owner",
+            evidence: vec![format!("{ak}: owner uid 65534, mode 0644")],
+            log_needle: format!("bad ownership or modes for file {ak}"),
+            fix_id: "chown",
+            fix_args: vec![],
+            reload: false,
+        },
     );
     // Owned by someone else and 0600: sshd reads the file with the user's rights, so it never
     // gets as far as the modes check; the log says "Could not open".
     case(
         &mut lab,
-        "wrong-owner-unreadable",
-        "",
-        &|l| {
-            let o = server_sshd::run(
-                "chown",
-                &["nobody", l.authorized_keys().to_str().unwrap_or_default()],
-            );
-            assert!(o.status.success());
+        Case {
+            name: "wrong-owner-unreadable",
+            first: "",
+            break_it: &|l| {
+                let o = server_sshd::run(
+                    "chown",
+                    &["nobody", l.authorized_keys().to_str().unwrap_or_default()],
+                );
+                assert!(o.status.success());
+            },
+            id: "strictmodes-owner",
+            evidence: vec![format!("{ak}: owner uid 65534, mode 0600")],
+            log_needle: format!(
+                "Could not open user '{}' authorized keys '{ak}': Permission denied",
+                uname
+            ),
+            fix_id: "chown",
+            fix_args: vec![],
+            reload: false,
         },
-        "strictmodes-owner",
-        &[format!("{ak}: owner uid 65534, mode 0600")],
-        &format!(
-            "Could not open user '{}' authorized keys '{ak}': Permission denied",
-            uname
-        ),
-        "chown",
-        false,
     );
+    let pubkey = lab.pubkey.display().to_string();
     case(
         &mut lab,
-        "key-missing",
-        "",
-        &|l| {
-            let other = l.root.join("client/other");
-            server_sshd::run(
-                "ssh-keygen",
-                &[
-                    "-q",
-                    "-t",
-                    "ed25519",
-                    "-N",
-                    "",
-                    "-f",
-                    other.to_str().unwrap_or_default(),
-                ],
-            );
-            let pubk = std::fs::read(other.with_extension("pub")).unwrap_or_default();
-            std::fs::write(l.authorized_keys(), pubk).expect("write");
+        Case {
+            name: "key-missing",
+            first: "",
+            break_it: &|l| {
+                let other = l.root.join("client/other");
+                server_sshd::run(
+                    "ssh-keygen",
+                    &[
+                        "-q",
+                        "-t",
+                        "ed25519",
+                        "-N",
+                        "",
+                        "-f",
+                        other.to_str().unwrap_or_default(),
+                    ],
+                );
+                let pubk = std::fs::read(other.with_extension("pub")).unwrap_or_default();
+                std::fs::write(l.authorized_keys(), pubk).expect("write");
+            },
+            id: "key-not-authorized",
+            evidence: vec![],
+            log_needle: s("Failed publickey for"),
+            fix_id: "append-authorized-key",
+            fix_args: vec![
+                s("--user"),
+                uname.clone(),
+                s("--pubkey"),
+                pubkey.clone(),
+                s("--sshd-config"),
+                cfg.clone(),
+            ],
+            reload: false,
         },
-        "key-not-authorized",
-        &[],
-        "Failed publickey for",
-        "append-authorized-key",
-        false,
     );
     case(
         &mut lab,
-        "from-excludes-client",
-        "",
-        &|l| {
-            let pubk = std::fs::read_to_string(&l.pubkey).unwrap_or_default();
-            std::fs::write(
-                l.authorized_keys(),
-                format!("from=\"10.0.0.1\",no-pty {pubk}"),
-            )
-            .expect("write");
+        Case {
+            name: "from-excludes-client",
+            first: "",
+            break_it: &|l| {
+                let pubk = std::fs::read_to_string(&l.pubkey).unwrap_or_default();
+                std::fs::write(
+                    l.authorized_keys(),
+                    format!("from=\"10.0.0.1\",no-pty {pubk}"),
+                )
+                .expect("write");
+            },
+            id: "authorized-key-refused-by-option",
+            evidence: vec![s("from=\"10.0.0.1\"")],
+            log_needle: s("not from a permitted host"),
+            fix_id: "authorized-key-allow-from",
+            fix_args: vec![format!("{ak}:1"), s("--from"), s("127.0.0.1")],
+            reload: false,
         },
-        "authorized-key-refused-by-option",
-        &["from=\"10.0.0.1\"".to_string()],
-        "not from a permitted host",
-        "authorized-key-allow-from",
-        false,
     );
     case(
         &mut lab,
-        "pubkey-auth-off",
-        "PubkeyAuthentication no",
-        &|_| {},
-        "pubkey-auth-disabled",
-        &["pubkeyauthentication no".to_string()],
-        "",
-        "sshd-config-set",
-        true,
+        Case {
+            name: "pubkey-auth-off",
+            first: "PubkeyAuthentication no",
+            break_it: &|_| {},
+            id: "pubkey-auth-disabled",
+            evidence: vec![s("pubkeyauthentication no")],
+            log_needle: s(""),
+            fix_id: "sshd-config-set",
+            fix_args: vec![
+                s("PubkeyAuthentication yes"),
+                s("--sshd-config"),
+                cfg.clone(),
+            ],
+            reload: true,
+        },
     );
     case(
         &mut lab,
-        "allowusers-other",
-        "AllowUsers nobody",
-        &|_| {},
-        "user-not-allowed",
-        &["allowusers nobody".to_string()],
-        "not allowed because not listed in AllowUsers",
-        "sshd-config-allow-user",
-        true,
+        Case {
+            name: "allowusers-other",
+            first: "AllowUsers nobody",
+            break_it: &|_| {},
+            id: "user-not-allowed",
+            evidence: vec![s("allowusers nobody")],
+            log_needle: s("not allowed because not listed in AllowUsers"),
+            fix_id: "sshd-config-allow-user",
+            fix_args: vec![s("--user"), uname.clone(), s("--sshd-config"), cfg.clone()],
+            reload: true,
+        },
     );
 
     // sshd's own verdict on CRLF: a key line ending in \r\n (no comment, so the \r touches the
@@ -244,6 +359,56 @@ fn each_broken_thing_is_named_and_its_fix_works() {
     let f = finding(&report, "authorized-keys-crlf").expect("CRLF reported");
     assert_eq!(f["severity"], "info");
     assert!(finding(&report, "key-not-authorized").is_none());
+    let crlf = lab.state();
+    let (code, out, err) = lab.sshdoctor(&["fix", "strip-crlf", &ak, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let now = std::fs::read(lab.authorized_keys()).expect("read");
+    assert_eq!(now, format!("{}\n", bare.join(" ")).into_bytes());
+    lab.login().expect("login with LF line ends");
+    let (code, out, err) = lab.sshdoctor(&["undo", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(lab.state(), crlf, "undo gives the CRLF bytes back");
+
+    // No ~/.ssh at all: the key is appended to a new authorized_keys, and as root sshdoctor
+    // hands ~/.ssh (0700) and the file (0600) to the user, as sshd requires.
+    lab.reset_files();
+    lab.start("no-ssh-dir", "", "");
+    std::fs::remove_dir_all(lab.ssh_dir()).expect("rm ~/.ssh");
+    lab.login().expect_err("no authorized_keys, no login");
+    let (code, report) = lab.doctor(&["--pubkey", &pubkey]);
+    assert_eq!(code, 1, "{report:#}");
+    let f = finding(&report, "key-not-authorized").unwrap_or_else(|| panic!("{report:#}"));
+    offered(f, "append-authorized-key");
+    let (code, out, err) = lab.sshdoctor(&[
+        "fix",
+        "append-authorized-key",
+        "--user",
+        &uname,
+        "--pubkey",
+        &pubkey,
+        "--sshd-config",
+        &cfg,
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let uid = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p)
+            .map(|m| (m.uid(), m.mode() & 0o7777))
+            .expect("stat")
+    };
+    let home_uid = uid(&lab.home).0;
+    assert_eq!(uid(&lab.ssh_dir()), (home_uid, 0o700));
+    assert_eq!(uid(&lab.authorized_keys()), (home_uid, 0o600));
+    lab.login()
+        .expect("login after the key was appended to a new file");
+    let (code, out, err) = lab.sshdoctor(&["undo", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        !lab.authorized_keys().exists(),
+        "undo deletes the file it created"
+    );
+    lab.login().expect_err("no login after undo");
 
     // Connection refused, server side: the configured address has nobody listening.
     lab.stop();
@@ -276,8 +441,54 @@ fn root_login_refused_is_named_and_fixed() {
         "{f:#}\n{}",
         lab.log_text()
     );
-    apply_fix(f, "sshd-config-set");
+    let cfg = lab.config.display().to_string();
+    fix_and_undo(
+        &mut lab,
+        "root",
+        f,
+        "sshd-config-set",
+        &[
+            "PermitRootLogin prohibit-password".to_string(),
+            "--sshd-config".to_string(),
+            cfg,
+        ],
+        true,
+    );
+}
+
+#[test]
+fn an_sshd_config_edit_that_sshd_rejects_is_rolled_back() {
+    let mut lab = Lab::new(false);
+    let ak = lab.authorized_keys().display().to_string();
+    lab.start(
+        "rollback",
+        "",
+        &format!("Match User root\n  AuthorizedKeysFile {ak}"),
+    );
+    let cfg = lab.config.display().to_string();
+    let before = lab.state();
+    let (code, out, err) = lab.sshdoctor(&[
+        "fix",
+        "sshd-config-set",
+        "PermitRootLogin maybe",
+        "--sshd-config",
+        &cfg,
+        "--yes",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("rejected"), "{err}");
+    assert!(err.contains("rolled back"), "{err}");
+    // sshd's own complaint is passed on.
+    assert!(err.contains("unsupported option \"maybe\""), "{err}");
+    assert_eq!(
+        lab.state(),
+        before,
+        "the config is as it was, byte for byte"
+    );
+    let (code, out, _) = lab.sshdoctor(&["undo", "--yes"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("No fixes to undo"), "{out}");
     lab.reload();
     lab.login()
-        .expect("root logs in with a key after PermitRootLogin prohibit-password");
+        .expect("sshd still starts and logs in with the restored config");
 }

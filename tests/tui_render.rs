@@ -5,7 +5,11 @@
 use std::path::{Path, PathBuf};
 
 use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::os::unix::fs::PermissionsExt;
+
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
 use ratatui::style::Color;
 use ratatui::Terminal;
 use sshdoctor::agent::AgentStatus;
@@ -14,8 +18,10 @@ use sshdoctor::inspect::Inspection;
 use sshdoctor::paths::SshPaths;
 use sshdoctor::probe::diagnose::{self, Target};
 use sshdoctor::probe::{ProbeReport, ServerInfo, Stage, StageEvent, StageStatus, TargetInfo};
+use sshdoctor::server::ServerReport;
 use sshdoctor::tui::app::{Inspected, Overlay, PermRow};
-use sshdoctor::tui::browser::{Load, Loaded};
+use sshdoctor::tui::browser::{Load, Loaded, Resolution};
+use sshdoctor::tui::fixes::{self, Request};
 use sshdoctor::tui::{keymap, App, Effect, Msg};
 
 const OLD_FP: &str = "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8";
@@ -207,20 +213,18 @@ fn host_key_changed_at_80x24_shows_both_fingerprints_and_the_removal_fix() {
         "{s}"
     );
 
-    // f asks first, naming the exact command; only y would apply it.
+    // f first works out what the removal changes, through the fix module, for the host and
+    // the file the finding names; nothing is written yet.
     let effects = app.update(key(KeyCode::Char('f')));
-    assert!(effects.is_empty());
-    let (lines, _) = draw(&app, 80, 24);
-    let s = screen(&lines);
-    assert!(
-        s.contains("Apply this fix?") && s.contains("y: apply it"),
-        "{s}"
+    assert_eq!(
+        effects,
+        vec![Effect::Prepare(Box::new(Request::Resolve {
+            id: "remove-old-host-key".into(),
+            target: Some("[127.0.0.1]:2222".into()),
+            known_hosts: PathBuf::from("/home/alice/.ssh/known_hosts"),
+        }))]
     );
-    let effects = app.update(key(KeyCode::Char('y')));
-    assert!(matches!(
-        effects.as_slice(),
-        [Effect::Apply(sshdoctor::tui::edit::Action::RemoveHost { name, .. })] if name == "[127.0.0.1]:2222"
-    ));
+    assert_eq!(app.overlay, Overlay::None);
 }
 
 #[test]
@@ -337,17 +341,15 @@ fn tables_show_facts_and_the_fix_of_each_row() {
         "{s}"
     );
     assert!(lines[3].contains("f: ssh ignores ~/.ssh/id_ed25519"), "{s}");
-    app.update(key(KeyCode::Char('f')));
-    match &app.overlay {
-        Overlay::Confirm(c) => {
-            assert!(
-                c.lines.iter().any(|l| l == "$ chmod 600 ~/.ssh/id_ed25519"),
-                "{c:?}"
-            )
-        }
-        other => panic!("{other:?}"),
-    }
-    app.update(key(KeyCode::Char('n')));
+    let effects = app.update(key(KeyCode::Char('f')));
+    assert_eq!(
+        effects,
+        vec![Effect::Prepare(Box::new(Request::Resolve {
+            id: "chmod-private-key".into(),
+            target: Some("~/.ssh/id_ed25519".into()),
+            known_hosts: PathBuf::from("/home/alice/.ssh/known_hosts"),
+        }))]
+    );
     app.update(key(KeyCode::Tab));
     let (lines, _) = draw(&app, 100, 24);
     assert!(
@@ -498,4 +500,375 @@ fn browser_first_frame_while_loading_and_100k_entries_scroll() {
         .filter(|r| r.fingerprint.is_some())
         .count();
     assert!(computed < 200, "{computed}");
+}
+
+const ED_B: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIA1Q6mM0jrQm1wEjIRfKKNsAxlZhkNq1ijS2iUp6kC4o";
+
+fn mouse(kind: MouseEventKind, column: u16, row: u16) -> Msg {
+    Msg::Mouse(MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+fn click(column: u16, row: u16) -> Msg {
+    mouse(MouseEventKind::Down(MouseButton::Left), column, row)
+}
+
+/// The column where `label` is drawn on the tab bar, as the user sees it.
+fn tab_column(app: &App, w: u16, h: u16, label: &str) -> u16 {
+    let (lines, _) = draw(app, w, h);
+    let byte = lines[0].find(label).expect("tab drawn");
+    lines[0][..byte].chars().count() as u16 + 1
+}
+
+#[test]
+fn a_chmod_fix_shows_the_mode_before_and_after_then_y_applies_and_u_undoes() {
+    let home = tempfile::tempdir().unwrap();
+    let p = SshPaths::with_home(home.path());
+    std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+    let key_path = home.path().join(".ssh/id_ed25519");
+    std::fs::write(&key_path, b"not read by a chmod").unwrap();
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut app = App::dashboard(p.clone(), None, p.known_hosts());
+    app.update(Msg::Resize(80, 24));
+    let mut insp = inspection(vec![perm_finding()]);
+    insp.inspection.paths = p.clone();
+    app.update(Msg::Inspected(Box::new(Ok(insp))));
+
+    let effects = app.update(key(KeyCode::Char('f')));
+    let [Effect::Prepare(req)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    // The shell's half, run here: the fix module plans against the file as it is now.
+    let proposal = fixes::prepare(req, &p).map_err(|e| e.to_string());
+    app.update(Msg::Prepared(Box::new(proposal)));
+    let (lines, _) = draw(&app, 80, 24);
+    let s = screen(&lines);
+    assert!(s.contains("Apply this fix?"), "{s}");
+    assert!(s.contains("~/.ssh/id_ed25519: mode 0644 → 0600"), "{s}");
+    assert!(s.contains("$ chmod 600 ~/.ssh/id_ed25519"), "{s}");
+    assert!(s.contains("y: apply it"), "{s}");
+    assert_eq!(
+        std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+        0o644,
+        "nothing is written before y"
+    );
+
+    let effects = app.update(key(KeyCode::Char('y')));
+    let [Effect::ApplyPlans(plans)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    let journal = home.path().join("state/journal");
+    let applied = fixes::apply_plans(plans, &journal, &p).map_err(|e| e.to_string());
+    assert_eq!(
+        std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let effects = app.update(Msg::Applied(applied));
+    assert!(effects.contains(&Effect::Inspect), "the view is reloaded");
+    let (lines, _) = draw(&app, 80, 24);
+    assert!(
+        lines[22].contains("Done: ~/.ssh/id_ed25519: mode 0644 → 0600"),
+        "{}",
+        screen(&lines)
+    );
+    let effects = app.update(key(KeyCode::Char('u')));
+    assert!(
+        matches!(effects.as_slice(), [Effect::Undo(_)]),
+        "{effects:?}"
+    );
+}
+
+#[test]
+fn trusting_a_changed_host_key_shows_both_fingerprints_and_needs_a_typed_yes() {
+    let mut app = changed_dashboard();
+    app.update(key(KeyCode::Enter));
+    let (lines, _) = draw(&app, 80, 24);
+    let s = screen(&lines);
+    assert!(
+        s.contains("fix: After confirming the new fingerprint out of band, replace"),
+        "{s}"
+    );
+    app.update(key(KeyCode::Down));
+    let effects = app.update(key(KeyCode::Char('f')));
+    assert_eq!(
+        effects,
+        vec![Effect::Prepare(Box::new(Request::Trust {
+            host: "127.0.0.1".into(),
+            port: 2222,
+            file: PathBuf::from("/home/alice/.ssh/known_hosts"),
+            expected: Some(NEW_FP.into()),
+            old: Some((OLD_FP.into(), "ssh-ed25519".into())),
+        }))]
+    );
+
+    // What the shell computes once it has fetched the server's key.
+    let server_key =
+        russh::keys::ssh_key::PublicKey::from_openssh(&format!("ssh-ed25519 {ED_A}")).unwrap();
+    let server_fp = server_key
+        .fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
+        .to_string();
+    let existing =
+        format!("other.example ssh-ed25519 {ED_A}\n[127.0.0.1]:2222 ssh-ed25519 {ED_B}\n");
+    let old = (OLD_FP.to_string(), "ssh-ed25519".to_string());
+    let input = fixes::TrustInput {
+        host: "127.0.0.1",
+        port: 2222,
+        key: &server_key,
+        file: Path::new("/home/alice/.ssh/known_hosts"),
+        existing: Some(existing.as_bytes()),
+        old: Some(&old),
+        salt: None,
+    };
+    let proposal = fixes::trust_proposal(&input, &paths());
+    assert!(proposal.strong);
+    app.update(Msg::Prepared(Box::new(Ok(proposal.clone()))));
+    let (lines, _) = draw(&app, 100, 30);
+    let s = screen(&lines);
+    assert!(
+        s.contains("The host key CHANGED: trust the new one?"),
+        "{s}"
+    );
+    assert!(
+        s.contains("The server 127.0.0.1 port 2222 shows: ssh-ed25519"),
+        "{s}"
+    );
+    assert!(s.contains(&server_fp), "{s}");
+    assert!(
+        s.contains(&format!("known_hosts holds: ssh-ed25519 {OLD_FP}")),
+        "{s}"
+    );
+    assert!(s.contains("man-in-the-middle"), "{s}");
+    assert!(
+        s.contains("~/.ssh/known_hosts: 1 line(s) removed, 1 added"),
+        "{s}"
+    );
+    assert!(s.contains("- line 2: [127.0.0.1]:2222 ssh-ed25519"), "{s}");
+    assert!(s.contains("Type yes:"), "{s}");
+
+    // At 80x24 the warning does not fit, but how to answer always shows.
+    let (lines, _) = draw(&app, 80, 24);
+    assert!(screen(&lines).contains("Type yes: █"), "{}", screen(&lines));
+
+    // A bare y (even with Enter) is not enough for a changed key.
+    assert!(app.update(key(KeyCode::Char('y'))).is_empty());
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert_eq!(app.overlay, Overlay::None);
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("Nothing changed"));
+
+    app.update(Msg::Prepared(Box::new(Ok(proposal.clone()))));
+    for c in "yes".chars() {
+        assert!(app.update(key(KeyCode::Char(c))).is_empty());
+    }
+    let (lines, _) = draw(&app, 100, 30);
+    assert!(
+        screen(&lines).contains("Type yes: yes"),
+        "{}",
+        screen(&lines)
+    );
+    let effects = app.update(key(KeyCode::Enter));
+    assert_eq!(effects, vec![Effect::ApplyPlans(proposal.plans)]);
+}
+
+fn server_report() -> ServerReport {
+    ServerReport {
+        user: "alice".into(),
+        sshd: serde_json::Map::new(),
+        sshd_source: "sshd -T".into(),
+        authorized_keys: Vec::new(),
+        log_lines: Vec::new(),
+        listening: vec!["0.0.0.0:22".into()],
+        findings: vec![
+            Finding::new(
+                "strictmodes-mode",
+                Severity::Error,
+                "The home directory /home/alice is writable by others (mode 0777)",
+            )
+            .evidence("/home/alice: mode 0777")
+            .fix(Fix::new(
+                "chmod-go-w",
+                "Remove write permission for group and others",
+                "chmod go-w /home/alice",
+            )),
+            Finding::new(
+                "pubkey-auth-disabled",
+                Severity::Error,
+                "sshd does not accept keys: PubkeyAuthentication no",
+            )
+            .evidence("sshd -T: pubkeyauthentication no")
+            .fix(Fix::new(
+                "sshd-config-set",
+                "Set PubkeyAuthentication yes and reload sshd",
+                "sudo sshd -t && sudo systemctl reload ssh",
+            )),
+        ],
+    }
+}
+
+#[test]
+fn the_server_pane_appears_when_sshd_answers_and_fixes_through_the_fix_module() {
+    let mut app = changed_dashboard();
+    assert!(app.initial_effects().contains(&Effect::InspectServer));
+    // No sshd on this machine: no Server tab.
+    app.update(Msg::ServerInspected(Box::new(None)));
+    let (lines, _) = draw(&app, 80, 24);
+    assert!(!lines[0].contains("Server"), "{}", lines[0]);
+
+    app.update(Msg::ServerInspected(Box::new(Some(Ok(server_report())))));
+    let (lines, _) = draw(&app, 100, 24);
+    assert!(lines[0].contains("│ Server │"), "{}", lines[0]);
+    app.update(key(KeyCode::BackTab));
+    let (lines, _) = draw(&app, 100, 24);
+    let s = screen(&lines);
+    assert!(
+        lines[1].contains("sshd for user alice (sshd -T): 2 findings"),
+        "{s}"
+    );
+    assert!(
+        lines[3].contains("ERROR") && lines[3].contains("/home/alice is writable by others"),
+        "{s}"
+    );
+    assert!(s.contains("• /home/alice: mode 0777"), "{s}");
+    assert!(s.contains("$ chmod go-w /home/alice"), "{s}");
+    assert!(lines[23].contains("f fix"), "{s}");
+
+    let effects = app.update(key(KeyCode::Char('f')));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::Prepare(r)] if matches!(&**r, Request::Chmod { path, .. } if path == Path::new("/home/alice"))
+        ),
+        "{effects:?}"
+    );
+
+    // An sshd config edit is shown, with why, and never run.
+    app.update(key(KeyCode::Down));
+    let effects = app.update(key(KeyCode::Char('f')));
+    assert!(effects.is_empty());
+    let (lines, _) = draw(&app, 100, 24);
+    let s = screen(&lines);
+    assert!(s.contains("Run this yourself"), "{s}");
+    assert!(
+        s.contains("$ sudo sshd -t && sudo systemctl reload ssh"),
+        "{s}"
+    );
+    assert!(s.contains("never changes /etc/ssh itself"), "{s}");
+    assert!(app.update(key(KeyCode::Char('y'))).is_empty());
+
+    // sshd's own error is shown as text, escapes made visible.
+    app.update(Msg::ServerInspected(Box::new(Some(Err(
+        "no user \"x\x1b[2J\" in /etc/passwd".into(),
+    )))));
+    let (lines, _) = draw(&app, 100, 24);
+    let s = screen(&lines);
+    assert!(s.contains("Could not inspect sshd's side: no user"), "{s}");
+    assert!(!s.contains('\x1b'));
+}
+
+#[test]
+fn mouse_clicks_select_tabs_and_rows_and_the_wheel_scrolls() {
+    let mut app = changed_dashboard();
+    // Row 4 on screen is the second finding (tab bar, summary, header, first finding).
+    app.update(click(10, 4));
+    assert_eq!(app.finding.pos, 1);
+    let (lines, _) = draw(&app, 80, 24);
+    assert!(lines[4].contains("ssh ignores ~/.ssh/id_ed25519"));
+    // A click below the list changes nothing.
+    app.update(click(10, 20));
+    assert_eq!(app.finding.pos, 1);
+
+    let x = tab_column(&app, 80, 24, "known_hosts");
+    app.update(click(x, 0));
+    assert_eq!(app.current(), sshdoctor::tui::app::Pane::KnownHosts);
+    let mut text = String::new();
+    for i in 0..200 {
+        text.push_str(&format!("host{i}.example ssh-ed25519 {ED_A}\n"));
+    }
+    app.update(Msg::KnownHostsLoaded(Load::Ready(Loaded::from_bytes(
+        text.into_bytes(),
+    ))));
+    for _ in 0..10 {
+        app.update(mouse(MouseEventKind::ScrollDown, 10, 10));
+    }
+    assert_eq!(app.browser.cursor, 30, "each wheel step moves three rows");
+    let (lines, _) = draw(&app, 80, 24);
+    assert!(screen(&lines).contains("host30.example"));
+    app.update(mouse(MouseEventKind::ScrollUp, 10, 10));
+    assert_eq!(app.browser.cursor, 27);
+    // Clicking the fifth row shown selects it.
+    let top = app.browser.offset;
+    app.update(click(10, 3 + 4));
+    assert_eq!(app.browser.cursor, top + 4);
+    let (lines, _) = draw(&app, 80, 24);
+    assert!(lines[7].contains(&format!("host{}.example", top + 4)));
+
+    let x = tab_column(&app, 80, 24, "Permissions");
+    app.update(click(x, 0));
+    assert_eq!(app.current(), sshdoctor::tui::app::Pane::Permissions);
+
+    app.update(Msg::ServerInspected(Box::new(Some(Ok(server_report())))));
+    let x = tab_column(&app, 100, 24, "Server");
+    app.update(click(x, 0));
+    assert_eq!(app.current(), sshdoctor::tui::app::Pane::Server);
+    app.update(click(10, 4));
+    assert_eq!(app.server_cursor.pos, 1);
+    app.update(mouse(MouseEventKind::ScrollUp, 10, 4));
+    assert_eq!(app.server_cursor.pos, 0);
+}
+
+#[test]
+fn s_in_known_hosts_looks_names_up_only_when_asked() {
+    let text = format!("gone.example ssh-ed25519 {ED_A}\nlocalhost ssh-ed25519 {ED_B}\n");
+    let mut app = browser_app(&text);
+    // Loading marks nothing as unresolved: no lookup happens by itself.
+    assert!(app.browser.rows().iter().all(|r| r.stale.is_none()));
+    let effects = app.update(key(KeyCode::Char('s')));
+    assert_eq!(
+        effects,
+        vec![Effect::CheckNames(vec![
+            "gone.example".into(),
+            "localhost".into()
+        ])]
+    );
+    // The answers, as the shell's resolver would send them.
+    let answers = [
+        ("gone.example".to_string(), Resolution::NoSuchName),
+        ("localhost".to_string(), Resolution::Resolves),
+    ]
+    .into_iter()
+    .collect();
+    app.update(Msg::NamesChecked(answers));
+    let (lines, _) = draw(&app, 120, 30);
+    let s = screen(&lines);
+    assert!(
+        lines[3].contains("gone.example") && lines[3].contains("host no longer resolves"),
+        "{s}"
+    );
+    assert!(!lines[4].contains("resolves"), "{s}");
+    assert!(
+        lines[28].contains("Checked 2 names: 1 entry no longer resolves"),
+        "{s}"
+    );
+}
+
+#[test]
+fn the_readme_keys_table_is_the_key_table() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let table = keymap::markdown_table();
+    if std::env::var_os("SSHDOCTOR_PRINT_KEYS").is_some() {
+        print!("{table}");
+    }
+    assert!(
+        readme.contains(&table),
+        "README.md's keys table differs from src/tui/keymap.rs; it should be:\n{table}"
+    );
 }

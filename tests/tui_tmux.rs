@@ -32,7 +32,7 @@ impl Tmux {
             .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
             .collect();
         let cmd = format!(
-            "env -u SSH_AUTH_SOCK -u XDG_STATE_HOME -u NO_COLOR HOME='{}' '{}' {}; echo EXIT=$?; stty -a; sleep 60",
+            "env -u SSH_AUTH_SOCK -u XDG_STATE_HOME -u NO_COLOR SSHDOCTOR_NO_SERVER_PANE=1 HOME='{}' '{}' {}; echo EXIT=$?; stty -a; sleep 60",
             home.display(),
             BIN,
             quoted.join(" ")
@@ -182,6 +182,15 @@ fn changed_host_key_is_shown_with_both_fingerprints_and_removed_with_f_y() {
     let s = t.wait_for("server now shows:");
     assert!(s.contains(&format!("known key: {old_fp}")), "{s}");
     assert!(s.contains(&format!("server now shows: {new_fp}")), "{s}");
+    // `SSHDOCTOR_CAPTURE=FILE cargo test --test tui_tmux changed_host_key` writes this screen
+    // (the README's "Dashboard" capture, assets/dashboard-host-key-changed.txt).
+    if let Some(out) = std::env::var_os("SSHDOCTOR_CAPTURE") {
+        let home_text = home.path().display().to_string();
+        let shown = s
+            .replace(&home_text, "/home/alice")
+            .replace(&server.port.to_string(), "2222");
+        std::fs::write(out, shown).expect("write capture");
+    }
     // The live test ran: its timeline names the failing stage.
     // (q, not Escape, closes the details: ESC followed at once by Tab reads as Alt-Tab.)
     t.keys(&["q", "Tab"]);
@@ -193,8 +202,9 @@ fn changed_host_key_is_shown_with_both_fingerprints_and_removed_with_f_y() {
     t.keys(&["BTab", "Enter", "f"]);
     let s = t.wait_for("Apply this fix?");
     assert!(s.contains(&format!("-R '{name}'")), "{s}");
+    assert!(s.contains("known_hosts: 1 line(s) removed, 0 added"), "{s}");
     t.keys(&["y"]);
-    t.wait_for("Removed line 2");
+    t.wait_for("Done: ~/.ssh/known_hosts: 1 line(s) removed");
     assert_eq!(
         std::fs::read(&kh).expect("read known_hosts"),
         ssh_keygen_remove(original.as_bytes(), &name),
@@ -313,5 +323,82 @@ fn sigterm_restores_the_terminal() {
     assert!(
         !words.contains(&"-icanon") && !words.contains(&"-echo"),
         "{s}"
+    );
+}
+
+#[test]
+fn an_open_private_key_is_fixed_with_f_y_and_undone_by_sshdoctor_undo() {
+    let home = home();
+    let key = sshd::keygen(&home.path().join(".ssh"), "id_ed25519", "ed25519", "");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+
+    let t = Tmux::start(home.path(), &[]);
+    t.wait_for("its permissions 0644 are too open");
+    t.keys(&["f"]);
+    let s = t.wait_for("Apply this fix?");
+    assert!(s.contains("~/.ssh/id_ed25519: mode 0644 → 0600"), "{s}");
+    assert!(s.contains("$ chmod 600 ~/.ssh/id_ed25519"), "{s}");
+    assert_eq!(mode(&key), 0o644, "nothing changes before y");
+    t.keys(&["y"]);
+    t.wait_for("Done: ~/.ssh/id_ed25519: mode 0644 → 0600");
+    assert_eq!(mode(&key), 0o600);
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+
+    let out = Command::new(BIN)
+        .args(["undo", "--yes"])
+        .env("HOME", home.path())
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("run sshdoctor undo");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(mode(&key), 0o644, "undo puts the old mode back");
+}
+
+#[test]
+fn a_changed_host_key_is_trusted_only_after_typing_yes() {
+    let server = Sshd::start(SshdOptions::default());
+    let home = home();
+    let keys = tempfile::tempdir().expect("tempdir");
+    let name = format!("[127.0.0.1]:{}", server.port);
+    let old = kh_line(keys.path(), &name);
+    let kh = home.path().join(".ssh/known_hosts");
+    std::fs::write(&kh, &old).expect("write known_hosts");
+    let new_fp = sshd::fingerprint(&server.host_key_pub());
+
+    let t = Tmux::start(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
+    t.wait_for(&format!("host key is not the one known for {name}"));
+    t.keys(&["Enter", "Down", "f"]);
+    let s = t.wait_for("Type yes:");
+    assert!(s.contains("The host key CHANGED"), "{s}");
+    assert!(s.contains(&new_fp), "the server's fingerprint: {s}");
+    assert!(s.contains("known_hosts holds: ssh-ed25519"), "{s}");
+    assert!(s.contains("man-in-the-middle"), "{s}");
+    // y and Enter is a no.
+    t.keys(&["y", "Enter"]);
+    t.wait_for("Nothing changed");
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), old);
+    t.keys(&["f"]);
+    t.wait_for("Type yes:");
+    t.keys(&["y", "e", "s", "Enter"]);
+    t.wait_for("Done: ~/.ssh/known_hosts: 1 line(s) removed, 1 added");
+    t.keys(&["q", "q"]);
+    t.wait_for("EXIT=0");
+    // ssh-keygen -F now finds exactly the server's key for the name.
+    let out = Command::new("ssh-keygen")
+        .args(["-F", &name, "-f"])
+        .arg(&kh)
+        .output()
+        .expect("ssh-keygen -F");
+    let found = String::from_utf8_lossy(&out.stdout);
+    let server_pub = std::fs::read_to_string(server.host_key_pub()).expect("read host key");
+    let blob = server_pub.split_whitespace().nth(1).expect("key blob");
+    assert!(found.contains(blob), "{found}");
+    assert!(
+        !found.contains(old.split_whitespace().nth(2).unwrap()),
+        "{found}"
     );
 }

@@ -1,4 +1,4 @@
-//! `sshdoctor copy-id [-i KEY] TARGET`: installs a public key in the server's
+//! `sshdoctor copy-id [-i KEY] [-F CONFIG] TARGET`: installs a public key in the server's
 //! `~/.ssh/authorized_keys` (what `ssh-copy-id` does) after logging in with a password, then
 //! proves it by logging in with the key.
 //!
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::parse_target;
+use crate::config::{self, parse_target, ConfigRequest};
 use crate::fix::{remote, secret};
 use crate::keys::{classify, public_path_for, Classified};
 use crate::paths::SshPaths;
@@ -24,9 +24,13 @@ pub struct CopyIdArgs {
     pub identity: Option<PathBuf>,
     /// `[user@]host[:port]`.
     pub target: String,
-    /// The known_hosts file the server's key must be in (default: ~/.ssh/known_hosts).
+    /// The known_hosts file the server's key must be in (default: the config's
+    /// UserKnownHostsFile, normally ~/.ssh/known_hosts).
     #[arg(short = 'f', long = "known-hosts")]
     pub known_hosts: Option<PathBuf>,
+    /// Read this ssh config instead of ~/.ssh/config (as `ssh -F`).
+    #[arg(short = 'F', long = "config", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
     /// Do not log in with the key afterwards.
     #[arg(long)]
     pub no_verify: bool,
@@ -62,14 +66,20 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
             return Ok(2);
         }
     };
-    let user = match target.user.clone().or_else(|| std::env::var("USER").ok()) {
-        Some(u) => u,
-        None => {
-            eprintln!("sshdoctor: no user name: write user@host");
-            return Ok(2);
-        }
-    };
-    let port = target.port.unwrap_or(22);
+    // The same HostName/Port/User/known_hosts ssh would use for this target (aliases included).
+    let cfg = config::effective(
+        &ConfigRequest {
+            target: &target,
+            config_file: args.config_file.as_deref(),
+            port: None,
+            user: None,
+            identity_files: &[],
+        },
+        &paths,
+    )?;
+    let user = cfg.user.clone();
+    let port = cfg.port;
+    let host = cfg.hostname.clone();
     let (private, public) = pick_key(args, &paths)?;
     // The public half: from the .pub, else from the private key file (public part in clear).
     let (pk, comment) = match std::fs::read(&public).ok().map(|b| classify(&b)) {
@@ -93,16 +103,25 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
             ),
         },
     };
-    let kh_path = args
-        .known_hosts
-        .clone()
-        .unwrap_or_else(|| paths.known_hosts());
-    let known_hosts = std::fs::read(&kh_path).unwrap_or_default();
+    let kh_files = match &args.known_hosts {
+        Some(f) => vec![f.clone()],
+        None => cfg.user_known_hosts_files.clone(),
+    };
+    // Every file ssh would consult, one after the other: the host key must be known in one.
+    let mut known_hosts = Vec::new();
+    for f in &kh_files {
+        if let Ok(mut b) = std::fs::read(f) {
+            if !b.is_empty() && !b.ends_with(b"\n") {
+                b.push(b'\n');
+            }
+            known_hosts.extend_from_slice(&b);
+        }
+    }
     let fp = pk.fingerprint(russh::keys::ssh_key::HashAlg::Sha256);
     println!(
         "Install {} {fp} in {user}@{}:~/.ssh/authorized_keys (port {port})",
         pk.algorithm().as_str(),
-        target.host
+        host
     );
     // The key for the verifying login, when it can be had.
     let private_key = if args.no_verify || !private.is_file() {
@@ -124,16 +143,14 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
     };
     let password = match secret::from_env("SSHDOCTOR_PASSWORD") {
         Some(p) => p,
-        None if secret::stdin_is_tty() => {
-            secret::prompt(&format!("{user}@{}'s password: ", target.host))?
-        }
+        None if secret::stdin_is_tty() => secret::prompt(&format!("{user}@{}'s password: ", host))?,
         None => {
             eprintln!("sshdoctor: no terminal to ask for the password on (scripts may set SSHDOCTOR_PASSWORD)");
             return Ok(2);
         }
     };
     let req = remote::CopyIdRequest {
-        host: &target.host,
+        host: &host,
         port,
         user: &user,
         known_hosts: &known_hosts,
@@ -165,7 +182,7 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
                     println!(
                         "Not verified (no usable private key here); try: ssh -i {} {user}@{}",
                         private.display(),
-                        target.host
+                        host
                     );
                     Ok(0)
                 }

@@ -1,5 +1,6 @@
-//! `sshdoctor fix FIX_ID [TARGET] [--yes] [--dry-run] [--json]`: applies a fix that `check` or
-//! `probe` offered. Every plan is shown before anything is written; without `--yes` the user is
+//! `sshdoctor fix FIX_ID [TARGET] [--yes] [--dry-run] [--json]`: applies a fix that `check`,
+//! `probe` or `server` offered (the server fixes also take `--user`, `--sshd-config`,
+//! `--pubkey` and `--from`). Every plan is shown before anything is written; without `--yes` the user is
 //! asked (and with no terminal to ask on, nothing happens: exit 2).
 //!
 //! Exit codes: 0 applied (or nothing to do), 1 refused or failed, 2 bad usage / cannot ask.
@@ -10,7 +11,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use crate::fix::keygen::{self, KeyType};
-use crate::fix::targets::{self, Resolved};
+use crate::fix::server::{ServerContext, ServerResolved};
+use crate::fix::targets::{self, Resolved, Target};
 use crate::fix::{self, journal, plan, remote, secret, FixPlan};
 use crate::paths::SshPaths;
 
@@ -44,6 +46,18 @@ pub struct FixArgs {
     /// trust-host-key: accept a host key that CHANGED (what a man-in-the-middle looks like).
     #[arg(long)]
     pub accept_changed_host_key: bool,
+    /// Server fixes: the account whose login is fixed (default: the current user).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Server fixes: the sshd config to edit (default: /etc/ssh/sshd_config).
+    #[arg(long, value_name = "FILE")]
+    pub sshd_config: Option<PathBuf>,
+    /// append-authorized-key: the public key file to authorize.
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: Option<PathBuf>,
+    /// authorized-key-allow-from: the client address to allow.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<std::net::IpAddr>,
 }
 
 /// The user's answer to a confirmation.
@@ -87,7 +101,26 @@ pub fn show_and_apply(
     json: bool,
     strong: bool,
 ) -> i32 {
-    let todo: Vec<&FixPlan> = plans.iter().filter(|p| !p.is_empty()).collect();
+    show_and_apply_with(plans, yes, dry_run, json, strong, &|_, p, j| {
+        fix::apply(p, j)
+    })
+}
+
+/// [`show_and_apply`] with the function that applies plan number `i` of `plans` (the server
+/// fixes follow the write with `sshd -t` or a chown).
+pub fn show_and_apply_with(
+    plans: &[FixPlan],
+    yes: bool,
+    dry_run: bool,
+    json: bool,
+    strong: bool,
+    apply: &dyn Fn(usize, &FixPlan, &Path) -> Result<fix::Applied, fix::FixError>,
+) -> i32 {
+    let todo: Vec<(usize, &FixPlan)> = plans
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
     if json {
         let v: Vec<_> = plans.iter().map(FixPlan::to_json).collect();
         if dry_run || todo.is_empty() {
@@ -133,8 +166,8 @@ pub fn show_and_apply(
     };
     let mut code = 0;
     let mut results = Vec::new();
-    for p in todo {
-        match fix::apply(p, &journal) {
+    for (i, p) in todo {
+        match apply(i, p, &journal) {
             Ok(applied) => {
                 if !json {
                     for d in &applied.done {
@@ -436,6 +469,7 @@ pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
                 identity: None,
                 target,
                 known_hosts: args.file.clone(),
+                config_file: None,
                 no_verify: false,
             });
         }
@@ -443,15 +477,39 @@ pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
         _ => {}
     }
     let file = known_hosts_file(args, &paths);
-    match targets::resolve(&args.fix_id, args.target.as_deref(), &file, &paths) {
-        Ok(Resolved::Plans(plans)) => Ok(show_and_apply(
+    let ctx = ServerContext {
+        user: args.user.clone(),
+        sshd_config: args.sshd_config.clone(),
+        pubkey: args.pubkey.clone(),
+        from: args.from,
+    };
+    match targets::resolve_with(&args.fix_id, args.target.as_deref(), &file, &paths, &ctx) {
+        Ok(Target::Client(Resolved::Plans(plans))) => Ok(show_and_apply(
             &plans,
             args.yes,
             args.dry_run,
             args.json,
             false,
         )),
-        Ok(Resolved::Manual { why, command }) => {
+        Ok(Target::Server(ServerResolved::Plans(sps))) => {
+            let plans: Vec<FixPlan> = sps.iter().map(|s| s.plan.clone()).collect();
+            let strong = plans.iter().any(|p| p.destructive);
+            Ok(show_and_apply_with(
+                &plans,
+                args.yes,
+                args.dry_run,
+                args.json,
+                strong,
+                &|i, p, j| match sps.get(i) {
+                    Some(sp) => fix::server::apply(sp, j),
+                    None => fix::apply(p, j),
+                },
+            ))
+        }
+        Ok(
+            Target::Client(Resolved::Manual { why, command })
+            | Target::Server(ServerResolved::Manual { why, command }),
+        ) => {
             println!(
                 "sshdoctor does not apply {} itself: {why}.\nRun: {command}",
                 args.fix_id

@@ -9,6 +9,9 @@ use crate::server::{inspect, ServerError, ServerOptions, ServerReport};
 /// Explain why sshd refuses a login, from sshd's effective config, file modes, authorized_keys
 /// and sshd's log.
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "The dashboard (`sshdoctor` with no command) shows this same report for the current user in its Server pane when this machine runs sshd; its chmod fixes apply there with f."
+)]
 pub struct ServerArgs {
     /// The account that cannot log in (default: the current user).
     #[arg(long, value_name = "NAME")]

@@ -5,10 +5,25 @@
 //! and fsync the directory. Just before the rename the file is read again: if it changed since the
 //! snapshot (another sshdoctor, `ssh` appending a host), the edit is refused and nothing is written.
 //! A symlinked file (dotfile managers) is edited at its target; the link stays.
+//!
+//! Concurrency. Re-reading alone is not enough between two sshdoctors: both can read the same
+//! bytes, both pass the re-read, and the second rename silently drops the first one's removal.
+//! So from the re-read to the rename an exclusive `flock(2)` is held on the file itself, and the
+//! new file is locked before it is renamed into place, so the lock follows the path: a second
+//! sshdoctor waits, then finds the path names a new inode, locks that one, re-reads and refuses.
+//! `ssh` does not lock (it opens known_hosts with `O_APPEND` and writes one line), so an append
+//! can still land in the old inode after the re-read; the old inode is held open, and whatever
+//! grew past the verified length after the rename is appended to the new file. What remains is
+//! an `ssh` that opened the old file before the rename and writes after that last look (the time
+//! between its `open` and its `write`, microseconds): see RELIABILITY.md point 4.
+//!
+//! A temp file is named `.sshdoctor-PID-XXXXXX`; one left by a process killed with `kill -9`
+//! (whose pid no longer runs) is removed by the next edit in that directory.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Why a file could not be replaced. The original is untouched in every case.
@@ -84,37 +99,157 @@ impl Snapshot {
 }
 
 /// Writes `bytes` to a new file in `dir`, fsynced, with the given mode and owner, and returns it.
+/// Errors name `shown`, the file the user is editing (the temp file is an implementation detail),
+/// and say that it was left as it was; a failed temp file is removed when dropped.
 fn write_temp(
     dir: &Path,
+    shown: &Path,
     bytes: &[u8],
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<tempfile::NamedTempFile, AtomicError> {
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
     let mut tmp = tempfile::Builder::new()
-        .prefix(".sshdoctor-")
+        .prefix(&prefix)
         .tempfile_in(dir)
-        .map_err(io(dir, "cannot create a temp file in"))?;
-    tmp.write_all(bytes)
-        .map_err(io(dir, "cannot write temp file in"))?;
+        .map_err(io(
+            shown,
+            "left unchanged: cannot create a temp file beside it",
+        ))?;
+    tmp.write_all(bytes).map_err(io(
+        shown,
+        "left unchanged: cannot write the new content beside it",
+    ))?;
     let f: &File = tmp.as_file();
     f.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(io(dir, "cannot set mode on temp file in"))?;
+        .map_err(io(
+            shown,
+            "left unchanged: cannot set the mode of the new content",
+        ))?;
     if let Some((uid, gid)) = owner {
         // The temp file belongs to whoever runs sshdoctor; give it the old owner back. Only root
         // can do that, and only root can reach here for a file that is not its own.
-        let meta = f.metadata().map_err(io(dir, "cannot stat temp file in"))?;
+        let meta = f
+            .metadata()
+            .map_err(io(shown, "left unchanged: cannot stat the new content"))?;
         if meta.uid() != uid || meta.gid() != gid {
             std::os::unix::fs::fchown(f, Some(uid), Some(gid))
-                .map_err(io(dir, "cannot keep the owner of the file in"))?;
+                .map_err(io(shown, "left unchanged: cannot keep the owner"))?;
         }
     }
-    f.sync_all().map_err(io(dir, "cannot fsync temp file in"))?;
+    f.sync_all()
+        .map_err(io(shown, "left unchanged: cannot fsync the new content"))?;
     Ok(tmp)
 }
 
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+/// Every temp file sshdoctor writes starts with this, followed by the writer's pid and `-`.
+pub const TEMP_PREFIX: &str = ".sshdoctor-";
+
+/// The pid in a temp file name `.sshdoctor-PID-XXXXXX`, if the name has that shape.
+pub fn temp_owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let (pid, random) = rest.split_once('-')?;
+    if random.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|&p| p > 0)
+}
+
+fn pid_is_running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; it sends nothing.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Removes temp files in `dir` left by sshdoctor processes that no longer run (killed with
+/// `kill -9` between creating the temp file and renaming it; nothing else can leave one).
+/// Only regular files named `.sshdoctor-PID-*` whose PID is gone and that belong to the caller
+/// are removed: a temp file of a running sshdoctor is never touched (a reused pid only keeps a
+/// stale file longer). Returns how many were removed. Errors are ignored: this is tidying.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let me = crate::paths::current_uid();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_owner_pid) else {
+            continue;
+        };
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if !meta.file_type().is_file() || meta.uid() != me || pid_is_running(pid) {
+            continue;
+        }
+        if fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Takes an exclusive `flock` on `f`, waiting for another sshdoctor to finish. Returns false when
+/// the filesystem does not support locks (some NFS setups): the re-read check still runs.
+fn lock_exclusive(f: &File) -> Result<bool, std::io::Error> {
+    loop {
+        // SAFETY: flock on a file descriptor we own; no memory is passed.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ENOLCK) | Some(libc::EOPNOTSUPP) | Some(libc::EBADF) => return Ok(false),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// Opens and locks the file the path names *now*. Another sshdoctor may rename a new file over
+/// the path while we wait for the lock on the old one; then the lock is worthless, so lock the
+/// new one instead (bounded: every retry means another process finished an edit).
+fn lock_current(target: &Path, shown: &Path) -> Result<File, AtomicError> {
+    for _ in 0..1000 {
+        let f = File::open(target).map_err(io(shown, "cannot open to lock"))?;
+        if !lock_exclusive(&f).map_err(io(shown, "cannot lock"))? {
+            return Ok(f);
+        }
+        let held = f.metadata().map_err(io(shown, "cannot stat"))?;
+        let now = fs::metadata(target).map_err(io(shown, "cannot stat"))?;
+        if held.ino() == now.ino() && held.dev() == now.dev() {
+            return Ok(f);
+        }
+    }
+    Err(AtomicError::Changed {
+        path: shown.to_path_buf(),
+    })
+}
+
+/// Bytes written to the old inode (through `old`, still open) past `from` after the rename had
+/// already swapped in the new file: appends by `ssh` that raced the rename.
+fn late_appends(old: &File, from: u64) -> Vec<u8> {
+    let Ok(meta) = old.metadata() else {
+        return Vec::new();
+    };
+    let Some(len) = meta.len().checked_sub(from).filter(|&n| n > 0) else {
+        return Vec::new();
+    };
+    let mut tail = vec![0u8; usize::try_from(len).unwrap_or(0)];
+    match old.read_exact_at(&mut tail, from) {
+        Ok(()) => tail,
+        Err(_) => Vec::new(),
     }
 }
 
@@ -130,25 +265,71 @@ pub fn replace(snap: &Snapshot, bytes: &[u8], backup: Option<&Path>) -> Result<(
         });
     }
     let dir = snap.target.parent().unwrap_or(Path::new("/"));
-    let tmp = write_temp(dir, bytes, snap.mode, Some((snap.uid, snap.gid)))?;
+    remove_stale_temp_files(dir);
+    let tmp = write_temp(
+        dir,
+        &snap.path,
+        bytes,
+        snap.mode,
+        Some((snap.uid, snap.gid)),
+    )?;
+    // Locked before the rename, so the lock is on the path from the moment it names this file.
+    lock_exclusive(tmp.as_file()).map_err(io(dir, "cannot lock temp file in"))?;
+    let old = lock_current(&snap.target, &snap.path)?;
     if let Some(backup) = backup {
         let bdir = backup.parent().unwrap_or(Path::new("/"));
-        let old = write_temp(bdir, &snap.bytes, snap.mode, Some((snap.uid, snap.gid)))?;
+        if bdir != dir {
+            remove_stale_temp_files(bdir);
+        }
+        let old_copy = write_temp(
+            bdir,
+            backup,
+            &snap.bytes,
+            snap.mode,
+            Some((snap.uid, snap.gid)),
+        )?;
         snap.verify_unchanged()?;
-        old.persist(backup)
+        old_copy
+            .persist(backup)
             .map_err(|e| io(backup, "cannot write backup")(e.error))?;
     }
     snap.verify_unchanged()?;
-    tmp.persist(&snap.target)
+    let new = tmp
+        .persist(&snap.target)
         .map_err(|e| io(&snap.target, "cannot replace")(e.error))?;
+    // An `ssh` that opened the old file before the rename may have appended to it after the
+    // re-read: carry those bytes over (more can arrive while copying, so look until quiet).
+    let mut copied = snap.bytes.len() as u64;
+    for _ in 0..100 {
+        let tail = late_appends(&old, copied);
+        if tail.is_empty() {
+            break;
+        }
+        let mut out = OpenOptions::new()
+            .append(true)
+            .open(&snap.target)
+            .map_err(io(
+                &snap.path,
+                "cannot carry over lines appended during the edit to",
+            ))?;
+        out.write_all(&tail)
+            .and_then(|()| out.sync_all())
+            .map_err(io(
+                &snap.path,
+                "cannot carry over lines appended during the edit to",
+            ))?;
+        copied += tail.len() as u64;
+    }
     sync_dir(dir);
+    drop(new);
+    drop(old);
     Ok(())
 }
 
 /// Creates a new file with `bytes` and `mode`, atomically; refuses if it already exists.
 pub fn create(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AtomicError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = write_temp(dir, bytes, mode, None)?;
+    let tmp = write_temp(dir, path, bytes, mode, None)?;
     tmp.persist_noclobber(path)
         .map_err(|e| io(path, "cannot create")(e.error))?;
     sync_dir(dir);
@@ -198,5 +379,72 @@ mod tests {
     fn a_directory_is_not_edited() {
         let dir = tempfile::tempdir().unwrap();
         assert!(Snapshot::read(dir.path()).is_err());
+    }
+
+    #[test]
+    fn an_edit_waits_for_another_sshdoctor_and_refuses_after_its_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kh");
+        fs::write(&p, b"a\nb\n").unwrap();
+        let snap = Snapshot::read(&p).unwrap();
+        // Another sshdoctor in its critical section: it holds the lock on the file.
+        let other = File::open(&p).unwrap();
+        assert!(lock_exclusive(&other).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            let r = replace(&snap, b"b\n", None);
+            let _ = tx.send(());
+            r
+        });
+        // Still waiting for the lock (if this fails, the lock is not taken at all).
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(300))
+            .is_err());
+        // The other one renames its result over the file, then lets go of the lock.
+        fs::write(dir.path().join("new"), b"a\n").unwrap();
+        fs::rename(dir.path().join("new"), &p).unwrap();
+        drop(other);
+        let err = worker.join().unwrap().unwrap_err();
+        assert!(matches!(err, AtomicError::Changed { .. }), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"a\n");
+    }
+
+    #[test]
+    fn bytes_appended_to_the_old_file_after_the_rename_are_carried_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kh");
+        fs::write(&p, b"a\nb\n").unwrap();
+        let old = File::open(&p).unwrap();
+        fs::write(dir.path().join("new"), b"b\n").unwrap();
+        fs::rename(dir.path().join("new"), &p).unwrap();
+        // ssh opened the old file before the rename and writes after it.
+        let mut late = OpenOptions::new()
+            .append(true)
+            .open(format!("/proc/self/fd/{}", old.as_raw_fd()))
+            .unwrap();
+        late.write_all(b"c\n").unwrap();
+        assert_eq!(late_appends(&old, 4), b"c\n");
+        assert!(late_appends(&old, 6).is_empty());
+    }
+
+    #[test]
+    fn only_temp_files_of_dead_processes_are_cleaned_up() {
+        assert_eq!(temp_owner_pid(".sshdoctor-123-abcDEF"), Some(123));
+        assert_eq!(temp_owner_pid(".sshdoctor-abcDEF"), None);
+        assert_eq!(temp_owner_pid(".sshdoctor-12x-abc"), None);
+        assert_eq!(temp_owner_pid(".sshdoctor-0-abc"), None);
+        assert_eq!(temp_owner_pid("known_hosts"), None);
+        let dir = tempfile::tempdir().unwrap();
+        // A pid that cannot be running: above the kernel's pid_max limit (2^22).
+        let dead = dir.path().join(".sshdoctor-99999999-xyz");
+        let alive = dir
+            .path()
+            .join(format!(".sshdoctor-{}-xyz", std::process::id()));
+        let other = dir.path().join(".sshdoctor-notmine");
+        for f in [&dead, &alive, &other] {
+            fs::write(f, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temp_files(dir.path()), 1);
+        assert!(!dead.exists() && alive.exists() && other.exists());
     }
 }

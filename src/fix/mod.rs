@@ -13,6 +13,7 @@ pub mod keygen;
 pub mod plan;
 pub mod remote;
 pub mod secret;
+pub mod server;
 pub mod targets;
 pub mod undo;
 

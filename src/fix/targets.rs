@@ -5,10 +5,12 @@
 //! Fix ids that need a person or the network (`trust-host-key`, `generate-key`, `add-key`,
 //! `copy-id`) are driven by the CLI, which asks for fingerprints and passphrases; fix ids that
 //! sshdoctor deliberately does not carry out come back as [`Resolved::Manual`] with the reason.
+//! The fixes `sshdoctor server` offers are planned in [`super::server`].
 
 use std::path::{Path, PathBuf};
 
 use super::plan;
+use super::server::{self, ServerContext, ServerResolved};
 use super::FixPlan;
 use crate::keys::{self, KeyKind};
 use crate::paths::SshPaths;
@@ -80,6 +82,7 @@ pub const FIX_IDS: &[(&str, &str)] = &[
     ("chmod-600", "chmod 600 FILE"),
     ("chmod-700", "chmod 700 DIR"),
     ("chown", "instructions: needs root"),
+    // The server-side ids are listed in `server::SERVER_FIX_IDS`.
     ("use-key-with-i", "instructions: a command to run"),
 ];
 
@@ -181,7 +184,48 @@ pub fn absolute(typed: &str, paths: &SshPaths) -> PathBuf {
 }
 
 /// Resolves the plans for a file fix id. `known_hosts` is the file the known-hosts fixes edit.
+/// Server-side ids are resolved with the default [`ServerContext`] (current user,
+/// /etc/ssh/sshd_config) and lose their after-step (`sshd -t`, chown); callers that apply them
+/// use [`resolve_with`].
 pub fn resolve(
+    id: &str,
+    target: Option<&str>,
+    known_hosts: &Path,
+    paths: &SshPaths,
+) -> anyhow::Result<Resolved> {
+    Ok(
+        match resolve_with(id, target, known_hosts, paths, &ServerContext::default())? {
+            Target::Client(r) => r,
+            Target::Server(s) => s.into_resolved(),
+        },
+    )
+}
+
+/// A fix id resolved with everything the `fix` command knows.
+#[derive(Debug)]
+pub enum Target {
+    /// A fix of the user's own files: plain plans or an instruction.
+    Client(Resolved),
+    /// A server-side fix: plans that carry an after-step, or an instruction.
+    Server(ServerResolved),
+}
+
+/// Like [`resolve`], with the server-side flags (`--user`, `--sshd-config`, `--pubkey`,
+/// `--from`) for the ids `sshdoctor server` offers.
+pub fn resolve_with(
+    id: &str,
+    target: Option<&str>,
+    known_hosts: &Path,
+    paths: &SshPaths,
+    ctx: &ServerContext,
+) -> anyhow::Result<Target> {
+    if let Some(s) = server::resolve(id, target, ctx, paths)? {
+        return Ok(Target::Server(s));
+    }
+    resolve_client(id, target, known_hosts, paths).map(Target::Client)
+}
+
+fn resolve_client(
     id: &str,
     target: Option<&str>,
     known_hosts: &Path,
@@ -229,10 +273,6 @@ pub fn resolve(
             let bytes = read_file(known_hosts)?;
             Resolved::Plans(vec![plan::remove_host_plan(id, known_hosts, &bytes, &[name])])
         }
-        "chown" => Resolved::Manual {
-            why: "changing a file's owner needs root; sshdoctor never runs sudo for you".into(),
-            command: "sudo chown USER:GROUP FILE   (the exact command is in `sshdoctor check`)".into(),
-        },
         "use-key-with-i" => Resolved::Manual {
             why: "this is a way to log in, not a change to your files".into(),
             command: "ssh -i KEY HOST".into(),
@@ -245,17 +285,20 @@ pub fn resolve(
             why: "only your shell can change its own environment".into(),
             command: "unset SSH_AUTH_SOCK SSH_AGENT_PID".into(),
         },
-        "identities-only" | "append-authorized-key" | "authorized-key-allow-from"
-        | "enable-legacy-algorithm" | "unlock-account" | "start-sshd" | "reload-sshd"
-        | "read-sshd-log" | "inspect-file" | "check-server" | "check-server-pubkey"
-        | "check-sshd-running" | "check-route" | "check-reachability" | "check-port"
-        | "check-dns" | "strip-crlf" => Resolved::Manual {
+        "identities-only" | "enable-legacy-algorithm" | "read-sshd-log" | "inspect-file"
+        | "check-server" | "check-server-pubkey" | "check-sshd-running" | "check-route"
+        | "check-reachability" | "check-port" | "check-dns" => Resolved::Manual {
             why: "this is a change to your ssh config or to the server, or a check to make; sshdoctor shows the command but does not run it".into(),
             command: "the command shown next to this fix in `sshdoctor check` / `sshdoctor probe`".into(),
         },
         other => anyhow::bail!(
             "unknown fix id {other:?}; known ids: {}",
-            FIX_IDS.iter().map(|(i, _)| *i).collect::<Vec<_>>().join(", ")
+            FIX_IDS
+                .iter()
+                .chain(server::SERVER_FIX_IDS)
+                .map(|(i, _)| *i)
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     })
 }

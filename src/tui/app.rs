@@ -8,16 +8,19 @@ use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
-use super::browser::{Browser, Load};
+use super::browser::{self, Browser, Load, Resolution};
 use super::edit::{self, Applied};
+use super::fixes::{self, LiveTarget, Proposal, Request};
 use super::keymap::{self, Action, Scope};
 use super::layout;
 use crate::agent::AgentStatus;
-use crate::finding::{sort_worst_first, Finding};
+use crate::finding::{sort_worst_first, Finding, Fix};
+use crate::fix::FixPlan;
 use crate::inspect::Inspection;
 use crate::paths::SshPaths;
 use crate::perms::FileMeta;
 use crate::probe::{ProbeReport, Stage, StageEvent, STAGES};
+use crate::server::ServerReport;
 
 /// The panes, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +31,8 @@ pub enum Pane {
     Permissions,
     Agent,
     KnownHosts,
+    /// `sshdoctor server` for the current user, shown when this machine runs sshd.
+    Server,
 }
 
 impl Pane {
@@ -39,6 +44,7 @@ impl Pane {
             Pane::Permissions => "Permissions",
             Pane::Agent => "Agent",
             Pane::KnownHosts => "known_hosts",
+            Pane::Server => "Server",
         }
     }
 
@@ -48,6 +54,7 @@ impl Pane {
             Pane::Live => Scope::Live,
             Pane::Keys | Pane::Permissions | Pane::Agent => Scope::Rows,
             Pane::KnownHosts => Scope::KnownHosts,
+            Pane::Server => Scope::Server,
         }
     }
 
@@ -77,6 +84,12 @@ pub enum Msg {
     ProbeFailed(String),
     Applied(Result<Applied, String>),
     Undone(Result<String, String>),
+    /// The plans behind a fix, read against the disk (and the server), ready to confirm.
+    Prepared(Box<Result<Proposal, String>>),
+    /// `None`: this machine runs no sshd, so there is no Server pane.
+    ServerInspected(Box<Option<Result<ServerReport, String>>>),
+    /// DNS answers for the known_hosts names (`s`).
+    NamesChecked(std::collections::HashMap<String, Resolution>),
 }
 
 /// Work the shell does on the app's behalf.
@@ -87,6 +100,14 @@ pub enum Effect {
     Probe,
     Apply(edit::Action),
     Undo(u64),
+    /// Work out what a fix changes (reads files; fetches a host key for a trust fix).
+    Prepare(Box<Request>),
+    /// Apply plans the user confirmed.
+    ApplyPlans(Vec<FixPlan>),
+    /// `server::inspect` for the current user, if this machine runs sshd.
+    InspectServer,
+    /// Look these known_hosts names up in DNS, with a timeout.
+    CheckNames(Vec<String>),
 }
 
 /// One file whose permissions ssh or sshd checks.
@@ -151,13 +172,17 @@ impl Live {
     }
 }
 
-/// A question waiting for `y`.
+/// A question waiting for `y` (or, for a changed host key, the typed word `yes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
     pub title: String,
     pub lines: Vec<String>,
-    /// What `y` does; `None` when sshdoctor cannot do it and only shows the command.
+    /// What confirming does; `None` when sshdoctor cannot do it and only shows the command.
     pub effect: Option<Effect>,
+    /// `y` is not enough: the user types `yes` and Enter.
+    pub strong: bool,
+    /// What was typed so far for a strong confirmation.
+    pub typed: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,9 +238,14 @@ pub struct App {
     pub rows: [Cursor; 3],
     pub live: Option<Live>,
     pub browser: Browser,
+    /// The Server pane's report: `None` until it comes (or when this machine runs no sshd).
+    pub server: Option<Result<ServerReport, String>>,
+    pub server_cursor: Cursor,
     pub status: Option<Status>,
     /// Journal records applied in this session, newest last: what `u` reverts.
     pub undo_stack: Vec<u64>,
+    /// The title of the finding whose fix is being prepared, for its confirmation.
+    pub pending_for: Option<String>,
     pub size: (u16, u16),
     pub tick: usize,
     /// False under `NO_COLOR`: only bold/reverse, no colours.
@@ -247,8 +277,11 @@ impl App {
             rows: [Cursor::default(); 3],
             live: target.map(Live::new),
             browser: Browser::new(known_hosts, shown),
+            server: None,
+            server_cursor: Cursor::default(),
             status: None,
             undo_stack: Vec::new(),
+            pending_for: None,
             size: (80, 24),
             tick: 0,
             color: true,
@@ -269,6 +302,7 @@ impl App {
         let mut out = vec![Effect::LoadKnownHosts];
         if self.panes.contains(&Pane::Findings) {
             out.push(Effect::Inspect);
+            out.push(Effect::InspectServer);
         }
         if let Some(live) = &mut self.live {
             live.start();
@@ -308,11 +342,33 @@ impl App {
                 }
             }
         }
+        if let Some(t) = self.live_target() {
+            for f in &mut all {
+                add_trust_fix(f, &t);
+            }
+        }
         sort_worst_first(&mut all);
         self.findings = all;
         let h = self.list_height();
         self.finding.move_by(0, self.findings.len(), h);
         self.fix_cursor = 0;
+    }
+
+    /// The server the live test talked to, once it has a report.
+    pub fn live_target(&self) -> Option<LiveTarget> {
+        let r = self.live.as_ref()?.report.as_ref()?;
+        Some(LiveTarget {
+            host: r.target.host.clone(),
+            port: r.target.port,
+        })
+    }
+
+    /// The Server pane's findings (empty until the report is in).
+    pub fn server_findings(&self) -> &[Finding] {
+        match &self.server {
+            Some(Ok(r)) => &r.findings,
+            _ => &[],
+        }
     }
 
     /// Rows of the list in the current pane.
@@ -322,7 +378,12 @@ impl App {
             Pane::KnownHosts => self.browser.detail,
             _ => self.detail,
         };
-        layout::list_height(self.size, pane, detail, self.findings.len())
+        let n = if pane == Pane::Server {
+            self.server_findings().len()
+        } else {
+            self.findings.len()
+        };
+        layout::list_height(self.size, pane, detail, n)
     }
 
     /// Number of rows in a table pane.
@@ -427,7 +488,7 @@ impl App {
                 Vec::new()
             }
             Msg::Applied(Ok(applied)) => {
-                self.undo_stack.push(applied.seq);
+                self.undo_stack.extend(applied.seqs.iter().copied());
                 let rerun = if self.live.is_some() {
                     " Press r to run the live test again."
                 } else {
@@ -448,6 +509,50 @@ impl App {
                 self.say(format!("Undo failed: {e}"), true);
                 self.reload()
             }
+            Msg::Prepared(result) => {
+                match *result {
+                    Ok(p) => {
+                        self.status = None;
+                        self.show_proposal(p);
+                    }
+                    Err(e) => self.say(format!("Nothing changed: {e}"), true),
+                }
+                Vec::new()
+            }
+            Msg::ServerInspected(result) => {
+                if let Some(r) = *result {
+                    self.server = Some(r);
+                    if !self.panes.contains(&Pane::Server) {
+                        self.panes.push(Pane::Server);
+                    }
+                    let n = self.server_findings().len();
+                    let h = layout::list_height(self.size, Pane::Server, false, n);
+                    self.server_cursor.move_by(0, n, h);
+                }
+                Vec::new()
+            }
+            Msg::NamesChecked(answers) => {
+                let marked = match &mut self.browser.load {
+                    Load::Ready(l) => browser::mark_unresolved(&mut l.rows, &answers),
+                    _ => 0,
+                };
+                let unknown = answers
+                    .values()
+                    .filter(|a| **a == Resolution::Unknown)
+                    .count();
+                let mut text = format!(
+                    "Checked {} name{}: {marked} entr{} no longer resolve{}",
+                    answers.len(),
+                    if answers.len() == 1 { "" } else { "s" },
+                    if marked == 1 { "y" } else { "ies" },
+                    if marked == 1 { "s" } else { "" },
+                );
+                if unknown > 0 {
+                    text.push_str(&format!(" ({unknown} gave no answer in time: not marked)"));
+                }
+                self.say(text, false);
+                Vec::new()
+            }
         };
         let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
         self.browser.fill_fingerprints(h);
@@ -459,6 +564,9 @@ impl App {
         let mut out = vec![Effect::LoadKnownHosts];
         if self.panes.contains(&Pane::Findings) {
             out.push(Effect::Inspect);
+        }
+        if self.panes.contains(&Pane::Server) {
+            out.push(Effect::InspectServer);
         }
         out
     }
@@ -472,13 +580,33 @@ impl App {
         }
         match std::mem::replace(&mut self.overlay, Overlay::None) {
             Overlay::Help => return Vec::new(),
+            Overlay::Confirm(mut c) if c.strong && c.effect.is_some() => {
+                match key.code {
+                    KeyCode::Char(ch) if c.typed.len() < 3 => {
+                        c.typed.push(ch);
+                        self.overlay = Overlay::Confirm(c);
+                    }
+                    KeyCode::Backspace => {
+                        c.typed.pop();
+                        self.overlay = Overlay::Confirm(c);
+                    }
+                    KeyCode::Enter if c.typed == "yes" => {
+                        if let Some(effect) = c.effect {
+                            self.say("Working…", false);
+                            return vec![effect];
+                        }
+                    }
+                    _ => self.say("Nothing changed.", false),
+                }
+                return Vec::new();
+            }
             Overlay::Confirm(c) => {
                 if key.code == KeyCode::Char('y') {
                     if let Some(effect) = c.effect {
                         self.say("Working…", false);
                         return vec![effect];
                     }
-                } else {
+                } else if c.effect.is_some() {
                     self.say("Nothing changed.", false);
                 }
                 return Vec::new();
@@ -573,6 +701,13 @@ impl App {
                 Pane::KnownHosts => self.browser.detail = !self.browser.detail,
                 _ => {}
             },
+            Action::Fix if pane == Pane::Server => {
+                let pos = self.server_cursor.pos;
+                match self.server_findings().get(pos).cloned() {
+                    Some(f) => return self.confirm_fix_of(&f, 0),
+                    None => self.say("Nothing to fix here.", false),
+                }
+            }
             Action::Fix => {
                 let target = match pane {
                     Pane::Findings => Some((
@@ -584,8 +719,8 @@ impl App {
                         .and_then(|t| self.row_finding(p, self.rows[t].pos))
                         .map(|f| (f, 0)),
                 };
-                match target {
-                    Some((f, x)) => self.confirm_fix(f, x),
+                match target.and_then(|(f, x)| Some((self.findings.get(f)?.clone(), x))) {
+                    Some((f, x)) => return self.confirm_fix_of(&f, x),
                     None => self.say("Nothing to fix here.", false),
                 }
             }
@@ -595,6 +730,18 @@ impl App {
                 self.browser.move_by(1, height);
             }
             Action::Delete if pane == Pane::KnownHosts => self.confirm_delete(),
+            Action::CheckNames if pane == Pane::KnownHosts => {
+                let names = browser::names_to_check(self.browser.rows());
+                if names.is_empty() {
+                    self.say(
+                        "No plain host names to look up (hashed entries hide theirs).",
+                        false,
+                    );
+                } else {
+                    self.say(format!("Looking up {} names…", names.len()), false);
+                    return vec![Effect::CheckNames(names)];
+                }
+            }
             Action::Undo => match self.undo_stack.pop() {
                 Some(seq) => return vec![Effect::Undo(seq)],
                 None => self.say(
@@ -638,6 +785,10 @@ impl App {
                 }
             }
             Pane::Findings => self.finding.move_by(delta, self.findings.len(), height),
+            Pane::Server => {
+                let n = self.server_findings().len();
+                self.server_cursor.move_by(delta, n, height);
+            }
             Pane::KnownHosts => self.browser.move_by(delta, height),
             p => {
                 if let Some(t) = p.table() {
@@ -648,49 +799,78 @@ impl App {
         }
     }
 
-    /// Asks before applying fix `x` of finding `f`, showing exactly what will run.
-    fn confirm_fix(&mut self, f: usize, x: usize) {
-        let Some(finding) = self.findings.get(f) else {
-            return;
-        };
+    /// `f` on fix `x` of `finding`: a fix sshdoctor cannot apply shows its command and why at
+    /// once; any other is first worked out on a thread (`Effect::Prepare`), and the
+    /// confirmation shows exactly what it changes before anything is written.
+    fn confirm_fix_of(&mut self, finding: &Finding, x: usize) -> Vec<Effect> {
         let Some(fix) = finding.fixes.get(x) else {
             self.say(
                 "This finding has no fix to apply; Enter shows what to check.",
                 false,
             );
-            return;
+            return Vec::new();
         };
-        let action = edit::plan(fix, &self.paths);
-        let mut lines = vec![
-            format!("For: {}", finding.title),
-            format!("Fix: {}", fix.title),
-            format!("$ {}", fix.command),
-        ];
-        if fix.destructive {
-            lines.push("This removes something; the old content is kept and u undoes it.".into());
-        }
-        let confirm = match action {
-            Some(a) => {
-                lines.push(String::new());
-                lines.push("y: apply it   any other key: cancel".into());
-                Confirm {
-                    title: "Apply this fix?".into(),
-                    lines,
-                    effect: Some(Effect::Apply(a)),
-                }
-            }
-            None => {
-                lines.push(String::new());
-                lines.push("sshdoctor does not run this one itself: run it in a shell.".into());
-                lines.push("Any key closes this.".into());
-                Confirm {
+        let target = self.live_target();
+        let req = fixes::request(
+            finding,
+            fix,
+            &self.paths,
+            &self.browser.path,
+            target.as_ref(),
+        );
+        match req {
+            Request::Manual { why, command } => {
+                self.overlay = Overlay::Confirm(Confirm {
                     title: "Run this yourself".into(),
-                    lines,
+                    lines: vec![
+                        format!("For: {}", finding.title),
+                        format!("Fix: {}", fix.title),
+                        format!("$ {command}"),
+                        String::new(),
+                        format!("sshdoctor does not run this one itself: {why}."),
+                        "Any key closes this.".into(),
+                    ],
                     effect: None,
-                }
+                    strong: false,
+                    typed: String::new(),
+                });
+                Vec::new()
             }
+            req => {
+                self.pending_for = Some(finding.title.clone());
+                self.say("Working out exactly what this fix changes…", false);
+                vec![Effect::Prepare(Box::new(req))]
+            }
+        }
+    }
+
+    /// The confirmation for prepared plans: every change, and the word to confirm with.
+    fn show_proposal(&mut self, p: Proposal) {
+        let mut lines = Vec::new();
+        if let Some(t) = self.pending_for.take() {
+            lines.push(format!("For: {t}"));
+        }
+        lines.extend(p.lines);
+        lines.push(String::new());
+        let (title, hint) = if p.strong {
+            (
+                "The host key CHANGED: trust the new one?".to_string(),
+                "Type yes and Enter to trust the new key; any other key cancels.",
+            )
+        } else {
+            (
+                format!("Apply this fix? {}", p.title),
+                "y: apply it   any other key: cancel (u undoes afterwards)",
+            )
         };
-        self.overlay = Overlay::Confirm(confirm);
+        lines.push(hint.into());
+        self.overlay = Overlay::Confirm(Confirm {
+            title,
+            lines,
+            effect: Some(Effect::ApplyPlans(p.plans)),
+            strong: p.strong,
+            typed: String::new(),
+        });
     }
 
     /// Asks before deleting, listing the exact lines that will go.
@@ -733,6 +913,8 @@ impl App {
             title: "Delete these lines?".into(),
             lines,
             effect: Some(effect),
+            strong: false,
+            typed: String::new(),
         });
     }
 
@@ -754,12 +936,22 @@ impl App {
                 } else {
                     self.detail
                 };
-                let Some(row) =
-                    layout::list_row_at(self.size, pane, detail, self.findings.len(), m.row)
-                else {
+                let n = if pane == Pane::Server {
+                    self.server_findings().len()
+                } else {
+                    self.findings.len()
+                };
+                let Some(row) = layout::list_row_at(self.size, pane, detail, n, m.row) else {
                     return;
                 };
                 match pane {
+                    Pane::Server => {
+                        let target = self.server_cursor.offset + row;
+                        if target < n {
+                            let d = target as isize - self.server_cursor.pos as isize;
+                            self.server_cursor.move_by(d, n, height);
+                        }
+                    }
                     Pane::Findings => {
                         let target = self.finding.offset + row;
                         if target < self.findings.len() {
@@ -789,4 +981,30 @@ impl App {
             _ => {}
         }
     }
+}
+
+/// For a live host-key finding, the fix the dashboard can carry out itself: fetch the key again,
+/// check it is the one the test saw, and trust it (replacing the old one when it changed).
+fn add_trust_fix(f: &mut Finding, t: &LiveTarget) {
+    if f.fixes
+        .iter()
+        .any(|x| x.id == "trust-host-key" || x.id == "accept-host-key")
+    {
+        return;
+    }
+    if f.id != "host-key-changed" {
+        return;
+    }
+    let name = crate::known_hosts::host_port_name(&t.host, t.port);
+    f.fixes.push(
+        Fix::new(
+            "trust-host-key",
+            "After confirming the new fingerprint out of band, replace the old key with the one the server shows now",
+            format!(
+                "sshdoctor fix trust-host-key {} --accept-changed-host-key",
+                crate::finding::shell_quote(&name)
+            ),
+        )
+        .destructive(),
+    );
 }

@@ -295,6 +295,89 @@ impl Browser {
     }
 }
 
+/// What a DNS lookup of a known_hosts name said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    Resolves,
+    /// The resolver answered that the name does not exist.
+    NoSuchName,
+    /// No answer in time, or a temporary failure: says nothing about the name.
+    Unknown,
+}
+
+/// The host names of an entry worth looking up: plain names only. Hashed entries hide their
+/// names, wildcards and negations are patterns, and an IP address always "resolves".
+fn lookup_names(e: &Entry) -> Vec<String> {
+    let Some(hosts) = &e.hosts else {
+        return Vec::new();
+    };
+    hosts
+        .iter()
+        .filter(|h| !h.contains(['*', '?', '!']))
+        .map(|h| {
+            // `[name]:port` → `name`.
+            match h.strip_prefix('[').and_then(|r| r.split_once(']')) {
+                Some((name, _)) => name.to_string(),
+                None => h.clone(),
+            }
+        })
+        .filter(|n| !n.is_empty() && n.parse::<std::net::IpAddr>().is_err())
+        .collect()
+}
+
+/// Every distinct name the `s` check would look up, in file order.
+pub fn names_to_check(rows: &[Row]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for r in rows {
+        let RowKind::Entry(e) = &r.kind else { continue };
+        if e.marker.is_some() {
+            continue;
+        }
+        for n in lookup_names(e) {
+            if seen.insert(n.to_ascii_lowercase()) {
+                out.push(n);
+            }
+        }
+    }
+    out
+}
+
+/// Marks entries whose every looked-up name is known not to exist as stale candidates. A name
+/// with no answer (timeout, temporary failure) marks nothing: only a definite "no such name"
+/// counts. Returns how many rows were marked. Pure: the answers come from the caller.
+pub fn mark_unresolved(rows: &mut [Row], answers: &HashMap<String, Resolution>) -> usize {
+    let mut marked = 0;
+    for r in rows.iter_mut() {
+        let RowKind::Entry(e) = &r.kind else { continue };
+        if e.marker.is_some() {
+            continue;
+        }
+        let names = lookup_names(e);
+        let gone: Vec<&String> = names
+            .iter()
+            .filter(|n| answers.get(n.as_str()) == Some(&Resolution::NoSuchName))
+            .collect();
+        if !names.is_empty() && gone.len() == names.len() {
+            let note = format!("host no longer resolves ({})", gone[0]);
+            r.stale = Some(match r.stale.take() {
+                Some(prev) if !prev.contains("no longer resolves") => format!("{note}; {prev}"),
+                _ => note,
+            });
+            marked += 1;
+        }
+    }
+    marked
+}
+
+/// Looks each name up with `resolve`. The resolver is injected so tests never query DNS.
+pub fn check_names(
+    names: &[String],
+    resolve: &dyn Fn(&str) -> Resolution,
+) -> HashMap<String, Resolution> {
+    names.iter().map(|n| (n.clone(), resolve(n))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +429,43 @@ mod tests {
         b.apply_filter();
         let shown: Vec<usize> = b.visible.iter().map(|&i| b.rows()[i].line).collect();
         assert_eq!(shown, [1]);
+    }
+
+    #[test]
+    fn only_names_the_resolver_says_are_gone_become_stale_candidates() {
+        let text = format!(
+            "gone.example,[gone.example]:2222 ssh-ed25519 {ED_A}\n\
+             localhost ssh-ed25519 {ED_B}\n\
+             slow.example ssh-ed25519 {ED_B}\n\
+             10.0.0.1,*.corp ssh-ed25519 {ED_B}\n\
+             half.example,localhost ssh-ed25519 {ED_B}\n"
+        );
+        let mut b = browser(&text);
+        let Load::Ready(loaded) = &mut b.load else {
+            panic!("loaded")
+        };
+        let names = names_to_check(&loaded.rows);
+        // IP literals and patterns are never looked up; each name once.
+        assert_eq!(
+            names,
+            ["gone.example", "localhost", "slow.example", "half.example"]
+        );
+        let asked = std::cell::RefCell::new(Vec::new());
+        let answers = check_names(&names, &|n: &str| {
+            asked.borrow_mut().push(n.to_string());
+            match n {
+                "localhost" => Resolution::Resolves,
+                "slow.example" => Resolution::Unknown,
+                _ => Resolution::NoSuchName,
+            }
+        });
+        assert_eq!(asked.borrow().len(), 4);
+        assert_eq!(mark_unresolved(&mut loaded.rows, &answers), 1);
+        let notes: Vec<Option<&str>> = loaded.rows.iter().map(|r| r.stale.as_deref()).collect();
+        assert_eq!(notes[0], Some("host no longer resolves (gone.example)"));
+        // Timeouts, live names and half-live lines are not flagged.
+        assert!(notes[1].is_none());
+        assert!(notes[2].is_some_and(|n| n.starts_with("same key")));
+        assert!(notes[4].is_some_and(|n| !n.contains("resolves")));
     }
 }

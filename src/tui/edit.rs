@@ -1,11 +1,10 @@
-//! The few changes the TUI makes itself, planned and written by the fix module like every
-//! sshdoctor edit (temp file, fsync, rename, mode kept, `FILE.old`, refused when the file changed
-//! since it was read, journaled for undo).
+//! The known_hosts browser's own edits (`d` deletes the exact lines shown) and `u`, planned and
+//! written by the fix module like every sshdoctor edit (temp file, fsync, rename, mode kept,
+//! `FILE.old`, refused when the file changed since it was read, journaled for undo).
 //!
-//! Fixes are identified by the shell command the core attached to them: a fix is applied only
-//! when sshdoctor can do exactly what that command says (`ssh-keygen -f FILE -R NAME`,
-//! `chmod MODE PATH`); anything else is shown for the user to run. When the fix module offers
-//! fix plans, [`plan`] is the one place to point at it.
+//! The panes' `f` goes through [`super::fixes`], which maps every fix id to the fix module.
+//! [`plan`] is the older, narrower reading of a fix's shell command (`ssh-keygen -R`, `chmod`),
+//! kept for callers that have only a command; [`words`] is shared with `fixes`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -50,8 +49,8 @@ pub enum Action {
 /// What an applied change did, for the status line and for undo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
-    /// The journal record, which `undo` reverts.
-    pub seq: u64,
+    /// The journal groups written, oldest first; `u` reverts them newest first.
+    pub seqs: Vec<u64>,
     pub path: PathBuf,
     pub summary: String,
 }
@@ -59,7 +58,7 @@ pub struct Applied {
 /// Splits a command the core built with `shell_quote` back into words. Only plain words and
 /// single quotes (with `'\''`) are understood; anything else (`$`, `"`, `;`, a pipe) makes it
 /// `None`, so such a fix is never run by sshdoctor.
-fn words(command: &str) -> Option<Vec<String>> {
+pub(crate) fn words(command: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -211,7 +210,7 @@ pub fn apply(action: &Action, journal_path: &Path, paths: &SshPaths) -> anyhow::
         )
     };
     Ok(Applied {
-        seq: applied.journal_group.unwrap_or(0),
+        seqs: applied.journal_group.into_iter().collect(),
         path,
         summary,
     })
@@ -317,8 +316,8 @@ mod tests {
         assert_eq!(std::fs::read(plan::old_path(&kh)).unwrap(), original);
         // A stale view is refused.
         assert!(apply(&a, &j, &paths).is_err());
-        undo(applied.seq, &j, &paths).unwrap();
+        undo(applied.seqs[0], &j, &paths).unwrap();
         assert_eq!(std::fs::read(&kh).unwrap(), original);
-        assert!(undo(applied.seq, &j, &paths).is_err());
+        assert!(undo(applied.seqs[0], &j, &paths).is_err());
     }
 }

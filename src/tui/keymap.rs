@@ -27,6 +27,7 @@ pub enum Action {
     Delete,
     Undo,
     Rerun,
+    CheckNames,
 }
 
 /// Where a binding means something, for the footer and the help.
@@ -38,6 +39,8 @@ pub enum Scope {
     /// The Keys, Permissions and Agent tables.
     Rows,
     KnownHosts,
+    /// The Server pane (sshd's side, for the current user).
+    Server,
 }
 
 pub struct Binding {
@@ -89,7 +92,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "Tab",
         help: "next pane",
         action: Action::NextPane,
-        scopes: &[Findings, Live, Rows],
+        scopes: &[Findings, Live, Rows, Server],
         footer: true,
     },
     Binding {
@@ -98,7 +101,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "S-Tab",
         help: "previous pane",
         action: Action::PrevPane,
-        scopes: &[Findings, Live, Rows],
+        scopes: &[Findings, Live, Rows, Server],
         footer: false,
     },
     Binding {
@@ -168,9 +171,9 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Char('f')],
         ctrl: false,
         label: "f",
-        help: "apply the selected fix (asks first; y to confirm)",
+        help: "apply the selected fix (shows what changes, asks first)",
         action: Action::Fix,
-        scopes: &[Findings, Rows],
+        scopes: &[Findings, Rows, Server],
         footer: true,
     },
     Binding {
@@ -206,7 +209,7 @@ pub const BINDINGS: &[Binding] = &[
         label: "u",
         help: "undo the last change sshdoctor made here",
         action: Action::Undo,
-        scopes: &[Findings, Rows, KnownHosts],
+        scopes: &[Findings, Rows, KnownHosts, Server],
         footer: true,
     },
     Binding {
@@ -218,17 +221,40 @@ pub const BINDINGS: &[Binding] = &[
         scopes: &[Findings, Live],
         footer: true,
     },
+    Binding {
+        keys: &[KeyCode::Char('s')],
+        ctrl: false,
+        label: "s",
+        help: "stale check: look the host names up in DNS now (flags names that no longer resolve)",
+        action: Action::CheckNames,
+        scopes: &[KnownHosts],
+        footer: true,
+    },
 ];
 
 /// Keys that are not in the table because they only exist inside a prompt.
 pub const MODAL_HELP: &[(&str, &str)] = &[
     ("y", "in a confirmation: yes (any other key: no)"),
+    ("yes", "to trust a CHANGED host key: type yes, then Enter"),
     (
         "type",
         "while filtering: narrow the list; Enter keeps it, Esc clears it",
     ),
     ("mouse", "click selects a row, the wheel scrolls"),
 ];
+
+/// The keys as a Markdown table (README's "Dashboard" section), from this table, so the
+/// document cannot drift from what the keys do (a test compares them).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | what it does |\n|---|---|\n");
+    for b in BINDINGS {
+        out.push_str(&format!("| `{}` | {} |\n", b.label, b.help));
+    }
+    for (k, h) in MODAL_HELP {
+        out.push_str(&format!("| `{k}` | {h} |\n"));
+    }
+    out
+}
 
 /// The action bound to a key press, if any.
 pub fn lookup(key: &KeyEvent) -> Option<Action> {
@@ -269,6 +295,7 @@ fn short(help: &str) -> &str {
         "delete the selected entries" => "delete",
         "undo the last change sshdoctor made here" => "undo",
         "run the live test again" => "re-run",
+        "stale check" => "stale?",
         "this help" => "help",
         "next pane" => "pane",
         other => other,

@@ -33,6 +33,8 @@ pub fn list_height(size: (u16, u16), pane: Pane, detail: bool, findings: usize) 
     let rows = body_height(size).saturating_sub(2);
     match pane {
         Pane::Findings if detail => findings_rows_with_detail(size, findings),
+        // The Server pane always shows the selected finding's details below its list.
+        Pane::Server => findings_rows_with_detail(size, findings),
         Pane::KnownHosts if detail => rows.saturating_sub(BROWSER_DETAIL),
         Pane::Live => 0,
         _ => rows,

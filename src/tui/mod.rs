@@ -9,6 +9,8 @@
 pub mod app;
 pub mod browser;
 pub mod edit;
+pub mod effects;
+pub mod fixes;
 pub mod keymap;
 pub mod layout;
 pub mod render;
@@ -55,9 +57,17 @@ fn install_signal_handlers() {
     }
 }
 
+/// True while the terminal is in TUI mode (raw, alternate screen, mouse on).
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
 /// Puts the terminal back as it was: mouse off, main screen, cooked mode, cursor shown.
-/// Safe to call more than once.
+/// Safe to call more than once: only the first call after [`TerminalGuard::enter`] writes
+/// anything. (A second "leave alternate screen" is not harmless: it restores the cursor position
+/// saved on entry, so text printed in between, such as a panic message, would be overwritten.)
 pub fn restore_terminal() {
+    if !ACTIVE.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let mut out = io::stdout();
     let _ = execute!(out, DisableMouseCapture, LeaveAlternateScreen, cursor::Show);
     let _ = terminal::disable_raw_mode();
@@ -78,6 +88,7 @@ impl TerminalGuard {
         }));
         install_signal_handlers();
         terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+        ACTIVE.store(true, Ordering::SeqCst);
         let mut out = io::stdout();
         if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture, cursor::Hide) {
             restore_terminal();
@@ -156,6 +167,12 @@ impl Shell {
                 };
                 let _ = tx.send(Msg::Undone(result));
             }
+            Effect::Prepare(req) => effects::prepare(*req, self.paths.clone(), tx),
+            Effect::ApplyPlans(plans) => {
+                effects::apply_plans(&plans, &self.journal, &self.paths, &tx)
+            }
+            Effect::InspectServer => effects::inspect_server(tx),
+            Effect::CheckNames(names) => effects::check_names(names, tx),
         }
     }
 }
@@ -303,8 +320,15 @@ pub fn run_known_hosts(file: Option<PathBuf>) -> anyhow::Result<i32> {
     run_app(app, shell)
 }
 
+/// `SSHDOCTOR_TEST_PANIC=1`: panic on the first key, so the tests can check that a panic gives
+/// the terminal back (tests/tui_restore.rs). Read once at start; nothing else looks at it.
+fn test_panic_requested() -> bool {
+    std::env::var_os("SSHDOCTOR_TEST_PANIC").is_some_and(|v| v == "1")
+}
+
 fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
     app.color = !no_color();
+    let panic_on_key = test_panic_requested();
     let (tx, rx) = mpsc::channel();
     shell.tx = tx;
     let mut guard = TerminalGuard::enter()?;
@@ -316,7 +340,7 @@ fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
     for e in app.initial_effects() {
         shell.run(e);
     }
-    event_loop(&mut guard, &mut app, &shell, &rx)?;
+    event_loop(&mut guard, &mut app, &shell, &rx, panic_on_key)?;
     drop(guard);
     Ok(0)
 }
@@ -336,6 +360,7 @@ fn event_loop(
     app: &mut App,
     shell: &Shell,
     rx: &Receiver<Msg>,
+    panic_on_key: bool,
 ) -> anyhow::Result<()> {
     let mut dirty = true;
     let mut last_tick = Instant::now();
@@ -357,7 +382,11 @@ fn event_loop(
             continue;
         }
         if event::poll(Duration::from_millis(50)).context("cannot read the terminal")? {
-            let msg = match event::read().context("cannot read the terminal")? {
+            let event = event::read().context("cannot read the terminal")?;
+            if panic_on_key && matches!(event, Event::Key(_)) {
+                panic!("SSHDOCTOR_TEST_PANIC: deliberate panic on the first key");
+            }
+            let msg = match event {
                 Event::Key(k) if k.kind != KeyEventKind::Release => Some(Msg::Key(k)),
                 Event::Mouse(m) => Some(Msg::Mouse(m)),
                 Event::Resize(w, h) => Some(Msg::Resize(w, h)),

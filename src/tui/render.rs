@@ -98,6 +98,7 @@ impl App {
             Pane::Permissions => self.render_perms(frame, body),
             Pane::Agent => self.render_agent(frame, body),
             Pane::KnownHosts => self.render_browser(frame, body),
+            Pane::Server => self.render_server(frame, body),
         }
         if let Some(s) = &self.status {
             let style = if s.error {
@@ -111,6 +112,12 @@ impl App {
         match &self.overlay {
             Overlay::None => {}
             Overlay::Help => self.render_help(frame, area),
+            Overlay::Confirm(c) if c.strong => {
+                let mut lines = c.lines.clone();
+                // The last line, which stays on screen however long the warning is.
+                lines.push(format!("Type yes: {}█", c.typed));
+                self.render_popup(frame, area, &c.title, &lines)
+            }
             Overlay::Confirm(c) => self.render_popup(frame, area, &c.title, &c.lines),
         }
     }
@@ -199,17 +206,7 @@ impl App {
             .iter()
             .skip(self.finding.offset)
             .take(height)
-            .map(|f| {
-                let sev = match f.severity {
-                    Severity::Error => "ERROR",
-                    Severity::Warning => "WARN",
-                    Severity::Info => "INFO",
-                };
-                Line::from(vec![
-                    Span::styled(format!(" {sev:<7}"), self.severity_style(f.severity)),
-                    Span::raw(clean(&f.title)),
-                ])
-            })
+            .map(|f| self.finding_row(f))
             .collect();
         let cursor = self.finding.pos.checked_sub(self.finding.offset);
         let list = Rect {
@@ -235,6 +232,105 @@ impl App {
             height: area.height.saturating_sub(list.height),
             ..area
         };
+        let text = self.finding_text(f, Some(self.fix_cursor));
+        let block = Block::default()
+            .borders(Borders::TOP)
+            .title(" Details: Esc closes, ↑↓ choose a fix, f applies it ");
+        frame.render_widget(
+            Paragraph::new(text)
+                .block(block)
+                .wrap(Wrap { trim: false })
+                .scroll((self.detail_scroll, 0)),
+            detail,
+        );
+    }
+
+    /// The Server pane: sshd's side for the current user, findings worst first and the
+    /// selected one's details (every fix with its command) below.
+    fn render_server(&self, frame: &mut Frame, area: Rect) {
+        let report = match &self.server {
+            None => {
+                frame.render_widget(Paragraph::new("Asking sshd about this account…"), area);
+                return;
+            }
+            Some(Err(e)) => {
+                let msg = format!("Could not inspect sshd's side: {}", clean(e));
+                frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+                return;
+            }
+            Some(Ok(r)) => r,
+        };
+        let findings = &report.findings;
+        let summary = if findings.is_empty() {
+            Line::from(format!(
+                "sshd for user {} ({}): nothing wrong found on the server side.",
+                clean(&report.user),
+                clean(&report.sshd_source)
+            ))
+        } else {
+            Line::from(format!(
+                "sshd for user {} ({}): {} finding{}",
+                clean(&report.user),
+                clean(&report.sshd_source),
+                findings.len(),
+                if findings.len() == 1 { "" } else { "s" }
+            ))
+        };
+        let size = (frame.area().width, frame.area().height);
+        let height = layout::list_height(size, Pane::Server, false, findings.len());
+        let c = self.server_cursor;
+        let rows: Vec<Line> = findings
+            .iter()
+            .skip(c.offset)
+            .take(height)
+            .map(|f| self.finding_row(f))
+            .collect();
+        let list = Rect {
+            height: (height as u16 + 2).min(area.height),
+            ..area
+        };
+        self.render_list(
+            frame,
+            list,
+            summary,
+            " SEVERITY WHAT IS WRONG",
+            rows,
+            c.pos.checked_sub(c.offset),
+        );
+        let Some(f) = findings.get(c.pos) else {
+            return;
+        };
+        let detail = Rect {
+            y: list.y + list.height,
+            height: area.height.saturating_sub(list.height),
+            ..area
+        };
+        let text = self.finding_text(f, Some(0));
+        let block = Block::default()
+            .borders(Borders::TOP)
+            .title(" Details: ↑↓ choose a finding, f applies its first fix ");
+        frame.render_widget(
+            Paragraph::new(text).block(block).wrap(Wrap { trim: false }),
+            detail,
+        );
+    }
+
+    /// One row of a findings list: severity and title.
+    fn finding_row(&self, f: &crate::finding::Finding) -> Line<'static> {
+        let sev = match f.severity {
+            Severity::Error => "ERROR",
+            Severity::Warning => "WARN",
+            Severity::Info => "INFO",
+        };
+        Line::from(vec![
+            Span::styled(format!(" {sev:<7}"), self.severity_style(f.severity)),
+            Span::raw(clean(&f.title)),
+        ])
+    }
+
+    /// A finding's details: title, explanation, evidence, each fix and its command, the one
+    /// `f` applies marked.
+    fn finding_text(&self, f: &crate::finding::Finding, chosen: Option<usize>) -> Text<'static> {
         let mut text = Text::default();
         text.push_line(Line::styled(
             clean(&f.title),
@@ -253,28 +349,19 @@ impl App {
             ));
         }
         for (i, x) in f.fixes.iter().enumerate() {
-            let mark = if i == self.fix_cursor { "▶" } else { " " };
+            let mark = if Some(i) == chosen { "▶" } else { " " };
             let mut l = Line::from(format!(
                 "{mark} fix: {}{}",
                 clean(&x.title),
                 if x.destructive { " (destructive)" } else { "" }
             ));
-            if i == self.fix_cursor {
+            if Some(i) == chosen {
                 l = l.patch_style(self.bold());
             }
             text.push_line(l);
             text.push_line(Line::from(format!("    $ {}", clean(&x.command))));
         }
-        let block = Block::default()
-            .borders(Borders::TOP)
-            .title(" Details: Esc closes, ↑↓ choose a fix, f applies it ");
-        frame.render_widget(
-            Paragraph::new(text)
-                .block(block)
-                .wrap(Wrap { trim: false })
-                .scroll((self.detail_scroll, 0)),
-            detail,
-        );
+        text
     }
 
     fn render_live(&self, frame: &mut Frame, area: Rect) {
@@ -727,9 +814,17 @@ impl App {
     fn render_popup(&self, frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
         let width = area.width.saturating_sub(4).min(90);
         let inner = usize::from(width.saturating_sub(2)).max(1);
+        // Word wrapping can take a row more than the character count says.
         let needed: usize = lines
             .iter()
-            .map(|l| l.chars().count().max(1).div_ceil(inner))
+            .map(|l| {
+                let rows = l.chars().count().max(1).div_ceil(inner);
+                if rows > 1 {
+                    rows + 1
+                } else {
+                    rows
+                }
+            })
             .sum();
         let height = (needed as u16 + 2).min(area.height);
         let popup = Rect {
@@ -738,17 +833,35 @@ impl App {
             width,
             height,
         };
-        let text: Vec<Line> = lines.iter().map(|l| Line::from(clean(l))).collect();
+        let block = Block::bordered()
+            .title(format!(" {title} "))
+            .title_alignment(Alignment::Left);
+        let body = block.inner(popup);
         frame.render_widget(Clear, popup);
-        frame.render_widget(
-            Paragraph::new(text)
-                .block(
-                    Block::bordered()
-                        .title(format!(" {title} "))
-                        .title_alignment(Alignment::Left),
-                )
-                .wrap(Wrap { trim: false }),
-            popup,
-        );
+        frame.render_widget(block, popup);
+        // When the text does not fit, the last line (what to press) stays on the bottom row:
+        // a confirmation must always say how to answer it.
+        let (text, last) = match lines.split_last() {
+            Some((last, rest)) if needed > usize::from(body.height) && body.height > 1 => {
+                let rows = last.chars().count().max(1).div_ceil(inner) as u16;
+                (rest, Some((last, rows.min(body.height - 1))))
+            }
+            _ => (lines, None),
+        };
+        let mut top = body;
+        if let Some((last, rows)) = last {
+            top.height = body.height - rows;
+            let bottom = Rect {
+                y: body.y + top.height,
+                height: rows,
+                ..body
+            };
+            frame.render_widget(
+                Paragraph::new(Line::from(clean(last))).wrap(Wrap { trim: false }),
+                bottom,
+            );
+        }
+        let text: Vec<Line> = text.iter().map(|l| Line::from(clean(l))).collect();
+        frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), top);
     }
 }

@@ -1,6 +1,7 @@
 //! A throwaway sshd for the server-side tests: a fixture tree in a root-owned directory outside
 //! /tmp (StrictModes checks every parent), an optional test user created with `useradd`, sshd on
-//! 127.0.0.1 only. Everything is undone on Drop: sshd killed and waited for, user deleted, tree
+//! 127.0.0.1 only, and a HOME of its own for sshdoctor (so its fix journal never lands in the
+//! real home). Everything is undone on Drop: sshd killed and waited for, user deleted, tree
 //! removed.
 #![allow(dead_code)]
 
@@ -86,7 +87,7 @@ impl Lab {
         let pid = std::process::id();
         let root = PathBuf::from(format!("/srv/sshdoctor-test-{pid}-{n}"));
         let _ = std::fs::remove_dir_all(&root);
-        for d in ["", "sshd", "client", "home"] {
+        for d in ["", "sshd", "client", "home", "doctor-home"] {
             std::fs::create_dir_all(root.join(d)).expect("mkdir fixture");
         }
         ok("chmod", &["0755", root.to_str().unwrap_or_default()]);
@@ -309,6 +310,68 @@ impl Lab {
     }
 }
 
+/// One file or directory as `undo` must give it back: mode, owner and (for files) bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub struct FileState {
+    pub path: PathBuf,
+    pub mode: u32,
+    pub uid: u32,
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl Lab {
+    /// The HOME sshdoctor runs with: its fix journal lives under it.
+    pub fn doctor_home(&self) -> PathBuf {
+        self.root.join("doctor-home")
+    }
+
+    /// `sshdoctor ARGS` with the lab's HOME, no terminal, no agent; (exit code, stdout, stderr).
+    pub fn sshdoctor(&self, args: &[&str]) -> (i32, String, String) {
+        let o = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+            .args(args)
+            .env("HOME", self.doctor_home())
+            .env_remove("XDG_STATE_HOME")
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sshdoctor");
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// The state of the user's side and of the sshd config, for comparing before and after.
+    pub fn state(&self) -> Vec<FileState> {
+        use std::os::unix::fs::MetadataExt;
+        [
+            self.home.clone(),
+            self.ssh_dir(),
+            self.authorized_keys(),
+            self.config.clone(),
+        ]
+        .into_iter()
+        .map(|path| match std::fs::metadata(&path) {
+            Ok(m) => FileState {
+                mode: m.mode() & 0o7777,
+                uid: m.uid(),
+                bytes: m.is_file().then(|| std::fs::read(&path).expect("read")),
+                path,
+            },
+            Err(_) => FileState {
+                path,
+                mode: 0,
+                uid: u32::MAX,
+                bytes: None,
+            },
+        })
+        .collect()
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         self.stop();
@@ -352,13 +415,18 @@ pub fn has_evidence(f: &serde_json::Value, needle: &str) -> bool {
     })
 }
 
-/// Runs the command of the fix with this id, as a person would paste it.
-pub fn apply_fix(f: &serde_json::Value, fix_id: &str) {
-    let fix = f["fixes"]
+/// The fix with this id that the finding offers.
+pub fn offered<'a>(f: &'a serde_json::Value, fix_id: &str) -> &'a serde_json::Value {
+    f["fixes"]
         .as_array()
         .and_then(|a| a.iter().find(|x| x["id"] == fix_id))
-        .unwrap_or_else(|| panic!("no fix {fix_id} in {f:#}"));
-    let cmd = fix["command"].as_str().unwrap_or_default();
+        .unwrap_or_else(|| panic!("no fix {fix_id} in {f:#}"))
+}
+
+/// Runs the command of the fix with this id, as a person would paste it (for the fixes
+/// sshdoctor leaves to the administrator, like chown).
+pub fn apply_fix(f: &serde_json::Value, fix_id: &str) {
+    let cmd = offered(f, fix_id)["command"].as_str().unwrap_or_default();
     let o = run("sh", &["-c", cmd]);
     assert!(
         o.status.success(),

@@ -1,0 +1,119 @@
+//! The dashboard's newer effects, run off the UI thread: preparing and applying fix plans,
+//! inspecting sshd's side for the Server pane, and the known_hosts stale check's DNS lookups.
+//! Each function sends exactly one message back; `mod.rs` only dispatches to them.
+
+use std::collections::HashMap;
+use std::net::ToSocketAddrs;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::time::{Duration, Instant};
+
+use super::app::Msg;
+use super::browser::{self, Resolution};
+use super::fixes::{self, Request};
+use crate::fix::FixPlan;
+use crate::paths::SshPaths;
+
+/// How long the stale check waits for all answers together.
+const DNS_DEADLINE: Duration = Duration::from_secs(5);
+/// Lookups in flight at once.
+const DNS_PARALLEL: usize = 16;
+
+pub fn prepare(req: Request, paths: SshPaths, tx: Sender<Msg>) {
+    std::thread::spawn(move || {
+        let result = fixes::prepare(&req, &paths).map_err(|e| format!("{e:#}"));
+        let _ = tx.send(Msg::Prepared(Box::new(result)));
+    });
+}
+
+pub fn apply_plans(
+    plans: &[FixPlan],
+    journal: &anyhow::Result<PathBuf>,
+    paths: &SshPaths,
+    tx: &Sender<Msg>,
+) {
+    let result = match journal {
+        Ok(j) => fixes::apply_plans(plans, j, paths).map_err(|e| format!("{e:#}")),
+        Err(e) => Err(format!("{e:#}")),
+    };
+    let _ = tx.send(Msg::Applied(result));
+}
+
+/// Whether this machine runs (or can run) sshd: the binary is installed or its config is
+/// readable. Only then is there a Server pane.
+pub fn runs_sshd() -> bool {
+    let binary = ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
+        .iter()
+        .any(|p| Path::new(p).is_file());
+    binary || std::fs::File::open("/etc/ssh/sshd_config").is_ok()
+}
+
+/// `server::inspect` for the current user, as `sshdoctor server` with no options.
+/// `SSHDOCTOR_NO_SERVER_PANE=1` turns the pane off (the end-to-end tests use it so they never
+/// read the real account's files).
+pub fn inspect_server(tx: Sender<Msg>) {
+    std::thread::spawn(move || {
+        let off = std::env::var_os("SSHDOCTOR_NO_SERVER_PANE").is_some_and(|v| v == "1");
+        let result = if off || !runs_sshd() {
+            None
+        } else {
+            Some(
+                crate::server::inspect(&crate::server::ServerOptions::default())
+                    .map_err(|e| e.to_string()),
+            )
+        };
+        let _ = tx.send(Msg::ServerInspected(Box::new(result)));
+    });
+}
+
+/// One lookup through the system resolver. "Name or service not known" and "No address
+/// associated with hostname" are definite; anything else (EAI_AGAIN, no network) is not.
+pub fn system_resolve(name: &str) -> Resolution {
+    match (name, 22).to_socket_addrs() {
+        Ok(addrs) if addrs.len() > 0 => Resolution::Resolves,
+        Ok(_) => Resolution::NoSuchName,
+        Err(e) => {
+            let text = e.to_string();
+            if text.contains("not known") || text.contains("No address associated") {
+                Resolution::NoSuchName
+            } else {
+                Resolution::Unknown
+            }
+        }
+    }
+}
+
+/// Looks every name up on a few threads; names with no answer by the deadline count as
+/// `Unknown` (a lookup stuck in the resolver is left to finish on its own thread).
+pub fn check_names(names: Vec<String>, tx: Sender<Msg>) {
+    std::thread::spawn(move || {
+        let (rtx, rrx) = mpsc::channel();
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(names.clone()));
+        for _ in 0..DNS_PARALLEL.min(names.len()) {
+            let queue = queue.clone();
+            let rtx = rtx.clone();
+            std::thread::spawn(move || loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop());
+                let Some(name) = next else { break };
+                let answer = browser::check_names(std::slice::from_ref(&name), &system_resolve);
+                if rtx.send(answer).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(rtx);
+        let start = Instant::now();
+        let mut answers: HashMap<String, Resolution> = HashMap::new();
+        while answers.len() < names.len() {
+            let left = DNS_DEADLINE.saturating_sub(start.elapsed());
+            match rrx.recv_timeout(left) {
+                Ok(a) => answers.extend(a),
+                Err(_) => break,
+            }
+        }
+        for n in names {
+            answers.entry(n).or_insert(Resolution::Unknown);
+        }
+        let _ = tx.send(Msg::NamesChecked(answers));
+    });
+}

@@ -1,0 +1,139 @@
+//! The terminal is given back (issue 8, point 6): after a panic (the test-only trigger
+//! `SSHDOCTOR_TEST_PANIC=1`, a panic on the first key) and after Ctrl-C, checked in a real
+//! terminal (tmux) by its state after exit: main screen, cursor visible, mouse reporting off,
+//! `stty -a` in cooked mode with echo. SIGTERM is covered in tests/tui_tmux.rs. HOME is a temp
+//! dir; the agent and the XDG state dir are unset.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
+
+/// One private tmux server running sshdoctor under `sh`; after it exits the shell prints the exit
+/// status and `stty -a`, then waits so the final screen can be read. Killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(home: &Path, env: &str) -> Tmux {
+        let socket = format!("sshdoctor-restore-{}-{}", std::process::id(), env.len());
+        let cmd = format!(
+            "env -u SSH_AUTH_SOCK -u XDG_STATE_HOME -u NO_COLOR HOME='{}' {env} '{BIN}'; echo EXIT=$?; stty -a; sleep 60",
+            home.display(),
+        );
+        let out = Command::new("tmux")
+            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
+            .args(["-x", "100", "-y", "30"])
+            .arg(cmd)
+            .output()
+            .expect("run tmux");
+        assert!(out.status.success(), "tmux: {out:?}");
+        Tmux { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn flag(&self, name: &str) -> String {
+        self.tmux(&["display-message", "-p", &format!("#{{{name}}}")])
+            .trim()
+            .to_string()
+    }
+
+    /// Polls the screen until it contains `needle` (bounded: 30 s), and returns it.
+    fn wait_for(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.tmux(&["capture-pane", "-p", "-S", "-"]);
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "never saw {needle:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(40));
+        }
+    }
+
+    /// Waits for the dashboard, checks it took over the terminal.
+    fn wait_for_dashboard(&self) {
+        self.wait_for("Findings");
+        assert_eq!(
+            self.flag("alternate_on"),
+            "1",
+            "the TUI uses the alternate screen"
+        );
+        assert_eq!(self.flag("cursor_flag"), "0", "the TUI hides the cursor");
+        assert_ne!(self.flag("mouse_any_flag"), "0", "the TUI reads the mouse");
+    }
+
+    /// After exit: main screen, cursor shown, no mouse reporting, cooked mode with echo.
+    fn assert_restored(&self) -> String {
+        let s = self.wait_for("icanon");
+        assert_eq!(self.flag("alternate_on"), "0", "{s}");
+        assert_eq!(self.flag("cursor_flag"), "1", "{s}");
+        assert_eq!(self.flag("mouse_any_flag"), "0", "{s}");
+        let words: Vec<&str> = s.split_whitespace().collect();
+        assert!(words.contains(&"icanon") && words.contains(&"echo"), "{s}");
+        assert!(
+            !words.contains(&"-icanon") && !words.contains(&"-echo"),
+            "{s}"
+        );
+        s
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().expect("temp HOME");
+    std::fs::create_dir_all(home.path().join(".ssh")).expect("mkdir .ssh");
+    home
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_then_shows_the_message() {
+    let home = home();
+    let t = Tmux::start(home.path(), "SSHDOCTOR_TEST_PANIC=1");
+    t.wait_for_dashboard();
+    t.tmux(&["send-keys", "j"]);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=101"), "a panic exits 101:\n{s}");
+    let s = t.assert_restored();
+    // The message is on the main screen, readable: printed after the restore, not lost in the
+    // alternate screen or overwritten.
+    let msg = s
+        .find("deliberate panic on the first key")
+        .unwrap_or_else(|| panic!("no panic message on the screen:\n{s}"));
+    let exit = s.find("EXIT=101").unwrap_or(0);
+    assert!(msg < exit, "{s}");
+    // Nothing of the dashboard is left on the main screen.
+    assert!(!s.contains("Findings"), "{s}");
+}
+
+#[test]
+fn ctrl_c_restores_the_terminal() {
+    let home = home();
+    let t = Tmux::start(home.path(), "");
+    t.wait_for_dashboard();
+    t.tmux(&["send-keys", "C-c"]);
+    let s = t.wait_for("EXIT=");
+    assert!(s.contains("EXIT=0"), "{s}");
+    let s = t.assert_restored();
+    assert!(!s.contains("Findings"), "{s}");
+}
