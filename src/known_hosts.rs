@@ -86,6 +86,17 @@ enum Bad {
     NoKeyData(Range<usize>),
 }
 
+/// What decoding a line's key blob said (see [`blob_type`]).
+#[derive(Debug, Clone)]
+enum KeyCheck {
+    /// A comment or malformed line: there is no key to decode.
+    NotAKeyLine,
+    /// The blob decodes and holds this key type, which agrees with the type word.
+    Type(&'static str),
+    /// Why ssh cannot use the key data.
+    Bad(String),
+}
+
 /// `@cert-authority` or `@revoked` in front of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -172,26 +183,102 @@ pub struct Removal {
 
 /// Parses a known_hosts file. Never fails: lines OpenSSH would reject are kept and reported by
 /// [`KnownHosts::problems`].
+///
+/// Big files are classified on one thread per core: the file is cut into contiguous pieces at
+/// line ends, the lines of each piece are counted first so every thread writes its records into
+/// its own slice of one exactly-sized vector (no second copy of the records at any moment, which
+/// keeps peak memory near the file size plus one small record per line).
 pub fn parse(data: Vec<u8>) -> KnownHosts {
-    let mut lines = Vec::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pieces = if threads < 2 || data.len() < PARALLEL_BYTES {
+        std::iter::once(0..data.len()).collect()
+    } else {
+        split_at_line_ends(&data, threads)
+    };
+    let counts: Vec<usize> = pieces
+        .iter()
+        .map(|r| line_count(data.get(r.clone()).unwrap_or(&[])))
+        .collect();
+    let total = counts.iter().sum();
+    let blank = Line {
+        start: 0,
+        end: 0,
+        text_end: 0,
+        next: 0,
+        kind: Kind::Comment,
+    };
+    let mut lines = vec![blank; total];
+    if pieces.len() == 1 {
+        classify_lines(&data, 0..data.len(), &mut lines);
+    } else {
+        let mut slots: Vec<&mut [Line]> = Vec::with_capacity(pieces.len());
+        let mut rest: &mut [Line] = &mut lines;
+        for &n in &counts {
+            let (head, tail) = rest.split_at_mut(n.min(rest.len()));
+            slots.push(head);
+            rest = tail;
+        }
+        let data = &data;
+        std::thread::scope(|s| {
+            for (piece, slot) in pieces.into_iter().zip(slots) {
+                s.spawn(move || classify_lines(data, piece, slot));
+            }
+        });
+    }
+    KnownHosts { data, lines }
+}
+
+/// Files smaller than this are parsed on one thread (about 7,000 typical lines).
+const PARALLEL_BYTES: usize = 2 * 1024 * 1024;
+
+/// `parts` contiguous ranges covering `data`, each ending just after a `\n` (the last one at the
+/// end of the data), so no line straddles two ranges.
+fn split_at_line_ends(data: &[u8], parts: usize) -> Vec<Range<usize>> {
+    let mut out = Vec::with_capacity(parts);
     let mut start = 0;
-    while start < data.len() {
-        let (end, next) = match memchr::memchr(b'\n', &data[start..]) {
-            Some(i) => (start + i, start + i + 1),
-            None => (data.len(), data.len()),
+    for k in 1..parts {
+        let guess = (data.len() / parts * k).max(start);
+        let cut = match data.get(guess..).and_then(|d| memchr::memchr(b'\n', d)) {
+            Some(i) => guess + i + 1,
+            None => data.len(),
         };
-        let text_end = memchr::memchr(0, &data[start..end]).map_or(end, |i| start + i);
-        let kind = classify(&data, start, text_end);
-        lines.push(Line {
+        out.push(start..cut);
+        start = cut;
+    }
+    out.push(start..data.len());
+    out
+}
+
+/// Lines in `piece` as [`parse`] counts them: one per `\n`, plus an unterminated last line.
+fn line_count(piece: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', piece).count()
+        + usize::from(piece.last().is_some_and(|&b| b != b'\n'))
+}
+
+/// Records the lines of `range` (which starts at a line start) into `out`, which holds exactly
+/// [`line_count`] slots for it.
+fn classify_lines(data: &[u8], range: Range<usize>, out: &mut [Line]) {
+    let mut start = range.start;
+    for slot in out.iter_mut() {
+        if start >= range.end {
+            break;
+        }
+        let rest = data.get(start..range.end).unwrap_or(&[]);
+        let (end, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (start + i, start + i + 1),
+            None => (range.end, range.end),
+        };
+        let text = data.get(start..end).unwrap_or(&[]);
+        let text_end = memchr::memchr(0, text).map_or(end, |i| start + i);
+        *slot = Line {
             start,
             end,
             text_end,
             next,
-            kind,
-        });
+            kind: classify(data, start, text_end),
+        };
         start = next;
     }
-    KnownHosts { data, lines }
 }
 
 fn is_blank(b: u8) -> bool {
@@ -206,6 +293,14 @@ fn scan(data: &[u8], mut i: usize, end: usize, pred: impl Fn(u8) -> bool) -> usi
     i
 }
 
+/// First space or tab at or after `i` (bounded by `end`), or `end`. The key field is most of a
+/// line's bytes, so this runs `memchr2` rather than a byte loop.
+fn to_blank(data: &[u8], i: usize, end: usize) -> usize {
+    data.get(i..end)
+        .and_then(|d| memchr::memchr2(b' ', b'\t', d))
+        .map_or(end, |k| i + k)
+}
+
 /// Classifies one line exactly as `hostkeys_foreach_file` does when given a host to match and
 /// without key parsing (the mode of `ssh-keygen -F` and `-R`).
 fn classify(data: &[u8], start: usize, end: usize) -> Kind {
@@ -217,7 +312,7 @@ fn classify(data: &[u8], start: usize, end: usize) -> Kind {
         Ok(m) => m,
         Err(()) => return Kind::Malformed(Bad::Marker),
     };
-    let hosts_end = scan(data, cp, end, is_blank);
+    let hosts_end = to_blank(data, cp, end);
     if hosts_end == end {
         return Kind::Malformed(Bad::NoKeyAfterHosts);
     }
@@ -230,7 +325,7 @@ fn classify(data: &[u8], start: usize, end: usize) -> Kind {
     if kt_start == end || data.get(kt_start) == Some(&b'#') {
         return Kind::Malformed(Bad::NoKeyType);
     }
-    let kt_end = scan(data, kt_start, end, is_blank);
+    let kt_end = to_blank(data, kt_start, end);
     let key_type = kt_start..kt_end;
     let len = kt_end - kt_start;
     if len <= 1 || len >= 128 || kt_end == end {
@@ -243,7 +338,7 @@ fn classify(data: &[u8], start: usize, end: usize) -> Kind {
     if key_start == end || data.get(key_start) == Some(&b'#') {
         return Kind::Malformed(Bad::NoKeyData(key_type));
     }
-    let key_end = scan(data, key_start, end, is_blank);
+    let key_end = to_blank(data, key_start, end);
     let comment_start = scan(data, key_end, end, |b| !is_blank(b));
     let comment_end = end
         - data[comment_start..end]
@@ -445,11 +540,22 @@ fn blob_types(word: &[u8]) -> Option<&'static [&'static str]> {
 /// The type name inside a base64 key blob, when the blob decodes and agrees with the key type word
 /// (what `sshkey_read` checks before ssh will use a line). `Err` says why not, in plain words.
 fn blob_type(key_type: &[u8], key_b64: &[u8]) -> Result<&'static str, String> {
+    blob_type_in(key_type, key_b64, &mut Vec::new())
+}
+
+/// [`blob_type`] decoding into `buf`, so a pass over many lines reuses one allocation.
+fn blob_type_in(
+    key_type: &[u8],
+    key_b64: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<&'static str, String> {
     let allowed = blob_types(key_type).unwrap_or(&[]);
     let trimmed = key_b64.trim_ascii_end();
-    let blob = STANDARD
-        .decode(trimmed)
+    buf.clear();
+    STANDARD
+        .decode_vec(trimmed, buf)
         .map_err(|_| "the key data is not valid base64".to_string())?;
+    let blob: &[u8] = buf;
     let name_len = blob
         .get(..4)
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
@@ -534,16 +640,19 @@ impl KnownHosts {
     /// Lines ssh cannot use: lines `ssh-keygen` calls invalid (and which make `ssh-keygen -R`
     /// refuse the whole file), plus key lines whose key data ssh cannot decode (ssh skips them).
     pub fn problems(&self) -> Vec<Problem> {
+        self.problems_from(&self.key_checks())
+    }
+
+    /// [`Self::problems`] from the per-line key checks of [`Self::key_checks`].
+    fn problems_from(&self, checks: &[KeyCheck]) -> Vec<Problem> {
         let mut out = Vec::new();
-        for (i, line) in self.lines.iter().enumerate() {
-            let reason = match &line.kind {
-                Kind::Comment => None,
-                Kind::Malformed(bad) => Some(self.reason(bad, line)),
-                Kind::Entry(f) => {
-                    blob_type(&self.data[f.key_type.clone()], &self.data[f.key.clone()])
-                        .err()
-                        .map(|why| format!("ssh ignores this line: {why}"))
+        for (i, (line, check)) in self.lines.iter().zip(checks).enumerate() {
+            let reason = match (&line.kind, check) {
+                (Kind::Malformed(bad), _) => Some(self.reason(bad, line)),
+                (Kind::Entry(_), KeyCheck::Bad(why)) => {
+                    Some(format!("ssh ignores this line: {why}"))
                 }
+                _ => None,
             };
             if let Some(reason) = reason {
                 out.push(Problem {
@@ -553,6 +662,54 @@ impl KnownHosts {
             }
         }
         out
+    }
+
+    /// Decodes every key line's blob once (what `problems` and the duplicate check both need),
+    /// one contiguous chunk of lines per core for big files, one reused buffer per chunk.
+    fn key_checks(&self) -> Vec<KeyCheck> {
+        let check_chunk = |chunk: &[Line]| -> Vec<KeyCheck> {
+            let mut buf = Vec::new();
+            chunk
+                .iter()
+                .map(|l| match &l.kind {
+                    Kind::Entry(f) => match blob_type_in(
+                        &self.data[f.key_type.clone()],
+                        &self.data[f.key.clone()],
+                        &mut buf,
+                    ) {
+                        Ok(t) => KeyCheck::Type(t),
+                        Err(why) => KeyCheck::Bad(why),
+                    },
+                    _ => KeyCheck::NotAKeyLine,
+                })
+                .collect()
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || self.lines.len() < PARALLEL_LINES {
+            return check_chunk(&self.lines);
+        }
+        let size = self.lines.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = self
+                .lines
+                .chunks(size)
+                .map(|chunk| {
+                    let check_chunk = &check_chunk;
+                    s.spawn(move || check_chunk(chunk))
+                })
+                .collect();
+            let mut out = Vec::with_capacity(self.lines.len());
+            for (k, h) in handles.into_iter().enumerate() {
+                // Only the pure decoder runs in a chunk thread; if one ever died, its lines are
+                // checked again here rather than silently dropped.
+                out.extend(h.join().unwrap_or_else(|_| {
+                    let start = k * size;
+                    let end = (start + size).min(self.lines.len());
+                    check_chunk(self.lines.get(start..end).unwrap_or(&[]))
+                }));
+            }
+            out
+        })
     }
 
     fn reason(&self, bad: &Bad, line: &Line) -> String {
@@ -771,18 +928,22 @@ const PARALLEL_LINES: usize = 20_000;
 const EVIDENCE_LIMIT: usize = 20;
 
 /// Findings about one known_hosts file; `file` is the path as shown to the user and used in fixes.
+///
+/// Every key blob is decoded once for the whole file (in parallel on big files) and both the
+/// malformed-line and the duplicate checks read that result.
 pub fn findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
+    let checks = kh.key_checks();
     let mut out = Vec::new();
-    if let Some(f) = malformed_finding(kh, file) {
+    if let Some(f) = malformed_finding(kh, &checks, file) {
         out.push(f);
     }
-    out.extend(duplicate_findings(kh, file));
+    out.extend(duplicate_findings(kh, &checks, file));
     out.extend(revoked_findings(kh, file));
     out
 }
 
-fn malformed_finding(kh: &KnownHosts, file: &str) -> Option<Finding> {
-    let problems = kh.problems();
+fn malformed_finding(kh: &KnownHosts, checks: &[KeyCheck], file: &str) -> Option<Finding> {
+    let problems = kh.problems_from(checks);
     if problems.is_empty() {
         return None;
     }
@@ -855,46 +1016,89 @@ fn remove_fix(file: &str, name: &str) -> Fix {
     .destructive()
 }
 
-/// A lowercased host pattern and the key's blob type.
-type GroupKey = (Vec<u8>, &'static str);
+/// A host pattern compared and hashed ASCII-case-insensitively, borrowed from the file: the
+/// duplicate check keys 100,000s of patterns without copying or lowercasing any of them.
+#[derive(Debug, Clone, Copy)]
+struct Folded<'a>(&'a [u8]);
+
+impl PartialEq for Folded<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Folded<'_> {}
+
+impl std::hash::Hash for Folded<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.0.len());
+        for b in self.0 {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+    }
+}
+
+/// The lines (index, key range) holding one (host pattern, key type), in file order; the first
+/// is kept inline so the common case of a pattern seen once allocates nothing.
+struct Group {
+    first: (usize, Range<usize>),
+    more: Vec<(usize, Range<usize>)>,
+}
 
 /// Same plain host name, same key type, different keys. Hashed lines are not compared: their
 /// names cannot be read back.
-fn duplicate_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
-    // (lowercased host pattern, blob type) -> (line index, key range), in file order.
-    let mut groups: HashMap<GroupKey, Vec<(usize, Range<usize>)>> = HashMap::new();
-    let mut order = Vec::new();
+fn duplicate_findings(kh: &KnownHosts, checks: &[KeyCheck], file: &str) -> Vec<Finding> {
+    // (host pattern, blob type) -> index into `groups`, which keeps first-seen order.
+    let mut index: HashMap<(Folded<'_>, &'static str), usize> = HashMap::new();
+    let mut groups: Vec<(Folded<'_>, &'static str, Group)> = Vec::new();
     for (i, _, f) in kh.fields() {
         if f.hashed || f.marker.is_some() {
             continue;
         }
-        let Ok(ty) = blob_type(&kh.data[f.key_type.clone()], &kh.data[f.key.clone()]) else {
+        let Some(KeyCheck::Type(ty)) = checks.get(i) else {
             continue;
         };
         for pat in kh.data[f.hosts.clone()].split(|&b| b == b',') {
             if pat.is_empty() || pat.first() == Some(&b'!') {
                 continue;
             }
-            let key = (pat.to_ascii_lowercase(), ty);
-            let slot = groups.entry(key.clone()).or_default();
-            if slot.is_empty() {
-                order.push(key);
+            let member = (i, f.key.clone());
+            match index.entry((Folded(pat), ty)) {
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    if let Some((_, _, g)) = groups.get_mut(*o.get()) {
+                        g.more.push(member);
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(groups.len());
+                    groups.push((
+                        Folded(pat),
+                        ty,
+                        Group {
+                            first: member,
+                            more: Vec::new(),
+                        },
+                    ));
+                }
             }
-            slot.push((i, f.key.clone()));
         }
     }
     let mut out = Vec::new();
-    for key in order {
-        let Some(members) = groups.get(&key) else {
+    for (pat, ty, group) in groups {
+        if group.more.is_empty() {
             continue;
-        };
-        let first = &kh.data[members[0].1.clone()];
-        if members
+        }
+        let first = kh.data[group.first.1.clone()].trim_ascii_end();
+        if group
+            .more
             .iter()
-            .all(|(_, r)| kh.data[r.clone()].trim_ascii_end() == first.trim_ascii_end())
+            .all(|(_, r)| kh.data[r.clone()].trim_ascii_end() == first)
         {
             continue;
         }
+        let members: Vec<(usize, Range<usize>)> =
+            std::iter::once(group.first).chain(group.more).collect();
+        let key = (pat.0.to_ascii_lowercase(), ty);
         let name = lossy(&key.0);
         let ty = key.1;
         let lines: Vec<String> = members.iter().map(|(i, _)| (i + 1).to_string()).collect();
@@ -912,7 +1116,7 @@ fn duplicate_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
              of them and confirm the current fingerprint on the next login).",
             lines.join(", ")
         ));
-        for (i, _) in members {
+        for (i, _) in &members {
             if let Some(Kind::Entry(fl)) = kh.lines.get(*i).map(|l| &l.kind) {
                 let e = kh.entry(*i, &kh.lines[*i], fl);
                 let fp = e
@@ -1043,6 +1247,47 @@ mod tests {
         assert!(kh.entries().is_empty());
         let kh = parse(format!("@revoked\th\tssh-ed25519\t{ED}\n").into_bytes());
         assert_eq!(kh.entries()[0].marker, Some(Marker::Revoked));
+    }
+
+    /// The same file parsed in parallel pieces and on one thread: every line, entry and problem
+    /// must agree, including a piece boundary that falls inside a CRLF or NUL-cut line, and an
+    /// unterminated last line.
+    #[test]
+    fn parallel_parse_agrees_with_one_thread() {
+        let mut text = String::new();
+        let mut i = 0;
+        while text.len() < PARALLEL_BYTES * 2 {
+            text.push_str(&match i % 5 {
+                0 => format!("h{i},10.0.0.{} ssh-ed25519 {ED} c{i}\n", i % 250),
+                1 => format!("h{i} ssh-ed25519 {ED}\r\n"),
+                2 => format!("h{i}\0 ssh-ed25519 {ED}\n"),
+                3 => format!("h{i} ssh-ed25519 AAAA!{i}\n"),
+                _ => "# comment\n\n".to_string(),
+            });
+            i += 1;
+        }
+        text.push_str(&format!("last ssh-ed25519 {ED}"));
+        let data = text.into_bytes();
+        let parallel = parse(data.clone());
+        let mut lines = vec![
+            Line {
+                start: 0,
+                end: 0,
+                text_end: 0,
+                next: 0,
+                kind: Kind::Comment,
+            };
+            line_count(&data)
+        ];
+        classify_lines(&data, 0..data.len(), &mut lines);
+        let single = KnownHosts { data, lines };
+        assert_eq!(parallel.line_count(), single.line_count());
+        assert_eq!(parallel.entries(), single.entries());
+        assert_eq!(parallel.problems(), single.problems());
+        assert_eq!(
+            parallel.entries().last().map(|e| e.line),
+            Some(parallel.line_count())
+        );
     }
 
     #[test]
