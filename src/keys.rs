@@ -5,7 +5,7 @@
 //! DSA, PKCS#8, encrypted or not) and one-line public keys. For legacy PEM keys we read only the
 //! public half out of the DER ourselves instead of building a full private key: no private number is
 //! ever turned into a key object, and no third-party PEM decryption path (some of which reach
-//! `unimplemented!()`) is ever entered. [`load`] and [`scan`] are the thin layer that reads the disk
+//! a panicking `unimplemented` arm) is ever entered. [`load`] and [`scan`] are the thin layer that reads the disk
 //! defensively (file type checked first, FIFOs opened non-blocking, at most 1 MiB read), and
 //! [`findings`] turns the facts into [`Finding`]s.
 
