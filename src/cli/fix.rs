@@ -207,21 +207,7 @@ fn hash_known_hosts(args: &FixArgs, host: &str, port: u16, paths: &SshPaths) -> 
     if let Some(h) = &args.hash {
         return h == "yes";
     }
-    let target = crate::config::Target {
-        user: None,
-        host: host.to_string(),
-        port: Some(port),
-    };
-    let req = crate::config::ConfigRequest {
-        target: &target,
-        config_file: None,
-        port: Some(port),
-        user: None,
-        identity_files: &[],
-    };
-    crate::config::effective(&req, paths)
-        .map(|c| c.hash_known_hosts)
-        .unwrap_or(false)
+    targets::hash_known_hosts(host, port, paths)
 }
 
 fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {

@@ -172,6 +172,26 @@ pub fn host_and_port(target: &str) -> anyhow::Result<(String, u16)> {
     Ok((t.host, t.port.unwrap_or(22)))
 }
 
+/// Whether ssh would hash the name it adds to known_hosts for `host:port`: the effective config's
+/// `HashKnownHosts` (Debian's /etc/ssh/ssh_config says yes). Shared by `fix` and the dashboard.
+pub fn hash_known_hosts(host: &str, port: u16, paths: &SshPaths) -> bool {
+    let target = crate::config::Target {
+        user: None,
+        host: host.to_string(),
+        port: Some(port),
+    };
+    let req = crate::config::ConfigRequest {
+        target: &target,
+        config_file: None,
+        port: Some(port),
+        user: None,
+        identity_files: &[],
+    };
+    crate::config::effective(&req, paths)
+        .map(|c| c.hash_known_hosts)
+        .unwrap_or(false)
+}
+
 /// A path as typed (`~/x`, relative or absolute) made absolute, so the journal names the same
 /// file whatever directory `undo` runs in.
 pub fn absolute(typed: &str, paths: &SshPaths) -> PathBuf {

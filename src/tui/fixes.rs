@@ -279,25 +279,6 @@ pub fn plan_lines(plans: &[FixPlan], paths: &SshPaths) -> Vec<String> {
     lines
 }
 
-/// Whether ssh would hash the host name it adds, from the effective config.
-fn hash_known_hosts(host: &str, port: u16, paths: &SshPaths) -> bool {
-    let target = crate::config::Target {
-        user: None,
-        host: host.to_string(),
-        port: Some(port),
-    };
-    let req = crate::config::ConfigRequest {
-        target: &target,
-        config_file: None,
-        port: Some(port),
-        user: None,
-        identity_files: &[],
-    };
-    crate::config::effective(&req, paths)
-        .map(|c| c.hash_known_hosts)
-        .unwrap_or(false)
-}
-
 /// What trusting a host key is computed from (all read before, so this is pure).
 pub struct TrustInput<'a> {
     pub host: &'a str,
@@ -397,7 +378,7 @@ pub fn prepare(req: &Request, paths: &SshPaths) -> anyhow::Result<Proposal> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => return Err(e).context(format!("cannot read {}", paths.display(file))),
             };
-            let salt = hash_known_hosts(host, *port, paths).then(|| {
+            let salt = crate::fix::targets::hash_known_hosts(host, *port, paths).then(|| {
                 let mut s = [0u8; 20];
                 rand::Rng::fill_bytes(&mut rand::rng(), &mut s);
                 s
