@@ -307,6 +307,46 @@ fn undo_restores_bytes_exactly_even_after_other_lines_changed() {
 }
 
 #[test]
+fn removing_from_a_big_known_hosts_journals_the_removed_lines_not_the_file() {
+    let (h, ssh_dir) = home();
+    let f = ssh_dir.join("known_hosts");
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    let mut before = String::new();
+    for i in 0..20_000 {
+        before.push_str(&format!(
+            "host{i}.example.com,10.0.{}.{} {key}\n",
+            i / 256,
+            i % 256
+        ));
+    }
+    std::fs::write(&f, &before).unwrap();
+    set_mode(&f, 0o644);
+    let out = sshdoctor(
+        h.path(),
+        &["known-hosts", "remove", "host777.example.com", "--yes"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(plan::old_path(&f)).unwrap(),
+        before.as_bytes()
+    );
+    assert_eq!(mode(&plan::old_path(&f)), 0o644);
+    assert_eq!(mode(&f), 0o644);
+    assert_eq!(
+        std::fs::read(&f).unwrap().len(),
+        before.len() - format!("host777.example.com,10.0.3.9 {key}\n").len()
+    );
+    // A 1.5 MB file, a journal of one line: the removed line and two digests, no copies.
+    let journal = h.path().join(".local/state/sshdoctor/journal");
+    let size = std::fs::metadata(&journal).unwrap().len();
+    assert!(size < 2_000, "journal is {size} bytes for one removed line");
+    let out = sshdoctor(h.path(), &["undo", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&f).unwrap(), before.as_bytes());
+}
+
+#[test]
 fn a_file_changed_between_read_and_write_is_refused() {
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("known_hosts");

@@ -253,9 +253,40 @@ fn late_appends(old: &File, from: u64) -> Vec<u8> {
     }
 }
 
+/// Makes `backup` a second name of the old file (the locked inode `old`), as `ssh-keygen -R`
+/// does with `known_hosts.old`: no copy of a file that may be 30 MB, the exact old bytes, mode
+/// and owner. Through a temp name and a rename, so an existing backup is replaced atomically.
+/// False when that cannot be done (another filesystem, no hard links, the path no longer names
+/// `old`): the caller then writes a copy.
+fn link_backup(old: &File, target: &Path, backup: &Path) -> bool {
+    let Some(bdir) = backup.parent() else {
+        return false;
+    };
+    let Ok(held) = old.metadata() else {
+        return false;
+    };
+    let tmp = bdir.join(format!(
+        "{TEMP_PREFIX}{}-link{}",
+        std::process::id(),
+        held.ino()
+    ));
+    let _ = fs::remove_file(&tmp);
+    if fs::hard_link(target, &tmp).is_err() {
+        return false;
+    }
+    let same = fs::symlink_metadata(&tmp)
+        .map(|m| m.ino() == held.ino() && m.dev() == held.dev())
+        .unwrap_or(false);
+    if same && fs::rename(&tmp, backup).is_ok() {
+        return true;
+    }
+    let _ = fs::remove_file(&tmp);
+    false
+}
+
 /// Replaces the snapshot's file with `bytes`, keeping its mode and owner. With `backup`, the old
-/// bytes are first written (atomically too) to that path, as `ssh-keygen -R` keeps
-/// `known_hosts.old`.
+/// file is kept under that path too (a hard link, or an atomic copy where a link cannot be
+/// made), as `ssh-keygen -R` keeps `known_hosts.old`.
 pub fn replace(snap: &Snapshot, bytes: &[u8], backup: Option<&Path>) -> Result<(), AtomicError> {
     let me = crate::paths::current_uid();
     if me != 0 && snap.uid != me {
@@ -276,7 +307,10 @@ pub fn replace(snap: &Snapshot, bytes: &[u8], backup: Option<&Path>) -> Result<(
     // Locked before the rename, so the lock is on the path from the moment it names this file.
     lock_exclusive(tmp.as_file()).map_err(io(dir, "cannot lock temp file in"))?;
     let old = lock_current(&snap.target, &snap.path)?;
-    if let Some(backup) = backup {
+    // Checked once, under the lock: from here on only `ssh` appends can touch the file, and
+    // those are carried over after the rename.
+    snap.verify_unchanged()?;
+    if let Some(backup) = backup.filter(|b| !link_backup(&old, &snap.target, b)) {
         let bdir = backup.parent().unwrap_or(Path::new("/"));
         if bdir != dir {
             remove_stale_temp_files(bdir);
@@ -288,12 +322,10 @@ pub fn replace(snap: &Snapshot, bytes: &[u8], backup: Option<&Path>) -> Result<(
             snap.mode,
             Some((snap.uid, snap.gid)),
         )?;
-        snap.verify_unchanged()?;
         old_copy
             .persist(backup)
             .map_err(|e| io(backup, "cannot write backup")(e.error))?;
     }
-    snap.verify_unchanged()?;
     let new = tmp
         .persist(&snap.target)
         .map_err(|e| io(&snap.target, "cannot replace")(e.error))?;

@@ -1,9 +1,10 @@
 //! The journal of applied fixes, so `sshdoctor undo` can put every byte back.
 //!
 //! One JSON object per line in `$XDG_STATE_HOME/sshdoctor/journal` (mode 0600): an `apply` record
-//! holds the file's bytes before and after the fix (and, for removed lines, the lines themselves
-//! with their numbers, so they can be put back even after other lines changed); an `undo` record
-//! names the apply it reverted. Appending is the only write, so a crash leaves at worst one
+//! holds what undo needs to put the file back: for a fix that only removed lines (a stale host
+//! key from a known_hosts of 10^5 lines) those lines with their numbers and digests of the file
+//! before and after, not two copies of the whole file; for other edits (small config files) the
+//! bytes before and after. An `undo` record names the apply it reverted. Appending is the only write, so a crash leaves at worst one
 //! truncated last line, which reading skips.
 
 use std::fs::OpenOptions;
@@ -38,11 +39,31 @@ pub enum Change {
         #[serde(default)]
         removed_lines: Vec<(usize, Blob)>,
     },
+    /// Whole lines were removed and nothing else changed: `before` is exactly `after` with
+    /// `removed_lines` put back, so only those lines and the SHA-256 of both files are kept.
+    RemovedLines {
+        before_sha256: String,
+        after_sha256: String,
+        /// (1-based line number in `before`, the line with its ending).
+        removed_lines: Vec<(usize, Blob)>,
+    },
     /// Only the mode changed.
     Mode { before: u32, after: u32 },
     /// The fix created a file whose content must not be stored (a private key): only its
     /// SHA-256, so undo can tell whether it is still the file the fix wrote before deleting it.
     CreatedSecret { sha256: String },
+}
+
+impl Change {
+    /// The 1-based line numbers the fix removed (empty for other changes).
+    pub fn removed_line_numbers(&self) -> Vec<usize> {
+        match self {
+            Change::Content { removed_lines, .. } | Change::RemovedLines { removed_lines, .. } => {
+                removed_lines.iter().map(|(n, _)| *n).collect()
+            }
+            Change::Mode { .. } | Change::CreatedSecret { .. } => Vec::new(),
+        }
+    }
 }
 
 /// Bytes stored as base64 so any file content survives JSON.
@@ -167,6 +188,32 @@ pub fn append(path: &Path, make: impl FnOnce(u64, u64) -> Record) -> anyhow::Res
     Ok(record)
 }
 
+/// The exact inverse of removing whole lines: `after` with every removed line put back at its
+/// number, bytes untouched. Equals the old file exactly when the edit only dropped lines. Pure.
+pub fn splice_lines(after: &[u8], removed: &[(usize, Vec<u8>)]) -> Vec<u8> {
+    let mut sorted: Vec<&(usize, Vec<u8>)> = removed.iter().collect();
+    sorted.sort_by_key(|(n, _)| *n);
+    let mut out =
+        Vec::with_capacity(after.len() + removed.iter().map(|(_, l)| l.len()).sum::<usize>());
+    let mut kept = after.split_inclusive(|&b| b == b'\n');
+    let mut line_no = 1;
+    for (n, line) in sorted {
+        while line_no < *n {
+            match kept.next() {
+                Some(l) => out.extend_from_slice(l),
+                None => break,
+            }
+            line_no += 1;
+        }
+        out.extend_from_slice(line);
+        line_no += 1;
+    }
+    // The rest of `after` in one copy: everything past the bytes already taken.
+    let taken: usize = out.len() - removed.iter().map(|(_, l)| l.len()).sum::<usize>();
+    out.extend_from_slice(&after[taken.min(after.len())..]);
+    out
+}
+
 /// Puts removed lines back into `current` at their old line numbers (clamped to the end), for
 /// an undo after other lines changed. Pure.
 pub fn reinsert_lines(current: &[u8], removed: &[(usize, Vec<u8>)]) -> Vec<u8> {
@@ -237,6 +284,30 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&j).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn splicing_removed_lines_back_gives_the_old_bytes() {
+        let before = b"# c\r\na\nb\nc";
+        let cases: &[&[(usize, &[u8])]] = &[
+            &[(2, b"a\n")],
+            &[(1, b"# c\r\n"), (4, b"c")],
+            &[(3, b"b\n"), (2, b"a\n")],
+            &[],
+        ];
+        for removed in cases {
+            let removed: Vec<(usize, Vec<u8>)> =
+                removed.iter().map(|(n, l)| (*n, l.to_vec())).collect();
+            let mut after = Vec::new();
+            for (i, l) in before.split_inclusive(|&b| b == b'\n').enumerate() {
+                if !removed.iter().any(|(n, _)| *n == i + 1) {
+                    after.extend_from_slice(l);
+                }
+            }
+            assert_eq!(splice_lines(&after, &removed), before, "{removed:?}");
+        }
+        // Not a pure removal (ssh-keygen -R ends an unterminated last line): not the old bytes.
+        assert_ne!(splice_lines(b"b\n", &[(1, b"a\n".to_vec())]), b"a\nb");
     }
 
     #[test]

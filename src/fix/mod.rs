@@ -361,6 +361,30 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
+/// What the journal keeps for a replaced file. An edit that only dropped lines (removing a host
+/// key from a 30 MB known_hosts) keeps those lines and two digests; anything else both versions.
+fn journal_change(before: &[u8], after: &[u8], removed_lines: &[(usize, Vec<u8>)]) -> Change {
+    let blobs = || {
+        removed_lines
+            .iter()
+            .map(|(n, l)| (*n, Blob::new(l)))
+            .collect()
+    };
+    if !removed_lines.is_empty() && journal::splice_lines(after, removed_lines) == before {
+        Change::RemovedLines {
+            before_sha256: sha256_hex(before),
+            after_sha256: sha256_hex(after),
+            removed_lines: blobs(),
+        }
+    } else {
+        Change::Content {
+            before: Some(Blob::new(before)),
+            after: Blob::new(after),
+            removed_lines: blobs(),
+        }
+    }
+}
+
 /// Executes a plan: every change is checked first (nothing is written if any check fails), then
 /// written atomically and journaled in `journal`, one group per plan.
 pub fn apply(plan: &FixPlan, journal: &Path) -> Result<Applied, FixError> {
@@ -388,17 +412,7 @@ pub fn apply(plan: &FixPlan, journal: &Path) -> Result<Applied, FixError> {
                     continue;
                 };
                 atomic::replace(&snap, after, backup.as_deref())?;
-                (
-                    Change::Content {
-                        before: Some(Blob::new(before)),
-                        after: Blob::new(after),
-                        removed_lines: removed_lines
-                            .iter()
-                            .map(|(n, l)| (*n, Blob::new(l)))
-                            .collect(),
-                    },
-                    path,
-                )
+                (journal_change(before, after, removed_lines), path)
             }
             Ready::Create(c) => {
                 let PlannedChange::Create {

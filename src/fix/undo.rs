@@ -3,7 +3,8 @@
 //! What undoing means is decided by a pure function of the journal record and the file as it is
 //! now: a file still holding exactly what the fix wrote gets its old bytes (or mode) back, a file
 //! the fix created is deleted, and a file from which host-key lines were removed gets those
-//! lines put back at their old line numbers even when other lines changed since. Anything else
+//! lines put back at their old line numbers even when other lines changed since (exactly the old
+//! bytes, checked against their SHA-256, when nothing changed since). Anything else
 //! (the file was edited after a fix that removed nothing) is refused rather than guessed.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -137,6 +138,28 @@ pub fn undo_action(change: &Change, current: &Current) -> Result<UndoAction, Str
             } else {
                 Err("the file was changed after the fix; restoring the old bytes would lose those changes".into())
             }
+        }
+        Change::RemovedLines {
+            before_sha256,
+            after_sha256,
+            removed_lines,
+        } => {
+            let lines: Vec<(usize, Vec<u8>)> =
+                removed_lines.iter().map(|(n, b)| (*n, b.bytes())).collect();
+            let restored = if sha256_hex(bytes) == *after_sha256 {
+                // Untouched since the fix: the old bytes exactly, proven by their digest.
+                let old = journal::splice_lines(bytes, &lines);
+                if sha256_hex(&old) != *before_sha256 {
+                    return Err("the journal record does not rebuild the old file (digest differs); nothing was changed".into());
+                }
+                old
+            } else {
+                reinsert_lines(bytes, &lines)
+            };
+            Ok(UndoAction::Write {
+                expect: bytes.clone(),
+                restored,
+            })
         }
         Change::CreatedSecret { sha256 } => {
             if sha256_hex(bytes) == *sha256 {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::finding::Fix;
-use crate::fix::journal::{self, Change, Record};
+use crate::fix::journal::{self, Record};
 use crate::fix::{self, plan, FixError, FixPlan};
 use crate::paths::SshPaths;
 
@@ -232,12 +232,10 @@ pub fn undo(seq: u64, journal_path: &Path, paths: &SshPaths) -> anyhow::Result<S
         .iter()
         .filter(|r| steps.iter().any(|s| s.seq == r.seq()))
         .flat_map(|r| match r {
-            Record::Apply {
-                change: Change::Content { removed_lines, .. },
-                ..
-            } => removed_lines.iter().map(|(n, _)| n.to_string()).collect(),
-            _ => Vec::new(),
+            Record::Apply { change, .. } => change.removed_line_numbers(),
+            Record::Undo { .. } => Vec::new(),
         })
+        .map(|n| n.to_string())
         .collect();
     let done = fix::undo::apply(&steps, journal_path)?;
     match steps.first() {
