@@ -2,16 +2,11 @@
 //! written by the fix module like every sshdoctor edit (temp file, fsync, rename, mode kept,
 //! `FILE.old`, refused when the file changed since it was read, journaled for undo).
 //!
-//! The panes' `f` goes through [`super::fixes`], which maps every fix id to the fix module.
-//! [`plan`] is the older, narrower reading of a fix's shell command (`ssh-keygen -R`, `chmod`),
-//! kept for callers that have only a command; [`words`] is shared with `fixes`.
+//! The panes' `f` goes through [`super::fixes`], which maps every fix id to the fix module;
+//! [`words`] (reading a fix's shell command back into words) is shared with it.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-
-use crate::finding::Fix;
 use crate::fix::journal::{self, Record};
 use crate::fix::{self, plan, FixError, FixPlan};
 use crate::paths::SshPaths;
@@ -19,15 +14,6 @@ use crate::paths::SshPaths;
 /// A change sshdoctor knows how to make itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// `ssh-keygen -f FILE -R NAME`: every unmarked key line for NAME goes, `FILE.old` keeps the
-    /// previous bytes.
-    RemoveHost {
-        file: PathBuf,
-        name: String,
-        fix_id: String,
-        title: String,
-        command: String,
-    },
     /// Delete exactly these lines (1-based) from a known_hosts file, as the browser's `d`.
     /// `seen` is the content the user looked at: if the file holds anything else now, nothing is
     /// written.
@@ -35,14 +21,6 @@ pub enum Action {
         file: PathBuf,
         lines: Vec<usize>,
         seen: Vec<u8>,
-    },
-    /// `chmod MODE PATH`.
-    Chmod {
-        path: PathBuf,
-        mode: u32,
-        fix_id: String,
-        title: String,
-        command: String,
     },
 }
 
@@ -97,82 +75,17 @@ pub(crate) fn words(command: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// The change a fix stands for, when sshdoctor can make it itself.
-pub fn plan(fix: &Fix, paths: &SshPaths) -> Option<Action> {
-    let w = words(&fix.command)?;
-    let w: Vec<&str> = w.iter().map(String::as_str).collect();
-    match w.as_slice() {
-        ["ssh-keygen", "-f", file, "-R", name] | ["ssh-keygen", "-R", name, "-f", file] => {
-            Some(Action::RemoveHost {
-                file: paths.expand_tilde(file),
-                name: name.to_string(),
-                fix_id: fix.id.clone(),
-                title: fix.title.clone(),
-                command: fix.command.clone(),
-            })
-        }
-        ["ssh-keygen", "-R", name] => Some(Action::RemoveHost {
-            file: paths.known_hosts(),
-            name: name.to_string(),
-            fix_id: fix.id.clone(),
-            title: fix.title.clone(),
-            command: fix.command.clone(),
-        }),
-        ["chmod", mode, path] => {
-            let mode = u32::from_str_radix(mode, 8).ok().filter(|m| *m <= 0o7777)?;
-            Some(Action::Chmod {
-                path: paths.expand_tilde(path),
-                mode,
-                fix_id: fix.id.clone(),
-                title: fix.title.clone(),
-                command: fix.command.clone(),
-            })
-        }
-        _ => None,
-    }
-}
-
 /// The plan for an action, read against the disk now: the same planners `sshdoctor fix` and
 /// `known-hosts remove` use, so the TUI writes exactly what the CLI would.
 fn fix_plan(action: &Action, paths: &SshPaths) -> anyhow::Result<FixPlan> {
-    let read = |file: &Path| {
-        std::fs::read(file).with_context(|| format!("cannot read {}", paths.display(file)))
-    };
-    Ok(match action {
-        Action::RemoveHost {
-            file, name, fix_id, ..
-        } => {
-            let plan =
-                plan::remove_host_plan(fix_id, file, &read(file)?, std::slice::from_ref(name));
-            if plan.is_empty() {
-                anyhow::bail!("{} holds no key for {name} any more", paths.display(file));
-            }
-            plan
-        }
-        Action::DeleteLines { file, lines, seen } => {
-            // Planned against what the user saw: if the file holds anything else now, applying
-            // refuses and nothing is deleted.
-            let plan = plan::delete_lines_plan(file, seen, lines);
-            if plan.is_empty() {
-                anyhow::bail!("no such lines in {}", paths.display(file));
-            }
-            plan
-        }
-        Action::Chmod {
-            path,
-            mode,
-            fix_id,
-            command,
-            ..
-        } => {
-            let before = std::fs::metadata(path)
-                .with_context(|| format!("cannot stat {}", path.display()))?
-                .permissions()
-                .mode()
-                & 0o7777;
-            plan::chmod_plan(fix_id, path, &paths.display(path), before, *mode, command)
-        }
-    })
+    let Action::DeleteLines { file, lines, seen } = action;
+    // Planned against what the user saw: if the file holds anything else now, applying
+    // refuses and nothing is deleted.
+    let plan = plan::delete_lines_plan(file, seen, lines);
+    if plan.is_empty() {
+        anyhow::bail!("no such lines in {}", paths.display(file));
+    }
+    Ok(plan)
 }
 
 /// Makes the change through the fix module (atomic write, `FILE.old`, journal).
@@ -195,15 +108,11 @@ pub fn apply(action: &Action, journal_path: &Path, paths: &SshPaths) -> anyhow::
         .iter()
         .map(|l| l.line.to_string())
         .collect();
-    let verb = match action {
-        Action::DeleteLines { .. } => "Deleted",
-        _ => "Removed",
-    };
     let summary = if lines.is_empty() {
         applied.done.join("; ")
     } else {
         format!(
-            "{verb} line {} from {} (previous file in {}.old; u undoes)",
+            "Deleted line {} from {} (previous file in {}.old; u undoes)",
             lines.join(", "),
             paths.display(&path),
             paths.display(&path)
@@ -270,26 +179,6 @@ mod tests {
         );
         assert!(words("eval \"$(ssh-agent)\"").is_none());
         assert!(words("rm x; reboot").is_none());
-    }
-
-    #[test]
-    fn only_commands_sshdoctor_can_do_itself_are_planned() {
-        let paths = SshPaths::with_home(Path::new("/h"));
-        let fix = Fix::new("x", "t", "ssh-keygen -f ~/.ssh/known_hosts -R '[h]:22'");
-        match plan(&fix, &paths) {
-            Some(Action::RemoveHost { file, name, .. }) => {
-                assert_eq!(file, Path::new("/h/.ssh/known_hosts"));
-                assert_eq!(name, "[h]:22");
-            }
-            other => panic!("{other:?}"),
-        }
-        let fix = Fix::new("x", "t", "chmod 600 ~/.ssh/id_ed25519");
-        assert!(matches!(
-            plan(&fix, &paths),
-            Some(Action::Chmod { mode: 0o600, .. })
-        ));
-        assert!(plan(&Fix::new("x", "t", "ssh-add"), &paths).is_none());
-        assert!(plan(&Fix::new("x", "t", "chmod 99999 x"), &paths).is_none());
     }
 
     #[test]
