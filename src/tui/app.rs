@@ -336,11 +336,7 @@ impl App {
             all.extend(r.findings.iter().cloned());
         }
         if let Some(Ok(i)) = &self.inspected {
-            for f in &i.inspection.findings {
-                if !all.iter().any(|g| g.id == f.id && g.title == f.title) {
-                    all.push(f.clone());
-                }
-            }
+            merge_local(&mut all, &i.inspection.findings, &self.paths);
         }
         if let Some(t) = self.live_target() {
             for f in &mut all {
@@ -1007,4 +1003,86 @@ fn add_trust_fix(f: &mut Finding, t: &LiveTarget) {
         )
         .destructive(),
     );
+}
+
+/// The file a finding's `chmod MODE FILE` fix is about, as an absolute path.
+fn chmod_target(f: &Finding, paths: &SshPaths) -> Option<PathBuf> {
+    f.fixes.iter().find_map(|fix| {
+        let words = super::edit::words(&fix.command)?;
+        match words.as_slice() {
+            [chmod, _, file] if chmod == "chmod" => Some(paths.expand_tilde(file)),
+            _ => None,
+        }
+    })
+}
+
+/// Adds the local findings to the live test's. A local finding the live test already names
+/// (same id and title, or the same key's permissions: the probe says the server accepts the key
+/// ssh ignores) is not listed twice: its evidence joins the live finding's.
+fn merge_local(all: &mut Vec<Finding>, local: &[Finding], paths: &SshPaths) {
+    for f in local {
+        let same = all.iter().position(|g| {
+            g.id == f.id
+                && (g.title == f.title
+                    || (f.id == "private-key-permissions"
+                        && chmod_target(g, paths).is_some()
+                        && chmod_target(g, paths) == chmod_target(f, paths)))
+        });
+        match same {
+            Some(i) => {
+                for e in &f.evidence {
+                    if !all[i].evidence.contains(e) {
+                        all[i].evidence.push(e.clone());
+                    }
+                }
+            }
+            None => all.push(f.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Fix, Severity};
+
+    #[test]
+    fn a_key_the_server_accepts_but_ssh_ignores_is_one_finding_with_both_evidences() {
+        let paths = SshPaths::with_home(std::path::Path::new("/home/bob"));
+        let mut live = vec![Finding::new(
+            "private-key-permissions",
+            Severity::Error,
+            "lab accepts id_ed25519, but ssh ignores that key because of its permissions",
+        )
+        .evidence("accepted: id_ed25519")
+        .fix(Fix::new(
+            "chmod-600",
+            "t",
+            "chmod 600 /home/bob/.ssh/id_ed25519",
+        ))];
+        let key_finding = |name: &str| {
+            Finding::new(
+                "private-key-permissions",
+                Severity::Error,
+                format!("ssh ignores ~/.ssh/{name}: its permissions 0644 are too open"),
+            )
+            .evidence(format!("~/.ssh/{name}: mode 0644"))
+            .fix(Fix::new(
+                "chmod-private-key",
+                "t",
+                format!("chmod 600 ~/.ssh/{name}"),
+            ))
+        };
+        merge_local(
+            &mut live,
+            &[key_finding("id_ed25519"), key_finding("id_rsa")],
+            &paths,
+        );
+        assert_eq!(live.len(), 2, "{live:#?}");
+        assert_eq!(
+            live[0].evidence,
+            ["accepted: id_ed25519", "~/.ssh/id_ed25519: mode 0644"]
+        );
+        assert!(live[1].title.contains("id_rsa"));
+    }
 }
