@@ -84,7 +84,7 @@ pub fn read_known_hosts(path: &Path) -> Result<Option<KnownHosts>, String> {
             meta.len() / (1024 * 1024)
         ));
     }
-    std::fs::read(path)
+    crate::mem::read_file(path)
         .map(|bytes| Some(known_hosts::parse(bytes)))
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }

@@ -207,7 +207,8 @@ pub fn parse(data: Vec<u8>) -> KnownHosts {
         next: 0,
         kind: Kind::Comment,
     };
-    let mut lines = vec![blank; total];
+    let mut lines = crate::mem::vec_with_capacity(total);
+    lines.resize(total, blank);
     if pieces.len() == 1 {
         classify_lines(&data, 0..data.len(), &mut lines);
     } else {
@@ -598,6 +599,11 @@ impl KnownHosts {
         &self.data
     }
 
+    /// The file's bytes, given back without a copy.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.data
+    }
+
     /// Number of lines (a final line without `\n` counts; an empty file has none).
     pub fn line_count(&self) -> usize {
         self.lines.len()
@@ -864,9 +870,8 @@ pub fn find_output(kh: &KnownHosts, name: &str) -> String {
 /// was removed and the file did not end in a newline, one is added; when nothing matched the
 /// bytes are returned unchanged.
 pub fn remove_host(kh: &KnownHosts, name: &str) -> Removal {
-    let lower = name.to_ascii_lowercase();
-    let drop = kh.matching(name.as_bytes(), lower.as_bytes(), |f| f.marker.is_none());
-    let removed_lines: Vec<usize> = drop.iter().map(|i| i + 1).collect();
+    let removed_lines = lines_to_remove(kh, name);
+    let drop: Vec<usize> = removed_lines.iter().map(|n| n - 1).collect();
     let mut bytes = Vec::with_capacity(kh.data.len());
     // Copy the runs of kept lines between removed ones in one go each.
     let mut from = 0;
@@ -890,6 +895,16 @@ pub fn remove_host(kh: &KnownHosts, name: &str) -> Removal {
         bytes,
         removed_lines,
     }
+}
+
+/// The 1-based numbers of the lines [`remove_host`] drops for `name`, without building the new
+/// bytes (the fix planner builds them once, for every name together).
+pub fn lines_to_remove(kh: &KnownHosts, name: &str) -> Vec<usize> {
+    let lower = name.to_ascii_lowercase();
+    kh.matching(name.as_bytes(), lower.as_bytes(), |f| f.marker.is_none())
+        .into_iter()
+        .map(|i| i + 1)
+        .collect()
 }
 
 /// What ssh decides about `key` presented by `host:port`, following `check_key_in_hostkeys`:

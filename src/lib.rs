@@ -12,6 +12,7 @@ pub mod fix;
 pub mod inspect;
 pub mod keys;
 pub mod known_hosts;
+pub mod mem;
 pub mod paths;
 pub mod pattern;
 pub mod perms;

@@ -337,7 +337,7 @@ fn removing_from_a_big_known_hosts_journals_the_removed_lines_not_the_file() {
         std::fs::read(&f).unwrap().len(),
         before.len() - format!("host777.example.com,10.0.3.9 {key}\n").len()
     );
-    // A 1.5 MB file, a journal of one line: the removed line and two digests, no copies.
+    // A 1.5 MB file, a journal of one line: the removed line and a digest, no copies.
     let journal = h.path().join(".local/state/sshdoctor/journal");
     let size = std::fs::metadata(&journal).unwrap().len();
     assert!(size < 2_000, "journal is {size} bytes for one removed line");
@@ -353,7 +353,7 @@ fn a_file_changed_between_read_and_write_is_refused() {
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
     std::fs::write(&f, format!("h1 {key}\n")).unwrap();
     let bytes = std::fs::read(&f).unwrap();
-    let p = plan::remove_host_plan("remove-host-key", &f, &bytes, &["h1".to_string()]);
+    let p = plan::remove_host_plan("remove-host-key", &f, bytes, &["h1".to_string()]);
     // ssh appends a line after we planned.
     let changed = format!("h1 {key}\nh9 {key}\n");
     std::fs::write(&f, &changed).unwrap();
@@ -361,6 +361,14 @@ fn a_file_changed_between_read_and_write_is_refused() {
     assert!(matches!(err, FixError::Changed { .. }), "{err}");
     assert!(err.to_string().contains("changed on disk"), "{err}");
     assert_eq!(std::fs::read_to_string(&f).unwrap(), changed);
+    assert!(!plan::old_path(&f).exists());
+    // Same length, other bytes (another host edited in place): refused as well.
+    let same_len = format!("h2 {key}\nh9 {key}\n");
+    std::fs::write(&f, &same_len).unwrap();
+    let p = plan::remove_host_plan("remove-host-key", &f, changed.into_bytes(), &["h1".into()]);
+    let err = fix::apply(&p, &d.path().join("journal")).unwrap_err();
+    assert!(matches!(err, FixError::Changed { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), same_len);
     assert!(!plan::old_path(&f).exists());
 }
 

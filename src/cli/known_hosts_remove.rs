@@ -56,7 +56,7 @@ fn resolve_ips(host: &str, port: u16) -> Vec<String> {
 pub fn run(args: &RemoveArgs) -> anyhow::Result<i32> {
     let paths = SshPaths::from_env()?;
     let file = args.file.clone().unwrap_or_else(|| paths.known_hosts());
-    let bytes = match std::fs::read(&file) {
+    let mut bytes = match crate::mem::read_file(&file) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("sshdoctor: cannot read {}: {e}", file.display());
@@ -70,7 +70,7 @@ pub fn run(args: &RemoveArgs) -> anyhow::Result<i32> {
             Some((h, p)) => (h.to_string(), p.parse::<u16>().unwrap_or(22)),
             None => (args.host.clone(), 22),
         };
-        let kh = known_hosts::parse(bytes.clone());
+        let kh = known_hosts::parse(bytes);
         let ips = resolve_ips(&host, port);
         let (n, w) = plan::alias_names(&kh, &host, port, &ips);
         names = n;
@@ -78,8 +78,9 @@ pub fn run(args: &RemoveArgs) -> anyhow::Result<i32> {
             names.insert(0, args.host.clone());
         }
         warnings = w;
+        bytes = kh.into_bytes();
     }
-    let mut p = plan::remove_host_plan("known-hosts-remove-host", &file, &bytes, &names);
+    let mut p = plan::remove_host_plan("known-hosts-remove-host", &file, bytes, &names);
     p.warnings.extend(warnings);
     if p.is_empty() {
         eprintln!("Host {} not found in {}", names.join(", "), file.display());

@@ -1,6 +1,7 @@
 //! Lossless, atomic replacement of a file under `~/.ssh`.
 //!
-//! The rules every edit follows: read a [`Snapshot`] first; write the new bytes to a temp file in
+//! The rules every edit follows: take a [`Snapshot`] (identity, mode, owner) and the bytes the
+//! edit was planned from; write the new bytes to a temp file in
 //! the same directory, fsync it, give it the old file's mode and owner, rename it over the old one
 //! and fsync the directory. Just before the rename the file is read again: if it changed since the
 //! snapshot (another sshdoctor, `ssh` appending a host), the edit is refused and nothing is written.
@@ -51,21 +52,24 @@ fn io<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// A file as it was read, to detect later changes and to restore its mode and owner.
+/// A file's identity and metadata when it was planned against: where it really is, its length,
+/// mode and owner (restored on the new file). The content it must still hold is passed to
+/// [`replace`] separately, so a 30 MB file is not held twice.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     /// The path the user named (maybe a symlink).
     pub path: PathBuf,
     /// The real file behind it: what is replaced.
     pub target: PathBuf,
-    pub bytes: Vec<u8>,
+    pub len: u64,
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
 }
 
 impl Snapshot {
-    pub fn read(path: &Path) -> Result<Snapshot, AtomicError> {
+    /// Resolves and stats `path` (a regular file only), without reading it.
+    pub fn stat(path: &Path) -> Result<Snapshot, AtomicError> {
         let target = fs::canonicalize(path).map_err(io(path, "cannot resolve"))?;
         let meta = fs::metadata(&target).map_err(io(path, "cannot stat"))?;
         if !meta.is_file() {
@@ -75,27 +79,42 @@ impl Snapshot {
                 source: std::io::Error::other("refusing to edit it"),
             });
         }
-        let bytes = fs::read(&target).map_err(io(path, "cannot read"))?;
         Ok(Snapshot {
             path: path.to_path_buf(),
             target,
-            bytes,
+            len: meta.len(),
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
             gid: meta.gid(),
         })
     }
 
-    /// Fails when the file no longer holds the bytes this snapshot saw.
-    pub fn verify_unchanged(&self) -> Result<(), AtomicError> {
-        let now = fs::read(&self.target).map_err(io(&self.path, "cannot re-read"))?;
-        if now != self.bytes {
-            return Err(AtomicError::Changed {
-                path: self.path.clone(),
-            });
-        }
-        Ok(())
+    /// [`Snapshot::stat`] and the file's bytes.
+    pub fn read(path: &Path) -> Result<(Snapshot, Vec<u8>), AtomicError> {
+        let snap = Snapshot::stat(path)?;
+        let bytes = fs::read(&snap.target).map_err(io(path, "cannot read"))?;
+        Ok((snap, bytes))
     }
+}
+
+/// Whether the open file `f` holds exactly `expected`: compared a megabyte at a time, so a big
+/// file is not read into a second whole copy.
+fn holds(f: &File, expected: &[u8]) -> std::io::Result<bool> {
+    if f.metadata()?.len() != expected.len() as u64 {
+        return Ok(false);
+    }
+    let chunk = (1 << 20).min(expected.len().max(1));
+    let mut buf = vec![0u8; chunk];
+    for (i, want) in expected.chunks(chunk).enumerate() {
+        let got = &mut buf[..want.len()];
+        f.read_exact_at(got, (i * chunk) as u64)?;
+        if got != want {
+            return Ok(false);
+        }
+    }
+    // Nothing past the end either (the length was checked, but it may have grown since).
+    let mut one = [0u8; 1];
+    Ok(f.read_at(&mut one, expected.len() as u64)? == 0)
 }
 
 /// Writes `bytes` to a new file in `dir`, fsynced, with the given mode and owner, and returns it.
@@ -287,7 +306,12 @@ fn link_backup(old: &File, target: &Path, backup: &Path) -> bool {
 /// Replaces the snapshot's file with `bytes`, keeping its mode and owner. With `backup`, the old
 /// file is kept under that path too (a hard link, or an atomic copy where a link cannot be
 /// made), as `ssh-keygen -R` keeps `known_hosts.old`.
-pub fn replace(snap: &Snapshot, bytes: &[u8], backup: Option<&Path>) -> Result<(), AtomicError> {
+pub fn replace(
+    snap: &Snapshot,
+    expected: &[u8],
+    bytes: &[u8],
+    backup: Option<&Path>,
+) -> Result<(), AtomicError> {
     let me = crate::paths::current_uid();
     if me != 0 && snap.uid != me {
         return Err(AtomicError::NotOurs {
@@ -309,7 +333,11 @@ pub fn replace(snap: &Snapshot, bytes: &[u8], backup: Option<&Path>) -> Result<(
     let old = lock_current(&snap.target, &snap.path)?;
     // Checked once, under the lock: from here on only `ssh` appends can touch the file, and
     // those are carried over after the rename.
-    snap.verify_unchanged()?;
+    if !holds(&old, expected).map_err(io(&snap.path, "cannot re-read"))? {
+        return Err(AtomicError::Changed {
+            path: snap.path.clone(),
+        });
+    }
     if let Some(backup) = backup.filter(|b| !link_backup(&old, &snap.target, b)) {
         let bdir = backup.parent().unwrap_or(Path::new("/"));
         if bdir != dir {
@@ -318,7 +346,7 @@ pub fn replace(snap: &Snapshot, bytes: &[u8], backup: Option<&Path>) -> Result<(
         let old_copy = write_temp(
             bdir,
             backup,
-            &snap.bytes,
+            expected,
             snap.mode,
             Some((snap.uid, snap.gid)),
         )?;
@@ -331,7 +359,7 @@ pub fn replace(snap: &Snapshot, bytes: &[u8], backup: Option<&Path>) -> Result<(
         .map_err(|e| io(&snap.target, "cannot replace")(e.error))?;
     // An `ssh` that opened the old file before the rename may have appended to it after the
     // re-read: carry those bytes over (more can arrive while copying, so look until quiet).
-    let mut copied = snap.bytes.len() as u64;
+    let mut copied = expected.len() as u64;
     for _ in 0..100 {
         let tail = late_appends(&old, copied);
         if tail.is_empty() {
@@ -380,9 +408,9 @@ mod tests {
         fs::set_permissions(&real, fs::Permissions::from_mode(0o640)).unwrap();
         let link = dir.path().join("known_hosts");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        let snap = Snapshot::read(&link).unwrap();
+        let (snap, before) = Snapshot::read(&link).unwrap();
         let backup = dir.path().join("known_hosts.old");
-        replace(&snap, b"b\n", Some(&backup)).unwrap();
+        replace(&snap, &before, b"b\n", Some(&backup)).unwrap();
         assert!(fs::symlink_metadata(&link)
             .unwrap()
             .file_type()
@@ -397,11 +425,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("kh");
         fs::write(&p, b"one\n").unwrap();
-        let snap = Snapshot::read(&p).unwrap();
+        let (snap, before) = Snapshot::read(&p).unwrap();
         fs::write(&p, b"one\ntwo\n").unwrap();
-        let err = replace(&snap, b"", None).unwrap_err();
+        let err = replace(&snap, &before, b"", None).unwrap_err();
         assert!(matches!(err, AtomicError::Changed { .. }), "{err}");
-        assert_eq!(fs::read(&p).unwrap(), b"one\ntwo\n");
+        // Same length, other bytes: refused too.
+        fs::write(&p, b"two\n").unwrap();
+        let err = replace(&snap, &before, b"", None).unwrap_err();
+        assert!(matches!(err, AtomicError::Changed { .. }), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"two\n");
         // No temp file is left behind.
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
@@ -418,13 +450,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("kh");
         fs::write(&p, b"a\nb\n").unwrap();
-        let snap = Snapshot::read(&p).unwrap();
+        let (snap, before) = Snapshot::read(&p).unwrap();
         // Another sshdoctor in its critical section: it holds the lock on the file.
         let other = File::open(&p).unwrap();
         assert!(lock_exclusive(&other).unwrap());
         let (tx, rx) = std::sync::mpsc::channel();
         let worker = std::thread::spawn(move || {
-            let r = replace(&snap, b"b\n", None);
+            let r = replace(&snap, &before, b"b\n", None);
             let _ = tx.send(());
             r
         });

@@ -40,10 +40,10 @@ pub enum Change {
         removed_lines: Vec<(usize, Blob)>,
     },
     /// Whole lines were removed and nothing else changed: `before` is exactly `after` with
-    /// `removed_lines` put back, so only those lines and the SHA-256 of both files are kept.
+    /// `removed_lines` put back, so only those lines and the SHA-256 of `before` are kept (undo
+    /// knows the file is untouched since when splicing the lines back gives that digest).
     RemovedLines {
         before_sha256: String,
-        after_sha256: String,
         /// (1-based line number in `before`, the line with its ending).
         removed_lines: Vec<(usize, Blob)>,
     },
@@ -189,29 +189,50 @@ pub fn append(path: &Path, make: impl FnOnce(u64, u64) -> Record) -> anyhow::Res
 }
 
 /// The exact inverse of removing whole lines: `after` with every removed line put back at its
-/// number, bytes untouched. Equals the old file exactly when the edit only dropped lines. Pure.
-pub fn splice_lines(after: &[u8], removed: &[(usize, Vec<u8>)]) -> Vec<u8> {
+/// number, bytes untouched, handed to `emit` piece by piece (stops when `emit` says false).
+/// Gives the old file exactly when the edit only dropped lines. Pure.
+fn splice_with(after: &[u8], removed: &[(usize, Vec<u8>)], mut emit: impl FnMut(&[u8]) -> bool) {
     let mut sorted: Vec<&(usize, Vec<u8>)> = removed.iter().collect();
     sorted.sort_by_key(|(n, _)| *n);
-    let mut out =
-        Vec::with_capacity(after.len() + removed.iter().map(|(_, l)| l.len()).sum::<usize>());
-    let mut kept = after.split_inclusive(|&b| b == b'\n');
-    let mut line_no = 1;
+    let mut ends = memchr::memchr_iter(b'\n', after);
+    let (mut line_no, mut from) = (1usize, 0usize);
     for (n, line) in sorted {
-        while line_no < *n {
-            match kept.next() {
-                Some(l) => out.extend_from_slice(l),
-                None => break,
-            }
+        // Copy up to the start of line n of the result (the kept lines before it, in one run).
+        let mut to = from;
+        while line_no < *n && to < after.len() {
+            to = ends.next().map_or(after.len(), |e| e + 1);
             line_no += 1;
         }
-        out.extend_from_slice(line);
-        line_no += 1;
+        if !emit(&after[from..to]) || !emit(line) {
+            return;
+        }
+        from = to;
+        line_no = line_no.max(*n) + 1;
     }
-    // The rest of `after` in one copy: everything past the bytes already taken.
-    let taken: usize = out.len() - removed.iter().map(|(_, l)| l.len()).sum::<usize>();
-    out.extend_from_slice(&after[taken.min(after.len())..]);
+    emit(&after[from..]);
+}
+
+/// [`splice_with`] into a new buffer.
+pub fn splice_lines(after: &[u8], removed: &[(usize, Vec<u8>)]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(after.len() + removed.iter().map(|(_, l)| l.len()).sum::<usize>());
+    splice_with(after, removed, |piece| {
+        out.extend_from_slice(piece);
+        true
+    });
     out
+}
+
+/// Whether splicing `removed` back into `after` gives exactly `before`, without building it.
+pub fn splices_to(after: &[u8], removed: &[(usize, Vec<u8>)], before: &[u8]) -> bool {
+    let mut at = 0usize;
+    let mut same = true;
+    splice_with(after, removed, |piece| {
+        same = before.get(at..at + piece.len()) == Some(piece);
+        at += piece.len();
+        same
+    });
+    same && at == before.len()
 }
 
 /// Puts removed lines back into `current` at their old line numbers (clamped to the end), for
@@ -305,9 +326,13 @@ mod tests {
                 }
             }
             assert_eq!(splice_lines(&after, &removed), before, "{removed:?}");
+            assert!(splices_to(&after, &removed, before), "{removed:?}");
         }
         // Not a pure removal (ssh-keygen -R ends an unterminated last line): not the old bytes.
         assert_ne!(splice_lines(b"b\n", &[(1, b"a\n".to_vec())]), b"a\nb");
+        assert!(!splices_to(b"b\n", &[(1, b"a\n".to_vec())], b"a\nb"));
+        assert!(splices_to(b"b", &[(1, b"a\n".to_vec())], b"a\nb"));
+        assert!(!splices_to(b"b", &[(1, b"a\n".to_vec())], b"a\nbc"));
     }
 
     #[test]

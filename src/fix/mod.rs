@@ -244,7 +244,7 @@ impl FixPlan {
 #[derive(Debug, thiserror::Error)]
 pub enum FixError {
     #[error(transparent)]
-    Atomic(#[from] AtomicError),
+    Atomic(AtomicError),
     #[error("{path}: changed on disk since the fix was planned; nothing was written (run again to see the new content)")]
     Changed { path: PathBuf },
     #[error("{path} already exists; sshdoctor does not overwrite it")]
@@ -261,6 +261,17 @@ pub enum FixError {
     Journal(String),
     #[error("{0}")]
     Refused(String),
+}
+
+/// A file found changed while it was being replaced is the same refusal as one found changed
+/// before: callers (the dashboard reloads its view) tell it apart from other write failures.
+impl From<AtomicError> for FixError {
+    fn from(e: AtomicError) -> Self {
+        match e {
+            AtomicError::Changed { path } => FixError::Changed { path },
+            other => FixError::Atomic(other),
+        }
+    }
 }
 
 fn io_err<'a>(
@@ -297,8 +308,16 @@ fn check_all(plan: &FixPlan) -> Result<Vec<Ready<'_>>, FixError> {
     for change in &plan.changes {
         match change {
             PlannedChange::Replace { path, before, .. } => {
-                let snap = Snapshot::read(path)?;
-                if &snap.bytes != before {
+                // Cheap now (the length), exact later: `atomic::replace` compares the whole
+                // content under the lock right before the rename. A plan over several files is
+                // compared in full here, so none is written when another one changed.
+                let snap = Snapshot::stat(path)?;
+                let same = if plan.changes.len() > 1 {
+                    std::fs::read(&snap.target).map_err(io_err(path, "cannot read"))? == *before
+                } else {
+                    snap.len == before.len() as u64
+                };
+                if !same {
                     return Err(FixError::Changed { path: path.clone() });
                 }
                 if me != 0 && snap.uid != me {
@@ -362,7 +381,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// What the journal keeps for a replaced file. An edit that only dropped lines (removing a host
-/// key from a 30 MB known_hosts) keeps those lines and two digests; anything else both versions.
+/// key from a 30 MB known_hosts) keeps those lines and a digest of the old file; anything else both versions.
 fn journal_change(before: &[u8], after: &[u8], removed_lines: &[(usize, Vec<u8>)]) -> Change {
     let blobs = || {
         removed_lines
@@ -370,10 +389,9 @@ fn journal_change(before: &[u8], after: &[u8], removed_lines: &[(usize, Vec<u8>)
             .map(|(n, l)| (*n, Blob::new(l)))
             .collect()
     };
-    if !removed_lines.is_empty() && journal::splice_lines(after, removed_lines) == before {
+    if !removed_lines.is_empty() && journal::splices_to(after, removed_lines, before) {
         Change::RemovedLines {
             before_sha256: sha256_hex(before),
-            after_sha256: sha256_hex(after),
             removed_lines: blobs(),
         }
     } else {
@@ -411,8 +429,18 @@ pub fn apply(plan: &FixPlan, journal: &Path) -> Result<Applied, FixError> {
                 else {
                     continue;
                 };
-                atomic::replace(&snap, after, backup.as_deref())?;
-                (journal_change(before, after, removed_lines), path)
+                // The journal record (a digest of a file that may be 30 MB) is computed on a
+                // second core while the new file is written and synced.
+                let change = std::thread::scope(|s| {
+                    let record = s.spawn(|| journal_change(before, after, removed_lines));
+                    atomic::replace(&snap, before, after, backup.as_deref())?;
+                    Ok::<_, FixError>(
+                        record
+                            .join()
+                            .unwrap_or_else(|_| journal_change(before, after, removed_lines)),
+                    )
+                })?;
+                (change, path)
             }
             Ready::Create(c) => {
                 let PlannedChange::Create {

@@ -28,23 +28,44 @@ fn strip_eol(line: &[u8]) -> &[u8] {
 type Dropped = (Vec<u8>, Vec<(usize, Vec<u8>)>, Vec<RemovedLine>);
 
 /// Drops the given 1-based line numbers, keeping every other byte. Like `ssh-keygen -R`, when a
-/// line was removed and the result does not end in a newline, one is added.
+/// line was removed and the result does not end in a newline, one is added. Only the dropped
+/// lines are located (memchr over the line ends); the kept runs between them are copied whole,
+/// so a 10^5-line file costs a few copies, not one per line.
 fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
-    let mut out = Vec::with_capacity(bytes.len());
+    let mut wanted: Vec<usize> = drop.iter().copied().filter(|&n| n > 0).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = crate::mem::vec_with_capacity(bytes.len() + 1);
     let mut removed = Vec::new();
     let mut shown = Vec::new();
-    for (i, line) in lines(bytes).into_iter().enumerate() {
-        if drop.contains(&(i + 1)) {
-            removed.push((i + 1, line.to_vec()));
-            shown.push(RemovedLine {
-                path: file.to_path_buf(),
-                line: i + 1,
-                text: String::from_utf8_lossy(strip_eol(line)).into_owned(),
-            });
-        } else {
-            out.extend_from_slice(line);
+    let mut ends = memchr::memchr_iter(b'\n', bytes);
+    let (mut line_no, mut start, mut kept_from) = (1usize, 0usize, 0usize);
+    for n in wanted {
+        // Skip to the start of line n.
+        while line_no < n {
+            match ends.next() {
+                Some(end) => start = end + 1,
+                None => start = bytes.len(),
+            }
+            line_no += 1;
         }
+        if start >= bytes.len() {
+            break;
+        }
+        let end = ends.next().map_or(bytes.len(), |e| e + 1);
+        let line = &bytes[start..end];
+        out.extend_from_slice(&bytes[kept_from..start]);
+        removed.push((n, line.to_vec()));
+        shown.push(RemovedLine {
+            path: file.to_path_buf(),
+            line: n,
+            text: String::from_utf8_lossy(strip_eol(line)).into_owned(),
+        });
+        kept_from = end;
+        start = end;
+        line_no += 1;
     }
+    out.extend_from_slice(&bytes[kept_from..]);
     if !removed.is_empty() && out.last().is_some_and(|&b| b != b'\n') {
         out.push(b'\n');
     }
@@ -55,15 +76,15 @@ fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
 fn replace(
     plan: &mut FixPlan,
     file: &Path,
-    before: &[u8],
+    before: impl AsRef<[u8]> + Into<Vec<u8>>,
     after: Vec<u8>,
     backup: Option<PathBuf>,
     removed: Vec<(usize, Vec<u8>)>,
 ) {
-    if after != before {
+    if after != before.as_ref() {
         plan.changes.push(PlannedChange::Replace {
             path: file.to_path_buf(),
-            before: before.to_vec(),
+            before: before.into(),
             after,
             backup,
             removed_lines: removed,
@@ -83,18 +104,18 @@ pub fn old_path(file: &Path) -> PathBuf {
 /// lines, CRLF line ends and order. With one name the result is byte for byte what
 /// `ssh-keygen -R NAME` leaves, and `FILE.old` gets the old bytes; unlike ssh-keygen it also
 /// works on files with CRLF or unreadable lines.
-pub fn remove_host_plan(id: &str, file: &Path, bytes: &[u8], names: &[String]) -> FixPlan {
-    let kh = known_hosts::parse(bytes.to_vec());
+pub fn remove_host_plan(id: &str, file: &Path, bytes: Vec<u8>, names: &[String]) -> FixPlan {
+    let kh = known_hosts::parse(bytes);
     let mut drop: Vec<usize> = Vec::new();
     for name in names {
-        for n in known_hosts::remove_host(&kh, name).removed_lines {
+        for n in known_hosts::lines_to_remove(&kh, name) {
             if !drop.contains(&n) {
                 drop.push(n);
             }
         }
     }
     drop.sort_unstable();
-    let (after, removed, shown) = drop_lines(file, bytes, &drop);
+    let (after, removed, shown) = drop_lines(file, kh.bytes(), &drop);
     let q = shell_quote(&file.display().to_string());
     let command = names
         .iter()
@@ -114,7 +135,14 @@ pub fn remove_host_plan(id: &str, file: &Path, bytes: &[u8], names: &[String]) -
     let mut plan = FixPlan::new(id, title, command);
     plan.destructive = true;
     plan.lines_removed = shown;
-    replace(&mut plan, file, bytes, after, Some(old_path(file)), removed);
+    replace(
+        &mut plan,
+        file,
+        kh.into_bytes(),
+        after,
+        Some(old_path(file)),
+        removed,
+    );
     plan
 }
 
@@ -316,7 +344,7 @@ pub fn trust_host_key_plan(
                  reinstalled or its key replaced (ask its administrator, compare the fingerprint out of band).",
                 file.display()
             ));
-            let drop = known_hosts::remove_host(&kh, &name).removed_lines;
+            let drop = known_hosts::lines_to_remove(&kh, &name);
             let (after, rem, shown) = drop_lines(file, bytes, &drop);
             base = after;
             removed = rem;
@@ -511,6 +539,31 @@ mod tests {
     const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
     #[test]
+    fn drop_lines_equals_dropping_line_by_line() {
+        let f = Path::new("/k");
+        let files: [&[u8]; 6] = [b"", b"a", b"a\n", b"a\nb", b"a\r\n\nb\nc\n", b"\n\n\nx"];
+        let drops: [&[usize]; 6] = [&[], &[1], &[2], &[1, 3], &[3, 1, 3], &[0, 9, 4]];
+        for bytes in files {
+            for drop in drops {
+                let mut want = Vec::new();
+                let mut gone = Vec::new();
+                for (i, l) in lines(bytes).into_iter().enumerate() {
+                    if drop.contains(&(i + 1)) {
+                        gone.push((i + 1, l.to_vec()));
+                    } else {
+                        want.extend_from_slice(l);
+                    }
+                }
+                if !gone.is_empty() && want.last().is_some_and(|&b| b != b'\n') {
+                    want.push(b'\n');
+                }
+                let (out, removed, _) = drop_lines(f, bytes, drop);
+                assert_eq!((&out, &removed), (&want, &gone), "{bytes:?} {drop:?}");
+            }
+        }
+    }
+
+    #[test]
     fn drop_lines_keeps_crlf_and_junk_and_adds_a_final_newline() {
         let f = Path::new("/k");
         let (out, removed, shown) = drop_lines(f, b"a\r\njunk\nb x\nlast", &[3]);
@@ -533,7 +586,7 @@ mod tests {
         let plan = remove_host_plan(
             "known-hosts-remove-host",
             Path::new("/k"),
-            kh.bytes(),
+            kh.bytes().to_vec(),
             &names,
         );
         let lines: Vec<usize> = plan.lines_removed.iter().map(|l| l.line).collect();

@@ -291,7 +291,7 @@ fn resolve_client(
                 crate::known_hosts::host_port_name(&h, p)
             };
             let bytes = read_file(known_hosts)?;
-            Resolved::Plans(vec![plan::remove_host_plan(id, known_hosts, &bytes, &[name])])
+            Resolved::Plans(vec![plan::remove_host_plan(id, known_hosts, bytes, &[name])])
         }
         "use-key-with-i" => Resolved::Manual {
             why: "this is a way to log in, not a change to your files".into(),

@@ -141,18 +141,16 @@ pub fn undo_action(change: &Change, current: &Current) -> Result<UndoAction, Str
         }
         Change::RemovedLines {
             before_sha256,
-            after_sha256,
             removed_lines,
         } => {
             let lines: Vec<(usize, Vec<u8>)> =
                 removed_lines.iter().map(|(n, b)| (*n, b.bytes())).collect();
-            let restored = if sha256_hex(bytes) == *after_sha256 {
-                // Untouched since the fix: the old bytes exactly, proven by their digest.
-                let old = journal::splice_lines(bytes, &lines);
-                if sha256_hex(&old) != *before_sha256 {
-                    return Err("the journal record does not rebuild the old file (digest differs); nothing was changed".into());
-                }
-                old
+            // Untouched since the fix exactly when splicing the lines back gives the old digest:
+            // then those are the old bytes. Otherwise other lines changed since: put the removed
+            // ones back at their numbers and keep the rest as it is now.
+            let exact = journal::splice_lines(bytes, &lines);
+            let restored = if sha256_hex(&exact) == *before_sha256 {
+                exact
             } else {
                 reinsert_lines(bytes, &lines)
             };
@@ -245,13 +243,9 @@ pub fn apply(steps: &[UndoStep], journal_path: &Path) -> Result<Vec<String>, Fix
     for step in steps {
         match &step.action {
             UndoAction::Write { expect, restored } => {
-                let snap = Snapshot::read(&step.path)?;
-                if &snap.bytes != expect {
-                    return Err(FixError::Changed {
-                        path: step.path.clone(),
-                    });
-                }
-                atomic::replace(&snap, restored, None)?;
+                // `replace` refuses unless the file still holds `expect` (checked under its lock).
+                let snap = Snapshot::stat(&step.path)?;
+                atomic::replace(&snap, expect, restored, None)?;
             }
             UndoAction::Delete { expect } => {
                 let now = std::fs::read(&step.path).map_err(|source| FixError::Io {
