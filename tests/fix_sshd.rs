@@ -313,3 +313,80 @@ fn copy_id_with_a_password_makes_key_login_work() {
         text(&out.stderr)
     );
 }
+
+/// `ssh -F CONFIG lab true`, the way the user logs in: everything comes from the config.
+fn ssh_alias(config: &std::path::Path, alias: &str) -> std::process::Output {
+    std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(config)
+        .args([alias, "true"])
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ssh")
+}
+
+#[test]
+fn host_key_fixes_follow_a_config_alias_to_the_name_and_file_ssh_uses() {
+    let h = home();
+    let client_key = keygen(h.path(), "client", "ed25519", "");
+    let sshd = Sshd::start(
+        &[],
+        Some(&format!("{}/authorized_keys", h.path().display())),
+    );
+    std::fs::copy(pubpath(&client_key), h.path().join("authorized_keys")).unwrap();
+    // The user types `ssh lab`; the key lives in lab_hosts as [127.0.0.1]:PORT.
+    let lab_hosts = h.path().join(".ssh/lab_hosts");
+    let config = h.path().join(".ssh/config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host lab\n  HostName 127.0.0.1\n  Port {}\n  User root\n  IdentityFile {}\n  \
+             IdentitiesOnly yes\n  UserKnownHostsFile {}\n  GlobalKnownHostsFile /dev/null\n  \
+             StrictHostKeyChecking yes\n  BatchMode yes\n  HashKnownHosts no\n  ConnectTimeout 5\n",
+            sshd.port,
+            client_key.display(),
+            lab_hosts.display()
+        ),
+    )
+    .unwrap();
+    set_mode(&config, 0o600);
+    assert!(!ssh_alias(&config, "lab").status.success());
+
+    let out = sshdoctor(h.path(), &["fix", "trust-host-key", "lab", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let name = format!("[127.0.0.1]:{}", sshd.port);
+    assert!(text(&std::fs::read(&lab_hosts).unwrap()).starts_with(&format!("{name} ")));
+    assert!(!h.path().join(".ssh/known_hosts").exists());
+    let login = ssh_alias(&config, "lab");
+    assert!(login.status.success(), "{}", text(&login.stderr));
+
+    // The server's key is rotated: `remove-host-key lab` finds the [127.0.0.1]:PORT entry in
+    // lab_hosts (ssh-keygen -R lab would look for a line named "lab" in ~/.ssh/known_hosts).
+    std::fs::write(
+        &lab_hosts,
+        format!(
+            "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n{}",
+            text(&std::fs::read(&lab_hosts).unwrap())
+        ),
+    )
+    .unwrap();
+    let before = std::fs::read(&lab_hosts).unwrap();
+    let out = sshdoctor(h.path(), &["fix", "remove-host-key", "lab", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&name), "{}", text(&out.stdout));
+    let f = std::process::Command::new("ssh-keygen")
+        .args(["-F", &name, "-f"])
+        .arg(&lab_hosts)
+        .output()
+        .unwrap();
+    assert!(!f.status.success(), "{}", text(&f.stdout));
+    assert!(text(&std::fs::read(&lab_hosts).unwrap()).starts_with("other.example "));
+    let refused = ssh_alias(&config, "lab");
+    assert!(text(&refused.stderr).contains("Host key verification failed"));
+
+    let out = sshdoctor(h.path(), &["undo", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&lab_hosts).unwrap(), before);
+    assert!(ssh_alias(&config, "lab").status.success());
+}

@@ -14,6 +14,7 @@ use crate::fix::keygen::{self, KeyType};
 use crate::fix::server::{ServerContext, ServerResolved};
 use crate::fix::targets::{self, Resolved, Target};
 use crate::fix::{self, journal, plan, remote, secret, FixPlan};
+use crate::known_hosts;
 use crate::paths::SshPaths;
 
 #[derive(Debug, Args)]
@@ -31,7 +32,8 @@ pub struct FixArgs {
     /// Print the plans (and results) as JSON.
     #[arg(long)]
     pub json: bool,
-    /// The known_hosts file to edit (default: ~/.ssh/known_hosts).
+    /// The known_hosts file to edit (default: ~/.ssh/known_hosts; for the host-key fixes, the
+    /// UserKnownHostsFile files ssh uses for that host).
     #[arg(short = 'f', long = "file")]
     pub file: Option<PathBuf>,
     /// Key type for generate-key: ed25519 (default) or rsa (4096 bits, for old servers).
@@ -202,12 +204,45 @@ fn known_hosts_file(args: &FixArgs, paths: &SshPaths) -> PathBuf {
     args.file.clone().unwrap_or_else(|| paths.known_hosts())
 }
 
-/// Whether ssh would hash the name: `--hash`, else the effective config for the host.
-fn hash_known_hosts(args: &FixArgs, host: &str, port: u16, paths: &SshPaths) -> bool {
-    if let Some(h) = &args.hash {
-        return h == "yes";
+/// `fix remove-host-key TARGET` without `-f`: the name as typed (as `ssh-keygen -R` takes it)
+/// and the name ssh uses for that target (a config alias resolved to `[HostName]:Port` or its
+/// HostKeyAlias), removed from every `UserKnownHostsFile` ssh reads for it.
+fn remove_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
+    let typed = args.target.as_deref().unwrap_or_default();
+    let place = targets::host_key_place(typed, paths)?;
+    let mut names = vec![targets::known_hosts_name(typed)?];
+    if !names.contains(&place.name) {
+        names.push(place.name.clone());
     }
-    targets::hash_known_hosts(host, port, paths)
+    let mut plans = Vec::new();
+    let mut first_read = None;
+    for file in &place.files {
+        let bytes = match crate::mem::read_file(file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
+        };
+        let p = plan::remove_host_plan(&args.fix_id, file, bytes, &names);
+        if p.is_empty() {
+            first_read.get_or_insert(p);
+        } else {
+            plans.push(p);
+        }
+    }
+    if plans.is_empty() {
+        match first_read {
+            // "No key for NAME in FILE": nothing to do, as ssh-keygen -R on a host it lacks.
+            Some(p) => plans.push(p),
+            None => anyhow::bail!("cannot read {}: no such file", place.files[0].display()),
+        }
+    }
+    Ok(show_and_apply(
+        &plans,
+        args.yes,
+        args.dry_run,
+        args.json,
+        false,
+    ))
 }
 
 fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
@@ -217,20 +252,52 @@ fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
         );
         return Ok(2);
     };
-    let (host, port) = targets::host_and_port(t)?;
-    let file = known_hosts_file(args, paths);
+    // A config alias connects where ssh would (HostName, Port) and the key goes where ssh adds
+    // it: the first UserKnownHostsFile, under the name ssh looks up.
+    let place = targets::host_key_place(t, paths)?;
+    let (host, port) = (place.host.clone(), place.port);
+    let file = match &args.file {
+        Some(f) => f.clone(),
+        None => place.files[0].clone(),
+    };
     let key = remote::fetch_host_key(&host, port)?;
     let existing = match std::fs::read(&file) {
         Ok(b) => Some(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
     };
-    let salt = hash_known_hosts(args, &host, port, paths).then(|| {
+    let hash = match &args.hash {
+        Some(h) => h == "yes",
+        None => place.hash,
+    };
+    let salt = hash.then(|| {
         let mut s = [0u8; 20];
         rand::Rng::fill_bytes(&mut rand::rng(), &mut s);
         s
     });
-    let p = plan::trust_host_key_plan(&file, existing.as_deref(), &host, port, &key, salt.as_ref());
+    // With a HostKeyAlias ssh records and looks up the alias itself, without a port.
+    let (name, name_port) = if place.name == known_hosts::host_port_name(&host, port) {
+        (host.clone(), port)
+    } else {
+        (place.name.clone(), 22)
+    };
+    let mut p = plan::trust_host_key_plan(
+        &file,
+        existing.as_deref(),
+        &name,
+        name_port,
+        &key,
+        salt.as_ref(),
+    );
+    if name != host {
+        p.command = format!(
+            "ssh-keyscan -p {port} -t {} {} | sed 's/^[^ ]*/{}/' >> {}   # after checking the fingerprint",
+            key.algorithm().as_str(),
+            crate::finding::shell_quote(&host),
+            name,
+            crate::finding::shell_quote(&file.display().to_string())
+        );
+    }
     let changed = p.destructive;
     if changed && args.yes && !args.accept_changed_host_key && !args.dry_run {
         print!("{}", p.render());
@@ -460,6 +527,14 @@ pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
             });
         }
         "remove-stale-socket" => return remove_stale_socket(args),
+        "known-hosts-remove-host" | "remove-host-key" | "remove-old-host-key"
+            if args.file.is_none() && args.target.is_some() =>
+        {
+            return Ok(remove_host_key(args, &paths).unwrap_or_else(|e| {
+                eprintln!("sshdoctor: {e:#}");
+                2
+            }));
+        }
         _ => {}
     }
     let file = known_hosts_file(args, &paths);

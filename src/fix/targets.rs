@@ -42,10 +42,13 @@ pub const FIX_IDS: &[(&str, &str)] = &[
         "known-hosts-remove-host",
         "remove every key for HOST (ssh-keygen -R)",
     ),
-    ("remove-host-key", "remove the stale key of HOST[:PORT]"),
+    (
+        "remove-host-key",
+        "remove the stale key of HOST[:PORT] or a config alias, wherever ssh keeps it",
+    ),
     (
         "trust-host-key",
-        "fetch HOST[:PORT]'s key, show it, append it",
+        "fetch HOST[:PORT]'s (or an alias's) key, show it, append it where ssh will look",
     ),
     (
         "known-hosts-strip-crlf",
@@ -172,6 +175,67 @@ pub fn host_and_port(target: &str) -> anyhow::Result<(String, u16)> {
     Ok((t.host, t.port.unwrap_or(22)))
 }
 
+/// The known_hosts name for what the user typed: `[h]:p` and `h` literally, as `ssh-keygen -R`
+/// takes them; `h:p` is the friendlier spelling of `[h]:p`.
+pub fn known_hosts_name(typed: &str) -> anyhow::Result<String> {
+    if typed.starts_with('[') || !typed.contains(':') || typed.matches(':').count() > 1 {
+        Ok(typed.to_string())
+    } else {
+        let (h, p) = host_and_port(typed)?;
+        Ok(crate::known_hosts::host_port_name(&h, p))
+    }
+}
+
+/// Where ssh keeps the host key of a target as the user types it to ssh: with `Host lab`,
+/// `HostName 10.0.0.5`, `Port 2222` in ~/.ssh/config, `lab`'s key is the entry `[10.0.0.5]:2222`
+/// (or the `HostKeyAlias`) in the `UserKnownHostsFile` files, not a line named `lab`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostKeyPlace {
+    /// Where ssh connects.
+    pub host: String,
+    pub port: u16,
+    /// The name ssh records and looks up: the HostKeyAlias as it is, else `host`, as
+    /// `[host]:port` off port 22.
+    pub name: String,
+    /// `UserKnownHostsFile`: ssh reads each one and adds new keys to the first.
+    pub files: Vec<PathBuf>,
+    /// `HashKnownHosts`: whether ssh hashes the names it adds.
+    pub hash: bool,
+}
+
+/// [`HostKeyPlace`] from the effective config (`ssh -G`, or the fallback parser).
+pub fn host_key_place(typed: &str, paths: &SshPaths) -> anyhow::Result<HostKeyPlace> {
+    let target = crate::config::parse_target(typed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let req = crate::config::ConfigRequest {
+        target: &target,
+        config_file: None,
+        port: target.port,
+        user: None,
+        identity_files: &[],
+    };
+    let cfg = crate::config::effective(&req, paths)?;
+    let alias = cfg
+        .options
+        .get("hostkeyalias")
+        .and_then(|v| v.first())
+        .filter(|a| !a.is_empty() && !a.eq_ignore_ascii_case("none"));
+    let name = match alias {
+        Some(a) => a.clone(),
+        None => crate::known_hosts::host_port_name(&cfg.hostname, cfg.port),
+    };
+    let mut files = cfg.user_known_hosts_files.clone();
+    if files.is_empty() {
+        files.push(paths.known_hosts());
+    }
+    Ok(HostKeyPlace {
+        host: cfg.hostname.clone(),
+        port: cfg.port,
+        name,
+        files,
+        hash: cfg.hash_known_hosts,
+    })
+}
+
 /// Whether ssh would hash the name it adds to known_hosts for `host:port`: the effective config's
 /// `HashKnownHosts` (Debian's /etc/ssh/ssh_config says yes). Shared by `fix` and the dashboard.
 pub fn hash_known_hosts(host: &str, port: u16, paths: &SshPaths) -> bool {
@@ -282,14 +346,7 @@ fn resolve_client(
             let Some(t) = target else {
                 anyhow::bail!("{id} needs the host: sshdoctor fix {id} HOST[:PORT]");
             };
-            // `[h]:p` and `h` are taken literally, as ssh-keygen -R takes them; `h:p` is the
-            // friendlier spelling of `[h]:p`.
-            let name = if t.starts_with('[') || !t.contains(':') || t.matches(':').count() > 1 {
-                t.to_string()
-            } else {
-                let (h, p) = host_and_port(t)?;
-                crate::known_hosts::host_port_name(&h, p)
-            };
+            let name = known_hosts_name(t)?;
             let bytes = read_file(known_hosts)?;
             Resolved::Plans(vec![plan::remove_host_plan(id, known_hosts, bytes, &[name])])
         }
