@@ -53,6 +53,11 @@ fn stage(r: &ProbeReport, name: &str) -> StageStatus {
         .unwrap_or_else(|| panic!("no stage {name}"))
 }
 
+/// The OpenSSH oracle: what real `ssh` printed must contain `text`.
+fn ssh_says(out: &std::process::Output, text: &str) {
+    assert!(stderr(out).contains(text), "ssh said: {}", stderr(out));
+}
+
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).replace('\r', "")
 }
@@ -83,11 +88,7 @@ fn closed_port_is_connection_refused_well_under_a_second() {
     let port = sshd::free_port();
     let kh = home.known_hosts("");
     let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
-    assert!(
-        stderr(&out).contains("Connection refused"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Connection refused");
 
     let t0 = Instant::now();
     let r = run(opts(port, vec![], None));
@@ -110,11 +111,7 @@ fn silent_server_is_cut_off_at_the_timeout() {
     let port = sshd::silent_listener();
     let kh = home.known_hosts("");
     let out = sshd::ssh(home.dir.path(), port, &[], &kh, &["-o", "ConnectTimeout=1"]);
-    assert!(
-        stderr(&out).contains("Connection timed out during banner exchange"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Connection timed out during banner exchange");
 
     let mut o = opts(port, vec![], None);
     o.timeout = Duration::from_secs(1);
@@ -136,11 +133,7 @@ fn a_web_server_is_named_not_ssh() {
     let port = sshd::http_listener();
     let kh = home.known_hosts("");
     let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
-    assert!(
-        stderr(&out).contains("kex_exchange_identification"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "kex_exchange_identification");
 
     let r = run(opts(port, vec![], None));
     assert_eq!(ids(&r), ["not-ssh"]);
@@ -159,10 +152,9 @@ fn a_server_that_hangs_up_is_connection_closed() {
     let port = sshd::closing_listener();
     let kh = home.known_hosts("");
     let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
-    assert!(
-        stderr(&out).contains("kex_exchange_identification: Connection closed by remote host"),
-        "{}",
-        stderr(&out)
+    ssh_says(
+        &out,
+        "kex_exchange_identification: Connection closed by remote host",
     );
 
     let r = run(opts(port, vec![], None));
@@ -181,10 +173,9 @@ fn ssh_rsa_only_server_is_an_algorithm_mismatch_with_the_fixing_line() {
     let home = Home::new();
     let kh = home.known_hosts("");
     let out = sshd::ssh(home.dir.path(), server.port, &[], &kh, &[]);
-    assert!(
-        stderr(&out).contains("no matching host key type found. Their offer: ssh-rsa"),
-        "{}",
-        stderr(&out)
+    ssh_says(
+        &out,
+        "no matching host key type found. Their offer: ssh-rsa",
     );
 
     let r = run(opts(server.port, vec![], None));
@@ -218,11 +209,7 @@ fn old_kex_only_server_lists_the_servers_whole_offer() {
     let home = Home::new();
     let kh = home.known_hosts("");
     let out = sshd::ssh(home.dir.path(), server.port, &[], &kh, &[]);
-    assert!(
-        stderr(&out).contains("no matching key exchange method found. Their offer: diffie-hellman-group14-sha1,diffie-hellman-group1-sha1"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "no matching key exchange method found. Their offer: diffie-hellman-group14-sha1,diffie-hellman-group1-sha1");
 
     let r = run(opts(server.port, vec![], None));
     let f = finding(&r, "algorithm-mismatch");
@@ -269,11 +256,7 @@ fn changed_host_key_is_an_error_with_both_fingerprints_and_stops_before_auth() {
         &kh,
         &[],
     );
-    assert!(
-        stderr(&out).contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "REMOTE HOST IDENTIFICATION HAS CHANGED");
 
     let old_fp = sshd::fingerprint(&other.with_extension("pub"));
     let new_fp = sshd::fingerprint(&server.host_key_pub());
@@ -316,11 +299,7 @@ fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
         &kh,
         &[],
     );
-    assert!(
-        stderr(&out).contains("Host key verification failed."),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Host key verification failed.");
     let kh = home.known_hosts(&server.known_hosts_line());
     let out = sshd::ssh(
         home.dir.path(),
@@ -368,11 +347,7 @@ fn server_without_publickey_is_password_only() {
         &kh,
         &[],
     );
-    assert!(
-        stderr(&out).contains("Permission denied (password)."),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Permission denied (password).");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
     let r = run(opts(
@@ -403,11 +378,7 @@ fn unauthorized_keys_are_key_rejected_with_each_fingerprint() {
         &kh,
         &[],
     );
-    assert!(
-        stderr(&out).contains("Permission denied (publickey)."),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Permission denied (publickey).");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
     let r = run(opts(
@@ -448,11 +419,7 @@ fn eight_keys_against_max_auth_tries_3_find_the_working_one() {
     server.authorize(&good.with_extension("pub"));
     let kh = home.known_hosts(&server.known_hosts_line());
     let out = sshd::ssh(home.dir.path(), server.port, &keys, &kh, &[]);
-    assert!(
-        stderr(&out).contains("Too many authentication failures"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Too many authentication failures");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
     let idents = keys.iter().map(|k| common::identity(k, false)).collect();
@@ -496,11 +463,7 @@ fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
         &kh,
         &[],
     );
-    assert!(
-        stderr(&out).contains("Permission denied (publickey)."),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Permission denied (publickey).");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
     let r = run(opts(
@@ -644,11 +607,7 @@ fn agent_full_of_keys_hits_max_auth_tries_and_the_probe_logs_in_through_the_agen
         .stdin(std::process::Stdio::null())
         .output()
         .expect("ssh");
-    assert!(
-        stderr(&out).contains("Too many authentication failures"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Too many authentication failures");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
     let mut o = opts(server.port, vec![], Some(fp));
@@ -699,11 +658,7 @@ fn accepted_key_with_open_mode_is_the_local_finding_and_exit_1() {
         &kh,
         &[],
     );
-    assert!(
-        stderr(&out).contains("UNPROTECTED PRIVATE KEY FILE"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "UNPROTECTED PRIVATE KEY FILE");
     assert!(!out.status.success());
 
     // No -i: the key is found through the effective config's default IdentityFile list.
@@ -740,11 +695,7 @@ fn dropped_syns_are_connect_timeout_at_the_timeout() {
     let home = Home::new();
     let kh = home.known_hosts("");
     let out = sshd::ssh(home.dir.path(), port, &[], &kh, &["-o", "ConnectTimeout=1"]);
-    assert!(
-        stderr(&out).contains("Connection timed out"),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Connection timed out");
     assert!(
         !stderr(&out).contains("banner exchange"),
         "{}",
