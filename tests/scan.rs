@@ -363,3 +363,99 @@ fn concurrency_bounds_the_open_connections() {
         "never more than --concurrency 3 open"
     );
 }
+
+/// The known_hosts browser's `S`: the same scan, run by the dashboard's effect against real
+/// sshds, marks the line whose server now shows another key, confirms the one that still matches
+/// and notes the refused port; the marks are drawn in the browser and survive a reload.
+#[test]
+fn the_browser_scan_marks_the_entry_whose_key_changed() {
+    use ratatui::backend::TestBackend;
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use sshdoctor::tui::browser::{Load, Loaded};
+    use sshdoctor::tui::{effects, App, Effect, Msg};
+
+    let home = tempfile::tempdir().expect("tempdir");
+    let same = Sshd::start(SshdOptions::default());
+    let rotated = Sshd::start(SshdOptions::default());
+    let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
+    let closed = sshd::free_port();
+    let old_key = key_fields(&old.with_extension("pub"));
+    let kh = home.path().join("known_hosts");
+    let text = format!(
+        "{}[127.0.0.1]:{} {old_key}\n[127.0.0.1]:{closed} {old_key}\n",
+        same.known_hosts_line(),
+        rotated.port,
+    );
+    std::fs::write(&kh, &text).expect("write known_hosts");
+
+    let paths = sshdoctor::paths::SshPaths::with_home(home.path());
+    let mut app = App::known_hosts(paths, kh.clone());
+    app.update(Msg::Resize(150, 20));
+    app.update(Msg::KnownHostsLoaded(Load::Ready(Loaded::from_bytes(
+        text.clone().into_bytes(),
+    ))));
+    let press = |c: char| Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+    assert!(app.update(press('S')).is_empty(), "S asks first");
+    let effects = app.update(press('y'));
+    assert_eq!(effects, vec![Effect::Scan(kh.clone())]);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    effects::scan(kh.clone(), tx);
+    loop {
+        let msg = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the scan ends within its timeouts");
+        let done = matches!(msg, Msg::ScanDone(_));
+        app.update(msg);
+        if done {
+            break;
+        }
+    }
+    let draw = |app: &App| {
+        let mut t = ratatui::Terminal::new(TestBackend::new(150, 20)).expect("terminal");
+        t.draw(|f| app.render(f)).expect("draw");
+        let buf = t.backend().buffer().clone();
+        (0..20u16)
+            .map(|y| {
+                (0..150u16)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let row = |lines: &[String], port: u16| {
+        lines
+            .iter()
+            .find(|l| l.contains(&format!("[127.0.0.1]:{port}")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let lines = draw(&app);
+    let screen = lines.join("\n");
+    let new_fp = keyscan_fingerprint(rotated.port, "ed25519");
+    assert!(
+        row(&lines, rotated.port).contains("KEY CHANGED"),
+        "{screen}"
+    );
+    assert!(row(&lines, same.port).contains("key confirmed"), "{screen}");
+    assert!(
+        row(&lines, closed).contains("no answer") && row(&lines, closed).contains("refused"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("Scanned 3 hosts: 1 key changed, 1 unreachable, 0 not SSH, 1 unchanged"),
+        "{screen}"
+    );
+    // Enter shows the whole verdict, with the fingerprint ssh-keyscan sees.
+    while app.browser.current().map(|r| r.line) != Some(2) {
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE)));
+    }
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    let screen = draw(&app).join("\n");
+    assert!(screen.contains(&new_fp), "{screen}");
+    // A reload (after a delete elsewhere in the file) keeps the marks.
+    app.update(Msg::KnownHostsLoaded(Load::Ready(Loaded::from_bytes(
+        text.into_bytes(),
+    ))));
+    assert!(row(&draw(&app), rotated.port).contains("KEY CHANGED"));
+}

@@ -90,6 +90,12 @@ pub enum Msg {
     ServerInspected(Box<Option<Result<ServerReport, String>>>),
     /// DNS answers for the known_hosts names (`s`).
     NamesChecked(std::collections::HashMap<String, Resolution>),
+    /// The scan (`S`) started with this many hosts.
+    ScanStarted(usize),
+    /// One host's scan result (`S`), as soon as it is known.
+    Scanned(Box<crate::scan::ScanResult>),
+    /// The scan is over (or could not start: the reason).
+    ScanDone(Result<(), String>),
 }
 
 /// Work the shell does on the app's behalf.
@@ -108,6 +114,8 @@ pub enum Effect {
     InspectServer,
     /// Look these known_hosts names up in DNS, with a timeout.
     CheckNames(Vec<String>),
+    /// Fetch the host key of every host named in plain lines of this known_hosts file.
+    Scan(PathBuf),
 }
 
 /// One file whose permissions ssh or sshd checks.
@@ -222,6 +230,44 @@ impl Cursor {
     }
 }
 
+/// A known_hosts scan in progress or done.
+#[derive(Debug, Clone, Default)]
+pub struct ScanState {
+    pub total: usize,
+    pub results: Vec<crate::scan::ScanResult>,
+    pub running: bool,
+}
+
+impl ScanState {
+    fn count(&self, status: crate::scan::ScanStatus) -> usize {
+        self.results.iter().filter(|r| r.status == status).count()
+    }
+
+    /// One line for the status bar: progress, then the verdicts that need action.
+    pub fn summary(&self) -> String {
+        use crate::scan::ScanStatus as S;
+        let head = if self.running {
+            format!("Scanning {}/{} hosts", self.results.len(), self.total)
+        } else {
+            format!("Scanned {} hosts", self.results.len())
+        };
+        let mut s = format!(
+            "{head}: {} key changed, {} unreachable, {} not SSH, {} unchanged",
+            self.count(S::Changed),
+            self.count(S::Unreachable),
+            self.count(S::NotSsh),
+            self.count(S::Unchanged)
+        );
+        if self.count(S::Revoked) > 0 {
+            s.push_str(&format!(", {} @revoked", self.count(S::Revoked)));
+        }
+        if !self.running && self.count(S::Changed) > 0 {
+            s.push_str(" (marked KEY CHANGED: Space selects, d deletes)");
+        }
+        s
+    }
+}
+
 pub struct App {
     pub panes: Vec<Pane>,
     pub pane: usize,
@@ -246,6 +292,8 @@ pub struct App {
     pub undo_stack: Vec<u64>,
     /// The title of the finding whose fix is being prepared, for its confirmation.
     pub pending_for: Option<String>,
+    /// The known_hosts scan (`S`): results so far, kept so a reloaded list is marked again.
+    pub scan: Option<ScanState>,
     pub size: (u16, u16),
     pub tick: usize,
     /// False under `NO_COLOR`: only bold/reverse, no colours.
@@ -282,6 +330,7 @@ impl App {
             status: None,
             undo_stack: Vec::new(),
             pending_for: None,
+            scan: None,
             size: (80, 24),
             tick: 0,
             color: true,
@@ -454,6 +503,11 @@ impl App {
             }
             Msg::KnownHostsLoaded(load) => {
                 self.browser.set_loaded(load);
+                if let (Some(scan), Load::Ready(l)) = (&self.scan, &mut self.browser.load) {
+                    for r in &scan.results {
+                        browser::mark_scanned(&mut l.rows, &l.kh, r);
+                    }
+                }
                 let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
                 self.browser.scroll_into_view(h);
                 Vec::new()
@@ -524,6 +578,40 @@ impl App {
                     let n = self.server_findings().len();
                     let h = layout::list_height(self.size, Pane::Server, false, n);
                     self.server_cursor.move_by(0, n, h);
+                }
+                Vec::new()
+            }
+            Msg::ScanStarted(total) => {
+                let scan = ScanState {
+                    total,
+                    results: Vec::new(),
+                    running: true,
+                };
+                self.say(scan.summary(), false);
+                self.scan = Some(scan);
+                Vec::new()
+            }
+            Msg::Scanned(r) => {
+                if let Load::Ready(l) = &mut self.browser.load {
+                    browser::mark_scanned(&mut l.rows, &l.kh, &r);
+                }
+                if let Some(scan) = &mut self.scan {
+                    scan.results.push(*r);
+                    let text = scan.summary();
+                    self.say(text, false);
+                }
+                Vec::new()
+            }
+            Msg::ScanDone(result) => {
+                if let Some(scan) = &mut self.scan {
+                    scan.running = false;
+                    match result {
+                        Ok(()) => {
+                            let text = scan.summary();
+                            self.say(text, false);
+                        }
+                        Err(e) => self.say(format!("Scan failed: {e}"), true),
+                    }
                 }
                 Vec::new()
             }
@@ -738,6 +826,7 @@ impl App {
                     return vec![Effect::CheckNames(names)];
                 }
             }
+            Action::Scan if pane == Pane::KnownHosts => self.confirm_scan(),
             Action::Undo => match self.undo_stack.pop() {
                 Some(seq) => return vec![Effect::Undo(seq)],
                 None => self.say(
@@ -870,6 +959,46 @@ impl App {
     }
 
     /// Asks before deleting, listing the exact lines that will go.
+    /// `S`: says how many hosts the scan connects to, and starts it on `y`.
+    fn confirm_scan(&mut self) {
+        if self.scan.as_ref().is_some_and(|s| s.running) {
+            self.say("A scan is already running.", false);
+            return;
+        }
+        let Load::Ready(loaded) = &self.browser.load else {
+            return;
+        };
+        let targets = crate::scan::targets_from_known_hosts(&loaded.kh, &self.browser.shown);
+        if targets.is_empty() {
+            self.say(
+                "No plain host names to scan (hashed entries hide theirs: `sshdoctor scan --from config` checks the hosts your config names).",
+                false,
+            );
+            return;
+        }
+        let lines = vec![
+            format!(
+                "Connect to the {} host{} named in {} and fetch each one's host key, as ssh-keyscan does?",
+                targets.len(),
+                if targets.len() == 1 { "" } else { "s" },
+                self.browser.shown
+            ),
+            "Key exchange only: no login, no key or password is sent. 64 at a time, 5 s each."
+                .into(),
+            "Entries whose server now shows another key are marked KEY CHANGED; nothing is deleted."
+                .into(),
+            String::new(),
+            "y: scan   any other key: cancel".into(),
+        ];
+        self.overlay = Overlay::Confirm(Confirm {
+            title: "Scan the known hosts?".into(),
+            lines,
+            effect: Some(Effect::Scan(self.browser.path.clone())),
+            strong: false,
+            typed: String::new(),
+        });
+    }
+
     fn confirm_delete(&mut self) {
         let Load::Ready(loaded) = &self.browser.load else {
             return;

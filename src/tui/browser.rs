@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::known_hosts::{self, Entry, KnownHosts};
+use crate::scan::{ScanResult, ScanStatus};
 
 /// One line of the file worth showing: a key entry or a line ssh cannot use.
 #[derive(Debug, Clone)]
@@ -18,6 +19,19 @@ pub struct Row {
     pub fingerprint: Option<Option<String>>,
     /// Why this entry may be stale (e.g. "same key as line 7").
     pub stale: Option<String>,
+    /// What the last scan (`S`) found for this line's host.
+    pub scan: Option<ScanMark>,
+}
+
+/// A scan's verdict on one known_hosts line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanMark {
+    /// The server no longer shows this line's key: the entry is stale (or an attack).
+    pub stale: bool,
+    /// Short, for the list's column.
+    pub text: String,
+    /// The whole verdict (which name, what the server showed), for the details.
+    pub detail: String,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +55,11 @@ pub struct Loaded {
 impl Loaded {
     /// Parses the file and marks stale candidates. Pure.
     pub fn from_bytes(bytes: Vec<u8>) -> Loaded {
-        let kh = known_hosts::parse(bytes);
+        Loaded::from_known_hosts(known_hosts::parse(bytes))
+    }
+
+    /// Rows for a parsed file, stale candidates marked. Pure.
+    pub fn from_known_hosts(kh: KnownHosts) -> Loaded {
         let problems: HashMap<usize, String> = kh
             .problems()
             .into_iter()
@@ -61,6 +79,7 @@ impl Loaded {
                 kind: RowKind::Entry(e),
                 fingerprint: None,
                 stale: None,
+                scan: None,
             })
             .collect();
         let entry_lines: HashSet<usize> = rows.iter().map(|r| r.line).collect();
@@ -84,6 +103,7 @@ impl Loaded {
                 },
                 fingerprint: Some(None),
                 stale: None,
+                scan: None,
             });
         }
         rows.sort_by_key(|r| r.line);
@@ -370,6 +390,94 @@ pub fn mark_unresolved(rows: &mut [Row], answers: &HashMap<String, Resolution>) 
     marked
 }
 
+/// Marks the lines a scan result speaks for: every unmarked line ssh would consult for the
+/// host (plain, hashed or wildcard, found through `kh`). A line whose key the server no longer
+/// shows is stale when the host key "changed" (the same key type with another key, or, as ssh
+/// 9.2 judges it, no key of a type the server offers); a line holding the presented key is
+/// confirmed; a host that did not answer as an SSH server gets a note, never a stale mark.
+/// Returns how many lines were marked stale. Pure.
+pub fn mark_scanned(rows: &mut [Row], kh: &KnownHosts, r: &ScanResult) -> usize {
+    let lines: HashMap<usize, Entry> = kh
+        .lookup(&r.host, r.port)
+        .into_iter()
+        .filter(|e| e.marker.is_none())
+        .map(|e| (e.line, e))
+        .collect();
+    let shown_type = r.key_type.as_deref().unwrap_or_default();
+    // When known_hosts holds a key of the type the server showed, only lines of that type are
+    // judged (the server may still have its other keys); when it holds none, ssh calls every
+    // line "changed".
+    let has_shown_type = lines.values().any(|e| e.key_type == shown_type);
+    let mut stale = 0;
+    for row in rows.iter_mut() {
+        let Some(e) = lines.get(&row.line) else {
+            continue;
+        };
+        let mark = match r.status {
+            ScanStatus::Changed | ScanStatus::Unchanged | ScanStatus::Revoked => {
+                let same_key = e.fingerprint().is_some() && e.fingerprint() == r.fingerprint;
+                let shown = format!("{shown_type} {}", r.fingerprint.as_deref().unwrap_or("?"));
+                if same_key {
+                    Some((
+                        false,
+                        "scan: key confirmed".to_string(),
+                        format!("scan: {} shows this key ({shown})", r.name),
+                    ))
+                } else if e.key_type == shown_type
+                    || (!has_shown_type && r.status == ScanStatus::Changed)
+                {
+                    Some((
+                        true,
+                        format!("scan: KEY CHANGED, server shows {shown}"),
+                        format!(
+                            "scan: KEY CHANGED: {} now shows {shown}, not this line's key. \
+                             Stale (server reinstalled or keys rotated) or someone in between: \
+                             confirm the new fingerprint with its administrator, then d deletes \
+                             this line.",
+                            r.name
+                        ),
+                    ))
+                } else {
+                    // Another key type than the one the server was asked for: not judged.
+                    None
+                }
+            }
+            ScanStatus::Unreachable => {
+                let why = r.reason.unwrap_or("unreachable");
+                Some((
+                    false,
+                    format!("scan: no answer ({why})"),
+                    format!("scan: no answer from {} ({why}): {}", r.name, r.detail),
+                ))
+            }
+            ScanStatus::NotSsh => Some((
+                false,
+                "scan: not an SSH server now".to_string(),
+                format!("scan: {} is not an SSH server now: {}", r.name, r.detail),
+            )),
+            ScanStatus::HandshakeFailed => Some((
+                false,
+                "scan: key exchange failed".to_string(),
+                format!("scan: key exchange with {} failed: {}", r.name, r.detail),
+            )),
+            ScanStatus::Unknown => None,
+        }
+        .map(|(stale, text, detail)| ScanMark {
+            stale,
+            text,
+            detail,
+        });
+        if let Some(m) = mark {
+            // A line with several names keeps its worst verdict.
+            if row.scan.as_ref().is_none_or(|old| m.stale || !old.stale) {
+                stale += usize::from(m.stale && !row.scan.as_ref().is_some_and(|o| o.stale));
+                row.scan = Some(m);
+            }
+        }
+    }
+    stale
+}
+
 /// Looks each name up with `resolve`. The resolver is injected so tests never query DNS.
 pub fn check_names(
     names: &[String],
@@ -467,5 +575,89 @@ mod tests {
         assert!(notes[1].is_none());
         assert!(notes[2].is_some_and(|n| n.starts_with("same key")));
         assert!(notes[4].is_some_and(|n| !n.contains("resolves")));
+    }
+
+    fn scanned(host: &str, status: ScanStatus, key: Option<&str>) -> ScanResult {
+        let pk = key.map(|k| {
+            russh::keys::ssh_key::PublicKey::from_openssh(&format!("ssh-ed25519 {k}")).unwrap()
+        });
+        ScanResult {
+            host: host.into(),
+            port: 22,
+            name: host.into(),
+            origin: "kh:1".into(),
+            status,
+            reason: (status == ScanStatus::Unreachable).then_some("refused"),
+            detail: "d".into(),
+            banner: None,
+            key_type: pk.as_ref().map(|_| "ssh-ed25519".to_string()),
+            fingerprint: pk.map(|p| {
+                p.fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
+                    .to_string()
+            }),
+            known: None,
+            ms: 1,
+            fix: None,
+        }
+    }
+
+    #[test]
+    fn a_scan_marks_only_the_lines_of_the_key_type_the_server_showed() {
+        const RSA: &str = "AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7";
+        let text = format!(
+            "web ssh-ed25519 {ED_A}\nweb ssh-rsa {RSA}\nweb,db ssh-ed25519 {ED_B}\nother ssh-ed25519 {ED_A}\n"
+        );
+        let mut b = browser(&text);
+        let Load::Ready(l) = &mut b.load else {
+            panic!()
+        };
+        assert_eq!(
+            l.kh.lookup("web", 22).len(),
+            3,
+            "the rsa line counts as a key line"
+        );
+        // The server shows ED_B: line 3 holds it, line 1 is the stale ed25519 key, the rsa
+        // line is not judged (the server was not asked for it), `other` is another host.
+        let n = mark_scanned(
+            &mut l.rows,
+            &l.kh,
+            &scanned("web", ScanStatus::Unchanged, Some(ED_B)),
+        );
+        assert_eq!(n, 1);
+        let marks: Vec<Option<(bool, String)>> = l
+            .rows
+            .iter()
+            .map(|r| r.scan.as_ref().map(|m| (m.stale, m.text.clone())))
+            .collect();
+        assert!(marks[0]
+            .as_ref()
+            .is_some_and(|(st, t)| *st && t.contains("KEY CHANGED")));
+        assert_eq!(marks[1], None);
+        assert_eq!(marks[2], Some((false, "scan: key confirmed".into())));
+        assert_eq!(marks[3], None);
+        // `db` on line 3 does not answer: the line keeps its worse verdict only if worse.
+        mark_scanned(
+            &mut l.rows,
+            &l.kh,
+            &scanned("db", ScanStatus::Unreachable, None),
+        );
+        assert_eq!(
+            l.rows[2].scan.as_ref().map(|m| m.text.as_str()),
+            Some("scan: no answer (refused)")
+        );
+        mark_scanned(
+            &mut l.rows,
+            &l.kh,
+            &scanned("web", ScanStatus::Changed, Some(ED_A)),
+        );
+        mark_scanned(
+            &mut l.rows,
+            &l.kh,
+            &scanned("db", ScanStatus::Unreachable, None),
+        );
+        assert!(
+            l.rows[2].scan.as_ref().is_some_and(|m| m.stale),
+            "a stale mark is not undone by a later note"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! The dashboard's newer effects, run off the UI thread: preparing and applying fix plans,
-//! inspecting sshd's side for the Server pane, and the known_hosts stale check's DNS lookups.
-//! Each function sends exactly one message back; `mod.rs` only dispatches to them.
+//! inspecting sshd's side for the Server pane, the known_hosts stale check's DNS lookups and
+//! the known_hosts scan. Each sends its message(s) back; `mod.rs` only dispatches to them.
 
 use std::collections::HashMap;
 use std::net::ToSocketAddrs;
@@ -115,5 +115,61 @@ pub fn check_names(names: Vec<String>, tx: Sender<Msg>) {
             answers.entry(n).or_insert(Resolution::Unknown);
         }
         let _ = tx.send(Msg::NamesChecked(answers));
+    });
+}
+
+/// Connections the browser's scan keeps open at once, and each host's budget (as `sshdoctor
+/// scan`'s defaults).
+const SCAN_CONCURRENCY: usize = 64;
+const SCAN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The known_hosts scan (`S`): every host named in plain lines of `path`, fetched as
+/// `ssh-keyscan` does by the same `scan` module as `sshdoctor scan`; each result is sent the
+/// moment it is known, so the list is marked while the scan runs.
+pub fn scan(path: PathBuf, tx: Sender<Msg>) {
+    std::thread::spawn(move || {
+        let kh = match crate::inspect::read_known_hosts(&path) {
+            Ok(Some(kh)) => kh,
+            Ok(None) => {
+                let _ = tx.send(Msg::ScanDone(Err(format!(
+                    "{} does not exist",
+                    path.display()
+                ))));
+                return;
+            }
+            Err(e) => {
+                let _ = tx.send(Msg::ScanDone(Err(e)));
+                return;
+            }
+        };
+        let shown = path.display().to_string();
+        let targets = crate::scan::targets_from_known_hosts(&kh, &shown);
+        let _ = tx.send(Msg::ScanStarted(targets.len()));
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = tx.send(Msg::ScanDone(Err(format!("cannot start the scan: {e}"))));
+                return;
+            }
+        };
+        let opts = crate::scan::ScanOptions {
+            concurrency: SCAN_CONCURRENCY,
+            timeout: SCAN_TIMEOUT,
+        };
+        let results_tx = tx.clone();
+        rt.block_on(crate::scan::run(
+            targets,
+            std::sync::Arc::new(kh),
+            std::sync::Arc::from(shown.as_str()),
+            opts,
+            move |r| {
+                let _ = results_tx.send(Msg::Scanned(Box::new(r.clone())));
+            },
+        ));
+        let _ = tx.send(Msg::ScanDone(Ok(())));
     });
 }

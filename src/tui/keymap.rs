@@ -28,6 +28,7 @@ pub enum Action {
     Undo,
     Rerun,
     CheckNames,
+    Scan,
 }
 
 /// Where a binding means something, for the footer and the help.
@@ -227,6 +228,16 @@ pub const BINDINGS: &[Binding] = &[
         label: "s",
         help: "stale check: look the host names up in DNS now (flags names that no longer resolve)",
         action: Action::CheckNames,
+        scopes: &[KnownHosts],
+        // The footer has room at 80 columns for one of s and S: the scan says more.
+        footer: false,
+    },
+    Binding {
+        keys: &[KeyCode::Char('S')],
+        ctrl: false,
+        label: "S",
+        help: "scan: fetch each listed host's key now, as ssh-keyscan (asks first; marks entries whose key changed)",
+        action: Action::Scan,
         scopes: &[KnownHosts],
         footer: true,
     },

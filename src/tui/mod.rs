@@ -137,9 +137,7 @@ impl Shell {
                 let path = self.known_hosts.clone();
                 std::thread::spawn(move || {
                     let load = match crate::inspect::read_known_hosts(&path) {
-                        Ok(Some(kh)) => {
-                            browser::Load::Ready(browser::Loaded::from_bytes(kh.bytes().to_vec()))
-                        }
+                        Ok(Some(kh)) => browser::Load::Ready(browser::Loaded::from_known_hosts(kh)),
                         Ok(None) => browser::Load::Missing,
                         Err(e) => browser::Load::Failed(e),
                     };
@@ -173,6 +171,7 @@ impl Shell {
             }
             Effect::InspectServer => effects::inspect_server(tx),
             Effect::CheckNames(names) => effects::check_names(names, tx),
+            Effect::Scan(path) => effects::scan(path, tx),
         }
     }
 }

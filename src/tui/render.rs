@@ -734,7 +734,13 @@ impl App {
                             Some(None) => "(bad key)".into(),
                             None => String::new(),
                         };
-                        let note = r.stale.clone().unwrap_or_default();
+                        // A scan's verdict says more than a guess: it comes first.
+                        let (note, color) = match (&r.scan, &r.stale) {
+                            (Some(m), _) if m.stale => (m.text.clone(), Color::Red),
+                            (Some(m), None) => (m.text.clone(), Color::Green),
+                            (Some(m), Some(st)) => (format!("{}; {st}", m.text), Color::Magenta),
+                            (None, st) => (st.clone().unwrap_or_default(), Color::Magenta),
+                        };
                         Line::from(vec![
                             Span::raw(format!(
                                 "{:>6} {sel}{} {} {} {} ",
@@ -744,7 +750,7 @@ impl App {
                                 column(&clean(&e.key_type), 12),
                                 column(&fp, fpw),
                             )),
-                            Span::styled(fit(&clean(&note), notew), self.style(Color::Magenta)),
+                            Span::styled(fit(&clean(&note), notew), self.style(color)),
                         ])
                     }
                     RowKind::Malformed { reason, .. } => Line::from(vec![
@@ -786,6 +792,9 @@ impl App {
                 }
                 if let Some(s) = &r.stale {
                     text.push_line(Line::from(format!("stale candidate: {}", clean(s))));
+                }
+                if let Some(m) = &r.scan {
+                    text.push_line(Line::from(clean(&m.detail)));
                 }
             }
             frame.render_widget(
