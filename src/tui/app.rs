@@ -92,8 +92,9 @@ pub enum Msg {
     NamesChecked(std::collections::HashMap<String, Resolution>),
     /// The scan (`S`) started with this many hosts.
     ScanStarted(usize),
-    /// One host's scan result (`S`), as soon as it is known.
-    Scanned(Box<crate::scan::ScanResult>),
+    /// One host's scan result (`S`), as soon as it is known, with its verdict on each line
+    /// (worked out on the scan's thread: it needs a known_hosts lookup).
+    Scanned(Box<crate::scan::ScanResult>, Vec<browser::LineMark>),
     /// The scan is over (or could not start: the reason).
     ScanDone(Result<(), String>),
 }
@@ -235,6 +236,8 @@ impl Cursor {
 pub struct ScanState {
     pub total: usize,
     pub results: Vec<crate::scan::ScanResult>,
+    /// Each marked line's verdict by the line's bytes, to mark the list again after a reload.
+    pub marks: std::collections::HashMap<Vec<u8>, browser::ScanMark>,
     pub running: bool,
 }
 
@@ -504,9 +507,7 @@ impl App {
             Msg::KnownHostsLoaded(load) => {
                 self.browser.set_loaded(load);
                 if let (Some(scan), Load::Ready(l)) = (&self.scan, &mut self.browser.load) {
-                    for r in &scan.results {
-                        browser::mark_scanned(&mut l.rows, &l.kh, r);
-                    }
+                    browser::reapply_scan_marks(&mut l.rows, &l.kh, &scan.marks);
                 }
                 let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
                 self.browser.scroll_into_view(h);
@@ -584,18 +585,27 @@ impl App {
             Msg::ScanStarted(total) => {
                 let scan = ScanState {
                     total,
-                    results: Vec::new(),
                     running: true,
+                    ..ScanState::default()
                 };
                 self.say(scan.summary(), false);
                 self.scan = Some(scan);
                 Vec::new()
             }
-            Msg::Scanned(r) => {
+            Msg::Scanned(r, marks) => {
                 if let Load::Ready(l) = &mut self.browser.load {
-                    browser::mark_scanned(&mut l.rows, &l.kh, &r);
+                    browser::apply_scan_marks(&mut l.rows, &l.kh, &marks);
                 }
                 if let Some(scan) = &mut self.scan {
+                    for m in marks {
+                        let worse = scan
+                            .marks
+                            .get(&m.raw)
+                            .is_none_or(|o| m.mark.stale || !o.stale);
+                        if worse {
+                            scan.marks.insert(m.raw, m.mark);
+                        }
+                    }
                     scan.results.push(*r);
                     let text = scan.summary();
                     self.say(text, false);

@@ -390,29 +390,35 @@ pub fn mark_unresolved(rows: &mut [Row], answers: &HashMap<String, Resolution>) 
     marked
 }
 
-/// Marks the lines a scan result speaks for: every unmarked line ssh would consult for the
-/// host (plain, hashed or wildcard, found through `kh`). A line whose key the server no longer
-/// shows is stale when the host key "changed" (the same key type with another key, or, as ssh
-/// 9.2 judges it, no key of a type the server offers); a line holding the presented key is
-/// confirmed; a host that did not answer as an SSH server gets a note, never a stale mark.
-/// Returns how many lines were marked stale. Pure.
-pub fn mark_scanned(rows: &mut [Row], kh: &KnownHosts, r: &ScanResult) -> usize {
-    let lines: HashMap<usize, Entry> = kh
+/// A scan verdict for one known_hosts line, with the line's bytes so it can be put back on the
+/// right row after the file was reloaded (lines move when others are deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineMark {
+    pub line: usize,
+    pub raw: Vec<u8>,
+    pub mark: ScanMark,
+}
+
+/// The verdict of a scan result on each line it speaks for: every unmarked line ssh would
+/// consult for the host (plain, hashed or wildcard, found through `kh`). A line whose key the
+/// server no longer shows is stale when the host key "changed" (the same key type with another
+/// key, or, as ssh 9.2 judges it, no key of a type the server offers); a line holding the
+/// presented key is confirmed; a host that did not answer as an SSH server gets a note, never a
+/// stale mark. Pure, but it costs a known_hosts lookup (an HMAC per hashed line), so the
+/// dashboard runs it on the scan's thread, never on the UI thread.
+pub fn scan_marks(kh: &KnownHosts, r: &ScanResult) -> Vec<LineMark> {
+    let lines: Vec<Entry> = kh
         .lookup(&r.host, r.port)
         .into_iter()
         .filter(|e| e.marker.is_none())
-        .map(|e| (e.line, e))
         .collect();
     let shown_type = r.key_type.as_deref().unwrap_or_default();
     // When known_hosts holds a key of the type the server showed, only lines of that type are
     // judged (the server may still have its other keys); when it holds none, ssh calls every
     // line "changed".
-    let has_shown_type = lines.values().any(|e| e.key_type == shown_type);
-    let mut stale = 0;
-    for row in rows.iter_mut() {
-        let Some(e) = lines.get(&row.line) else {
-            continue;
-        };
+    let has_shown_type = lines.iter().any(|e| e.key_type == shown_type);
+    let mut out = Vec::new();
+    for e in &lines {
         let mark = match r.status {
             ScanStatus::Changed | ScanStatus::Unchanged | ScanStatus::Revoked => {
                 let same_key = e.fingerprint().is_some() && e.fingerprint() == r.fingerprint;
@@ -467,15 +473,70 @@ pub fn mark_scanned(rows: &mut [Row], kh: &KnownHosts, r: &ScanResult) -> usize 
             text,
             detail,
         });
-        if let Some(m) = mark {
-            // A line with several names keeps its worst verdict.
-            if row.scan.as_ref().is_none_or(|old| m.stale || !old.stale) {
-                stale += usize::from(m.stale && !row.scan.as_ref().is_some_and(|o| o.stale));
-                row.scan = Some(m);
-            }
+        if let Some(mark) = mark {
+            out.push(LineMark {
+                line: e.line,
+                raw: kh.bytes().get(e.range.clone()).unwrap_or_default().to_vec(),
+                mark,
+            });
         }
     }
+    out
+}
+
+/// Puts marks on their rows (rows are in line order), only where the row still holds the bytes
+/// the mark was made for. A line with several names keeps its worst verdict. Returns how many
+/// rows became stale.
+pub fn apply_scan_marks(rows: &mut [Row], kh: &KnownHosts, marks: &[LineMark]) -> usize {
+    let mut stale = 0;
+    for m in marks {
+        let Ok(i) = rows.binary_search_by_key(&m.line, |r| r.line) else {
+            continue;
+        };
+        let row = &mut rows[i];
+        let RowKind::Entry(e) = &row.kind else {
+            continue;
+        };
+        if kh.bytes().get(e.range.clone()) != Some(m.raw.as_slice()) {
+            continue;
+        }
+        stale += usize::from(put_mark(row, &m.mark));
+    }
     stale
+}
+
+/// Sets `mark` on `row` unless the row already has a worse (stale) verdict; true when the row
+/// became stale.
+fn put_mark(row: &mut Row, mark: &ScanMark) -> bool {
+    let was_stale = row.scan.as_ref().is_some_and(|o| o.stale);
+    if mark.stale || !was_stale {
+        row.scan = Some(mark.clone());
+    }
+    mark.stale && !was_stale
+}
+
+/// Puts back the marks of an earlier scan on a reloaded file, matching lines by their bytes.
+pub fn reapply_scan_marks(rows: &mut [Row], kh: &KnownHosts, marks: &HashMap<Vec<u8>, ScanMark>) {
+    if marks.is_empty() {
+        return;
+    }
+    for row in rows.iter_mut() {
+        let RowKind::Entry(e) = &row.kind else {
+            continue;
+        };
+        if let Some(m) = kh
+            .bytes()
+            .get(e.range.clone())
+            .and_then(|raw| marks.get(raw))
+        {
+            put_mark(row, m);
+        }
+    }
+}
+
+/// [`scan_marks`] then [`apply_scan_marks`], for callers that hold both.
+pub fn mark_scanned(rows: &mut [Row], kh: &KnownHosts, r: &ScanResult) -> usize {
+    apply_scan_marks(rows, kh, &scan_marks(kh, r))
 }
 
 /// Looks each name up with `resolve`. The resolver is injected so tests never query DNS.

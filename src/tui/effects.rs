@@ -161,13 +161,17 @@ pub fn scan(path: PathBuf, tx: Sender<Msg>) {
             timeout: SCAN_TIMEOUT,
         };
         let results_tx = tx.clone();
+        let kh = std::sync::Arc::new(kh);
+        let lookup = std::sync::Arc::clone(&kh);
         rt.block_on(crate::scan::run(
             targets,
-            std::sync::Arc::new(kh),
+            kh,
             std::sync::Arc::from(shown.as_str()),
             opts,
             move |r| {
-                let _ = results_tx.send(Msg::Scanned(Box::new(r.clone())));
+                // The lookup behind each line's verdict runs here, off the UI thread.
+                let marks = browser::scan_marks(&lookup, r);
+                let _ = results_tx.send(Msg::Scanned(Box::new(r.clone()), marks));
             },
         ));
         let _ = tx.send(Msg::ScanDone(Ok(())));
