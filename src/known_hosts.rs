@@ -831,12 +831,121 @@ impl KnownHosts {
     /// looks up [`host_port_name`], and skips lines whose key data it cannot decode.
     pub fn lookup(&self, host: &str, port: u16) -> Vec<Entry> {
         let name = host_port_name(&host.to_ascii_lowercase(), port);
-        self.matching(name.as_bytes(), name.as_bytes(), |f| {
-            blob_type(&self.data[f.key_type.clone()], &self.data[f.key.clone()]).is_ok()
-        })
-        .into_iter()
-        .filter_map(|i| self.entry_at(i))
-        .collect()
+        self.matching(name.as_bytes(), name.as_bytes(), |f| self.decodes(f))
+            .into_iter()
+            .filter_map(|i| self.entry_at(i))
+            .collect()
+    }
+
+    /// Whether ssh can decode the line's key (lines it cannot are skipped by lookups).
+    fn decodes(&self, f: &Fields) -> bool {
+        blob_type(&self.data[f.key_type.clone()], &self.data[f.key.clone()]).is_ok()
+    }
+
+    /// Whether line index `i` is a key line ssh consults for `name` (already lowercased).
+    fn consulted(&self, i: usize, name: &[u8]) -> bool {
+        match self.lines.get(i).map(|l| &l.kind) {
+            Some(Kind::Entry(f)) => self.decodes(f) && self.matches(f, name, name),
+            _ => false,
+        }
+    }
+
+    /// The entry on 1-based line `n`, if that line is a key line.
+    pub fn entry_on_line(&self, n: usize) -> Option<Entry> {
+        self.entry_at(n.checked_sub(1)?)
+    }
+}
+
+/// Many lookups in one file (the scan asks about every host in it). Plain lines are found
+/// through a map from each literal host pattern (lowercased, as ssh compares), so a host costs a
+/// map probe plus the few wildcard lines instead of a pass over 10^5 lines; every candidate is
+/// still confirmed by the same matcher as [`KnownHosts::lookup`], so the answers are the same.
+/// Hashed lines cost an HMAC each and cannot be indexed: [`HostIndex::lookup_cheap`] tries only
+/// the hashed lines carrying a marker (few), [`HostIndex::lookup`] all of them.
+#[derive(Debug, Clone, Default)]
+pub struct HostIndex {
+    literal: HashMap<Vec<u8>, Vec<usize>>,
+    /// Plain lines with a wildcard (or an over-long) pattern: tried for every host.
+    wildcard: Vec<usize>,
+    /// Hashed `@cert-authority` / `@revoked` lines.
+    hashed_marked: Vec<usize>,
+}
+
+impl HostIndex {
+    pub fn new(kh: &KnownHosts) -> HostIndex {
+        let mut ix = HostIndex::default();
+        for (i, line) in kh.lines.iter().enumerate() {
+            let Kind::Entry(f) = &line.kind else { continue };
+            if f.hashed {
+                if f.marker.is_some() {
+                    ix.hashed_marked.push(i);
+                }
+                continue;
+            }
+            let field = &kh.data[f.hosts.clone()];
+            let mut indexed = Vec::new();
+            let mut scan_always = false;
+            for pat in field.split(|&b| b == b',') {
+                if pat.first() == Some(&b'!') {
+                    continue; // a negation only ever takes a match away
+                }
+                if pat.contains(&b'*') || pat.contains(&b'?') || pat.len() >= 1022 {
+                    scan_always = true;
+                } else {
+                    indexed.push(pat.to_ascii_lowercase());
+                }
+            }
+            if scan_always {
+                ix.wildcard.push(i);
+            } else {
+                indexed.dedup();
+                for pat in indexed {
+                    ix.literal.entry(pat).or_default().push(i);
+                }
+            }
+        }
+        ix
+    }
+
+    /// The lines [`KnownHosts::lookup`] gives for `host:port`, except unmarked hashed lines.
+    /// When these already hold the key a server showed, the hashed ones cannot change ssh's
+    /// verdict (a match anywhere is a match; every `@revoked` line is here).
+    pub fn lookup_cheap(&self, kh: &KnownHosts, host: &str, port: u16) -> Vec<Entry> {
+        let name = host_port_name(&host.to_ascii_lowercase(), port);
+        let mut idx: Vec<usize> = self
+            .literal
+            .get(name.as_bytes())
+            .into_iter()
+            .flatten()
+            .chain(&self.wildcard)
+            .chain(&self.hashed_marked)
+            .copied()
+            .collect();
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter()
+            .filter(|&i| kh.consulted(i, name.as_bytes()))
+            .filter_map(|i| kh.entry_at(i))
+            .collect()
+    }
+
+    /// Exactly [`KnownHosts::lookup`]: [`HostIndex::lookup_cheap`] plus every hashed line.
+    pub fn lookup(&self, kh: &KnownHosts, host: &str, port: u16) -> Vec<Entry> {
+        let name = host_port_name(&host.to_ascii_lowercase(), port);
+        let n = name.as_bytes();
+        let mut idx: Vec<usize> = self
+            .literal
+            .get(n)
+            .into_iter()
+            .flatten()
+            .chain(&self.wildcard)
+            .copied()
+            .filter(|&i| kh.consulted(i, n))
+            .collect();
+        idx.extend(kh.matching(n, n, |f| f.hashed && kh.decodes(f)));
+        idx.sort_unstable();
+        idx.dedup();
+        idx.into_iter().filter_map(|i| kh.entry_at(i)).collect()
     }
 }
 
@@ -911,9 +1020,14 @@ pub fn lines_to_remove(kh: &KnownHosts, name: &str) -> Vec<usize> {
 /// a `@revoked` line holding the key wins; otherwise any unmarked line with the same key is a
 /// match; otherwise any unmarked line at all (of any key type) makes it "changed".
 pub fn check_host_key(kh: &KnownHosts, host: &str, port: u16, key: &PublicKey) -> HostKeyStatus {
+    check_host_key_in(&kh.lookup(host, port), key)
+}
+
+/// [`check_host_key`] over the lines a lookup already found (in file order).
+pub fn check_host_key_in(entries: &[Entry], key: &PublicKey) -> HostKeyStatus {
     let mut status = HostKeyStatus::Unknown;
     let mut revoked = None;
-    for e in kh.lookup(host, port) {
+    for e in entries {
         let Some(pk) = e.public_key() else { continue };
         let same = pk.key_data() == key.key_data();
         match e.marker {

@@ -20,7 +20,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::finding::{shell_quote, Finding, Fix, Severity};
-use crate::known_hosts::{self, HostKeyStatus, KnownHosts};
+use crate::known_hosts::{self, Entry, HostIndex, HostKeyStatus, KnownHosts};
 use crate::probe::keyscan::{self, KeyscanFailure, ScannedKey};
 
 /// One host to connect to, and why it is on the list.
@@ -113,6 +113,10 @@ pub struct ScanResult {
     /// For `changed`: remove the stale entry (ssh asks to confirm the new key next time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<Fix>,
+    /// The known_hosts lines (1-based) the verdict was made from, for the browser to mark
+    /// without looking the host up again. Not part of the JSON.
+    #[serde(skip)]
+    pub lines: Option<Vec<usize>>,
 }
 
 /// Splits a known_hosts host pattern into a host and port: `[h]:p` or a plain name (port 22).
@@ -193,10 +197,10 @@ pub fn config_aliases(text: &str) -> Vec<String> {
     out
 }
 
-/// The key algorithms known_hosts holds (unmarked lines) for a host, to be asked for first.
-pub fn known_types(kh: &KnownHosts, host: &str, port: u16) -> Vec<Algorithm> {
+/// The key algorithms the (unmarked) lines hold, to be asked for first.
+fn known_types_in(entries: &[Entry]) -> Vec<Algorithm> {
     let mut out: Vec<Algorithm> = Vec::new();
-    for e in kh.lookup(host, port) {
+    for e in entries {
         if e.marker.is_some() {
             continue;
         }
@@ -210,11 +214,78 @@ pub fn known_types(kh: &KnownHosts, host: &str, port: u16) -> Vec<Algorithm> {
     out
 }
 
-/// What one attempt means, as ssh would see it at login. `file` is the known_hosts path shown in
-/// the fix command.
+/// A host's known_hosts lines, looked up as cheaply as the verdict allows: first without the
+/// unmarked hashed lines (an HMAC each, 10^5 of them in a big file), and with them only when
+/// those lines do not already settle it.
+pub struct HostLines<'a> {
+    kh: &'a KnownHosts,
+    index: &'a HostIndex,
+    host: &'a str,
+    port: u16,
+    cheap: Vec<Entry>,
+    full: Option<Vec<Entry>>,
+}
+
+impl<'a> HostLines<'a> {
+    pub fn new(kh: &'a KnownHosts, index: &'a HostIndex, host: &'a str, port: u16) -> Self {
+        let cheap = index.lookup_cheap(kh, host, port);
+        HostLines {
+            kh,
+            index,
+            host,
+            port,
+            cheap,
+            full: None,
+        }
+    }
+
+    /// Every line ssh consults for the host (what [`KnownHosts::lookup`] gives).
+    fn full(&mut self) -> &[Entry] {
+        let (kh, index, host, port) = (self.kh, self.index, self.host, self.port);
+        self.full
+            .get_or_insert_with(|| index.lookup(kh, host, port))
+    }
+
+    /// The key types to ask the server for first. A host named only in hashed lines (from the
+    /// config or the command line) needs the full lookup for them.
+    pub fn known_types(&mut self) -> Vec<Algorithm> {
+        if self.cheap.iter().any(|e| e.marker.is_none()) {
+            known_types_in(&self.cheap)
+        } else {
+            known_types_in(self.full())
+        }
+    }
+
+    /// ssh's verdict on `key`: a match (or a revocation) among the cheap lines stands whatever
+    /// the hashed lines hold; anything else is judged over every line. Returns the verdict and
+    /// the lines it was made from.
+    fn verdict(&mut self, key: &russh::keys::PublicKey) -> (HostKeyStatus, Vec<Entry>) {
+        let quick = known_hosts::check_host_key_in(&self.cheap, key);
+        if matches!(
+            quick,
+            HostKeyStatus::Match { .. } | HostKeyStatus::Revoked { .. }
+        ) {
+            return (quick, self.cheap.clone());
+        }
+        let all = self.full().to_vec();
+        (known_hosts::check_host_key_in(&all, key), all)
+    }
+
+    fn consulted(&self) -> Vec<usize> {
+        self.full
+            .as_ref()
+            .unwrap_or(&self.cheap)
+            .iter()
+            .map(|e| e.line)
+            .collect()
+    }
+}
+
+/// What one attempt means, as ssh would see it at login, judged over the host's known_hosts
+/// `lines`. `file` is the known_hosts path shown in the fix command.
 pub fn classify(
     target: &ScanTarget,
-    kh: &KnownHosts,
+    lines: &mut HostLines<'_>,
     file: &str,
     outcome: &Result<ScannedKey, KeyscanFailure>,
     ms: u64,
@@ -233,6 +304,7 @@ pub fn classify(
         known: None,
         ms,
         fix: None,
+        lines: None,
     };
     let scanned = match outcome {
         Ok(s) => s,
@@ -261,6 +333,7 @@ pub fn classify(
             r.status = status;
             r.reason = reason;
             r.detail = detail;
+            r.lines = Some(lines.consulted());
             return r;
         }
     };
@@ -269,17 +342,16 @@ pub fn classify(
     r.banner = Some(scanned.banner.clone());
     r.key_type = Some(kt.clone());
     r.fingerprint = Some(fp.clone());
+    let (verdict, entries) = lines.verdict(&scanned.key);
+    r.lines = Some(entries.iter().map(|e| e.line).collect());
     let known_at = |line: usize| {
-        kh.lookup(&target.host, target.port)
-            .into_iter()
-            .find(|e| e.line == line)
-            .map(|e| KnownKey {
-                line,
-                key_type: e.key_type.clone(),
-                fingerprint: e.fingerprint().unwrap_or_default(),
-            })
+        entries.iter().find(|e| e.line == line).map(|e| KnownKey {
+            line,
+            key_type: e.key_type.clone(),
+            fingerprint: e.fingerprint().unwrap_or_default(),
+        })
     };
-    match known_hosts::check_host_key(kh, &target.host, target.port, &scanned.key) {
+    match verdict {
         HostKeyStatus::Match { line } => {
             r.status = ScanStatus::Unchanged;
             r.detail = format!("{kt} {fp} matches {file}:{line}");
@@ -404,6 +476,7 @@ pub async fn run(
     mut on_result: impl FnMut(&ScanResult),
 ) -> Vec<ScanResult> {
     let limit = opts.concurrency.max(1);
+    let index = Arc::new(HostIndex::new(&kh));
     let mut pending = targets.into_iter();
     let mut tasks = JoinSet::new();
     let mut results = Vec::new();
@@ -411,14 +484,16 @@ pub async fn run(
         while tasks.len() < limit {
             let Some(t) = pending.next() else { break };
             let kh = Arc::clone(&kh);
+            let index = Arc::clone(&index);
             let file = Arc::clone(&file);
             let timeout = opts.timeout;
             tasks.spawn(async move {
                 let t0 = Instant::now();
-                let types = known_types(&kh, &t.host, t.port);
+                let mut lines = HostLines::new(&kh, &index, &t.host, t.port);
+                let types = lines.known_types();
                 let outcome = keyscan::fetch_host_key(&t.host, t.port, &types, timeout).await;
                 let ms = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
-                classify(&t, &kh, &file, &outcome, ms)
+                classify(&t, &mut lines, &file, &outcome, ms)
             });
         }
         match tasks.join_next().await {

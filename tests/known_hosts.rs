@@ -10,8 +10,11 @@ use proptest::prelude::*;
 use russh::keys::ssh_key::PublicKey;
 use sshdoctor::known_hosts::{
     check_host_key, find_output, findings, host_port_name, list_json, parse, remove_host,
-    HostKeyStatus, Marker,
+    HostIndex, HostKeyStatus, Marker,
 };
+
+/// A valid ed25519 key blob, for lines whose key does not matter.
+const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
 /// Runs ssh-keygen with HOME pointed at the test dir so the real home is never involved.
 fn keygen(home: &Path, args: &[&str]) -> Output {
@@ -618,6 +621,56 @@ proptest! {
             kept,
         );
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The scan's index answers exactly what a lookup over the whole file answers, for plain,
+    /// wildcard, negated, bracketed, mixed-case, hashed and marked lines; the cheap lookup is the
+    /// same minus unmarked hashed lines.
+    #[test]
+    fn the_host_index_gives_the_same_lines_as_a_lookup(
+        lines in proptest::collection::vec(
+            proptest::sample::select(vec![
+                format!("web ssh-ed25519 {ED}"),
+                format!("WEB,10.0.0.1 ssh-ed25519 {ED}"),
+                format!("*.corp,!db.corp ssh-ed25519 {ED}"),
+                format!("w?b ssh-ed25519 {ED}"),
+                format!("[web]:2222 ssh-ed25519 {ED}"),
+                format!("!web,web ssh-ed25519 {ED}"),
+                format!("db.corp,,web ssh-ed25519 {ED}"),
+                format!("@revoked web ssh-ed25519 {ED}"),
+                format!("{} ssh-ed25519 {ED}", hashed("web")),
+                format!("@cert-authority {} ssh-ed25519 {ED}", hashed("web")),
+                format!("{} ssh-ed25519 {ED}", hashed("[web]:2222")),
+                "web ssh-ed25519 AAAA".to_string(),
+                "# web".to_string(),
+            ]),
+            0..14,
+        ),
+        host in proptest::sample::select(vec!["web", "WEB", "db.corp", "x.corp", "10.0.0.1", "wab", "nothing"]),
+        port in proptest::sample::select(vec![22u16, 2222]),
+    ) {
+        let kh = parse(lines.join("\n").into_bytes());
+        let index = HostIndex::new(&kh);
+        let want: Vec<usize> = kh.lookup(host, port).iter().map(|e| e.line).collect();
+        let got: Vec<usize> = index.lookup(&kh, host, port).iter().map(|e| e.line).collect();
+        prop_assert_eq!(&got, &want);
+        let cheap: Vec<usize> = index.lookup_cheap(&kh, host, port).iter().map(|e| e.line).collect();
+        let want_cheap: Vec<usize> = kh
+            .lookup(host, port)
+            .iter()
+            .filter(|e| !e.hashed || e.marker.is_some())
+            .map(|e| e.line)
+            .collect();
+        prop_assert_eq!(cheap, want_cheap);
+    }
+}
+
+/// A `|1|salt|hash` host field for `name`, with a salt derived from the name.
+fn hashed(name: &str) -> String {
+    sshdoctor::fix::plan::hashed_name(name, &[name.len() as u8; 20])
 }
 
 #[test]

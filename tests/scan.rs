@@ -469,3 +469,72 @@ fn the_browser_scan_marks_the_entry_whose_key_changed() {
     assert!(row(&lines, rotated.port).contains("KEY CHANGED"));
     assert!(row(&lines, closed).contains("no answer"));
 }
+
+/// `|1|salt|hash` for `name`, as `HashKnownHosts yes` writes it (ssh reading the file is the
+/// judge of these lines below), with a fixed salt per call site.
+fn hashed_name(name: &str, salt: u8) -> String {
+    sshdoctor::fix::plan::hashed_name(name, &[salt; 20])
+}
+
+/// The scan looks at a host's hashed lines only when its plain lines do not settle the verdict
+/// (an HMAC per hashed line is the cost of a big file). Each arrangement of plain and hashed,
+/// current and old, marked and unmarked lines gets the verdict real ssh gives.
+#[test]
+fn plain_and_hashed_lines_together_get_the_verdict_ssh_gives() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let server = Sshd::start(SshdOptions::default());
+    let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
+    let old_key = key_fields(&old.with_extension("pub"));
+    let current = key_fields(&server.host_key_pub());
+    let name = format!("[127.0.0.1]:{}", server.port);
+    let h = |salt| hashed_name(&name, salt);
+    let cases = [
+        // plain old + hashed current: ssh finds a match, so does the scan (in the hashed line).
+        (
+            format!("{name} {old_key}\n{} {current}\n", h(1)),
+            "unchanged",
+        ),
+        // plain current + hashed old: the plain match settles it.
+        (
+            format!("{} {old_key}\n{name} {current}\n", h(2)),
+            "unchanged",
+        ),
+        // only hashed, old: changed (found through the full lookup).
+        (format!("{} {old_key}\n", h(3)), "changed"),
+        // plain current, but a hashed @revoked line for that key: revoked wins.
+        (
+            format!("{name} {current}\n@revoked {} {current}\n", h(4)),
+            "revoked",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let kh = home.path().join(format!("known_hosts_{i}"));
+        std::fs::write(&kh, text).expect("write");
+        let khs = kh.to_str().expect("utf-8");
+        let target = format!("127.0.0.1:{}", server.port);
+        let out = sshdoctor(
+            home.path(),
+            &["scan", "--known-hosts", khs, "--json", &target],
+        );
+        let r = json_lines(&out);
+        assert_eq!(r[&name]["status"], *want, "case {i}: {out:?}");
+        // The oracle: ssh with this file as its known_hosts.
+        let o = sshd::ssh(
+            home.path(),
+            server.port,
+            &[],
+            &kh,
+            &["-o", "StrictHostKeyChecking=yes"],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        let ssh_says = if err.contains("REVOKED HOST KEY") {
+            "revoked"
+        } else if err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+            "changed"
+        } else {
+            assert!(err.contains("Permission denied"), "case {i}: {err}");
+            "unchanged"
+        };
+        assert_eq!(ssh_says, *want, "case {i}: ssh said {err}");
+    }
+}

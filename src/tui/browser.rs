@@ -404,14 +404,18 @@ pub struct LineMark {
 /// server no longer shows is stale when the host key "changed" (the same key type with another
 /// key, or, as ssh 9.2 judges it, no key of a type the server offers); a line holding the
 /// presented key is confirmed; a host that did not answer as an SSH server gets a note, never a
-/// stale mark. Pure, but it costs a known_hosts lookup (an HMAC per hashed line), so the
-/// dashboard runs it on the scan's thread, never on the UI thread.
+/// stale mark. Pure; it reads the lines the scan judged by (`r.lines`), and only a result
+/// without them costs a lookup (an HMAC per hashed line), so the dashboard runs it on the scan's
+/// thread, never on the UI thread.
 pub fn scan_marks(kh: &KnownHosts, r: &ScanResult) -> Vec<LineMark> {
-    let lines: Vec<Entry> = kh
-        .lookup(&r.host, r.port)
-        .into_iter()
-        .filter(|e| e.marker.is_none())
-        .collect();
+    // The lines the scan judged by (no second lookup), or a lookup when it did not say.
+    let lines: Vec<Entry> = match &r.lines {
+        Some(ns) => ns.iter().filter_map(|&n| kh.entry_on_line(n)).collect(),
+        None => kh.lookup(&r.host, r.port),
+    }
+    .into_iter()
+    .filter(|e| e.marker.is_none())
+    .collect();
     let shown_type = r.key_type.as_deref().unwrap_or_default();
     // When known_hosts holds a key of the type the server showed, only lines of that type are
     // judged (the server may still have its other keys); when it holds none, ssh calls every
@@ -659,6 +663,7 @@ mod tests {
             known: None,
             ms: 1,
             fix: None,
+            lines: None,
         }
     }
 
