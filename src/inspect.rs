@@ -66,6 +66,11 @@ pub struct Inspection {
 /// Reads a known_hosts file for parsing. A missing file is not an error (`Ok(None)`): ssh simply
 /// knows no hosts yet.
 pub fn read_known_hosts(path: &Path) -> Result<Option<KnownHosts>, String> {
+    Ok(read_known_hosts_bytes(path)?.map(known_hosts::parse))
+}
+
+/// [`read_known_hosts`] without the parse, for one-shot lookups ([`known_hosts::find_in`]).
+pub fn read_known_hosts_bytes(path: &Path) -> Result<Option<Vec<u8>>, String> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -85,7 +90,7 @@ pub fn read_known_hosts(path: &Path) -> Result<Option<KnownHosts>, String> {
         ));
     }
     crate::mem::read_file(path)
-        .map(|bytes| Some(known_hosts::parse(bytes)))
+        .map(Some)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 

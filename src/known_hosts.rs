@@ -229,6 +229,117 @@ pub fn parse(data: Vec<u8>) -> KnownHosts {
     KnownHosts { data, lines }
 }
 
+/// Whether a key line's host field matches `name` (hashed lines: the exact bytes, as OpenSSH
+/// hashes them; plain lines: `name_lower` against the lowercased patterns).
+fn fields_match(data: &[u8], f: &Fields, name: &[u8], name_lower: &[u8]) -> bool {
+    let field = &data[f.hosts.clone()];
+    if f.hashed {
+        hashed_matches(field, name)
+    } else {
+        match_hostname(name_lower, field) == 1
+    }
+}
+
+/// A key line found by [`find_in`]: its number, where its text is, and its marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub line: usize,
+    /// The line as OpenSSH reads it: up to a NUL byte, without the `\n`.
+    pub text: Range<usize>,
+    /// The whole line with its `\n`, for removing it.
+    pub span: Range<usize>,
+    pub marker: Option<Marker>,
+}
+
+/// One lookup in a file read once (`known-hosts find`, `remove`): the key lines matching `name`,
+/// found without building [`parse`]'s table of every line. Each core walks a piece of the file,
+/// classifies each line exactly as `parse` does and keeps only the matches, so a 10^5-line file
+/// costs no per-line record at all. `unmarked_only`: skip `@cert-authority`/`@revoked` lines
+/// (what removal skips). Same answers as [`KnownHosts::find`] (a proptest keeps them equal).
+pub fn find_in(data: &[u8], name: &str, unmarked_only: bool) -> Vec<Found> {
+    let lower = name.to_ascii_lowercase();
+    let (name, lower) = (name.as_bytes(), lower.as_bytes());
+    let walk = |piece: Range<usize>| -> (usize, Vec<Found>) {
+        let mut found = Vec::new();
+        let (mut start, mut n) = (piece.start, 0usize);
+        while start < piece.end {
+            let rest = &data[start..piece.end];
+            let (end, next) = match memchr::memchr(b'\n', rest) {
+                Some(i) => (start + i, start + i + 1),
+                None => (piece.end, piece.end),
+            };
+            let text_end = memchr::memchr(0, &data[start..end]).map_or(end, |i| start + i);
+            if let Kind::Entry(f) = classify(data, start, text_end) {
+                if (!unmarked_only || f.marker.is_none()) && fields_match(data, &f, name, lower) {
+                    found.push(Found {
+                        line: n,
+                        text: start..text_end,
+                        span: start..next,
+                        marker: f.marker,
+                    });
+                }
+            }
+            n += 1;
+            start = next;
+        }
+        (n, found)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pieces: Vec<Range<usize>> = if threads < 2 || data.len() < PARALLEL_BYTES {
+        std::iter::once(0..data.len()).collect()
+    } else {
+        split_at_line_ends(data, threads)
+    };
+    let results: Vec<(usize, Vec<Found>)> = if pieces.len() == 1 {
+        vec![walk(0..data.len())]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .cloned()
+                .map(|piece| {
+                    let walk = &walk;
+                    s.spawn(move || walk(piece))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(pieces.iter().cloned())
+                // A piece's thread only runs the pure walk above; if it ever died, the piece is
+                // walked again here rather than silently dropped.
+                .map(|(h, piece)| h.join().unwrap_or_else(|_| walk(piece)))
+                .collect()
+        })
+    };
+    // Local line indices become 1-based file line numbers.
+    let mut base = 0;
+    let mut out = Vec::new();
+    for (count, found) in results {
+        out.extend(found.into_iter().map(|mut f| {
+            f.line += base + 1;
+            f
+        }));
+        base += count;
+    }
+    out
+}
+
+/// [`find_output`] for a file read once, through [`find_in`].
+pub fn find_output_in(data: &[u8], name: &str) -> String {
+    let mut out = String::new();
+    for f in find_in(data, name, false) {
+        let tag = match f.marker {
+            Some(Marker::CertAuthority) => "CA",
+            Some(Marker::Revoked) => "REVOKED",
+            None => "",
+        };
+        out.push_str(&format!("# Host {name} found: line {} {tag}\n", f.line));
+        out.push_str(&String::from_utf8_lossy(&data[f.text.clone()]));
+        out.push('\n');
+    }
+    out
+}
+
 /// Files smaller than this are parsed on one thread (about 7,000 typical lines).
 const PARALLEL_BYTES: usize = 2 * 1024 * 1024;
 
@@ -749,12 +860,7 @@ impl KnownHosts {
     /// Whether an accepted key line matches a literal name, as `match_maybe_hashed`: hashed lines
     /// hash `name` as given; plain lines compare the lowercased name against the pattern list.
     fn matches(&self, f: &Fields, name: &[u8], name_lower: &[u8]) -> bool {
-        let field = &self.data[f.hosts.clone()];
-        if f.hashed {
-            hashed_matches(field, name)
-        } else {
-            match_hostname(name_lower, field) == 1
-        }
+        fields_match(&self.data, f, name, name_lower)
     }
 
     /// The key lines `ssh-keygen -F NAME` prints. NAME is taken literally (`[h]:2222` for a port):
@@ -954,22 +1060,7 @@ impl HostIndex {
 /// OpenSSH read it (up to a NUL byte; a CR of a CRLF line is kept). Empty when nothing matches
 /// (ssh-keygen then exits 1). Bytes that are not UTF-8 come out as U+FFFD.
 pub fn find_output(kh: &KnownHosts, name: &str) -> String {
-    let mut out = String::new();
-    for e in kh.find(name) {
-        let tag = match e.marker {
-            Some(Marker::CertAuthority) => "CA",
-            Some(Marker::Revoked) => "REVOKED",
-            None => "",
-        };
-        out.push_str(&format!("# Host {name} found: line {} {tag}\n", e.line));
-        if let Some(line) = kh.lines.get(e.line - 1) {
-            out.push_str(&String::from_utf8_lossy(
-                &kh.data[line.start..line.text_end],
-            ));
-        }
-        out.push('\n');
-    }
-    out
+    find_output_in(&kh.data, name)
 }
 
 /// The file `ssh-keygen -R NAME` would leave: every unmarked key line matching NAME is dropped

@@ -9,8 +9,8 @@ use std::process::{Command, Output};
 use proptest::prelude::*;
 use russh::keys::ssh_key::PublicKey;
 use sshdoctor::known_hosts::{
-    check_host_key, find_output, findings, host_port_name, list_json, parse, remove_host,
-    HostIndex, HostKeyStatus, Marker,
+    check_host_key, find_in, find_output, find_output_in, findings, host_port_name, list_json,
+    parse, remove_host, HostIndex, HostKeyStatus, Marker,
 };
 
 /// A valid ed25519 key blob, for lines whose key does not matter.
@@ -665,6 +665,54 @@ proptest! {
             .map(|e| e.line)
             .collect();
         prop_assert_eq!(cheap, want_cheap);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The one-shot walk (`find_in`, used by `known-hosts find` and removal) finds the lines the
+    /// parsed file finds, for any bytes, and prints what `find_output` prints.
+    #[test]
+    fn the_one_shot_walk_finds_what_the_parsed_file_finds(
+        data in proptest::collection::vec(
+            proptest::sample::select(vec![
+                b"web ssh-ed25519 AAAA\n".to_vec(), b"WEB,x ssh-rsa A c\r\n".to_vec(),
+                b"@revoked web ssh-ed25519 A\n".to_vec(), b"*.b,!web ssh-ed25519 A\n".to_vec(),
+                b"web\0 ssh-ed25519 A\n".to_vec(), b"# web\n".to_vec(), b"\n".to_vec(), b"web".to_vec(),
+                b"|1|x|y ssh-ed25519 A\n".to_vec(), b"@cert-authority web E A\n".to_vec(), vec![0xff, b'\n'],
+            ]),
+            0..16,
+        ),
+        name in proptest::sample::select(vec!["web", "WEB", "x", "a.b"]),
+    ) {
+        let data: Vec<u8> = data.concat();
+        let kh = parse(data.clone());
+        let want: Vec<usize> = kh.find(name).iter().map(|e| e.line).collect();
+        let got: Vec<usize> = find_in(&data, name, false).iter().map(|f| f.line).collect();
+        prop_assert_eq!(got, want);
+        let unmarked: Vec<usize> = find_in(&data, name, true).iter().map(|f| f.line).collect();
+        prop_assert_eq!(unmarked, remove_host(&kh, name).removed_lines);
+        prop_assert_eq!(find_output_in(&data, name), find_output(&kh, name));
+    }
+}
+
+/// Big files are walked on every core; the line numbers still count from the top of the file.
+#[test]
+fn the_one_shot_walk_numbers_lines_across_pieces() {
+    let mut data = Vec::new();
+    for i in 0..60_000 {
+        data.extend_from_slice(
+            format!("h{i},10.0.{}.{} ssh-ed25519 {ED}\n", i / 256 % 256, i % 256).as_bytes(),
+        );
+    }
+    assert!(data.len() > 4 << 20, "big enough for the parallel walk");
+    let kh = parse(data.clone());
+    for name in ["h0", "h29999", "h30000", "h59999", "10.0.1.2"] {
+        let want: Vec<usize> = kh.find(name).iter().map(|e| e.line).collect();
+        let got: Vec<usize> = find_in(&data, name, false).iter().map(|f| f.line).collect();
+        assert_eq!(got, want, "{name}");
+        assert!(!got.is_empty(), "{name}");
     }
 }
 

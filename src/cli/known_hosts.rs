@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::inspect::read_known_hosts;
+use crate::inspect::{read_known_hosts, read_known_hosts_bytes};
 use crate::known_hosts::{self, KnownHosts};
 use crate::paths::SshPaths;
 
@@ -76,8 +76,11 @@ pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
         }
         KnownHostsCommand::Find { host, file } => {
             let path = default_file(file)?;
-            let kh = load(&path)?;
-            let out = known_hosts::find_output(&kh, host);
+            // One lookup: the file is walked once, without a table of every line.
+            let bytes = read_known_hosts_bytes(&path)
+                .map_err(anyhow::Error::msg)?
+                .with_context(|| format!("{}: no such file", path.display()))?;
+            let out = known_hosts::find_output_in(&bytes, host);
             if out.is_empty() {
                 return Ok(1);
             }

@@ -123,7 +123,7 @@ fn holds(f: &File, expected: &[u8]) -> std::io::Result<bool> {
 fn write_temp(
     dir: &Path,
     shown: &Path,
-    bytes: &[u8],
+    pieces: &[&[u8]],
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<tempfile::NamedTempFile, AtomicError> {
@@ -135,10 +135,12 @@ fn write_temp(
             shown,
             "left unchanged: cannot create a temp file beside it",
         ))?;
-    tmp.write_all(bytes).map_err(io(
-        shown,
-        "left unchanged: cannot write the new content beside it",
-    ))?;
+    for piece in pieces {
+        tmp.write_all(piece).map_err(io(
+            shown,
+            "left unchanged: cannot write the new content beside it",
+        ))?;
+    }
     let f: &File = tmp.as_file();
     f.set_permissions(fs::Permissions::from_mode(mode))
         .map_err(io(
@@ -309,7 +311,7 @@ fn link_backup(old: &File, target: &Path, backup: &Path) -> bool {
 pub fn replace(
     snap: &Snapshot,
     expected: &[u8],
-    bytes: &[u8],
+    pieces: &[&[u8]],
     backup: Option<&Path>,
 ) -> Result<(), AtomicError> {
     let me = crate::paths::current_uid();
@@ -324,7 +326,7 @@ pub fn replace(
     let tmp = write_temp(
         dir,
         &snap.path,
-        bytes,
+        pieces,
         snap.mode,
         Some((snap.uid, snap.gid)),
     )?;
@@ -346,7 +348,7 @@ pub fn replace(
         let old_copy = write_temp(
             bdir,
             backup,
-            expected,
+            &[expected],
             snap.mode,
             Some((snap.uid, snap.gid)),
         )?;
@@ -389,7 +391,7 @@ pub fn replace(
 /// Creates a new file with `bytes` and `mode`, atomically; refuses if it already exists.
 pub fn create(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AtomicError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let tmp = write_temp(dir, path, bytes, mode, None)?;
+    let tmp = write_temp(dir, path, &[bytes], mode, None)?;
     tmp.persist_noclobber(path)
         .map_err(|e| io(path, "cannot create")(e.error))?;
     sync_dir(dir);
@@ -410,7 +412,7 @@ mod tests {
         std::os::unix::fs::symlink(&real, &link).unwrap();
         let (snap, before) = Snapshot::read(&link).unwrap();
         let backup = dir.path().join("known_hosts.old");
-        replace(&snap, &before, b"b\n", Some(&backup)).unwrap();
+        replace(&snap, &before, &[b"b\n"], Some(&backup)).unwrap();
         assert!(fs::symlink_metadata(&link)
             .unwrap()
             .file_type()
@@ -427,11 +429,11 @@ mod tests {
         fs::write(&p, b"one\n").unwrap();
         let (snap, before) = Snapshot::read(&p).unwrap();
         fs::write(&p, b"one\ntwo\n").unwrap();
-        let err = replace(&snap, &before, b"", None).unwrap_err();
+        let err = replace(&snap, &before, &[b""], None).unwrap_err();
         assert!(matches!(err, AtomicError::Changed { .. }), "{err}");
         // Same length, other bytes: refused too.
         fs::write(&p, b"two\n").unwrap();
-        let err = replace(&snap, &before, b"", None).unwrap_err();
+        let err = replace(&snap, &before, &[b""], None).unwrap_err();
         assert!(matches!(err, AtomicError::Changed { .. }), "{err}");
         assert_eq!(fs::read(&p).unwrap(), b"two\n");
         // No temp file is left behind.
@@ -456,7 +458,7 @@ mod tests {
         assert!(lock_exclusive(&other).unwrap());
         let (tx, rx) = std::sync::mpsc::channel();
         let worker = std::thread::spawn(move || {
-            let r = replace(&snap, &before, b"b\n", None);
+            let r = replace(&snap, &before, &[b"b\n"], None);
             let _ = tx.send(());
             r
         });

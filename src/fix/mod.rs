@@ -26,6 +26,82 @@ use crate::finding::mode_string;
 use atomic::{AtomicError, Snapshot};
 use journal::{Blob, Change, Record};
 
+/// What a replaced file will hold: new bytes, or the old bytes without some whole lines. The
+/// second form is how a host leaves a 30 MB known_hosts: the kept runs are written straight from
+/// the old buffer, so no second 30 MB buffer is allocated (and zeroed page by page by the kernel).
+#[derive(Clone, PartialEq, Eq)]
+pub enum NewContent {
+    Bytes(Vec<u8>),
+    /// These byte ranges of the old content, in order, then a `\n` when `newline` (ssh-keygen -R
+    /// ends the file's last kept line).
+    Kept {
+        ranges: Vec<std::ops::Range<usize>>,
+        newline: bool,
+    },
+}
+
+/// Only the size: a stray `{:?}` must not print file contents.
+impl std::fmt::Debug for NewContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "NewContent({} bytes)", self.len())
+    }
+}
+
+impl From<Vec<u8>> for NewContent {
+    fn from(bytes: Vec<u8>) -> Self {
+        NewContent::Bytes(bytes)
+    }
+}
+
+impl NewContent {
+    pub fn len(&self) -> usize {
+        match self {
+            NewContent::Bytes(b) => b.len(),
+            NewContent::Kept { ranges, newline } => {
+                ranges.iter().map(|r| r.len()).sum::<usize>() + usize::from(*newline)
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The new content as slices, in order (of `before` for [`NewContent::Kept`]).
+    pub fn pieces<'a>(&'a self, before: &'a [u8]) -> Vec<&'a [u8]> {
+        match self {
+            NewContent::Bytes(b) => vec![b.as_slice()],
+            NewContent::Kept { ranges, newline } => {
+                let mut v: Vec<&[u8]> = ranges
+                    .iter()
+                    .map(|r| before.get(r.clone()).unwrap_or_default())
+                    .collect();
+                if *newline {
+                    v.push(b"\n");
+                }
+                v
+            }
+        }
+    }
+
+    /// The new content in one buffer (for small files and tests).
+    pub fn to_vec(&self, before: &[u8]) -> Vec<u8> {
+        self.pieces(before).concat()
+    }
+
+    /// Whether the file would stay byte for byte the same.
+    pub fn same_as(&self, before: &[u8]) -> bool {
+        match self {
+            NewContent::Bytes(b) => b == before,
+            NewContent::Kept { ranges, newline } => {
+                !newline
+                    && (before.is_empty() && ranges.is_empty()
+                        || ranges.len() == 1 && ranges[0] == (0..before.len()))
+            }
+        }
+    }
+}
+
 /// One file-level change of a plan. The bytes are kept for applying and journaling but never
 /// serialized: a plan shown as JSON names files and lines, not contents (which may be a key).
 #[derive(Clone, PartialEq, Eq)]
@@ -35,7 +111,7 @@ pub enum PlannedChange {
     Replace {
         path: PathBuf,
         before: Vec<u8>,
-        after: Vec<u8>,
+        after: NewContent,
         /// Where to keep a byte-exact copy of `before` (`known_hosts.old`, as `ssh-keygen -R`).
         backup: Option<PathBuf>,
         /// (1-based line number in `before`, the line with its line end) for each removed line,
@@ -381,15 +457,27 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// What the journal keeps for a replaced file. An edit that only dropped lines (removing a host
-/// key from a 30 MB known_hosts) keeps those lines and a digest of the old file; anything else both versions.
-fn journal_change(before: &[u8], after: &[u8], removed_lines: &[(usize, Vec<u8>)]) -> Change {
+/// key from a 30 MB known_hosts) keeps those lines and a digest of the old file; anything else
+/// keeps both versions.
+fn journal_change(before: &[u8], after: &NewContent, removed_lines: &[(usize, Vec<u8>)]) -> Change {
     let blobs = || {
         removed_lines
             .iter()
             .map(|(n, l)| (*n, Blob::new(l)))
             .collect()
     };
-    if !removed_lines.is_empty() && journal::splices_to(after, removed_lines, before) {
+    let removal_only = !removed_lines.is_empty()
+        && match after {
+            NewContent::Bytes(a) => journal::splices_to(a, removed_lines, before),
+            // Built by dropping whole lines: exact when nothing was added and every byte is
+            // either kept or in a removed line.
+            NewContent::Kept { newline, .. } => {
+                !newline
+                    && after.len() + removed_lines.iter().map(|(_, l)| l.len()).sum::<usize>()
+                        == before.len()
+            }
+        };
+    if removal_only {
         Change::RemovedLines {
             before_sha256: sha256_hex(before),
             removed_lines: blobs(),
@@ -397,7 +485,7 @@ fn journal_change(before: &[u8], after: &[u8], removed_lines: &[(usize, Vec<u8>)
     } else {
         Change::Content {
             before: Some(Blob::new(before)),
-            after: Blob::new(after),
+            after: Blob::new(&after.to_vec(before)),
             removed_lines: blobs(),
         }
     }
@@ -433,7 +521,7 @@ pub fn apply(plan: &FixPlan, journal: &Path) -> Result<Applied, FixError> {
                 // second core while the new file is written and synced.
                 let change = std::thread::scope(|s| {
                     let record = s.spawn(|| journal_change(before, after, removed_lines));
-                    atomic::replace(&snap, before, after, backup.as_deref())?;
+                    atomic::replace(&snap, before, &after.pieces(before), backup.as_deref())?;
                     Ok::<_, FixError>(
                         record
                             .join()
@@ -538,7 +626,7 @@ mod tests {
             plan.changes.push(PlannedChange::Replace {
                 path: p.clone(),
                 before: before.to_vec(),
-                after: b"x\n".to_vec(),
+                after: b"x\n".to_vec().into(),
                 backup: None,
                 removed_lines: Vec::new(),
             });

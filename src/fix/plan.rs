@@ -9,7 +9,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use sha1::Sha1;
 
-use super::{FixPlan, PlannedChange, RemovedLine};
+use super::{FixPlan, NewContent, PlannedChange, RemovedLine};
 use crate::finding::{mode_string, shell_quote};
 use crate::keys::{classify, Classified};
 use crate::known_hosts::{self, host_port_name, HostKeyStatus, KnownHosts};
@@ -23,9 +23,9 @@ fn strip_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\n").unwrap_or(line)
 }
 
-/// A file with lines dropped: the new bytes, the removed (number, line) pairs, and the removed
-/// lines as shown to the user.
-type Dropped = (Vec<u8>, Vec<(usize, Vec<u8>)>, Vec<RemovedLine>);
+/// A file with lines dropped: the new content (the kept runs of the old bytes), the removed
+/// (number, line) pairs, and the removed lines as shown to the user.
+type Dropped = (NewContent, Vec<(usize, Vec<u8>)>, Vec<RemovedLine>);
 
 /// Drops the given 1-based line numbers, keeping every other byte. Like `ssh-keygen -R`, when a
 /// line was removed and the result does not end in a newline, one is added. Only the dropped
@@ -35,7 +35,7 @@ fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
     let mut wanted: Vec<usize> = drop.iter().copied().filter(|&n| n > 0).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let mut out = crate::mem::vec_with_capacity(bytes.len() + 1);
+    let mut kept = Vec::new();
     let mut removed = Vec::new();
     let mut shown = Vec::new();
     let mut ends = memchr::memchr_iter(b'\n', bytes);
@@ -54,7 +54,9 @@ fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
         }
         let end = ends.next().map_or(bytes.len(), |e| e + 1);
         let line = &bytes[start..end];
-        out.extend_from_slice(&bytes[kept_from..start]);
+        if start > kept_from {
+            kept.push(kept_from..start);
+        }
         removed.push((n, line.to_vec()));
         shown.push(RemovedLine {
             path: file.to_path_buf(),
@@ -65,11 +67,22 @@ fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
         start = end;
         line_no += 1;
     }
-    out.extend_from_slice(&bytes[kept_from..]);
-    if !removed.is_empty() && out.last().is_some_and(|&b| b != b'\n') {
-        out.push(b'\n');
+    if kept_from < bytes.len() {
+        kept.push(kept_from..bytes.len());
     }
-    (out, removed, shown)
+    let last = kept
+        .last()
+        .and_then(|r| bytes.get(r.end.checked_sub(1)?))
+        .copied();
+    let newline = !removed.is_empty() && last.is_some_and(|b| b != b'\n');
+    (
+        NewContent::Kept {
+            ranges: kept,
+            newline,
+        },
+        removed,
+        shown,
+    )
 }
 
 /// A plan that rewrites `file` to `after`, or an empty plan when nothing changes.
@@ -77,11 +90,12 @@ fn replace(
     plan: &mut FixPlan,
     file: &Path,
     before: impl AsRef<[u8]> + Into<Vec<u8>>,
-    after: Vec<u8>,
+    after: impl Into<NewContent>,
     backup: Option<PathBuf>,
     removed: Vec<(usize, Vec<u8>)>,
 ) {
-    if after != before.as_ref() {
+    let after = after.into();
+    if !after.same_as(before.as_ref()) {
         plan.changes.push(PlannedChange::Replace {
             path: file.to_path_buf(),
             before: before.into(),
@@ -105,17 +119,15 @@ pub fn old_path(file: &Path) -> PathBuf {
 /// `ssh-keygen -R NAME` leaves, and `FILE.old` gets the old bytes; unlike ssh-keygen it also
 /// works on files with CRLF or unreadable lines.
 pub fn remove_host_plan(id: &str, file: &Path, bytes: Vec<u8>, names: &[String]) -> FixPlan {
-    let kh = known_hosts::parse(bytes);
-    let mut drop: Vec<usize> = Vec::new();
-    for name in names {
-        for n in known_hosts::lines_to_remove(&kh, name) {
-            if !drop.contains(&n) {
-                drop.push(n);
-            }
-        }
-    }
+    // One walk of the file per name, without a table of every line (known_hosts::find_in).
+    let mut drop: Vec<usize> = names
+        .iter()
+        .flat_map(|name| known_hosts::find_in(&bytes, name, true))
+        .map(|f| f.line)
+        .collect();
     drop.sort_unstable();
-    let (after, removed, shown) = drop_lines(file, kh.bytes(), &drop);
+    drop.dedup();
+    let (after, removed, shown) = drop_lines(file, &bytes, &drop);
     let q = shell_quote(&file.display().to_string());
     let command = names
         .iter()
@@ -135,14 +147,7 @@ pub fn remove_host_plan(id: &str, file: &Path, bytes: Vec<u8>, names: &[String])
     let mut plan = FixPlan::new(id, title, command);
     plan.destructive = true;
     plan.lines_removed = shown;
-    replace(
-        &mut plan,
-        file,
-        kh.into_bytes(),
-        after,
-        Some(old_path(file)),
-        removed,
-    );
+    replace(&mut plan, file, bytes, after, Some(old_path(file)), removed);
     plan
 }
 
@@ -346,7 +351,7 @@ pub fn trust_host_key_plan(
             ));
             let drop = known_hosts::lines_to_remove(&kh, &name);
             let (after, rem, shown) = drop_lines(file, bytes, &drop);
-            base = after;
+            base = after.to_vec(bytes);
             removed = rem;
             plan.lines_removed = shown;
             plan.command = format!(
@@ -558,7 +563,12 @@ mod tests {
                     want.push(b'\n');
                 }
                 let (out, removed, _) = drop_lines(f, bytes, drop);
-                assert_eq!((&out, &removed), (&want, &gone), "{bytes:?} {drop:?}");
+                assert_eq!(
+                    (&out.to_vec(bytes), &removed),
+                    (&want, &gone),
+                    "{bytes:?} {drop:?}"
+                );
+                assert_eq!(out.same_as(bytes), gone.is_empty(), "{bytes:?} {drop:?}");
             }
         }
     }
@@ -566,8 +576,9 @@ mod tests {
     #[test]
     fn drop_lines_keeps_crlf_and_junk_and_adds_a_final_newline() {
         let f = Path::new("/k");
-        let (out, removed, shown) = drop_lines(f, b"a\r\njunk\nb x\nlast", &[3]);
-        assert_eq!(out, b"a\r\njunk\nlast\n");
+        let input = b"a\r\njunk\nb x\nlast";
+        let (out, removed, shown) = drop_lines(f, input, &[3]);
+        assert_eq!(out.to_vec(input), b"a\r\njunk\nlast\n");
         assert_eq!(removed, vec![(3, b"b x\n".to_vec())]);
         assert_eq!(shown[0].text, "b x");
     }
@@ -597,7 +608,9 @@ mod tests {
     fn strip_crlf_matches_sed() {
         let p = strip_crlf_plan(Path::new("/k"), b"a\r\nb\r\r\nc\rd\r");
         match &p.changes[0] {
-            PlannedChange::Replace { after, .. } => assert_eq!(after, b"a\nb\r\nc\rd"),
+            PlannedChange::Replace { before, after, .. } => {
+                assert_eq!(after.to_vec(before), b"a\nb\r\nc\rd")
+            }
             c => panic!("{c:?}"),
         }
     }

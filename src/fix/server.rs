@@ -155,7 +155,7 @@ pub fn append_key_plan(
                 p.changes.push(PlannedChange::Replace {
                     path: file.to_path_buf(),
                     before: before.to_vec(),
-                    after,
+                    after: after.into(),
                     backup: None,
                     removed_lines: Vec::new(),
                 });
@@ -307,7 +307,7 @@ pub fn allow_from_plan(
     p.changes.push(PlannedChange::Replace {
         path: file.to_path_buf(),
         before: bytes.to_vec(),
-        after,
+        after: after.into(),
         backup: None,
         removed_lines: Vec::new(),
     });
@@ -371,7 +371,7 @@ pub fn sshd_config_set_plan(
     p.changes.push(PlannedChange::Replace {
         path: config.to_path_buf(),
         before: bytes.to_vec(),
-        after,
+        after: after.into(),
         backup: Some(plan::old_path(config)),
         removed_lines: Vec::new(),
     });
@@ -450,7 +450,7 @@ pub fn allow_user_plan(
     p.changes.push(PlannedChange::Replace {
         path: config.to_path_buf(),
         before: bytes.to_vec(),
-        after,
+        after: after.into(),
         backup: Some(plan::old_path(config)),
         removed_lines: Vec::new(),
     });
@@ -828,8 +828,16 @@ mod tests {
         )
         .unwrap();
         match &p.changes[0] {
-            PlannedChange::Replace { after, backup, .. } => {
-                assert_eq!(after, &sed("1i PubkeyAuthentication yes", input));
+            PlannedChange::Replace {
+                before,
+                after,
+                backup,
+                ..
+            } => {
+                assert_eq!(
+                    after.to_vec(before),
+                    sed("1i PubkeyAuthentication yes", input)
+                );
                 assert_eq!(backup.as_deref(), Some(Path::new("/c.old")));
             }
             c => panic!("{c:?}"),
@@ -868,8 +876,8 @@ mod tests {
         let text = format!("# keys\nfrom=\"10.0.0.1\" {ED} a\n{ED} b\n");
         let p = allow_from_plan(f, text.as_bytes(), 2, addr).unwrap();
         match &p.changes[0] {
-            PlannedChange::Replace { after, .. } => assert_eq!(
-                String::from_utf8_lossy(after),
+            PlannedChange::Replace { before, after, .. } => assert_eq!(
+                String::from_utf8_lossy(&after.to_vec(before)),
                 format!("# keys\nfrom=\"10.0.0.1,127.0.0.1\" {ED} a\n{ED} b\n")
             ),
             c => panic!("{c:?}"),

@@ -245,7 +245,7 @@ pub fn apply(steps: &[UndoStep], journal_path: &Path) -> Result<Vec<String>, Fix
             UndoAction::Write { expect, restored } => {
                 // `replace` refuses unless the file still holds `expect` (checked under its lock).
                 let snap = Snapshot::stat(&step.path)?;
-                atomic::replace(&snap, expect, restored, None)?;
+                atomic::replace(&snap, expect, &[restored], None)?;
             }
             UndoAction::Delete { expect } => {
                 let now = std::fs::read(&step.path).map_err(|source| FixError::Io {

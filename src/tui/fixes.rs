@@ -245,7 +245,9 @@ pub fn describe_change(change: &PlannedChange, paths: &SshPaths) -> String {
         } => {
             let count = |b: &[u8]| b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count();
             let kept = count(before).saturating_sub(removed_lines.len());
-            let added = count(after).saturating_sub(kept);
+            // Pieces end at line ends, so their lines add up.
+            let after_lines: usize = after.pieces(before).into_iter().map(count).sum();
+            let added = after_lines.saturating_sub(kept);
             let mut s = format!(
                 "{}: {} line(s) removed, {} added",
                 paths.display(path),
