@@ -16,6 +16,14 @@ fn home() -> tempfile::TempDir {
     d
 }
 
+/// A throwaway sshd on 127.0.0.1 and a client key (in `dir`) it accepts.
+fn sshd_with_client_key(dir: &std::path::Path) -> (Sshd, PathBuf) {
+    let client_key = keygen(dir, "client", "ed25519", "");
+    let sshd = Sshd::start(&[], Some(&format!("{}/authorized_keys", dir.display())));
+    std::fs::copy(pubpath(&client_key), dir.join("authorized_keys")).unwrap();
+    (sshd, client_key)
+}
+
 fn pubpath(k: &std::path::Path) -> PathBuf {
     PathBuf::from(format!("{}.pub", k.display()))
 }
@@ -23,12 +31,7 @@ fn pubpath(k: &std::path::Path) -> PathBuf {
 #[test]
 fn trusting_the_host_key_lets_strict_ssh_log_in() {
     let h = home();
-    let client_key = keygen(h.path(), "client", "ed25519", "");
-    let sshd = Sshd::start(
-        &[],
-        Some(&format!("{}/authorized_keys", h.path().display())),
-    );
-    std::fs::copy(pubpath(&client_key), h.path().join("authorized_keys")).unwrap();
+    let (sshd, client_key) = sshd_with_client_key(h.path());
     let kh = h.path().join(".ssh/known_hosts");
     let target = format!("127.0.0.1:{}", sshd.port);
 
@@ -76,12 +79,7 @@ fn trusting_the_host_key_lets_strict_ssh_log_in() {
 #[test]
 fn the_appended_line_is_the_one_ssh_itself_appends() {
     let h = home();
-    let client_key = keygen(h.path(), "client", "ed25519", "");
-    let sshd = Sshd::start(
-        &[],
-        Some(&format!("{}/authorized_keys", h.path().display())),
-    );
-    std::fs::copy(pubpath(&client_key), h.path().join("authorized_keys")).unwrap();
+    let (sshd, client_key) = sshd_with_client_key(h.path());
     let run = |start: &str, name: &str| {
         let theirs = h.path().join(format!("{name}_ssh"));
         let ours = h.path().join(format!("{name}_ours"));
@@ -143,12 +141,7 @@ fn the_appended_line_is_the_one_ssh_itself_appends() {
 #[test]
 fn a_changed_host_key_needs_more_than_yes() {
     let h = home();
-    let client_key = keygen(h.path(), "client", "ed25519", "");
-    let sshd = Sshd::start(
-        &[],
-        Some(&format!("{}/authorized_keys", h.path().display())),
-    );
-    std::fs::copy(pubpath(&client_key), h.path().join("authorized_keys")).unwrap();
+    let (sshd, client_key) = sshd_with_client_key(h.path());
     let old = keygen(h.path(), "old_host", "ed25519", "");
     let kh = h.path().join(".ssh/known_hosts");
     let stale = format!(
@@ -329,12 +322,7 @@ fn ssh_alias(config: &std::path::Path, alias: &str) -> std::process::Output {
 #[test]
 fn host_key_fixes_follow_a_config_alias_to_the_name_and_file_ssh_uses() {
     let h = home();
-    let client_key = keygen(h.path(), "client", "ed25519", "");
-    let sshd = Sshd::start(
-        &[],
-        Some(&format!("{}/authorized_keys", h.path().display())),
-    );
-    std::fs::copy(pubpath(&client_key), h.path().join("authorized_keys")).unwrap();
+    let (sshd, client_key) = sshd_with_client_key(h.path());
     // The user types `ssh lab`; the key lives in lab_hosts as [127.0.0.1]:PORT.
     let lab_hosts = h.path().join(".ssh/lab_hosts");
     let config = h.path().join(".ssh/config");
