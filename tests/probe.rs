@@ -53,6 +53,16 @@ fn stage(r: &ProbeReport, name: &str) -> StageStatus {
         .unwrap_or_else(|| panic!("no stage {name}"))
 }
 
+/// Real `ssh` logging in to 127.0.0.1:`port` with only `key`, `kh` as its known_hosts.
+fn ssh_with_key(
+    home: &Home,
+    port: u16,
+    key: &std::path::Path,
+    kh: &std::path::Path,
+) -> std::process::Output {
+    sshd::ssh(home.dir.path(), port, &[key.to_path_buf()], kh, &[])
+}
+
 /// The OpenSSH oracle: what real `ssh` printed must contain `text`.
 fn ssh_says(out: &std::process::Output, text: &str) {
     assert!(stderr(out).contains(text), "ssh said: {}", stderr(out));
@@ -249,13 +259,7 @@ fn changed_host_key_is_an_error_with_both_fingerprints_and_stops_before_auth() {
         parts.next().unwrap_or_default()
     );
     let kh = home.known_hosts(&line);
-    let out = sshd::ssh(
-        home.dir.path(),
-        server.port,
-        std::slice::from_ref(&key),
-        &kh,
-        &[],
-    );
+    let out = ssh_with_key(&home, server.port, &key, &kh);
     ssh_says(&out, "REMOTE HOST IDENTIFICATION HAS CHANGED");
 
     let old_fp = sshd::fingerprint(&other.with_extension("pub"));
@@ -292,22 +296,10 @@ fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
     let key = home.key("id_ed25519");
     server.authorize(&key.with_extension("pub"));
     let kh = home.known_hosts("");
-    let out = sshd::ssh(
-        home.dir.path(),
-        server.port,
-        std::slice::from_ref(&key),
-        &kh,
-        &[],
-    );
+    let out = ssh_with_key(&home, server.port, &key, &kh);
     ssh_says(&out, "Host key verification failed.");
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = sshd::ssh(
-        home.dir.path(),
-        server.port,
-        std::slice::from_ref(&key),
-        &kh,
-        &[],
-    );
+    let out = ssh_with_key(&home, server.port, &key, &kh);
     assert!(out.status.success(), "{}", stderr(&out));
 
     let r = run(opts(server.port, vec![common::identity(&key, false)], None));
@@ -340,13 +332,7 @@ fn server_without_publickey_is_password_only() {
     let home = Home::new();
     let key = home.key("id_ed25519");
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = sshd::ssh(
-        home.dir.path(),
-        server.port,
-        std::slice::from_ref(&key),
-        &kh,
-        &[],
-    );
+    let out = ssh_with_key(&home, server.port, &key, &kh);
     ssh_says(&out, "Permission denied (password).");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
@@ -456,13 +442,7 @@ fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
     let key = sshd::keygen(home.dir.path(), "id_ed25519", "ed25519", "correct horse");
     server.authorize(&key.with_extension("pub"));
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = sshd::ssh(
-        home.dir.path(),
-        server.port,
-        std::slice::from_ref(&key),
-        &kh,
-        &[],
-    );
+    let out = ssh_with_key(&home, server.port, &key, &kh);
     ssh_says(&out, "Permission denied (publickey).");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
@@ -651,13 +631,7 @@ fn accepted_key_with_open_mode_is_the_local_finding_and_exit_1() {
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let kh = home.known_hosts(&server.known_hosts_line());
 
-    let out = sshd::ssh(
-        home.dir.path(),
-        server.port,
-        std::slice::from_ref(&key),
-        &kh,
-        &[],
-    );
+    let out = ssh_with_key(&home, server.port, &key, &kh);
     ssh_says(&out, "UNPROTECTED PRIVATE KEY FILE");
     assert!(!out.status.success());
 
