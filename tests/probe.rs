@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::sshd::{self, Sshd, SshdOptions};
+use common::{ssh_says, stderr};
 use sshdoctor::probe::{self, Identity, LoginMode, ProbeOptions, ProbeReport, StageStatus};
 
 fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOptions {
@@ -61,15 +62,6 @@ fn ssh_with_key(
     kh: &std::path::Path,
 ) -> std::process::Output {
     sshd::ssh(home.dir.path(), port, &[key.to_path_buf()], kh, &[])
-}
-
-/// The OpenSSH oracle: what real `ssh` printed must contain `text`.
-fn ssh_says(out: &std::process::Output, text: &str) {
-    assert!(stderr(out).contains(text), "ssh said: {}", stderr(out));
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).replace('\r', "")
 }
 
 struct Home {

@@ -9,6 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::sshd::{self, Sshd, SshdOptions};
+use common::{ssh_says, stderr};
 use sshdoctor::finding::Finding;
 use sshdoctor::paths::SshPaths;
 use sshdoctor::probe::{self, setup, LoginMode, ProbeReport, StageStatus};
@@ -89,10 +90,6 @@ impl Lab {
             .expect("runtime");
         rt.block_on(probe::run(opts, None))
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).replace('\r', "")
 }
 
 fn ids(r: &ProbeReport) -> Vec<&str> {
@@ -334,11 +331,7 @@ fn unknown_jump_host_key_is_a_jump_warning_and_the_walk_goes_on() {
     target.authorize(&lab.pubkey());
     lab.trust(&[&target]);
     let out = lab.ssh();
-    assert!(
-        stderr(&out).contains("Host key verification failed."),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "Host key verification failed.");
 
     let r = lab.probe();
     assert_eq!(
@@ -369,11 +362,7 @@ fn key_refused_by_the_jump_host_is_jump_key_rejected() {
     target.authorize(&lab.pubkey());
     lab.trust(&[&jump, &target]);
     let out = lab.ssh();
-    assert!(
-        stderr(&out).contains("root@127.0.0.1: Permission denied (publickey)."),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "root@127.0.0.1: Permission denied (publickey).");
     assert!(jump.log().contains("Failed publickey for root"));
 
     let r = lab.probe();
@@ -409,11 +398,7 @@ fn key_refused_by_the_target_behind_a_good_jump_is_plain_key_rejected() {
     jump.authorize(&lab.pubkey());
     lab.trust(&[&jump, &target]);
     let out = lab.ssh();
-    assert!(
-        stderr(&out).contains("root@127.0.0.1: Permission denied (publickey)."),
-        "{}",
-        stderr(&out)
-    );
+    ssh_says(&out, "root@127.0.0.1: Permission denied (publickey).");
     assert!(target.log().contains("Failed publickey for root"));
 
     let r = lab.probe();

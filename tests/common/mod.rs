@@ -10,6 +10,16 @@ use std::path::{Path, PathBuf};
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use sshdoctor::probe::{HostKeyVerdict, Identity};
 
+/// What a process printed on stderr, CRs dropped (ssh ends lines with CRLF on a tty).
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).replace('\r', "")
+}
+
+/// The OpenSSH oracle: what real `ssh` printed must contain `text`.
+pub fn ssh_says(out: &std::process::Output, text: &str) {
+    assert!(stderr(out).contains(text), "ssh said: {}", stderr(out));
+}
+
 /// An [`Identity`] from a key ssh-keygen wrote (`path` and `path.pub`).
 pub fn identity(path: &Path, encrypted: bool) -> Identity {
     let text = std::fs::read_to_string(path.with_extension("pub"))
