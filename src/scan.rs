@@ -317,14 +317,7 @@ pub fn classify(
                 }
                 KeyscanFailure::Timeout(d) => (ScanStatus::Unreachable, Some("timeout"), d.clone()),
                 KeyscanFailure::Closed(d) => (ScanStatus::Unreachable, Some("closed"), d.clone()),
-                KeyscanFailure::NotSsh { what, line } => (
-                    ScanStatus::NotSsh,
-                    None,
-                    match line {
-                        Some(l) => format!("{what} answered: {l}"),
-                        None => format!("{what} answered"),
-                    },
-                ),
+                KeyscanFailure::NotSsh { .. } => (ScanStatus::NotSsh, None, failure.to_string()),
                 KeyscanFailure::Handshake { banner, error } => {
                     r.banner = Some(banner.clone());
                     (ScanStatus::HandshakeFailed, None, error.clone())

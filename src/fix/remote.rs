@@ -33,12 +33,8 @@ impl client::Handler for Recorder {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let pk = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(c) => PublicKey::new(c.public_key().clone(), ""),
-        };
         if let Ok(mut slot) = self.key.lock() {
-            *slot = Some(pk);
+            *slot = Some(crate::probe::presented_key(key));
         }
         Ok(true)
     }
@@ -94,13 +90,18 @@ async fn bye(handle: &Handle<Recorder>) {
 }
 
 /// Connects, completes the key exchange (which proves the server holds the key) and returns
-/// the server's host key. Nothing is authenticated and nothing is trusted.
+/// the server's host key, as `sshdoctor scan` fetches it (`probe::keyscan`). Nothing is
+/// authenticated and nothing is trusted.
 pub fn fetch_host_key(host: &str, port: u16) -> anyhow::Result<PublicKey> {
-    runtime()?.block_on(async {
-        let (handle, key) = connect(host, port).await?;
-        bye(&handle).await;
-        Ok(key)
-    })
+    runtime()?
+        .block_on(crate::probe::keyscan::fetch_host_key(
+            host,
+            port,
+            &[],
+            CONNECT_TIMEOUT,
+        ))
+        .map(|scanned| scanned.key)
+        .map_err(|e| anyhow::anyhow!("{host} port {port}: {e}"))
 }
 
 /// How to log in to install the key.

@@ -48,6 +48,23 @@ pub enum KeyscanFailure {
     Handshake { banner: String, error: String },
 }
 
+impl std::fmt::Display for KeyscanFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyscanFailure::Dns(d)
+            | KeyscanFailure::Refused(d)
+            | KeyscanFailure::Unreachable(d)
+            | KeyscanFailure::Timeout(d)
+            | KeyscanFailure::Closed(d) => f.write_str(d),
+            KeyscanFailure::NotSsh { what, line } => match line {
+                Some(l) => write!(f, "{what} answered: {l}"),
+                None => write!(f, "{what} answered"),
+            },
+            KeyscanFailure::Handshake { error, .. } => write!(f, "SSH handshake failed: {error}"),
+        }
+    }
+}
+
 /// Connects to `host:port`, runs the key exchange and returns the host key, all within `timeout`
 /// (one budget for the whole attempt, like `ssh-keyscan -T`).
 ///

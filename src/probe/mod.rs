@@ -302,6 +302,14 @@ impl ProbeHandler {
     }
 }
 
+/// The host key a server presented in the key exchange (a certificate's own key).
+pub fn presented_key(key: &PublicKeyOrCertificate) -> PublicKey {
+    match key {
+        PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+        PublicKeyOrCertificate::Certificate(c) => PublicKey::new(c.public_key().clone(), ""),
+    }
+}
+
 impl client::Handler for ProbeHandler {
     type Error = russh::Error;
 
@@ -311,10 +319,7 @@ impl client::Handler for ProbeHandler {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let pk = match key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            PublicKeyOrCertificate::Certificate(c) => PublicKey::new(c.public_key().clone(), ""),
-        };
+        let pk = presented_key(key);
         self.with(|s| s.host_key = Some(pk));
         Ok(true)
     }
