@@ -4,42 +4,23 @@
 //! `stty -a` in cooked mode with echo. SIGTERM is covered in tests/tui_tmux.rs. HOME is a temp
 //! dir; the agent and the XDG state dir are unset.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::tmux::Tmux;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
 
-/// One private tmux server running sshdoctor under `sh`; after it exits the shell prints the exit
-/// status and `stty -a`, then waits so the final screen can be read. Killed on drop.
-struct Tmux {
-    socket: String,
-}
-
 impl Tmux {
-    fn start(home: &Path, env: &str) -> Tmux {
-        let socket = format!("sshdoctor-restore-{}-{}", std::process::id(), env.len());
-        let cmd = format!(
+    /// Starts sshdoctor under `sh` with `env` set; after it exits the shell prints the exit
+    /// status and `stty -a`, then waits so the final screen can be read.
+    fn start_sshdoctor(home: &Path, env: &str) -> Tmux {
+        Tmux::start(&format!(
             "env -u SSH_AUTH_SOCK -u XDG_STATE_HOME -u NO_COLOR HOME='{}' {env} '{BIN}'; echo EXIT=$?; stty -a; sleep 60",
             home.display(),
-        );
-        let out = Command::new("tmux")
-            .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
-            .args(["-x", "100", "-y", "30"])
-            .arg(cmd)
-            .output()
-            .expect("run tmux");
-        assert!(out.status.success(), "tmux: {out:?}");
-        Tmux { socket }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ))
     }
 
     fn flag(&self, name: &str) -> String {
@@ -92,14 +73,6 @@ impl Tmux {
     }
 }
 
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
-}
-
 fn home() -> tempfile::TempDir {
     let home = tempfile::tempdir().expect("temp HOME");
     std::fs::create_dir_all(home.path().join(".ssh")).expect("mkdir .ssh");
@@ -109,7 +82,7 @@ fn home() -> tempfile::TempDir {
 #[test]
 fn a_panic_restores_the_terminal_and_then_shows_the_message() {
     let home = home();
-    let t = Tmux::start(home.path(), "SSHDOCTOR_TEST_PANIC=1");
+    let t = Tmux::start_sshdoctor(home.path(), "SSHDOCTOR_TEST_PANIC=1");
     t.wait_for_dashboard();
     t.tmux(&["send-keys", "j"]);
     let s = t.wait_for("EXIT=");
@@ -129,7 +102,7 @@ fn a_panic_restores_the_terminal_and_then_shows_the_message() {
 #[test]
 fn ctrl_c_restores_the_terminal() {
     let home = home();
-    let t = Tmux::start(home.path(), "");
+    let t = Tmux::start_sshdoctor(home.path(), "");
     t.wait_for_dashboard();
     t.tmux(&["send-keys", "C-c"]);
     let s = t.wait_for("EXIT=");

@@ -9,61 +9,25 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::sshd::{self, Sshd, SshdOptions};
+use common::tmux::Tmux;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
 
-/// One private tmux server running one command; killed on drop.
-struct Tmux {
-    socket: String,
-}
-
 impl Tmux {
-    /// Starts `args` under `sh` in a 100x30 pane with HOME set; after it exits the shell prints
-    /// its exit status and the terminal modes, then waits, so the final screen can be read.
-    fn start(home: &Path, args: &[&str]) -> Tmux {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let socket = format!(
-            "sshdoctor-test-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
+    /// Starts sshdoctor with `args` under `sh` in a 100x30 pane with HOME set; after it exits
+    /// the shell prints its exit status and the terminal modes, then waits, so the final screen
+    /// can be read.
+    fn start_sshdoctor(home: &Path, args: &[&str]) -> Tmux {
         let quoted: Vec<String> = args
             .iter()
             .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
             .collect();
-        let cmd = format!(
+        Tmux::start(&format!(
             "env -u SSH_AUTH_SOCK -u XDG_STATE_HOME -u NO_COLOR SSHDOCTOR_NO_SERVER_PANE=1 HOME='{}' '{}' {}; echo EXIT=$?; stty -a; sleep 60",
             home.display(),
             BIN,
             quoted.join(" ")
-        );
-        let out = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "100",
-                "-y",
-                "30",
-            ])
-            .arg(cmd)
-            .output()
-            .expect("run tmux");
-        assert!(out.status.success(), "tmux: {out:?}");
-        Tmux { socket }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .expect("run tmux");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        ))
     }
 
     fn screen(&self) -> String {
@@ -106,14 +70,6 @@ impl Tmux {
             .next()
             .and_then(|p| p.parse().ok())
             .expect("the shell has a child")
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
     }
 }
 
@@ -175,7 +131,7 @@ fn changed_host_key_is_shown_with_both_fingerprints_and_removed_with_f_y() {
     let new_fp = sshd::fingerprint(&server.host_key_pub());
     assert_ne!(old_fp, new_fp);
 
-    let t = Tmux::start(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
+    let t = Tmux::start_sshdoctor(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
     let s = t.wait_for(&format!("host key is not the one known for {name}"));
     assert!(s.contains("Findings"), "{s}");
     t.keys(&["Enter"]);
@@ -233,7 +189,7 @@ fn browser_filters_deletes_two_entries_and_undoes_one() {
     let original = lines.concat();
     std::fs::write(&file, &original).expect("write fixture");
 
-    let t = Tmux::start(
+    let t = Tmux::start_sshdoctor(
         home.path(),
         &["known-hosts", "-f", &file.display().to_string()],
     );
@@ -291,7 +247,7 @@ fn browser_filters_deletes_two_entries_and_undoes_one() {
 #[test]
 fn sigterm_restores_the_terminal() {
     let home = home();
-    let t = Tmux::start(home.path(), &[]);
+    let t = Tmux::start_sshdoctor(home.path(), &[]);
     t.wait_for("Findings");
     assert_eq!(
         t.tmux(&["display-message", "-p", "#{alternate_on}"]).trim(),
@@ -334,7 +290,7 @@ fn an_open_private_key_is_fixed_with_f_y_and_undone_by_sshdoctor_undo() {
     let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
-    let t = Tmux::start(home.path(), &[]);
+    let t = Tmux::start_sshdoctor(home.path(), &[]);
     t.wait_for("its permissions 0644 are too open");
     t.keys(&["f"]);
     let s = t.wait_for("Apply this fix?");
@@ -369,7 +325,7 @@ fn a_changed_host_key_is_trusted_only_after_typing_yes() {
     std::fs::write(&kh, &old).expect("write known_hosts");
     let new_fp = sshd::fingerprint(&server.host_key_pub());
 
-    let t = Tmux::start(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
+    let t = Tmux::start_sshdoctor(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
     t.wait_for(&format!("host key is not the one known for {name}"));
     t.keys(&["Enter", "Down", "f"]);
     let s = t.wait_for("Type yes:");

@@ -1,9 +1,10 @@
-//! Shared test helpers: real sshd instances and fake servers ([`sshd`]), and ways to build probe
-//! inputs from files ssh-keygen wrote.
+//! Shared test helpers: real sshd instances and fake servers ([`sshd`]), a private tmux server
+//! ([`tmux`]), and ways to build probe inputs from files ssh-keygen wrote.
 
 #![allow(dead_code)]
 
 pub mod sshd;
+pub mod tmux;
 
 use std::path::{Path, PathBuf};
 
