@@ -3,10 +3,15 @@
 
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+// ssh-keygen fixtures and free ports as the probe tests make them.
+#[path = "../common/sshd.rs"]
+mod common_sshd;
+pub use common_sshd::{free_port, keygen};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
 
@@ -30,22 +35,6 @@ pub fn sshdoctor(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// `ssh-keygen -t TYPE -N PASS -C NAME -f dir/name`; returns the private key path.
-pub fn keygen(dir: &Path, name: &str, key_type: &str, passphrase: &str) -> PathBuf {
-    let path = dir.join(name);
-    let mut cmd = Command::new("ssh-keygen");
-    cmd.args(["-q", "-t", key_type, "-N", passphrase, "-C", name, "-f"])
-        .arg(&path)
-        .env("HOME", dir)
-        .stdin(Stdio::null());
-    if key_type == "rsa" {
-        cmd.args(["-b", "2048"]);
-    }
-    let out = cmd.output().expect("run ssh-keygen");
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
-    path
 }
 
 /// `TYPE BASE64` of a .pub file.
@@ -83,13 +72,6 @@ pub struct Sshd {
     pub port: u16,
     pub dir: tempfile::TempDir,
     child: Child,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl Sshd {
