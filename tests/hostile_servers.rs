@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::ids;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -191,10 +192,6 @@ fn probe_for(port: u16, timeout: Duration) -> (ProbeReport, Duration) {
     let t0 = Instant::now();
     let r = rt.block_on(probe::run(opts(port, timeout), None));
     (r, t0.elapsed())
-}
-
-fn ids(r: &ProbeReport) -> Vec<&str> {
-    r.findings.iter().map(|f| f.id.as_str()).collect()
 }
 
 fn failed_stage(r: &ProbeReport) -> &str {

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::stage;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -161,14 +162,6 @@ fn run_probe(
         .build()
         .expect("runtime");
     rt.block_on(probe::run(o, None))
-}
-
-fn stage(r: &ProbeReport, name: &str) -> StageStatus {
-    r.stages
-        .iter()
-        .find(|s| s.stage == name)
-        .map(|s| s.status)
-        .unwrap_or_else(|| panic!("no stage {name}"))
 }
 
 /// Lines of the sshd log about authentication attempts.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::sshd::{self, Sshd, SshdOptions};
-use common::{ssh_says, stderr};
+use common::{finding, ids, ssh_says, stage, stderr};
 use sshdoctor::probe::{self, Identity, LoginMode, ProbeOptions, ProbeReport, StageStatus};
 
 fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOptions {
@@ -33,25 +33,6 @@ fn run(o: ProbeOptions) -> ProbeReport {
         .build()
         .expect("runtime");
     rt.block_on(probe::run(o, None))
-}
-
-fn ids(r: &ProbeReport) -> Vec<&str> {
-    r.findings.iter().map(|f| f.id.as_str()).collect()
-}
-
-fn finding<'a>(r: &'a ProbeReport, id: &str) -> &'a sshdoctor::finding::Finding {
-    r.findings
-        .iter()
-        .find(|f| f.id == id)
-        .unwrap_or_else(|| panic!("no {id} in {:#?}", r.findings))
-}
-
-fn stage(r: &ProbeReport, name: &str) -> StageStatus {
-    r.stages
-        .iter()
-        .find(|s| s.stage == name)
-        .map(|s| s.status)
-        .unwrap_or_else(|| panic!("no stage {name}"))
 }
 
 /// Real `ssh` logging in to 127.0.0.1:`port` with only `key`, `kh` as its known_hosts.

@@ -9,8 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::sshd::{self, Sshd, SshdOptions};
-use common::{ssh_says, stderr};
-use sshdoctor::finding::Finding;
+use common::{finding, ids, ssh_says, stage, stderr};
 use sshdoctor::paths::SshPaths;
 use sshdoctor::probe::{self, setup, LoginMode, ProbeReport, StageStatus};
 
@@ -90,25 +89,6 @@ impl Lab {
             .expect("runtime");
         rt.block_on(probe::run(opts, None))
     }
-}
-
-fn ids(r: &ProbeReport) -> Vec<&str> {
-    r.findings.iter().map(|f| f.id.as_str()).collect()
-}
-
-fn finding<'a>(r: &'a ProbeReport, id: &str) -> &'a Finding {
-    r.findings
-        .iter()
-        .find(|f| f.id == id)
-        .unwrap_or_else(|| panic!("no {id} in {:#?}", r.findings))
-}
-
-fn stage(r: &ProbeReport, name: &str) -> StageStatus {
-    r.stages
-        .iter()
-        .find(|s| s.stage == name)
-        .map(|s| s.status)
-        .unwrap_or_else(|| panic!("no stage {name} in {:#?}", r.stages))
 }
 
 fn names(r: &ProbeReport) -> Vec<&str> {

@@ -9,7 +9,8 @@ pub mod tmux;
 use std::path::{Path, PathBuf};
 
 use russh::keys::ssh_key::{HashAlg, PublicKey};
-use sshdoctor::probe::{HostKeyVerdict, Identity};
+use sshdoctor::finding::Finding;
+use sshdoctor::probe::{HostKeyVerdict, Identity, ProbeReport, StageStatus};
 
 /// What a process printed on stderr, CRs dropped (ssh ends lines with CRLF on a tty).
 pub fn stderr(o: &std::process::Output) -> String {
@@ -19,6 +20,28 @@ pub fn stderr(o: &std::process::Output) -> String {
 /// The OpenSSH oracle: what real `ssh` printed must contain `text`.
 pub fn ssh_says(out: &std::process::Output, text: &str) {
     assert!(stderr(out).contains(text), "ssh said: {}", stderr(out));
+}
+
+/// The ids of a probe report's findings, in order.
+pub fn ids(r: &ProbeReport) -> Vec<&str> {
+    r.findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+/// The finding with `id` (the test fails, listing them all, when there is none).
+pub fn finding<'a>(r: &'a ProbeReport, id: &str) -> &'a Finding {
+    r.findings
+        .iter()
+        .find(|f| f.id == id)
+        .unwrap_or_else(|| panic!("no {id} in {:#?}", r.findings))
+}
+
+/// The status of the stage named `name`.
+pub fn stage(r: &ProbeReport, name: &str) -> StageStatus {
+    r.stages
+        .iter()
+        .find(|s| s.stage == name)
+        .map(|s| s.status)
+        .unwrap_or_else(|| panic!("no stage {name}"))
 }
 
 /// An [`Identity`] from a key ssh-keygen wrote (`path` and `path.pub`).
