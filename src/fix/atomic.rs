@@ -298,11 +298,12 @@ fn link_backup(old: &File, target: &Path, backup: &Path) -> bool {
     let same = fs::symlink_metadata(&tmp)
         .map(|m| m.ino() == held.ino() && m.dev() == held.dev())
         .unwrap_or(false);
-    if same && fs::rename(&tmp, backup).is_ok() {
-        return true;
-    }
+    let linked = same && fs::rename(&tmp, backup).is_ok();
+    // rename(2) does nothing when both names are already links to one file (a backup left by an
+    // edit killed before its own rename): the temp name is still there then. After a rename
+    // that moved it, this finds nothing.
     let _ = fs::remove_file(&tmp);
-    false
+    linked
 }
 
 /// Replaces the snapshot's file with `bytes`, keeping its mode and owner. With `backup`, the old
@@ -420,6 +421,26 @@ mod tests {
         assert_eq!(fs::read(&real).unwrap(), b"b\n");
         assert_eq!(fs::read(&backup).unwrap(), b"a\r\nb\n");
         assert_eq!(fs::metadata(&real).unwrap().mode() & 0o7777, 0o640);
+    }
+
+    #[test]
+    fn a_backup_that_already_is_the_old_file_leaves_no_temp_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kh");
+        let backup = dir.path().join("kh.old");
+        fs::write(&p, b"a\nb\n").unwrap();
+        // An edit killed between making the backup link and its rename left this state.
+        fs::hard_link(&p, &backup).unwrap();
+        let (snap, before) = Snapshot::read(&p).unwrap();
+        replace(&snap, &before, &[b"b\n"], Some(&backup)).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"b\n");
+        assert_eq!(fs::read(&backup).unwrap(), b"a\nb\n");
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(TEMP_PREFIX))
+            .collect();
+        assert!(names.is_empty(), "{names:?}");
     }
 
     #[test]
