@@ -246,8 +246,6 @@ pub struct Found {
     pub line: usize,
     /// The line as OpenSSH reads it: up to a NUL byte, without the `\n`.
     pub text: Range<usize>,
-    /// The whole line with its `\n`, for removing it.
-    pub span: Range<usize>,
     pub marker: Option<Marker>,
 }
 
@@ -274,7 +272,6 @@ pub fn find_in(data: &[u8], name: &str, unmarked_only: bool) -> Vec<Found> {
                     found.push(Found {
                         line: n,
                         text: start..text_end,
-                        span: start..next,
                         marker: f.marker,
                     });
                 }
