@@ -19,4 +19,5 @@ pub mod perms;
 pub mod probe;
 pub mod scan;
 pub mod server;
+pub mod sys;
 pub mod tui;

@@ -38,7 +38,7 @@ impl Tmux {
                 return s;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(30),
+                start.elapsed() < Duration::from_secs(60),
                 "never saw {needle:?}; screen:\n{s}"
             );
             std::thread::sleep(Duration::from_millis(40));
@@ -109,4 +109,55 @@ fn ctrl_c_restores_the_terminal() {
     assert!(s.contains("EXIT=0"), "{s}");
     let s = t.assert_restored();
     assert!(!s.contains("Findings"), "{s}");
+}
+
+/// Process state, CPU seconds used (user + system) from `/proc/PID/stat`; `None` once the
+/// process is gone or only a zombie waiting to be reaped is left.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: fields count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
+}
+
+/// Issue 17, point 1: closing the terminal (here: killing the tmux server, as a dropped SSH
+/// session or a closed terminal window does) ends the dashboard within a second or two, without
+/// spinning on the dead terminal.
+#[test]
+fn the_dashboard_ends_when_its_terminal_goes_away() {
+    let home = home();
+    let t = Tmux::start(&format!(
+        "exec env -u SSH_AUTH_SOCK -u XDG_STATE_HOME SSHDOCTOR_NO_SERVER_PANE=1 HOME='{}' '{BIN}'",
+        home.path().display(),
+    ));
+    t.wait_for_dashboard();
+    let pid: u32 = t
+        .flag("pane_pid")
+        .parse()
+        .expect("the pane runs sshdoctor itself");
+    let before = cpu_seconds(pid).expect("sshdoctor is running");
+    t.tmux(&["kill-server"]);
+    let killed = Instant::now();
+    let mut last = before;
+    while let Some(cpu) = cpu_seconds(pid) {
+        last = cpu;
+        assert!(
+            killed.elapsed() < Duration::from_secs(2),
+            "sshdoctor still runs {:?} after its terminal went away ({cpu:.2} s CPU)",
+            killed.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        last - before < 0.5,
+        "sshdoctor used {:.2} s of CPU after its terminal went away",
+        last - before
+    );
 }

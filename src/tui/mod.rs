@@ -18,7 +18,7 @@ pub mod text;
 
 use std::io::{self, Stdout, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
@@ -40,21 +40,41 @@ use crate::cli::probe::ProbeArgs;
 use crate::inspect::{inspect, InspectOptions};
 use crate::paths::SshPaths;
 
-/// Set by the signal handler; the event loop sees it within one poll interval and leaves
-/// through the normal path, which restores the terminal.
-static STOP: AtomicBool = AtomicBool::new(false);
+/// The signal (SIGTERM, SIGHUP or SIGINT) that asked the dashboard to stop, 0 while none has;
+/// the event loop sees it within one poll interval and leaves through the normal path, which
+/// restores the terminal.
+static STOP: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
+/// How long the event loop gets to leave by itself after a signal before the watchdog ends the
+/// process (a write to a terminal nobody reads can block; the user asked it to stop).
+const STOP_GRACE: Duration = Duration::from_millis(700);
 
-fn install_signal_handlers() {
-    for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
+/// Exit status after SIGHUP or a hung-up terminal, as a shell reports death by SIGHUP.
+const EXIT_HANGUP: i32 = 128 + libc::SIGHUP;
+
+/// Installs the handlers for SIGTERM, SIGHUP and SIGINT and starts the watchdog thread.
+///
+/// A signal sets [`STOP`], which the event loop polls. The watchdog, woken by signal-hook's
+/// self-pipe (no polling), gives the loop [`STOP_GRACE`] and then ends the process itself: the
+/// dashboard must end when asked even if the main thread is stuck (a blocked write to a
+/// terminal that is gone, or a read loop inside crossterm).
+fn install_signal_handlers() -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT])
+        .context("cannot install the signal handlers")?;
+    std::thread::Builder::new()
+        .name("signal-watchdog".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                STOP.store(sig, Ordering::SeqCst);
+                std::thread::sleep(STOP_GRACE);
+                // Still running: leave without touching the terminal again.
+                ACTIVE.store(false, Ordering::SeqCst);
+                crate::sys::exit_now(128 + sig);
+            }
+        })
+        .context("cannot start the signal watchdog")?;
+    Ok(())
 }
 
 /// True while the terminal is in TUI mode (raw, alternate screen, mouse on).
@@ -77,6 +97,8 @@ pub fn restore_terminal() {
 /// The terminal in TUI mode; dropping it restores the terminal, whatever path leads there.
 struct TerminalGuard {
     terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// The terminal's input side, watched for hangup before crossterm reads it.
+    tty: crate::sys::Tty,
 }
 
 impl TerminalGuard {
@@ -86,7 +108,7 @@ impl TerminalGuard {
             restore_terminal();
             previous(info);
         }));
-        install_signal_handlers();
+        install_signal_handlers()?;
         terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
         ACTIVE.store(true, Ordering::SeqCst);
         let mut out = io::stdout();
@@ -94,6 +116,13 @@ impl TerminalGuard {
             restore_terminal();
             return Err(e).context("cannot set up the terminal");
         }
+        let tty = match crate::sys::Tty::open() {
+            Ok(t) => t,
+            Err(e) => {
+                restore_terminal();
+                return Err(e).context("cannot open the terminal");
+            }
+        };
         let terminal = match Terminal::new(CrosstermBackend::new(io::stdout())) {
             Ok(t) => t,
             Err(e) => {
@@ -101,7 +130,7 @@ impl TerminalGuard {
                 return Err(e).context("cannot set up the terminal");
             }
         };
-        Ok(TerminalGuard { terminal })
+        Ok(TerminalGuard { terminal, tty })
     }
 }
 
@@ -339,9 +368,16 @@ fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
     for e in app.initial_effects() {
         shell.run(e);
     }
-    event_loop(&mut guard, &mut app, &shell, &rx, panic_on_key)?;
+    let end = event_loop(&mut guard, &mut app, &shell, &rx, panic_on_key)?;
+    if end == LoopEnd::HungUp {
+        // Nothing to give back: the terminal is gone, and writing to it is pointless.
+        ACTIVE.store(false, Ordering::SeqCst);
+    }
     drop(guard);
-    Ok(0)
+    Ok(match end {
+        LoopEnd::Quit => 0,
+        LoopEnd::HungUp => EXIT_HANGUP,
+    })
 }
 
 fn draw(guard: &mut TerminalGuard, app: &App) -> anyhow::Result<()> {
@@ -354,13 +390,22 @@ fn draw(guard: &mut TerminalGuard, app: &App) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Why the event loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoopEnd {
+    /// The user quit, or SIGTERM/SIGINT asked it to.
+    Quit,
+    /// The terminal went away (SIGHUP, or end-of-file / an error on its input).
+    HungUp,
+}
+
 fn event_loop(
     guard: &mut TerminalGuard,
     app: &mut App,
     shell: &Shell,
     rx: &Receiver<Msg>,
     panic_on_key: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<LoopEnd> {
     let mut dirty = true;
     let mut last_tick = Instant::now();
     loop {
@@ -368,8 +413,10 @@ fn event_loop(
             draw(guard, app)?;
             dirty = false;
         }
-        if STOP.load(Ordering::SeqCst) || app.quit {
-            return Ok(());
+        match STOP.load(Ordering::SeqCst) {
+            0 if !app.quit => {}
+            libc::SIGHUP => return Ok(LoopEnd::HungUp),
+            _ => return Ok(LoopEnd::Quit),
         }
         while let Ok(msg) = rx.try_recv() {
             for e in app.update(msg) {
@@ -380,7 +427,11 @@ fn event_loop(
         if dirty {
             continue;
         }
-        if event::poll(Duration::from_millis(50)).context("cannot read the terminal")? {
+        if guard.tty.wait(Duration::from_millis(50)) == crate::sys::TtyInput::HungUp {
+            return Ok(LoopEnd::HungUp);
+        }
+        // Whatever crossterm has ready (keys, and resizes from its SIGWINCH pipe), never waiting.
+        while event::poll(Duration::ZERO).context("cannot read the terminal")? {
             let event = event::read().context("cannot read the terminal")?;
             if panic_on_key && matches!(event, Event::Key(_)) {
                 panic!("SSHDOCTOR_TEST_PANIC: deliberate panic on the first key");
@@ -396,6 +447,9 @@ fn event_loop(
                     shell.run(e);
                 }
                 dirty = true;
+            }
+            if app.quit {
+                break;
             }
         }
         if app.animating() && last_tick.elapsed() >= Duration::from_millis(100) {
