@@ -727,7 +727,8 @@ fn a_hanging_ssh_is_killed_and_the_parser_answers() {
         std::time::Duration::from_millis(200),
     )
     .unwrap();
-    assert!(start.elapsed() < std::time::Duration::from_secs(3));
+    // The 200 ms bound holds `ssh -G` (which would never answer); a wide factor for load.
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
     assert_eq!(cfg.source, ConfigSource::Parsed);
     assert_eq!(cfg.port, 2444);
     assert!(cfg.ssh_g_error.unwrap().contains("did not answer"));

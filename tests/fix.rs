@@ -643,10 +643,8 @@ fn add_key_puts_the_key_in_a_real_agent() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..200 {
-        if sock.exists() {
-            break;
-        }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !sock.exists() && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let s = sock.to_str().unwrap();

@@ -184,6 +184,16 @@ fn opts(port: u16, timeout: Duration) -> ProbeOptions {
 }
 
 /// Runs the probe and returns its report and how long it took.
+/// The probe's timeout in tests of servers that end the exchange themselves, and the bound the
+/// probe must end within: far below the timeout, so "ended at once" is told from "timed out"
+/// even on a loaded machine.
+const AT_ONCE_TIMEOUT: Duration = Duration::from_secs(60);
+const AT_ONCE: Duration = Duration::from_secs(20);
+
+/// How far past its timeout a probe may end on a loaded machine and still count as cut off at
+/// the timeout (a server that holds the connection would keep it for 30 s or for ever).
+const TIMEOUT_SLACK: Duration = Duration::from_secs(5);
+
 fn probe_for(port: u16, timeout: Duration) -> (ProbeReport, Duration) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -251,8 +261,8 @@ fn endless_banner_line_is_not_ssh_and_ends_at_once() {
         "ssh said: {ssh}"
     );
 
-    let (r, took) = probe_for(port, Duration::from_secs(3));
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    let (r, took) = probe_for(port, AT_ONCE_TIMEOUT);
+    assert!(took < AT_ONCE, "{took:?}");
     assert_eq!(ids(&r), ["not-ssh"], "{:#?}", r.findings);
     assert_eq!(failed_stage(&r), "banner");
     // The evidence quotes the start of what the server sent, cut short.
@@ -275,8 +285,8 @@ fn a_megabyte_of_pre_banner_text_is_not_ssh() {
         "ssh said: {ssh}"
     );
 
-    let (r, took) = probe_for(port, Duration::from_secs(3));
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    let (r, took) = probe_for(port, AT_ONCE_TIMEOUT);
+    assert!(took < AT_ONCE, "{took:?}");
     assert_eq!(ids(&r), ["not-ssh"], "{:#?}", r.findings);
     let ev = r.findings[0].evidence.join("\n");
     assert!(ev.contains("Welcome to the friendly server"), "{ev}");
@@ -288,7 +298,7 @@ fn one_byte_a_second_is_a_banner_timeout_not_a_wrong_protocol() {
     let port = hostile(one_byte_a_second);
     let (r, took) = probe_for(port, Duration::from_secs(2));
     assert!(
-        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        took >= Duration::from_secs(2) && took < Duration::from_secs(2) + TIMEOUT_SLACK,
         "{took:?}"
     );
     assert_eq!(ids(&r), ["banner-timeout"], "{:#?}", r.findings);
@@ -300,8 +310,8 @@ fn one_byte_a_second_is_a_banner_timeout_not_a_wrong_protocol() {
 #[test]
 fn escape_sequences_from_the_server_never_reach_the_report_raw() {
     let port = hostile(escape_sequences);
-    let (r, took) = probe_for(port, Duration::from_secs(3));
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    let (r, took) = probe_for(port, AT_ONCE_TIMEOUT);
+    assert!(took < AT_ONCE, "{took:?}");
     assert_eq!(failed_stage(&r), "kex", "{:#?}", r.stages);
     assert_eq!(ids(&r), ["connection-closed"], "{:#?}", r.findings);
     // The server's words are still shown, defanged.
@@ -322,8 +332,8 @@ fn a_hang_up_mid_key_exchange_is_connection_closed() {
     let ssh = ssh_says(port, 2);
     assert!(ssh.contains("Connection closed by"), "ssh said: {ssh}");
 
-    let (r, took) = probe_for(port, Duration::from_secs(3));
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    let (r, took) = probe_for(port, AT_ONCE_TIMEOUT);
+    assert!(took < AT_ONCE, "{took:?}");
     assert_eq!(failed_stage(&r), "kex");
     assert_eq!(ids(&r), ["connection-closed"], "{:#?}", r.findings);
     assert!(
@@ -341,8 +351,8 @@ fn a_4_gb_packet_is_refused_without_allocating_it() {
     let ssh = ssh_says(port, 2);
     assert!(ssh.contains("Bad packet length"), "ssh said: {ssh}");
 
-    let (r, took) = probe_for(port, Duration::from_secs(3));
-    assert!(took < Duration::from_secs(2), "{took:?}");
+    let (r, took) = probe_for(port, AT_ONCE_TIMEOUT);
+    assert!(took < AT_ONCE, "{took:?}");
     assert_eq!(failed_stage(&r), "kex");
     assert_eq!(ids(&r), ["protocol-violation"], "{:#?}", r.findings);
     let ev = r.findings[0].evidence.join("\n");
@@ -358,7 +368,7 @@ fn a_server_that_never_answers_is_cut_off_at_the_timeout() {
     let port = hostile(silent);
     let (r, took) = probe_for(port, Duration::from_secs(1));
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_millis(1800),
+        took >= Duration::from_secs(1) && took < Duration::from_secs(1) + TIMEOUT_SLACK,
         "{took:?}"
     );
     assert_eq!(ids(&r), ["banner-timeout"]);
@@ -366,7 +376,7 @@ fn a_server_that_never_answers_is_cut_off_at_the_timeout() {
     let port = hostile(silent_after_banner);
     let (r, took) = probe_for(port, Duration::from_secs(1));
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_millis(1800),
+        took >= Duration::from_secs(1) && took < Duration::from_secs(1) + TIMEOUT_SLACK,
         "{took:?}"
     );
     assert_eq!(failed_stage(&r), "kex");
@@ -445,7 +455,8 @@ fn cli_memory_stays_bounded_against_a_flooding_server() {
         let t0 = Instant::now();
         let (out, _, rss_kb) = cli_probe(port, &["--json"], home.path());
         eprintln!("peak RSS {rss_kb} kB");
-        assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+        // `--timeout 2`: the flood is cut off, not waited out (the servers go on for minutes).
+        assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
         let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
         assert!(v["findings"][0]["id"].is_string(), "{v}");
         peaks.push(rss_kb);

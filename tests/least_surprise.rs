@@ -203,9 +203,8 @@ fn encrypted_keys_without_a_prompt_are_only_queried_never_signed() {
         r.findings
     );
 
-    // The log is written asynchronously; give sshd a moment to flush the last lines.
-    std::thread::sleep(Duration::from_millis(200));
-    let log = server.log();
+    // The log is written asynchronously: wait for sshd's line about the query.
+    let log = server.wait_log("Postponed publickey for root");
     let lines = auth_lines(&log);
     assert!(
         lines
@@ -241,8 +240,7 @@ fn skip_mode_never_signs_even_with_an_unencrypted_key() {
     );
     assert_eq!(stage(&r, "keys"), StageStatus::Ok);
     assert_eq!(stage(&r, "login"), StageStatus::Skipped);
-    std::thread::sleep(Duration::from_millis(200));
-    let log = server.log();
+    let log = server.wait_log("Postponed publickey for root");
     assert!(log.contains("Postponed publickey for root"), "{log}");
     assert!(!log.contains("Accepted publickey"), "{log}");
     assert!(!log.contains("password for"), "{log}");
@@ -254,6 +252,7 @@ fn skip_mode_never_signs_even_with_an_unencrypted_key() {
         LoginMode::WithKey,
     );
     assert_eq!(stage(&r, "login"), StageStatus::Ok, "{:#?}", r.stages);
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(server.log().contains("Accepted publickey for root"));
+    assert!(server
+        .wait_log("Accepted publickey for root")
+        .contains("Accepted publickey for root"));
 }

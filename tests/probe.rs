@@ -73,13 +73,12 @@ fn closed_port_is_connection_refused_well_under_a_second() {
     let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
     ssh_says(&out, "Connection refused");
 
+    // Refused is known at once: far less than a timeout that would show waiting.
+    let mut o = opts(port, vec![], None);
+    o.timeout = Duration::from_secs(60);
     let t0 = Instant::now();
-    let r = run(opts(port, vec![], None));
-    assert!(
-        t0.elapsed() < Duration::from_millis(500),
-        "{:?}",
-        t0.elapsed()
-    );
+    let r = run(o);
+    assert!(t0.elapsed() < Duration::from_secs(20), "{:?}", t0.elapsed());
     assert_eq!(ids(&r), ["connection-refused"]);
     assert!(finding(&r, "connection-refused").evidence[0].contains("127.0.0.1"));
     assert_eq!(stage(&r, "connect"), StageStatus::Fail);
@@ -102,7 +101,7 @@ fn silent_server_is_cut_off_at_the_timeout() {
     let r = run(o);
     let took = t0.elapsed();
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(2),
+        took >= Duration::from_secs(1) && took < Duration::from_secs(6),
         "{took:?}"
     );
     assert_eq!(ids(&r), ["banner-timeout"]);
@@ -654,7 +653,7 @@ fn dropped_syns_are_connect_timeout_at_the_timeout() {
     let t0 = Instant::now();
     let r = run(o);
     let took = t0.elapsed();
-    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
     assert_eq!(ids(&r), ["connect-timeout"]);
     assert_eq!(stage(&r, "connect"), StageStatus::Fail);
     assert_eq!(r.exit_code(), 1);

@@ -49,7 +49,7 @@ impl Tmux {
                 return s;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(20),
+                start.elapsed() < Duration::from_secs(60),
                 "never saw {needle:?}; screen:\n{s}"
             );
             std::thread::sleep(Duration::from_millis(40));

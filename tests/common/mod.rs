@@ -98,7 +98,7 @@ impl Agent {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn ssh-agent");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !sock.exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }

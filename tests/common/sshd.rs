@@ -125,7 +125,7 @@ impl Sshd {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn sshd");
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited: port taken or bad config; try another port
@@ -179,6 +179,19 @@ impl Sshd {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
+
+    /// The log once it holds `needle` (sshd writes it after the client has moved on): waits
+    /// for the line itself, up to a generous deadline, instead of for a fixed moment.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Sshd {
@@ -214,7 +227,7 @@ pub fn ssh(home: &Path, port: u16, keys: &[PathBuf], known_hosts: &Path, extra: 
 pub fn http_listener() -> u16 {
     fake_listener(|mut s| {
         let mut buf = [0u8; 256];
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
         let _ = s.read(&mut buf);
         let _ = s.write_all(
             b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -226,7 +239,7 @@ pub fn http_listener() -> u16 {
 /// client's identification line first so the close is a clean FIN, not a reset of unread data.
 pub fn closing_listener() -> u16 {
     fake_listener(|mut s| {
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
         let mut buf = [0u8; 256];
         let _ = s.read(&mut buf);
     })

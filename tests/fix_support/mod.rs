@@ -106,7 +106,7 @@ impl Sshd {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("spawn sshd");
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break;

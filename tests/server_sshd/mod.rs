@@ -221,7 +221,7 @@ impl Lab {
             .spawn()
             .expect("spawn sshd");
         self.sshd = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if TcpStream::connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port)).is_ok() {
                 return true;
