@@ -23,7 +23,7 @@ use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha1::Sha1;
 
 use crate::finding::{shell_quote, Finding, Fix, Severity};
@@ -718,22 +718,7 @@ impl KnownHosts {
     }
 
     fn entry(&self, index: usize, line: &Line, f: &Fields) -> Entry {
-        let d = &self.data;
-        Entry {
-            line: index + 1,
-            marker: f.marker,
-            hosts: (!f.hashed).then(|| {
-                d[f.hosts.clone()]
-                    .split(|&b| b == b',')
-                    .map(lossy)
-                    .collect()
-            }),
-            hashed: f.hashed,
-            key_type: lossy(&d[f.key_type.clone()]),
-            key_base64: lossy(d[f.key.clone()].trim_ascii_end()),
-            comment: (!f.comment.is_empty()).then(|| lossy(&d[f.comment.clone()])),
-            range: line.start..line.next,
-        }
+        entry_in(&self.data, index, line, f)
     }
 
     fn fields(&self) -> impl Iterator<Item = (usize, &Line, &Fields)> {
@@ -748,7 +733,12 @@ impl KnownHosts {
 
     /// Every key line OpenSSH's line reader accepts, in file order (markers included).
     pub fn entries(&self) -> Vec<Entry> {
-        self.fields().map(|(i, l, f)| self.entry(i, l, f)).collect()
+        self.entries_iter().collect()
+    }
+
+    /// [`Self::entries`] one at a time, for output that streams.
+    pub fn entries_iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.fields().map(|(i, l, f)| self.entry(i, l, f))
     }
 
     /// Lines ssh cannot use: lines `ssh-keygen` calls invalid (and which make `ssh-keygen -R`
@@ -827,31 +817,7 @@ impl KnownHosts {
     }
 
     fn reason(&self, bad: &Bad, line: &Line) -> String {
-        let word = |r: &Range<usize>| {
-            let w = &self.data[r.clone()];
-            let shown = w.get(..40).unwrap_or(w);
-            format!("{:?}", String::from_utf8_lossy(shown))
-        };
-        let mut reason = match bad {
-            Bad::Marker => "unknown or repeated marker (only one @cert-authority or @revoked is allowed, followed by a space)".to_string(),
-            Bad::NoKeyAfterHosts => "only a host field, no key".to_string(),
-            Bad::Hash => "hashed host name is not |1|<salt>|<hash> with a 20-byte base64 salt".to_string(),
-            Bad::NoKeyType => "no key type after the host names".to_string(),
-            Bad::KeyTypeShape(r) => format!("key type {} is not followed by key data", word(r)),
-            Bad::UnknownKeyType(r) => format!("unknown key type {}", word(r)),
-            Bad::NoKeyData(r) => format!("key type {} is not followed by key data", word(r)),
-        };
-        if self.data.get(line.text_end.wrapping_sub(1)) == Some(&b'\r')
-            && line.text_end > line.start
-        {
-            reason.push_str(
-                " (the line ends in a carriage return: the file has Windows CRLF line ends)",
-            );
-        }
-        if line.text_end < line.end {
-            reason.push_str(" (a NUL byte cuts the line short: OpenSSH reads nothing after it)");
-        }
-        reason
+        reason_in(&self.data, bad, line)
     }
 
     /// Whether an accepted key line matches a literal name, as `match_maybe_hashed`: hashed lines
@@ -1063,9 +1029,9 @@ pub fn find_output(kh: &KnownHosts, name: &str) -> String {
 /// The file `ssh-keygen -R NAME` would leave: every unmarked key line matching NAME is dropped
 /// (with its line end); `@cert-authority` and `@revoked` lines, comments, malformed lines, CRLF
 /// line ends and every other byte stay. Unlike ssh-keygen this also works on files it refuses
-/// (CRLF, malformed lines) and never truncates a line at a NUL byte. Like ssh-keygen, when a line
-/// was removed and the file did not end in a newline, one is added; when nothing matched the
-/// bytes are returned unchanged.
+/// (CRLF, malformed lines) and never truncates a line at a NUL byte, and it adds nothing: where
+/// ssh-keygen ends an unterminated last line with `\n` (a lone LF in a CRLF file), the file keeps
+/// its own convention. When nothing matched the bytes are returned unchanged.
 pub fn remove_host(kh: &KnownHosts, name: &str) -> Removal {
     let removed_lines = lines_to_remove(kh, name);
     let drop: Vec<usize> = removed_lines.iter().map(|n| n - 1).collect();
@@ -1084,9 +1050,6 @@ pub fn remove_host(kh: &KnownHosts, name: &str) -> Removal {
             bytes: kh.data.clone(),
             removed_lines,
         };
-    }
-    if bytes.last().is_some_and(|&b| b != b'\n') {
-        bytes.push(b'\n');
     }
     Removal {
         bytes,
@@ -1377,23 +1340,179 @@ fn revoked_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
 }
 
 /// The machine-readable listing: `{"file","entries":[...],"problems":[...]}`.
+/// The [`Entry`] of key line `index` (0-based) of `d`.
+fn entry_in(d: &[u8], index: usize, line: &Line, f: &Fields) -> Entry {
+    Entry {
+        line: index + 1,
+        marker: f.marker,
+        hosts: (!f.hashed).then(|| {
+            d[f.hosts.clone()]
+                .split(|&b| b == b',')
+                .map(lossy)
+                .collect()
+        }),
+        hashed: f.hashed,
+        key_type: lossy(&d[f.key_type.clone()]),
+        key_base64: lossy(d[f.key.clone()].trim_ascii_end()),
+        comment: (!f.comment.is_empty()).then(|| lossy(&d[f.comment.clone()])),
+        range: line.start..line.next,
+    }
+}
+
+/// Why OpenSSH rejects a malformed line, in words, with the CRLF and NUL hints.
+fn reason_in(data: &[u8], bad: &Bad, line: &Line) -> String {
+    let word = |r: &Range<usize>| {
+        let w = &data[r.clone()];
+        let shown = w.get(..40).unwrap_or(w);
+        format!("{:?}", String::from_utf8_lossy(shown))
+    };
+    let mut reason = match bad {
+        Bad::Marker => "unknown or repeated marker (only one @cert-authority or @revoked is allowed, followed by a space)".to_string(),
+        Bad::NoKeyAfterHosts => "only a host field, no key".to_string(),
+        Bad::Hash => "hashed host name is not |1|<salt>|<hash> with a 20-byte base64 salt".to_string(),
+        Bad::NoKeyType => "no key type after the host names".to_string(),
+        Bad::KeyTypeShape(r) => format!("key type {} is not followed by key data", word(r)),
+        Bad::UnknownKeyType(r) => format!("unknown key type {}", word(r)),
+        Bad::NoKeyData(r) => format!("key type {} is not followed by key data", word(r)),
+    };
+    if data.get(line.text_end.wrapping_sub(1)) == Some(&b'\r') && line.text_end > line.start {
+        reason
+            .push_str(" (the line ends in a carriage return: the file has Windows CRLF line ends)");
+    }
+    if line.text_end < line.end {
+        reason.push_str(" (a NUL byte cuts the line short: OpenSSH reads nothing after it)");
+    }
+    reason
+}
+
+/// The entries and problems of a known_hosts file in one pass over its bytes, without a table
+/// of every line: what `known-hosts list` streams (the table costs about half the file again).
+/// Yields the same entries as [`KnownHosts::entries`]; once it is done, [`Self::problems`] holds
+/// what [`KnownHosts::problems`] reports, in line order.
+pub struct ListWalk<'a> {
+    data: &'a [u8],
+    pos: usize,
+    index: usize,
+    buf: Vec<u8>,
+    problems: Vec<Problem>,
+}
+
+impl<'a> ListWalk<'a> {
+    pub fn new(data: &'a [u8]) -> ListWalk<'a> {
+        ListWalk {
+            data,
+            pos: 0,
+            index: 0,
+            buf: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// The problems of the lines walked so far.
+    pub fn problems(&self) -> &[Problem] {
+        &self.problems
+    }
+}
+
+impl Iterator for ListWalk<'_> {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        while self.pos < self.data.len() {
+            let mut slot = [Line {
+                start: 0,
+                end: 0,
+                text_end: 0,
+                next: 0,
+                kind: Kind::Comment,
+            }];
+            let end = memchr::memchr(b'\n', &self.data[self.pos..])
+                .map_or(self.data.len(), |i| self.pos + i + 1);
+            classify_lines(self.data, self.pos..end, &mut slot);
+            let [line] = slot;
+            let index = self.index;
+            self.pos = line.next.max(end);
+            self.index += 1;
+            match &line.kind {
+                Kind::Comment => {}
+                Kind::Malformed(bad) => self.problems.push(Problem {
+                    line: index + 1,
+                    reason: reason_in(self.data, bad, &line),
+                }),
+                Kind::Entry(f) => {
+                    let data = self.data;
+                    let check = blob_type_in(
+                        &data[f.key_type.clone()],
+                        &data[f.key.clone()],
+                        &mut self.buf,
+                    );
+                    if let Err(why) = check {
+                        self.problems.push(Problem {
+                            line: index + 1,
+                            reason: format!("ssh ignores this line: {why}"),
+                        });
+                    }
+                    return Some(entry_in(data, index, &line, f));
+                }
+            }
+        }
+        None
+    }
+}
+
 pub fn list_json(kh: &KnownHosts, file: &str) -> Value {
-    let entries: Vec<Value> = kh
-        .entries()
-        .into_iter()
-        .map(|e| {
-            json!({
-                "line": e.line,
-                "marker": e.marker,
-                "hosts": e.hosts,
-                "hashed": e.hashed,
-                "key_type": e.key_type,
-                "fingerprint": e.fingerprint(),
-                "comment": e.comment,
-            })
-        })
-        .collect();
-    json!({ "file": file, "entries": entries, "problems": kh.problems() })
+    serde_json::to_value(ListJson {
+        data: kh.bytes(),
+        file,
+    })
+    .unwrap_or(Value::Null)
+}
+
+/// `known-hosts list --json` of a file's bytes, serialized entry by entry while it is written
+/// ([`ListWalk`]): built as a [`Value`] first, a 100,000-line file became a JSON tree of ten
+/// times its size in memory. Keys come in the order a `json!` object prints them (sorted).
+pub struct ListJson<'a> {
+    pub data: &'a [u8],
+    pub file: &'a str,
+}
+
+impl serde::Serialize for ListJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        use std::cell::RefCell;
+        /// The entries, walked while they are written; the walk keeps the problems for after.
+        struct Entries<'w, 'a>(&'w RefCell<ListWalk<'a>>);
+        impl serde::Serialize for Entries<'_, '_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(std::iter::from_fn(|| self.0.borrow_mut().next()).map(EntryJson))
+            }
+        }
+        let walk = RefCell::new(ListWalk::new(self.data));
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("entries", &Entries(&walk))?;
+        m.serialize_entry("file", self.file)?;
+        m.serialize_entry("problems", walk.borrow().problems())?;
+        m.end()
+    }
+}
+
+/// One entry of [`ListJson`].
+struct EntryJson(Entry);
+
+impl serde::Serialize for EntryJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let e = &self.0;
+        let mut m = s.serialize_map(Some(7))?;
+        m.serialize_entry("comment", &e.comment)?;
+        m.serialize_entry("fingerprint", &e.fingerprint())?;
+        m.serialize_entry("hashed", &e.hashed)?;
+        m.serialize_entry("hosts", &e.hosts)?;
+        m.serialize_entry("key_type", &e.key_type)?;
+        m.serialize_entry("line", &e.line)?;
+        m.serialize_entry("marker", &e.marker)?;
+        m.end()
+    }
 }
 
 #[cfg(test)]
@@ -1523,8 +1642,8 @@ mod tests {
         assert_eq!(r.removed_lines, [1]);
         assert_eq!(
             String::from_utf8_lossy(&r.bytes),
-            // The unterminated last line gains a "\n", as ssh-keygen -R writes every line with one.
-            format!("bad line\r\n@revoked a ssh-ed25519 {ED}\nb ssh-ed25519 {ED}\n")
+            // The unterminated last line stays so (ssh-keygen -R would add a "\n").
+            format!("bad line\r\n@revoked a ssh-ed25519 {ED}\nb ssh-ed25519 {ED}")
         );
         let r = remove_host(&kh, "b");
         assert!(r.bytes.ends_with(b"\n"));

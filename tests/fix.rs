@@ -146,9 +146,19 @@ fn files_ssh_keygen_refuses_are_edited_exactly() {
             format!("garbage-without-key\nh1 {key}\n\u{1}\u{2} junk\nh1 1024 35 12345\n"),
             "garbage-without-key\n\u{1}\u{2} junk\nh1 1024 35 12345\n".to_string(),
         ),
-        // No final newline: ssh-keygen's rule, one is added after a removal.
+        // No final newline: nothing is added (ssh-keygen would end the last line with "\n");
+        // the line before a removed last line keeps its own ending.
         (format!("h2 {key}\nh1 {key}"), format!("h2 {key}\n")),
-        (format!("h1 {key}\nh2 {key}"), format!("h2 {key}\n")),
+        (format!("h1 {key}\nh2 {key}"), format!("h2 {key}")),
+        // Issue 17, point 4: a CRLF file whose last line has no newline never gains a lone LF.
+        (
+            format!("h0 {key}\r\nh1 {key}\r\nh2 {key}"),
+            format!("h0 {key}\r\nh2 {key}"),
+        ),
+        (
+            format!("h0 {key}\r\nh2 {key}\r\nh1 {key}"),
+            format!("h0 {key}\r\nh2 {key}\r\n"),
+        ),
     ];
     for (before, expected) in cases {
         let (h, ssh_dir) = home();

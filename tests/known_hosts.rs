@@ -223,9 +223,18 @@ fn remove_host_equals_ssh_keygen_r_on_valid_files() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let ours = remove_host(&kh, name);
+            let mut theirs = fs::read_to_string(&file).unwrap();
+            // The one difference, on purpose: ssh-keygen ends an unterminated last line with
+            // "\n"; sshdoctor keeps the file's missing final newline.
+            if !data.ends_with('\n')
+                && !ours.removed_lines.is_empty()
+                && !ours.bytes.ends_with(b"\n")
+            {
+                assert_eq!(theirs.pop(), Some('\n'), "{variant} {name}");
+            }
             assert_eq!(
                 String::from_utf8_lossy(&ours.bytes),
-                fs::read_to_string(&file).unwrap(),
+                theirs,
                 "{variant}: file after ssh-keygen -R {name:?}"
             );
             assert_eq!(
@@ -291,9 +300,6 @@ fn on_files_ssh_keygen_refuses_we_remove_exactly_the_matching_lines() {
         }
         for l in lines {
             expected.extend_from_slice(l);
-        }
-        if !ours.removed_lines.is_empty() && expected.last() != Some(&b'\n') {
-            expected.push(b'\n');
         }
         assert_eq!(ours.bytes, expected, "{name}");
     }
@@ -483,6 +489,17 @@ fn list_json_has_the_contract_shape() {
     let k = keys(dir.path());
     let kh = parse(broken_fixture(dir.path(), &k));
     let v = list_json(&kh, "kh");
+    // What the CLI streams prints exactly as the JSON value does.
+    let streamed = serde_json::to_string_pretty(&sshdoctor::known_hosts::ListJson {
+        data: kh.bytes(),
+        file: "kh",
+    })
+    .unwrap();
+    assert_eq!(streamed, serde_json::to_string_pretty(&v).unwrap());
+    // The one-pass walk finds what the parsed file holds.
+    let mut walk = sshdoctor::known_hosts::ListWalk::new(kh.bytes());
+    assert_eq!(walk.by_ref().collect::<Vec<_>>(), kh.entries());
+    assert_eq!(walk.problems(), kh.problems());
     assert_eq!(v["file"], "kh");
     let e = &v["entries"];
     assert_eq!(e[0]["line"], 3);
@@ -591,7 +608,10 @@ proptest! {
     fn arbitrary_bytes_round_trip_without_panic(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let kh = parse(data.clone());
         prop_assert_eq!(kh.bytes(), &data[..]);
-        let _ = (kh.entries(), kh.problems(), find_output(&kh, "h"), list_json(&kh, "f"));
+        let _ = (find_output(&kh, "h"), list_json(&kh, "f"));
+        let mut walk = sshdoctor::known_hosts::ListWalk::new(&data);
+        prop_assert_eq!(walk.by_ref().collect::<Vec<_>>(), kh.entries());
+        prop_assert_eq!(walk.problems(), &kh.problems()[..]);
         let r = remove_host(&kh, "h");
         prop_assert!(r.bytes.len() <= data.len() + 1);
     }
@@ -746,4 +766,66 @@ fn marker_quirks_agree_with_ssh_keygen() {
     assert_eq!(found, [2, 5]);
     let bad: Vec<usize> = kh.problems().iter().map(|p| p.line).collect();
     assert_eq!(bad, [1, 3, 4]);
+}
+
+/// Peak resident memory of `sshdoctor ARGS` in kB, from GNU time (CI installs `time`), with its
+/// output thrown away.
+fn peak_rss_kb(args: &[&str]) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let rss = dir.path().join("rss");
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(env!("CARGO_BIN_EXE_sshdoctor"))
+        .args(args)
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::null())
+        .output()
+        .expect("run /usr/bin/time sshdoctor (apt-get install time)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&rss).unwrap();
+    text.lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .next_back()
+        .unwrap_or_else(|| panic!("no RSS from time: {text:?}"))
+}
+
+/// Issue 17, point 3: listing a 100,000-line known_hosts (text or JSON) streams its output, so
+/// peak memory stays within twice the file (the JSON listing used to take ten times).
+#[test]
+fn listing_a_100k_line_file_takes_at_most_twice_its_size_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys(dir.path());
+    let mut data = String::with_capacity(32 << 20);
+    for i in 0..100_000u32 {
+        // About the file of the report: 100,000 lines, ~25 MB, RSA and ed25519 keys.
+        if i % 4 != 0 {
+            data.push_str(&format!(
+                "host{i}.test,10.2.{}.{} {}\n",
+                i / 256 % 256,
+                i % 256,
+                k.rsa
+            ));
+        } else {
+            data.push_str(&format!("[host{i}.test]:2222 {} c{i}@example.org\n", k.ed));
+        }
+    }
+    assert!(data.len() > 20_000_000, "{}", data.len());
+    let file = write(dir.path(), "kh_big", data.as_bytes());
+    let size_kb = data.len() as u64 / 1024;
+    for args in [&["--json"][..], &[]] {
+        let mut cmd = vec!["known-hosts", "list", "-f", file.to_str().unwrap()];
+        cmd.extend_from_slice(args);
+        let rss = peak_rss_kb(&cmd);
+        assert!(
+            rss <= 2 * size_kb,
+            "known-hosts list {args:?}: peak {rss} kB for a {size_kb} kB file"
+        );
+    }
 }

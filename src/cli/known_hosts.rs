@@ -1,12 +1,13 @@
 //! `sshdoctor known-hosts list|find`: read known_hosts files the way ssh does. Without a
 //! subcommand, the interactive browser in `crate::tui`.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use anyhow::Context;
 
-use crate::inspect::{read_known_hosts, read_known_hosts_bytes};
-use crate::known_hosts::{self, KnownHosts};
+use crate::inspect::read_known_hosts_bytes;
+use crate::known_hosts;
 use crate::paths::SshPaths;
 
 /// `sshdoctor known-hosts [-f FILE]` opens the browser; with a subcommand, the scriptable view.
@@ -52,12 +53,6 @@ fn default_file(file: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Reads a file the user named; absent or unreadable is an input error (exit 2).
-fn load(path: &Path) -> anyhow::Result<KnownHosts> {
-    read_known_hosts(path)
-        .map_err(anyhow::Error::msg)?
-        .with_context(|| format!("{}: no such file", path.display()))
-}
-
 pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
     match cmd {
         KnownHostsCommand::Remove(a) => {
@@ -65,12 +60,22 @@ pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
         }
         KnownHostsCommand::List { file, json } => {
             let path = default_file(file)?;
-            let kh = load(&path)?;
+            // Streamed from the bytes in one pass: no table of lines, no tree of the output.
+            let bytes = read_known_hosts_bytes(&path)
+                .map_err(anyhow::Error::msg)?
+                .with_context(|| format!("{}: no such file", path.display()))?;
             let shown = path.display().to_string();
             if *json {
-                super::print_json(&known_hosts::list_json(&kh, &shown))?;
+                super::print_json(&known_hosts::ListJson {
+                    data: &bytes,
+                    file: &shown,
+                })?;
             } else {
-                print!("{}", render_list(&kh));
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                match write_list(&bytes, &mut out).and_then(|()| out.flush()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    other => other?,
+                }
             }
             Ok(0)
         }
@@ -84,7 +89,6 @@ pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
             if out.is_empty() {
                 return Ok(1);
             }
-            use std::io::Write;
             let mut stdout = std::io::stdout().lock();
             match stdout.write_all(out.as_bytes()) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -95,9 +99,10 @@ pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
     }
 }
 
-fn render_list(kh: &KnownHosts) -> String {
-    let mut out = String::new();
-    for e in kh.entries() {
+/// The text listing, written line by line (the file can hold 100,000 entries).
+fn write_list(bytes: &[u8], out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut walk = known_hosts::ListWalk::new(bytes);
+    for e in walk.by_ref() {
         let hosts = match &e.hosts {
             Some(h) => h.join(","),
             None => "(hashed)".to_string(),
@@ -107,21 +112,23 @@ fn render_list(kh: &KnownHosts) -> String {
             Some(known_hosts::Marker::Revoked) => "@revoked ",
             None => "",
         };
-        out.push_str(&format!(
-            "{:>6}  {}{}  {}  {}\n",
+        writeln!(
+            out,
+            "{:>6}  {}{}  {}  {}",
             e.line,
             marker,
             super::printable(&hosts),
             super::printable(&e.key_type),
             e.fingerprint().unwrap_or_else(|| "(bad key)".into())
-        ));
+        )?;
     }
-    for p in kh.problems() {
-        out.push_str(&format!(
-            "{:>6}  malformed: {}\n",
+    for p in walk.problems() {
+        writeln!(
+            out,
+            "{:>6}  malformed: {}",
             p.line,
             super::printable(&p.reason)
-        ));
+        )?;
     }
-    out
+    Ok(())
 }

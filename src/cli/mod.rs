@@ -83,9 +83,14 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 /// Prints JSON followed by a newline; a closed pipe (`| head`) is not an error.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let text = serde_json::to_string_pretty(value)?;
-    match writeln!(out, "{text}") {
+    // Written as it is serialized, never held whole in memory (a known_hosts listing can be
+    // tens of megabytes); a reader that went away ends the output quietly.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }

@@ -32,11 +32,10 @@ use journal::{Blob, Change, Record};
 #[derive(Clone, PartialEq, Eq)]
 pub enum NewContent {
     Bytes(Vec<u8>),
-    /// These byte ranges of the old content, in order, then a `\n` when `newline` (ssh-keygen -R
-    /// ends the file's last kept line).
+    /// These byte ranges of the old content, in order (nothing is added: the file keeps its
+    /// own line ends and its missing final newline).
     Kept {
         ranges: Vec<std::ops::Range<usize>>,
-        newline: bool,
     },
 }
 
@@ -57,9 +56,7 @@ impl NewContent {
     pub fn len(&self) -> usize {
         match self {
             NewContent::Bytes(b) => b.len(),
-            NewContent::Kept { ranges, newline } => {
-                ranges.iter().map(|r| r.len()).sum::<usize>() + usize::from(*newline)
-            }
+            NewContent::Kept { ranges } => ranges.iter().map(|r| r.len()).sum::<usize>(),
         }
     }
 
@@ -71,16 +68,10 @@ impl NewContent {
     pub fn pieces<'a>(&'a self, before: &'a [u8]) -> Vec<&'a [u8]> {
         match self {
             NewContent::Bytes(b) => vec![b.as_slice()],
-            NewContent::Kept { ranges, newline } => {
-                let mut v: Vec<&[u8]> = ranges
-                    .iter()
-                    .map(|r| before.get(r.clone()).unwrap_or_default())
-                    .collect();
-                if *newline {
-                    v.push(b"\n");
-                }
-                v
-            }
+            NewContent::Kept { ranges } => ranges
+                .iter()
+                .map(|r| before.get(r.clone()).unwrap_or_default())
+                .collect(),
         }
     }
 
@@ -93,10 +84,9 @@ impl NewContent {
     pub fn same_as(&self, before: &[u8]) -> bool {
         match self {
             NewContent::Bytes(b) => b == before,
-            NewContent::Kept { ranges, newline } => {
-                !newline
-                    && (before.is_empty() && ranges.is_empty()
-                        || ranges.len() == 1 && ranges[0] == (0..before.len()))
+            NewContent::Kept { ranges } => {
+                before.is_empty() && ranges.is_empty()
+                    || ranges.len() == 1 && ranges[0] == (0..before.len())
             }
         }
     }
@@ -471,10 +461,9 @@ fn journal_change(before: &[u8], after: &NewContent, removed_lines: &[(usize, Ve
             NewContent::Bytes(a) => journal::splices_to(a, removed_lines, before),
             // Built by dropping whole lines: exact when nothing was added and every byte is
             // either kept or in a removed line.
-            NewContent::Kept { newline, .. } => {
-                !newline
-                    && after.len() + removed_lines.iter().map(|(_, l)| l.len()).sum::<usize>()
-                        == before.len()
+            NewContent::Kept { .. } => {
+                after.len() + removed_lines.iter().map(|(_, l)| l.len()).sum::<usize>()
+                    == before.len()
             }
         };
     if removal_only {

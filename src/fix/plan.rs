@@ -27,8 +27,9 @@ fn strip_eol(line: &[u8]) -> &[u8] {
 /// (number, line) pairs, and the removed lines as shown to the user.
 type Dropped = (NewContent, Vec<(usize, Vec<u8>)>, Vec<RemovedLine>);
 
-/// Drops the given 1-based line numbers, keeping every other byte. Like `ssh-keygen -R`, when a
-/// line was removed and the result does not end in a newline, one is added. Only the dropped
+/// Drops the given 1-based line numbers, keeping every other byte exactly: nothing is added, so
+/// a CRLF file never gains a lone LF and a file without a final newline keeps it so (unlike
+/// `ssh-keygen -R`, which ends every line it writes with `\n`). Only the dropped
 /// lines are located (memchr over the line ends); the kept runs between them are copied whole,
 /// so a 10^5-line file costs a few copies, not one per line.
 fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
@@ -70,19 +71,7 @@ fn drop_lines(file: &Path, bytes: &[u8], drop: &[usize]) -> Dropped {
     if kept_from < bytes.len() {
         kept.push(kept_from..bytes.len());
     }
-    let last = kept
-        .last()
-        .and_then(|r| bytes.get(r.end.checked_sub(1)?))
-        .copied();
-    let newline = !removed.is_empty() && last.is_some_and(|b| b != b'\n');
-    (
-        NewContent::Kept {
-            ranges: kept,
-            newline,
-        },
-        removed,
-        shown,
-    )
+    (NewContent::Kept { ranges: kept }, removed, shown)
 }
 
 /// A plan that rewrites `file` to `after`, or an empty plan when nothing changes.
@@ -559,9 +548,6 @@ mod tests {
                         want.extend_from_slice(l);
                     }
                 }
-                if !gone.is_empty() && want.last().is_some_and(|&b| b != b'\n') {
-                    want.push(b'\n');
-                }
                 let (out, removed, _) = drop_lines(f, bytes, drop);
                 assert_eq!(
                     (&out.to_vec(bytes), &removed),
@@ -574,11 +560,15 @@ mod tests {
     }
 
     #[test]
-    fn drop_lines_keeps_crlf_and_junk_and_adds_a_final_newline() {
+    fn drop_lines_keeps_crlf_and_junk_and_the_missing_final_newline() {
         let f = Path::new("/k");
         let input = b"a\r\njunk\nb x\nlast";
         let (out, removed, shown) = drop_lines(f, input, &[3]);
-        assert_eq!(out.to_vec(input), b"a\r\njunk\nlast\n");
+        assert_eq!(out.to_vec(input), b"a\r\njunk\nlast");
+        // A CRLF file without a final newline never gains a lone LF.
+        let crlf = b"a\r\nb\r\nc";
+        assert_eq!(drop_lines(f, crlf, &[2]).0.to_vec(crlf), b"a\r\nc");
+        assert_eq!(drop_lines(f, crlf, &[3]).0.to_vec(crlf), b"a\r\nb\r\n");
         assert_eq!(removed, vec![(3, b"b x\n".to_vec())]);
         assert_eq!(shown[0].text, "b x");
     }

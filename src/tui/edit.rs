@@ -195,10 +195,10 @@ mod tests {
             seen: original.clone(),
         };
         let applied = apply(&a, &j, &paths).unwrap();
-        // As ssh-keygen -R writes it: every kept line ends in a newline.
+        // Every kept byte as it was: the last line still has no newline.
         assert_eq!(
             std::fs::read(&kh).unwrap(),
-            b"h1 ssh-ed25519 AAAA\nh3 ssh-ed25519 CCCC\n"
+            b"h1 ssh-ed25519 AAAA\nh3 ssh-ed25519 CCCC"
         );
         assert_eq!(std::fs::read(plan::old_path(&kh)).unwrap(), original);
         // A stale view is refused.
