@@ -228,6 +228,7 @@ fn remove_host_equals_ssh_keygen_r_on_valid_files() {
             // "\n"; sshdoctor keeps the file's missing final newline.
             if !data.ends_with('\n')
                 && !ours.removed_lines.is_empty()
+                && !ours.bytes.is_empty()
                 && !ours.bytes.ends_with(b"\n")
             {
                 assert_eq!(theirs.pop(), Some('\n'), "{variant} {name}");
