@@ -1325,7 +1325,11 @@ fn revoked_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
             Finding::new(
                 "known-hosts-revoked",
                 Severity::Info,
-                format!("A {} key is marked @revoked for {who}", e.key_type),
+                format!(
+                    "{} {} key is marked @revoked for {who}",
+                    crate::words::capitalized(crate::words::a_or_an(&e.key_type)),
+                    e.key_type
+                ),
             )
             .explain(
                 "ssh refuses this key for these hosts even if another line trusts it, and says \

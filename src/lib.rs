@@ -21,3 +21,4 @@ pub mod scan;
 pub mod server;
 pub mod sys;
 pub mod tui;
+pub mod words;

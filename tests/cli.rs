@@ -382,3 +382,139 @@ fn a_target_narrows_check_to_that_login() {
     assert!(!text.contains("private-key-permissions"), "{text}");
     assert!(!text.contains("\"no-keys\""), "{text}");
 }
+
+/// Issue 17, point 5: `-F` naming a directory or a missing file is a usage error (exit 2) for
+/// every command that takes it, said once, as ssh says "Can't open user config file"; nothing
+/// is judged or planned about the directory itself.
+#[test]
+fn a_config_file_that_is_a_directory_or_missing_is_a_usage_error() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o777);
+    let d = dir.path().to_str().unwrap().to_string();
+    let missing = home.path().join("nonexistent");
+    let missing = missing.to_str().unwrap().to_string();
+    // What ssh itself says about the missing file.
+    let ssh = Command::new("ssh")
+        .args(["-F", &missing, "-G", "h"])
+        .output()
+        .expect("ssh");
+    assert!(
+        String::from_utf8_lossy(&ssh.stderr).contains("Can't open user config file"),
+        "{ssh:?}"
+    );
+    let commands: [&[&str]; 6] = [
+        &["check"],
+        &["keys"],
+        &["config", "h"],
+        &["probe", "127.0.0.1"],
+        &["scan", "h"],
+        &["copy-id", "root@127.0.0.1"],
+    ];
+    for cmd in commands {
+        for (file, why) in [
+            (&d, "is a directory"),
+            (&missing, "No such file or directory"),
+        ] {
+            let mut args = cmd.to_vec();
+            args.extend(["-F", file.as_str()]);
+            let out = run(home.path(), &args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert_eq!(
+                err.matches("can't open user config file").count(),
+                1,
+                "{args:?}: {err}"
+            );
+            assert!(err.contains(why), "{args:?}: {err}");
+            assert!(!err.contains("chmod"), "{args:?}: {err}");
+        }
+    }
+    // The fix refuses a directory too, and leaves its mode alone.
+    let out = run(home.path(), &["fix", "chmod-config", &d, "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is a directory"),
+        "{out:?}"
+    );
+    let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o777);
+}
+
+/// Shell completions and the man page come from the clap definitions, so they name every
+/// subcommand the program has.
+#[test]
+fn completions_and_man_page_name_every_subcommand() {
+    let home = tempfile::tempdir().unwrap();
+    let subcommands = [
+        "check",
+        "keys",
+        "known-hosts",
+        "config",
+        "agent",
+        "server",
+        "probe",
+        "fix",
+        "undo",
+        "copy-id",
+        "scan",
+    ];
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(home.path(), &["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for s in subcommands {
+            assert!(text.contains(s), "{shell} completions lack {s}");
+        }
+    }
+    // bash accepts the script as it is.
+    let out = run(home.path(), &["completions", "bash"]);
+    let script = home.path().join("sshdoctor.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let st = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = run(home.path(), &["completions", "tcsh-or-so"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = run(home.path(), &["man"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH sshdoctor 1"), "{page}");
+    // One page per command, written where the user says; each names its own options.
+    let dir = home.path().join("man1");
+    std::fs::create_dir(&dir).unwrap();
+    let out = run(home.path(), &["man", "--out-dir", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(dir.join("sshdoctor.1").is_file());
+    for s in subcommands {
+        let sub = std::fs::read_to_string(dir.join(format!("sshdoctor-{s}.1")))
+            .unwrap_or_else(|e| panic!("no page for {s}: {e}"));
+        assert!(sub.contains(".SH OPTIONS"), "{s}: {sub}");
+    }
+    let probe = std::fs::read_to_string(dir.join("sshdoctor-probe.1")).unwrap();
+    assert!(probe.contains("timeout"), "{probe}");
+}
+
+/// `-p 0` is not silently "the default port", and a zero timeout gets a message that makes sense.
+#[test]
+fn port_zero_and_timeout_zero_are_usage_errors_that_say_why() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(home.path(), &["probe", "127.0.0.1", "-p", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad port '0'"),
+        "{out:?}"
+    );
+    let out = run(home.path(), &["config", "h", "-p", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(home.path(), &["probe", "127.0.0.1", "--timeout", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("more than 0"), "{err}");
+    assert!(!err.contains("between 0 and"), "{err}");
+}

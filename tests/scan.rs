@@ -202,7 +202,7 @@ fn text_output_lists_each_host_and_the_fix() {
         text.contains(&format!("changed          [127.0.0.1]:{}", server.port)),
         "{text}"
     );
-    assert!(text.contains("1 hosts: 1 changed"), "{text}");
+    assert!(text.contains("1 host: 1 changed"), "{text}");
     assert!(text.contains("ssh-keygen -f"), "{text}");
 }
 

@@ -11,7 +11,7 @@ pub struct CheckArgs {
     /// `[user@]host[:port]` or a config alias: only what a login to it uses.
     pub target: Option<String>,
     /// Read this ssh config instead of ~/.ssh/config (as `ssh -F`).
-    #[arg(short = 'F', long = "config", value_name = "FILE")]
+    #[arg(short = 'F', long = "config", value_name = "FILE", value_parser = super::user_config_file)]
     pub config_file: Option<PathBuf>,
     /// Print `{"findings":[...]}` instead of text.
     #[arg(long)]

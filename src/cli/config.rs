@@ -10,13 +10,13 @@ pub struct ConfigArgs {
     /// `[user@]host[:port]` or a config alias.
     pub target: String,
     /// Port, as `ssh -p`.
-    #[arg(short = 'p', long)]
+    #[arg(short = 'p', long, value_parser = super::port_number)]
     pub port: Option<u16>,
     /// User, as `ssh -l`.
     #[arg(short = 'l', long = "login")]
     pub user: Option<String>,
     /// Read this ssh config instead of ~/.ssh/config (as `ssh -F`).
-    #[arg(short = 'F', long = "config", value_name = "FILE")]
+    #[arg(short = 'F', long = "config", value_name = "FILE", value_parser = super::user_config_file)]
     pub config_file: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
@@ -60,6 +60,13 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<i32> {
     if let Some(j) = &cfg.proxy_jump {
         println!("proxyjump       {}", super::printable(j));
     }
-    println!("(from {:?})", cfg.source);
+    println!(
+        "(as {})",
+        match cfg.source {
+            config::ConfigSource::SshG => "`ssh -G` reports it",
+            config::ConfigSource::Parsed =>
+                "sshdoctor reads the config files; ssh -G was not available",
+        }
+    );
     Ok(0)
 }

@@ -29,7 +29,7 @@ pub struct CopyIdArgs {
     #[arg(short = 'f', long = "known-hosts")]
     pub known_hosts: Option<PathBuf>,
     /// Read this ssh config instead of ~/.ssh/config (as `ssh -F`).
-    #[arg(short = 'F', long = "config", value_name = "FILE")]
+    #[arg(short = 'F', long = "config", value_name = "FILE", value_parser = super::user_config_file)]
     pub config_file: Option<PathBuf>,
     /// Do not log in with the key afterwards.
     #[arg(long)]

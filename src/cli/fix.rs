@@ -499,10 +499,26 @@ pub fn exit_code(result: anyhow::Result<i32>) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("sshdoctor: {e:#}");
-            1
+            eprintln!("sshdoctor: {}", super::printable(&format!("{e:#}")));
+            super::error_exit_code(&e)
         }
     }
+}
+
+/// The fixes that change one file's mode refuse a directory as their target: `chmod 600` on a
+/// directory (say `fix chmod-config /tmp`) would lock everyone out of it.
+fn check_file_target(fix_id: &str, target: &Path) -> anyhow::Result<()> {
+    let file_fix = matches!(
+        fix_id,
+        "chmod-config" | "chmod-authorized-keys" | "chmod-private-key"
+    );
+    if file_fix && target.is_dir() {
+        return Err(super::usage(format!(
+            "{fix_id}: {} is a directory, not the file this fix is for",
+            target.display()
+        )));
+    }
+    Ok(())
 }
 
 pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
@@ -536,6 +552,9 @@ pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
             }));
         }
         _ => {}
+    }
+    if let Some(t) = &args.target {
+        check_file_target(&args.fix_id, Path::new(t))?;
     }
     let file = known_hosts_file(args, &paths);
     let ctx = ServerContext {

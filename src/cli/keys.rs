@@ -9,7 +9,7 @@ use crate::paths::SshPaths;
 #[derive(Debug, clap::Args)]
 pub struct KeysArgs {
     /// Read this ssh config instead of ~/.ssh/config for IdentityFile lines.
-    #[arg(short = 'F', long = "config", value_name = "FILE")]
+    #[arg(short = 'F', long = "config", value_name = "FILE", value_parser = super::user_config_file)]
     pub config_file: Option<PathBuf>,
     /// Print `{"keys":[...]}` instead of a table.
     #[arg(long)]

@@ -5,6 +5,7 @@
 //! `known-hosts find`, not found), 2 bad usage or unreadable input (the message on stderr).
 
 use std::io::Write;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
@@ -13,6 +14,7 @@ pub mod check;
 pub mod config;
 pub mod copy_id;
 pub mod fix;
+pub mod generate;
 pub mod keys;
 pub mod known_hosts;
 pub mod known_hosts_remove;
@@ -70,6 +72,18 @@ pub enum Command {
     /// Fetch the host key of every known host, concurrently, and report which known_hosts entries
     /// went stale. Exit 1 when a key changed or is revoked.
     Scan(scan::ScanArgs),
+    /// Print the shell completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man {
+        /// Write sshdoctor.1 and a sshdoctor-COMMAND.1 page for each command into DIR
+        /// (e.g. ~/.local/share/man/man1) instead of printing sshdoctor.1.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 /// A mistake in how sshdoctor was called: exit code 2.
@@ -79,6 +93,55 @@ pub struct UsageError(pub String);
 
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
+}
+
+/// The exit code of a command's error: 2 for a usage error, 1 for anything else (a fix that
+/// could not be applied, a file that changed under it).
+pub fn error_exit_code(e: &anyhow::Error) -> i32 {
+    if e.downcast_ref::<UsageError>().is_some() {
+        2
+    } else {
+        1
+    }
+}
+
+/// `-F FILE` checked as ssh checks it before doing anything: `none` means no config file;
+/// anything else must be a file that opens (ssh: `Can't open user config file FILE: No such
+/// file or directory`). A directory is refused too: ssh would read it as an empty config, and
+/// judging its mode as if it were ~/.ssh/config only misleads. Clap turns the error into a
+/// usage error (exit 2) before any work starts, for every command that takes `-F`.
+pub fn user_config_file(arg: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(arg);
+    if arg == "none" {
+        return Ok(path);
+    }
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_dir() => Err(format!(
+            "can't open user config file {arg}: it is a directory, not an ssh_config file"
+        )),
+        Ok(_) => std::fs::File::open(&path)
+            .map(|_| path)
+            .map_err(|e| format!("can't open user config file {arg}: {}", io_reason(&e))),
+        Err(e) => Err(format!(
+            "can't open user config file {arg}: {}",
+            io_reason(&e)
+        )),
+    }
+}
+
+/// `-p PORT` as ssh takes it: 1 to 65535 (ssh: `Bad port '0'`); 0 is not "the default".
+pub fn port_number(arg: &str) -> Result<u16, String> {
+    match arg.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(format!(
+            "bad port '{arg}': a port is a number from 1 to 65535"
+        )),
+    }
+}
+
+/// An I/O error as OpenSSH words it (`strerror`), without Rust's `(os error 2)` suffix.
+pub fn io_reason(e: &std::io::Error) -> String {
+    crate::words::io_reason(&e.to_string()).to_string()
 }
 
 /// Prints JSON followed by a newline; a closed pipe (`| head`) is not an error.
@@ -136,6 +199,8 @@ pub fn main() -> i32 {
         Some(Command::Undo(a)) => Ok(fix::exit_code(undo::run(a))),
         Some(Command::CopyId(a)) => Ok(fix::exit_code(copy_id::run(a))),
         Some(Command::Scan(a)) => scan::run(a),
+        Some(Command::Completions { shell }) => generate::completions(*shell),
+        Some(Command::Man { out_dir }) => generate::man(out_dir.as_deref()),
     };
     match result {
         Ok(code) => code,

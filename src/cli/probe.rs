@@ -18,7 +18,7 @@ pub struct ProbeArgs {
     /// `[user@]host[:port]` (a Host alias from ~/.ssh/config works too).
     pub target: String,
     /// Port to connect to (overrides the target and the config).
-    #[arg(short = 'p', long = "port")]
+    #[arg(short = 'p', long = "port", value_parser = super::port_number)]
     pub port: Option<u16>,
     /// User to log in as.
     #[arg(short = 'l', long = "login-name")]
@@ -27,7 +27,7 @@ pub struct ProbeArgs {
     #[arg(short = 'i', long = "identity")]
     pub identity: Vec<PathBuf>,
     /// ssh_config file to read instead of ~/.ssh/config.
-    #[arg(short = 'F', long = "config")]
+    #[arg(short = 'F', long = "config", value_name = "FILE", value_parser = super::user_config_file)]
     pub config: Option<PathBuf>,
     /// known_hosts file to compare the server's key with (instead of the config's).
     #[arg(long = "known-hosts")]
@@ -122,7 +122,9 @@ fn print_findings(r: &ProbeReport) {
 /// the known_hosts files: the same [`setup::options`] the dashboard uses.
 pub fn resolve(args: &ProbeArgs) -> anyhow::Result<ProbeOptions> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
-        return Err(super::usage("--timeout must be between 0 and 3600 seconds"));
+        return Err(super::usage(
+            "--timeout takes seconds, more than 0 and at most 3600",
+        ));
     }
     let paths = SshPaths::from_env()?;
     let req = setup::ProbeRequest {

@@ -29,7 +29,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
     /// The ssh config file for `--from config` (default ~/.ssh/config).
-    #[arg(short = 'F', long = "config", value_name = "FILE")]
+    #[arg(short = 'F', long = "config", value_name = "FILE", value_parser = super::user_config_file)]
     pub config_file: Option<PathBuf>,
     /// Most connections open at once.
     #[arg(long, default_value_t = 64)]
@@ -51,7 +51,9 @@ enum Source<'a> {
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<i32> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
-        return Err(super::usage("--timeout must be between 0 and 3600 seconds"));
+        return Err(super::usage(
+            "--timeout takes seconds, more than 0 and at most 3600",
+        ));
     }
     if args.concurrency == 0 || args.concurrency > 4096 {
         return Err(super::usage("--concurrency must be between 1 and 4096"));
@@ -180,8 +182,19 @@ fn config_targets(args: &ScanArgs, paths: &SshPaths) -> anyhow::Result<Vec<ScanT
 
 fn result_line(r: &ScanResult) -> String {
     let status = r.status.as_str();
-    let why = r.reason.map(|x| format!(" ({x})")).unwrap_or_default();
-    super::printable(&format!("{status:<16} {:<28} {}{why}", r.name, r.detail))
+    let detail = crate::words::io_reason(&r.detail);
+    // The reason in brackets only where the detail does not already say it
+    // (not "Connection refused (refused)").
+    let why = r
+        .reason
+        .filter(|x| {
+            !detail
+                .to_ascii_lowercase()
+                .contains(&x.to_ascii_lowercase())
+        })
+        .map(|x| format!(" ({x})"))
+        .unwrap_or_default();
+    super::printable(&format!("{status:<16} {:<28} {detail}{why}", r.name))
 }
 
 fn print_summary(results: &[ScanResult], file: &str, total: usize) {
@@ -204,7 +217,11 @@ fn print_summary(results: &[ScanResult], file: &str, total: usize) {
         println!("No hosts to scan (hashed entries need the host named on the command line).");
         return;
     }
-    println!("{total} hosts: {}", parts.join(", "));
+    println!(
+        "{}: {}",
+        crate::words::count(total, "host"),
+        parts.join(", ")
+    );
     for f in scan::findings(results, file) {
         if let Some(fix) = f.fixes.first() {
             println!("  {}\n    {}", super::printable(&f.title), fix.command);

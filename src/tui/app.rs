@@ -250,9 +250,16 @@ impl ScanState {
     pub fn summary(&self) -> String {
         use crate::scan::ScanStatus as S;
         let head = if self.running {
-            format!("Scanning {}/{} hosts", self.results.len(), self.total)
+            format!(
+                "Scanning {}/{}",
+                self.results.len(),
+                crate::words::count(self.total, "host")
+            )
         } else {
-            format!("Scanned {} hosts", self.results.len())
+            format!(
+                "Scanned {}",
+                crate::words::count(self.results.len(), "host")
+            )
         };
         let mut s = format!(
             "{head}: {} key changed, {} unreachable, {} not SSH, {} unchanged",
