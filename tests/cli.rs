@@ -518,3 +518,40 @@ fn port_zero_and_timeout_zero_are_usage_errors_that_say_why() {
     assert!(err.contains("more than 0"), "{err}");
     assert!(!err.contains("between 0 and"), "{err}");
 }
+
+/// A reader that goes away (`sshdoctor check | head -0`) ends every command quietly with
+/// status 0 — never a panic (exit 101) on the broken pipe.
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let (home, _) = broken_home();
+    let kh = home.path().join("kh");
+    let line =
+        "h ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+    std::fs::write(&kh, line.repeat(5000)).unwrap();
+    let kh = kh.to_str().unwrap();
+    let commands: [&[&str]; 9] = [
+        &["check"],
+        &["check", "--json"],
+        &["keys"],
+        &["keys", "--json"],
+        &["agent"],
+        &["config", "h"],
+        &["known-hosts", "list", "-f", kh],
+        &["known-hosts", "list", "--json", "-f", kh],
+        &["man"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(bin())
+            .args(args)
+            .env("HOME", home.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .stdout(writer)
+            .output()
+            .expect("run sshdoctor");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

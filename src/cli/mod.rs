@@ -9,6 +9,23 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+/// `println!` for every CLI module: ends quietly on a broken pipe ([`out`]).
+macro_rules! println {
+    () => {
+        $crate::cli::out::write(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` for every CLI module: ends quietly on a broken pipe ([`out`]).
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::cli::out::write(format_args!($($arg)*), false)
+    };
+}
+
 pub mod agent;
 pub mod check;
 pub mod config;
@@ -18,6 +35,7 @@ pub mod generate;
 pub mod keys;
 pub mod known_hosts;
 pub mod known_hosts_remove;
+pub mod out;
 pub mod probe;
 pub mod scan;
 pub mod server;
@@ -154,7 +172,8 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
         .and_then(|()| writeln!(out))
         .and_then(|()| out.flush());
     match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        // As for text output: a reader that went away ends the program quietly.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
         other => Ok(other?),
     }
 }
