@@ -555,3 +555,40 @@ fn a_closed_stdout_ends_every_command_quietly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// `keys` text has a header, and flags a private key ssh would refuse for its mode (the oracle:
+/// `ssh-keygen -y` prints OpenSSH's "UNPROTECTED PRIVATE KEY FILE!" for the same file).
+#[test]
+fn keys_text_has_a_header_and_flags_a_key_too_open_for_ssh() {
+    let home = tempfile::tempdir().unwrap();
+    let ssh = home.path().join(".ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    let open = ssh.join("id_ed25519");
+    keygen(&open, "ed25519", "open@box");
+    chmod(&open, 0o644);
+    let fine = ssh.join("id_ecdsa");
+    keygen(&fine, "ecdsa", "fine@box");
+    let oracle = Command::new("ssh-keygen")
+        .arg("-y")
+        .arg("-f")
+        .arg(&open)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&oracle.stderr).contains("UNPROTECTED PRIVATE KEY FILE"));
+    let out = run(home.path(), &["keys"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    for col in ["FILE", "TYPE", "MODE", "FINGERPRINT"] {
+        assert!(header.contains(col), "{text}");
+    }
+    let row = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("~/.ssh/{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}: {text}"))
+            .to_string()
+    };
+    assert!(row("id_ed25519").contains("TOO OPEN"), "{text}");
+    assert!(!row("id_ecdsa").contains("TOO OPEN"), "{text}");
+}

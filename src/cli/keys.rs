@@ -41,7 +41,10 @@ fn render(keys: &[KeyInfo], paths: &SshPaths) -> String {
     if keys.is_empty() {
         return format!("No keys in {}.\n", paths.display(&paths.ssh_dir));
     }
-    let mut out = String::new();
+    let mut out = format!(
+        "{:<40} {:<7} {:<22} {:>5} {:<4} {} {}\n",
+        "FILE", "KIND", "TYPE", "BITS", "MODE", "FINGERPRINT", "COMMENT"
+    );
     for k in keys {
         let kind = match k.kind {
             KeyKind::Private => "private",
@@ -53,6 +56,12 @@ fn render(keys: &[KeyInfo], paths: &SshPaths) -> String {
         }
         if k.public_key_matches == Some(false) {
             flags.push(".pub MISMATCH");
+        }
+        // What ssh says about such a file: "UNPROTECTED PRIVATE KEY FILE! ... will be ignored".
+        let too_open =
+            u32::from_str_radix(k.mode.trim_start_matches('0'), 8).is_ok_and(|m| m & 0o077 != 0);
+        if k.kind == KeyKind::Private && too_open {
+            flags.push("TOO OPEN: ssh ignores this key, chmod 600 it");
         }
         out.push_str(&format!(
             "{:<40} {:<7} {:<22} {:>5} {} {} {}{}\n",
