@@ -251,17 +251,17 @@ fn the_live_timeline_shows_stages_as_they_come_with_a_spinner() {
         "{s}"
     );
     assert!(
-        lines[3].contains("✔ DNS") && lines[3].contains("2 ms"),
+        lines[3].contains("✔ resolve (DNS)") && lines[3].contains("2 ms"),
         "{s}"
     );
     assert!(
-        lines[4].contains("| TCP") && lines[4].contains("running"),
+        lines[4].contains("| connect (TCP)") && lines[4].contains("running"),
         "{s}"
     );
     assert!(lines[5].contains("· banner"), "{s}");
     app.update(Msg::Tick);
     let (lines, _) = draw(&app, 80, 24);
-    assert!(lines[4].contains("/ TCP"), "the spinner turns");
+    assert!(lines[4].contains("/ connect (TCP)"), "the spinner turns");
     // r while running does not start a second probe.
     assert!(app.update(key(KeyCode::Char('r'))).is_empty());
 }
@@ -284,7 +284,7 @@ fn a_hostile_banner_never_reaches_the_terminal_as_escapes() {
     // Re-running clears the timeline and asks for a new probe.
     assert_eq!(app.update(key(KeyCode::Char('r'))), vec![Effect::Probe]);
     let (lines, _) = draw(&app, 80, 24);
-    assert!(lines[3].contains("· DNS"), "{}", screen(&lines));
+    assert!(lines[3].contains("· resolve (DNS)"), "{}", screen(&lines));
 }
 
 #[test]
@@ -871,4 +871,15 @@ fn the_readme_keys_table_is_the_key_table() {
         readme.contains(&table),
         "README.md's keys table differs from src/tui/keymap.rs; it should be:\n{table}"
     );
+}
+
+/// The dashboard and `sshdoctor probe` call each stage the same, starting with its JSON name.
+#[test]
+fn stage_labels_start_with_the_json_names() {
+    for name in sshdoctor::probe::STAGES {
+        let label = sshdoctor::probe::stage_label(name);
+        assert!(label.starts_with(name), "{label}");
+        assert!(sshdoctor::probe::stage_label(&format!("jump:{name}")).starts_with("jump:"));
+    }
+    assert_eq!(sshdoctor::probe::stage_label("resolve"), "resolve (DNS)");
 }

@@ -152,7 +152,7 @@ fn changed_host_key_is_shown_with_both_fingerprints_and_removed_with_f_y() {
     t.keys(&["q", "Tab"]);
     let s = t.wait_for("Live test of root@127.0.0.1");
     assert!(
-        s.contains("✔ DNS") && s.contains("✔ TCP") && s.contains("✘ host key"),
+        s.contains("✔ resolve (DNS)") && s.contains("✔ connect (TCP)") && s.contains("✘ host-key"),
         "{s}"
     );
     t.keys(&["BTab", "Enter", "f"]);

@@ -85,8 +85,8 @@ fn print_stage(st: &probe::Stage) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "[{mark}] {:<13}{:>6} ms  {}",
-        st.stage,
+        "[{mark}] {:<20}{:>6} ms  {}",
+        probe::stage_label(&st.stage),
         st.ms,
         printable(&st.detail)
     );

@@ -123,6 +123,24 @@ pub const STAGES: [&str; 8] = [
     "login",
 ];
 
+/// What a stage is called in the dashboard and the CLI's text output alike: its JSON name, with
+/// the everyday word beside it where the name alone says little ("resolve (DNS)"), so what a
+/// user reads on screen is what they find in `--json`. Jump stages keep their `jump:` prefix.
+pub fn stage_label(name: &str) -> String {
+    let (prefix, bare) = match name.strip_prefix("jump:") {
+        Some(rest) => ("jump:", rest),
+        None => ("", name),
+    };
+    let word = match bare {
+        "resolve" => "resolve (DNS)",
+        "connect" => "connect (TCP)",
+        "kex" => "kex (key exchange)",
+        "keys" => "keys (tried)",
+        other => other,
+    };
+    format!("{prefix}{word}")
+}
+
 /// The stages of a jump host, reported before the target's, in the same order. Every hop of a
 /// chain uses these names; each hop's `jump:resolve` detail says which hop it is.
 pub const JUMP_STAGES: [&str; 8] = [

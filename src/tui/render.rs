@@ -20,21 +20,6 @@ use crate::probe::StageStatus;
 
 const SPINNER: [&str; 4] = ["|", "/", "-", "\\"];
 
-/// What a stage is called on screen.
-fn stage_label(name: &str) -> &str {
-    match name {
-        "resolve" => "DNS",
-        "connect" => "TCP",
-        "banner" => "banner",
-        "kex" => "key exchange",
-        "host-key" => "host key",
-        "auth-methods" => "auth methods",
-        "keys" => "keys tried",
-        "login" => "login",
-        other => other,
-    }
-}
-
 impl App {
     fn style(&self, color: Color) -> Style {
         if self.color {
@@ -392,7 +377,7 @@ impl App {
         lines.push(Line::styled(head, self.bold()));
         lines.push(Line::default());
         for (name, state) in &live.stages {
-            let label = format!("{:<13}", stage_label(name));
+            let label = format!("{:<20}", crate::probe::stage_label(name));
             let line = match state {
                 StageState::Pending => Line::from(format!("  · {label}")),
                 StageState::Running => Line::from(vec![
