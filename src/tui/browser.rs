@@ -49,7 +49,10 @@ pub enum RowKind {
 pub struct Loaded {
     pub kh: KnownHosts,
     pub rows: Vec<Row>,
+    /// Lines ssh cannot use (malformed rows plus entries with undecodable keys).
     pub malformed: usize,
+    /// Of those, the rows that are not key entries.
+    pub malformed_rows: usize,
 }
 
 impl Loaded {
@@ -84,12 +87,13 @@ impl Loaded {
             .collect();
         let entry_lines: HashSet<usize> = rows.iter().map(|r| r.line).collect();
         let raw: Vec<&[u8]> = kh.bytes().split(|&b| b == b'\n').collect();
-        let mut malformed = 0;
+        // Every line ssh cannot use, as `check` and `list` count them: malformed lines and key
+        // lines whose key data ssh cannot decode (those stay entry rows, marked).
+        let malformed = problems.len();
         for (line, reason) in &problems {
             if entry_lines.contains(line) {
                 continue;
             }
-            malformed += 1;
             let text = raw
                 .get(line.saturating_sub(1))
                 .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -113,12 +117,28 @@ impl Loaded {
             }
         }
         mark_shared_keys(&mut rows);
+        let malformed_rows = rows
+            .iter()
+            .filter(|r| matches!(r.kind, RowKind::Malformed { .. }))
+            .count();
         Loaded {
             kh,
             rows,
             malformed,
+            malformed_rows,
         }
     }
+}
+
+/// The known_hosts name ssh looks up for a host typed in the filter: `host`, or `[host]:port`
+/// for another port (`h:2200`, `[h]:2200` and `user@h:2200` alike). `None` when the text
+/// cannot be a host (spaces, a pattern).
+fn lookup_name(typed: &str) -> Option<String> {
+    if typed.contains(['*', '?', '!', ',']) {
+        return None;
+    }
+    let t = crate::config::parse_target(typed).ok()?;
+    Some(known_hosts::host_port_name(&t.host, t.port.unwrap_or(22)))
 }
 
 /// A key that appears on several lines for different hosts is a stale candidate: usually a
@@ -166,6 +186,10 @@ pub struct Browser {
     pub editing: bool,
     /// Indices into the rows that pass the filter.
     pub visible: Vec<usize>,
+    /// With a filter that names a host: that name as ssh looks it up (`[h]:2200` for
+    /// `h:2200`), and the lines ssh would use for it (hashed, wildcard and plain alike); the
+    /// other visible rows only contain the filter's text.
+    pub host_match: Option<(String, HashSet<usize>)>,
     pub cursor: usize,
     /// First visible index shown at the top of the list.
     pub offset: usize,
@@ -184,6 +208,7 @@ impl Browser {
             filter: String::new(),
             editing: false,
             visible: Vec::new(),
+            host_match: None,
             cursor: 0,
             offset: 0,
             selected: BTreeSet::new(),
@@ -224,10 +249,12 @@ impl Browser {
         self.clamp();
     }
 
-    /// Narrows the rows to the filter: a case-insensitive substring of the host list (or of a
-    /// malformed line), or, for hashed entries, the filter as a whole host name (`[h]:port`
-    /// included) as ssh would hash it.
+    /// Narrows the rows to the filter: the entries ssh would use for the filter read as a host
+    /// (`[user@]host[:port]`, as `known-hosts find` judges it: hashed, wildcard and plain lines,
+    /// negations honoured), plus rows whose host list (or malformed text) contains the filter
+    /// as typed, case-insensitively. [`Self::host_match`] tells the two apart.
     pub fn apply_filter(&mut self) {
+        self.host_match = None;
         let Load::Ready(loaded) = &self.load else {
             self.visible.clear();
             return;
@@ -236,22 +263,28 @@ impl Browser {
         if needle.is_empty() {
             self.visible = (0..loaded.rows.len()).collect();
         } else {
-            let hashed: HashSet<usize> = loaded
-                .kh
-                .find(&needle)
-                .into_iter()
-                .filter(|e| e.hashed)
-                .map(|e| e.line)
-                .collect();
+            let name = lookup_name(&needle);
+            let used: HashSet<usize> = name
+                .as_deref()
+                .map(|n| loaded.kh.find(n).into_iter().map(|e| e.line).collect())
+                .unwrap_or_default();
             self.visible = loaded
                 .rows
                 .iter()
                 .enumerate()
-                .filter(|(_, r)| r.hosts_lower.contains(&needle) || hashed.contains(&r.line))
+                .filter(|(_, r)| r.hosts_lower.contains(&needle) || used.contains(&r.line))
                 .map(|(i, _)| i)
                 .collect();
+            self.host_match = name.map(|n| (n, used));
         }
         self.clamp();
+    }
+
+    /// Whether ssh would use `line` for the host the filter names (`None`: no host filter).
+    pub fn used_for_filter(&self, line: usize) -> Option<bool> {
+        self.host_match
+            .as_ref()
+            .map(|(_, used)| used.contains(&line))
     }
 
     fn clamp(&mut self) {
@@ -602,6 +635,56 @@ mod tests {
         b.apply_filter();
         let shown: Vec<usize> = b.visible.iter().map(|&i| b.rows()[i].line).collect();
         assert_eq!(shown, [1]);
+    }
+
+    #[test]
+    fn a_host_filter_shows_what_ssh_uses_for_that_host_and_marks_text_matches() {
+        let text = format!(
+            "*.zone4.example.org ssh-ed25519 {ED_A}\n\
+             [vault.internal]:2200 ssh-ed25519 {ED_B}\n\
+             *.example.com,!neg.example.com ssh-ed25519 {ED_A}\n\
+             vault.internal ssh-ed25519 {ED_A}\n"
+        );
+        let mut b = browser(&text);
+        let lines =
+            |b: &Browser| -> Vec<usize> { b.visible.iter().map(|&i| b.rows()[i].line).collect() };
+        b.filter = "x.zone4.example.org".into();
+        b.apply_filter();
+        assert_eq!(lines(&b), [1]);
+        assert_eq!(b.used_for_filter(1), Some(true));
+        // host:port is looked up as ssh writes it, [host]:port.
+        b.filter = "vault.internal:2200".into();
+        b.apply_filter();
+        assert_eq!(lines(&b), [2]);
+        assert_eq!(b.host_match.as_ref().unwrap().0, "[vault.internal]:2200");
+        // The plain name matches its own line, and as text the [..]:2200 one, marked so.
+        b.filter = "vault.internal".into();
+        b.apply_filter();
+        assert_eq!(lines(&b), [2, 4]);
+        assert_eq!(b.used_for_filter(4), Some(true));
+        assert_eq!(b.used_for_filter(2), Some(false));
+        // A negated pattern is not used for that host: only a text match.
+        b.filter = "neg.example.com".into();
+        b.apply_filter();
+        assert_eq!(lines(&b), [3]);
+        assert_eq!(b.used_for_filter(3), Some(false));
+        b.filter = "other.example.com".into();
+        b.apply_filter();
+        assert_eq!(lines(&b), [3]);
+        assert_eq!(b.used_for_filter(3), Some(true));
+    }
+
+    #[test]
+    fn malformed_counts_every_line_ssh_cannot_use_as_check_does() {
+        // One malformed line and one key line whose key data does not decode.
+        let text = format!("good ssh-ed25519 {ED_A}\nonlyhost\nbad ssh-ed25519 AAAAC3Nz\n");
+        let b = browser(&text);
+        let Load::Ready(l) = &b.load else {
+            panic!("loaded")
+        };
+        assert_eq!(l.malformed, l.kh.problems().len());
+        assert_eq!(l.malformed, 2);
+        assert_eq!(l.malformed_rows, 1);
     }
 
     #[test]

@@ -650,7 +650,7 @@ impl App {
                     let mut s = format!(
                         "{}: {} entries, {} malformed",
                         clean(&b.shown),
-                        l.rows.len() - l.malformed,
+                        l.rows.len() - l.malformed_rows,
                         l.malformed
                     );
                     if !b.filter.is_empty() {
@@ -659,6 +659,9 @@ impl App {
                             clean(&b.filter),
                             b.visible.len()
                         ));
+                        if let Some((name, used)) = &b.host_match {
+                            s.push_str(&format!(" ({} ssh uses for {})", used.len(), clean(name)));
+                        }
                     }
                     if !b.selected.is_empty() {
                         s.push_str(&format!(", {} selected", b.selected.len()));
@@ -720,12 +723,25 @@ impl App {
                             None => String::new(),
                         };
                         // A scan's verdict says more than a guess: it comes first.
-                        let (note, color) = match (&r.scan, &r.stale) {
+                        let (mut note, color) = match (&r.scan, &r.stale) {
                             (Some(m), _) if m.stale => (m.text.clone(), Color::Red),
                             (Some(m), None) => (m.text.clone(), Color::Green),
                             (Some(m), Some(st)) => (format!("{}; {st}", m.text), Color::Magenta),
                             (None, st) => (st.clone().unwrap_or_default(), Color::Magenta),
                         };
+                        // With a host filter: which rows ssh uses, which only hold the text.
+                        let used = match b.used_for_filter(r.line) {
+                            Some(true) => "ssh uses",
+                            Some(false) => "text match only",
+                            None => "",
+                        };
+                        if !used.is_empty() {
+                            note = if note.is_empty() {
+                                used.to_string()
+                            } else {
+                                format!("{used}; {note}")
+                            };
+                        }
                         Line::from(vec![
                             Span::raw(format!(
                                 "{:>6} {sel}{} {} {} {} ",
