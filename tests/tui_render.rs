@@ -19,7 +19,7 @@ use sshdoctor::paths::SshPaths;
 use sshdoctor::probe::diagnose::{self, Target};
 use sshdoctor::probe::{ProbeReport, ServerInfo, Stage, StageEvent, StageStatus, TargetInfo};
 use sshdoctor::server::ServerReport;
-use sshdoctor::tui::app::{Inspected, Overlay, PermRow};
+use sshdoctor::tui::app::{Inspected, Overlay, PermRow, Status};
 use sshdoctor::tui::browser::{Load, Loaded, Resolution};
 use sshdoctor::tui::fixes::{self, Request};
 use sshdoctor::tui::{keymap, App, Effect, Msg};
@@ -882,4 +882,65 @@ fn stage_labels_start_with_the_json_names() {
         assert!(sshdoctor::probe::stage_label(&format!("jump:{name}")).starts_with("jump:"));
     }
     assert_eq!(sshdoctor::probe::stage_label("resolve"), "resolve (DNS)");
+}
+
+/// Issue 17: the help at 80x24 does not fit; it scrolls, says where it is, and every key's row
+/// can be reached (none silently dropped).
+#[test]
+fn help_scrolls_on_a_short_terminal_and_shows_every_key() {
+    let mut app = changed_dashboard();
+    app.update(key(KeyCode::Char('?')));
+    assert_eq!(app.overlay, Overlay::Help);
+    let mut seen = String::new();
+    let (lines, _) = draw(&app, 80, 24);
+    assert!(screen(&lines).contains("scroll"), "{}", screen(&lines));
+    for _ in 0..200 {
+        let (lines, _) = draw(&app, 80, 24);
+        seen.push_str(&screen(&lines));
+        app.update(key(KeyCode::Down));
+        assert_eq!(
+            app.overlay,
+            Overlay::Help,
+            "arrows scroll, they do not close"
+        );
+    }
+    for b in keymap::BINDINGS {
+        let first_words: String = b.help.split(' ').take(2).collect::<Vec<_>>().join(" ");
+        assert!(seen.contains(&first_words), "help never shows {:?}", b.help);
+    }
+    let last = keymap::BINDINGS.last().unwrap();
+    assert!(seen.contains(last.label), "{seen}");
+    app.update(key(KeyCode::Char('x')));
+    assert_eq!(app.overlay, Overlay::None, "any other key closes");
+    // On a tall terminal it fits whole, without a scroll line.
+    app.update(key(KeyCode::Char('?')));
+    let (lines, _) = draw(&app, 120, 60);
+    assert!(
+        !screen(&lines).contains("PgDn/PgUp scroll"),
+        "{}",
+        screen(&lines)
+    );
+}
+
+/// At 100 columns a long status keeps its end (the undo hint), and at 50x12 (too small) q quits
+/// with one press.
+#[test]
+fn a_long_status_keeps_its_undo_hint_and_q_quits_a_too_small_screen_at_once() {
+    let mut app = changed_dashboard();
+    app.status = Some(Status {
+        text: "Deleted line 3 from /home/alice/.ssh/known_hosts, [127.0.0.1]:42931 and its aliases (previous file in known_hosts.old; u undoes)".into(),
+        error: false,
+    });
+    let (lines, _) = draw(&app, 100, 30);
+    let s = screen(&lines);
+    assert!(s.contains("u undoes)"), "{s}");
+    assert!(s.contains('…'), "{s}");
+
+    let mut app = changed_dashboard();
+    app.update(Msg::Resize(50, 12));
+    app.update(key(KeyCode::Enter));
+    let (lines, _) = draw(&app, 50, 12);
+    assert!(screen(&lines).contains("too small"), "{}", screen(&lines));
+    app.update(key(KeyCode::Char('q')));
+    assert!(app.quit, "one q quits the too-small screen");
 }

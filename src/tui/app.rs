@@ -291,6 +291,8 @@ pub struct App {
     pub detail: bool,
     pub fix_cursor: usize,
     pub detail_scroll: u16,
+    /// First row of the help overlay shown (it scrolls when the terminal is short).
+    pub help_scroll: usize,
     pub rows: [Cursor; 3],
     pub live: Option<Live>,
     pub browser: Browser,
@@ -332,6 +334,7 @@ impl App {
             detail: false,
             fix_cursor: 0,
             detail_scroll: 0,
+            help_scroll: 0,
             rows: [Cursor::default(); 3],
             live: target.map(Live::new),
             browser: Browser::new(known_hosts, shown),
@@ -679,8 +682,33 @@ impl App {
             self.quit = true;
             return Vec::new();
         }
+        // The "terminal too small" screen shows nothing else: q quits at once from it.
+        if super::layout::too_small(self.size)
+            && matches!(key.code, KeyCode::Char('q') | KeyCode::Esc)
+        {
+            self.quit = true;
+            return Vec::new();
+        }
         match std::mem::replace(&mut self.overlay, Overlay::None) {
-            Overlay::Help => return Vec::new(),
+            Overlay::Help => {
+                // The arrows (and j/k, PgUp/PgDn, Space) scroll a help that does not fit;
+                // any other key closes it.
+                let page = usize::from(self.size.1.saturating_sub(4)).max(1);
+                let scroll = match key.code {
+                    KeyCode::Down | KeyCode::Char('j') => Some(self.help_scroll.saturating_add(1)),
+                    KeyCode::Up | KeyCode::Char('k') => Some(self.help_scroll.saturating_sub(1)),
+                    KeyCode::PageDown | KeyCode::Char(' ') => {
+                        Some(self.help_scroll.saturating_add(page))
+                    }
+                    KeyCode::PageUp => Some(self.help_scroll.saturating_sub(page)),
+                    _ => None,
+                };
+                if let Some(s) = scroll {
+                    self.help_scroll = s.min(self.help_rows(self.size.0).saturating_sub(1));
+                    self.overlay = Overlay::Help;
+                }
+                return Vec::new();
+            }
             Overlay::Confirm(mut c) if c.strong && c.effect.is_some() => {
                 match key.code {
                     KeyCode::Char(ch) if c.typed.len() < 3 => {
@@ -782,7 +810,10 @@ impl App {
                     self.quit = true;
                 }
             }
-            Action::Help => self.overlay = Overlay::Help,
+            Action::Help => {
+                self.overlay = Overlay::Help;
+                self.help_scroll = 0;
+            }
             Action::NextPane | Action::PrevPane => {
                 let n = self.panes.len().max(1);
                 self.pane = if action == Action::NextPane {

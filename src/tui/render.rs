@@ -12,7 +12,12 @@ use super::app::{App, Overlay, Pane, StageState};
 use super::browser::{Load, RowKind};
 use super::keymap;
 use super::layout::{self, TAB_PREFIX};
-use super::text::{clean, column, fit};
+use super::text::{clean, column, fit, fit_keeping_end, wrap};
+
+/// Width of a popup (help, confirmations) on a terminal `width` columns wide.
+fn popup_width(width: u16) -> u16 {
+    width.saturating_sub(4).min(90)
+}
 use crate::agent::AgentStatus;
 use crate::finding::Severity;
 use crate::known_hosts::Marker;
@@ -91,7 +96,9 @@ impl App {
             } else {
                 self.bold()
             };
-            frame.render_widget(Paragraph::new(Span::styled(clean(&s.text), style)), status);
+            // One row: a message too long for it keeps its end (the undo hint), not its start.
+            let text = fit_keeping_end(&clean(&s.text), usize::from(status.width));
+            frame.render_widget(Paragraph::new(Span::styled(text, style)), status);
         }
         self.render_footer(frame, footer);
         match &self.overlay {
@@ -807,22 +814,64 @@ impl App {
         }
     }
 
-    fn render_help(&self, frame: &mut Frame, area: Rect) {
-        let mut lines: Vec<String> = keymap::BINDINGS
+    /// The help's rows for a terminal `width` columns wide: every key, wrapped to the popup.
+    fn help_text(width: u16) -> Vec<String> {
+        let inner = usize::from(popup_width(width).saturating_sub(2)).max(10);
+        keymap::BINDINGS
             .iter()
             .map(|b| format!("{:<8} {}", b.label, b.help))
-            .collect();
-        lines.extend(
-            keymap::MODAL_HELP
-                .iter()
-                .map(|(k, h)| format!("{k:<8} {h}")),
-        );
-        self.render_popup(frame, area, "Keys (any key closes)", &lines);
+            .chain(
+                keymap::MODAL_HELP
+                    .iter()
+                    .map(|(k, h)| format!("{k:<8} {h}")),
+            )
+            .flat_map(|l| wrap(&l, inner, 9))
+            .collect()
+    }
+
+    /// How many rows the help has at this width (for the scroll bound).
+    pub fn help_rows(&self, width: u16) -> usize {
+        Self::help_text(width).len()
+    }
+
+    /// The help, scrolled by [`App::help_scroll`] when it does not fit: its last row always
+    /// says where the view is and how to scroll, so no key is silently left out.
+    fn render_help(&self, frame: &mut Frame, area: Rect) {
+        let rows = Self::help_text(area.width);
+        let room = usize::from(area.height.saturating_sub(2));
+        if rows.len() <= room {
+            self.render_popup(frame, area, "Keys (any key closes)", &rows);
+            return;
+        }
+        let shown = room.saturating_sub(1).max(1);
+        let start = self.help_scroll.min(rows.len().saturating_sub(shown));
+        let end = (start + shown).min(rows.len());
+        let mut lines = rows[start..end].to_vec();
+        lines.push(format!(
+            "rows {}-{} of {}: ↓/j ↑/k PgDn/PgUp scroll, any other key closes",
+            start + 1,
+            end,
+            rows.len()
+        ));
+        self.render_popup(frame, area, "Keys", &lines);
     }
 
     /// A bordered box in the middle of `area`, clamped to it.
     fn render_popup(&self, frame: &mut Frame, area: Rect, title: &str, lines: &[String]) {
-        let width = area.width.saturating_sub(4).min(90);
+        let width = popup_width(area.width);
+        // A title too long for the border ends in an ellipsis instead of being cut mid-word,
+        // and is then given whole as the first line.
+        let full_title = clean(title);
+        let title = fit(&full_title, usize::from(width.saturating_sub(4)));
+        let with_title: Vec<String>;
+        let lines = if title == full_title {
+            lines
+        } else {
+            with_title = std::iter::once(full_title)
+                .chain(lines.iter().cloned())
+                .collect();
+            &with_title[..]
+        };
         let inner = usize::from(width.saturating_sub(2)).max(1);
         // Word wrapping can take a row more than the character count says.
         let needed: usize = lines
