@@ -358,3 +358,54 @@ fn a_changed_host_key_is_trusted_only_after_typing_yes() {
         "{found}"
     );
 }
+
+/// Issue 17: "You have no SSH private key" is fixed from the dashboard: `f` offers to run
+/// `sshdoctor fix generate-key` here, the dashboard steps aside while it asks for the passphrase
+/// and confirmation in the terminal, then comes back with the finding gone; `u` undoes it.
+#[test]
+fn a_missing_key_is_generated_from_the_dashboard_in_the_terminal() {
+    let home = home();
+    let t = Tmux::start_sshdoctor(home.path(), &[]);
+    t.wait_for("You have no SSH private key");
+    t.keys(&["f"]);
+    let s = t.wait_for("Run this fix here?");
+    assert!(s.contains("sshdoctor fix generate-key"), "{s}");
+    t.keys(&["y"]);
+    t.wait_for("Enter passphrase for the new key");
+    t.keys(&["Enter"]);
+    t.wait_for("Enter the same passphrase again");
+    t.keys(&["Enter"]);
+    t.wait_for("[y/N]");
+    t.keys(&["y", "Enter"]);
+    t.wait_for("press Enter to go back to the dashboard");
+    let key = home.path().join(".ssh/id_ed25519");
+    assert!(key.is_file(), "the key was written");
+    // ssh-keygen agrees it is a key without a passphrase.
+    let out = std::process::Command::new("ssh-keygen")
+        .args(["-y", "-P", "", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success(), "{out:?}");
+    t.keys(&["Enter"]);
+    let s = t.wait_for("Done: sshdoctor fix generate-key");
+    assert!(s.contains("u undoes"), "{s}");
+    // The dashboard looked again: the finding is gone.
+    let start = Instant::now();
+    while t.screen().contains("You have no SSH private key") {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", t.screen());
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    t.keys(&["u"]);
+    let start = Instant::now();
+    while key.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "u undoes the new key: {}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+}

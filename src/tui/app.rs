@@ -84,6 +84,9 @@ pub enum Msg {
     ProbeFailed(String),
     Applied(Result<Applied, String>),
     Undone(Result<String, String>),
+    /// A command run in the terminal (`Effect::RunInTerminal`) ended: its words, and its exit
+    /// status with the journal entries it added (so `u` undoes them), or why it could not start.
+    RanInTerminal(String, Result<(i32, Vec<u64>), String>),
     /// The plans behind a fix, read against the disk (and the server), ready to confirm.
     Prepared(Box<Result<Proposal, String>>),
     /// `None`: this machine runs no sshd, so there is no Server pane.
@@ -117,6 +120,9 @@ pub enum Effect {
     CheckNames(Vec<String>),
     /// Fetch the host key of every host named in plain lines of this known_hosts file.
     Scan(PathBuf),
+    /// Run `sshdoctor ARGS` in this terminal (the dashboard steps aside until it ends): the
+    /// fixes that ask for a passphrase at a prompt.
+    RunInTerminal(Vec<String>),
 }
 
 /// One file whose permissions ssh or sshd checks.
@@ -566,6 +572,24 @@ impl App {
                 self.say(text, false);
                 self.reload()
             }
+            Msg::RanInTerminal(command, result) => {
+                match result {
+                    Ok((0, seqs)) => {
+                        let undo = if seqs.is_empty() { "" } else { " (u undoes)" };
+                        self.undo_stack.extend(seqs);
+                        self.say(format!("Done: {command}{undo}"), false)
+                    }
+                    Ok((code, seqs)) => {
+                        self.undo_stack.extend(seqs);
+                        self.say(
+                        format!("{command} ended with status {code}; nothing was changed unless it said so."),
+                        true,
+                    )
+                    }
+                    Err(e) => self.say(format!("Could not run {command}: {e}"), true),
+                }
+                self.reload()
+            }
             Msg::Undone(Err(e)) => {
                 self.say(format!("Undo failed: {e}"), true);
                 self.reload()
@@ -952,6 +976,26 @@ impl App {
             target.as_ref(),
         );
         match req {
+            Request::InTerminal { args, command } => {
+                self.overlay = Overlay::Confirm(Confirm {
+                    title: "Run this fix here?".into(),
+                    lines: vec![
+                        format!("For: {}", finding.title),
+                        format!("Fix: {}", fix.title),
+                        format!("$ {command}"),
+                        String::new(),
+                        "The dashboard steps aside while it runs: it asks for the passphrase in \
+                         this terminal (nothing is shown as you type), shows what it will do and \
+                         asks before writing. Then the dashboard comes back."
+                            .into(),
+                        "y: run it   any other key: cancel".into(),
+                    ],
+                    effect: Some(Effect::RunInTerminal(args)),
+                    strong: false,
+                    typed: String::new(),
+                });
+                Vec::new()
+            }
             Request::Manual { why, command } => {
                 self.overlay = Overlay::Confirm(Confirm {
                     title: "Run this yourself".into(),

@@ -56,6 +56,9 @@ pub enum Request {
     },
     /// sshdoctor does not do this one itself.
     Manual { why: String, command: String },
+    /// A fix that asks for a passphrase at a prompt: `sshdoctor ARGS` runs in this terminal
+    /// while the dashboard steps aside (`Effect::RunInTerminal`), then the dashboard comes back.
+    InTerminal { args: Vec<String>, command: String },
 }
 
 /// The plans for one fix and what the confirmation says about them.
@@ -101,7 +104,7 @@ fn evidence_file(finding: &Finding) -> Option<PathBuf> {
     })
 }
 
-const NEEDS_A_PROMPT: &str = "it needs a passphrase or a password typed at a prompt, which the dashboard does not ask for; run it in a shell";
+const NEEDS_A_PROMPT: &str = "it needs a password typed at a prompt; run it in a shell";
 
 /// Decides what `f` on this fix asks the fix module for. Pure: no disk, no network.
 pub fn request(
@@ -114,6 +117,13 @@ pub fn request(
     let manual = |why: &str| Request::Manual {
         why: why.to_string(),
         command: fix.command.clone(),
+    };
+    let in_terminal = |args: Vec<String>| Request::InTerminal {
+        command: std::iter::once("sshdoctor".to_string())
+            .chain(args.iter().map(|a| crate::finding::shell_quote(a)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        args,
     };
     let words = edit::words(&fix.command);
     let w: Vec<&str> = words
@@ -185,8 +195,33 @@ pub fn request(
                 _ => resolve(None, known_hosts.to_path_buf()),
             }
         }
-        "generate-key" | "generate-missing-identity" | "add-key" | "add-keys" | "ssh-add"
-        | "copy-id" => manual(NEEDS_A_PROMPT),
+        // `sshdoctor fix ...` asks for the passphrase itself: run it here, in this terminal.
+        "generate-key" | "add-keys" => in_terminal(vec!["fix".into(), fix.id.clone()]),
+        "generate-missing-identity" => {
+            // `ssh-keygen -t ed25519 -f PATH`: the key goes where the config expects it.
+            let path = w
+                .iter()
+                .position(|x| *x == "-f")
+                .and_then(|i| w.get(i + 1))
+                .map(|p| paths.expand_tilde(p));
+            match path {
+                Some(p) => in_terminal(vec![
+                    "fix".into(),
+                    fix.id.clone(),
+                    p.display().to_string(),
+                ]),
+                None => manual(NEEDS_A_PROMPT),
+            }
+        }
+        "add-key" | "ssh-add" => match w.as_slice() {
+            ["ssh-add", key] => in_terminal(vec![
+                "fix".into(),
+                "add-key".into(),
+                paths.expand_tilde(key).display().to_string(),
+            ]),
+            _ => in_terminal(vec!["fix".into(), "add-keys".into()]),
+        },
+        "copy-id" => manual(NEEDS_A_PROMPT),
         id if id.starts_with("sshd-config") => manual(
             "a change to sshd's configuration needs root and a reload of sshd; sshdoctor shows the edit but never changes /etc/ssh itself",
         ),
@@ -331,6 +366,9 @@ pub fn trust_proposal(t: &TrustInput, paths: &SshPaths) -> Proposal {
 pub fn prepare(req: &Request, paths: &SshPaths) -> anyhow::Result<Proposal> {
     let (plans, mut lines, strong) = match req {
         Request::Manual { .. } => anyhow::bail!("sshdoctor does not apply this fix itself"),
+        Request::InTerminal { command, .. } => {
+            anyhow::bail!("this fix runs in the terminal: {command}")
+        }
         Request::Resolve {
             id,
             target,
@@ -497,9 +535,23 @@ mod tests {
             request(&f, &fix, &paths(), &kh(), None),
             Request::Chmod { change: ModeChange::ClearGroupOtherWrite, path, .. } if path == Path::new("/home/bob/.ssh")
         ));
+        // Fixes that ask for a passphrase run `sshdoctor fix` in the terminal.
+        let fix = Fix::new("generate-key", "t", "ssh-keygen -t ed25519");
+        assert!(matches!(
+            request(&f, &fix, &paths(), &kh(), None),
+            Request::InTerminal { args, .. } if args == ["fix", "generate-key"]
+        ));
+        let fix = Fix::new(
+            "generate-missing-identity",
+            "t",
+            "ssh-keygen -t ed25519 -f ~/.ssh/work",
+        );
+        assert!(matches!(
+            request(&f, &fix, &paths(), &kh(), None),
+            Request::InTerminal { args, .. } if args == ["fix", "generate-missing-identity", "/h/.ssh/work"]
+        ));
         for (id, cmd) in [
             ("sshd-config-set", "sudoedit /etc/ssh/sshd_config"),
-            ("generate-key", "ssh-keygen -t ed25519"),
             ("start-agent", "eval \"$(ssh-agent -s)\""),
         ] {
             let fix = Fix::new(id, "t", cmd);

@@ -65,7 +65,12 @@ fn install_signal_handlers() -> anyhow::Result<()> {
     std::thread::Builder::new()
         .name("signal-watchdog".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
+            // Ctrl-C while a fix runs in the terminal is the child's (it is in the
+            // foreground process group too): the dashboard waits for it instead of ending.
+            let mut pending = signals
+                .forever()
+                .filter(|&sig| !(sig == SIGINT && CHILD_RUNNING.load(Ordering::SeqCst)));
+            if let Some(sig) = pending.next() {
                 STOP.store(sig, Ordering::SeqCst);
                 std::thread::sleep(STOP_GRACE);
                 // Still running: leave without touching the terminal again.
@@ -79,6 +84,9 @@ fn install_signal_handlers() -> anyhow::Result<()> {
 
 /// True while the terminal is in TUI mode (raw, alternate screen, mouse on).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// True while a command runs in the terminal with the dashboard stepped aside.
+static CHILD_RUNNING: AtomicBool = AtomicBool::new(false);
 
 /// Puts the terminal back as it was: mouse off, main screen, cooked mode, cursor shown.
 /// Safe to call more than once: only the first call after [`TerminalGuard::enter`] writes
@@ -101,7 +109,72 @@ struct TerminalGuard {
     tty: crate::sys::Tty,
 }
 
+/// Raw mode, the alternate screen, mouse reporting on, cursor hidden.
+fn enter_tui_mode() -> anyhow::Result<()> {
+    terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    if let Err(e) = execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        cursor::Hide
+    ) {
+        restore_terminal();
+        return Err(e).context("cannot set up the terminal");
+    }
+    Ok(())
+}
+
 impl TerminalGuard {
+    /// Runs `sshdoctor ARGS` in the terminal as a shell would: the dashboard gives the
+    /// terminal back, waits for the command, lets the user read what it printed, then takes
+    /// the terminal again and redraws. Returns the exit status and the journal entries the
+    /// command added.
+    fn run_in_terminal(
+        &mut self,
+        args: &[String],
+        journal: &anyhow::Result<PathBuf>,
+    ) -> Result<(i32, Vec<u64>), String> {
+        let last_seq = || -> u64 {
+            journal
+                .as_ref()
+                .ok()
+                .and_then(|j| crate::fix::journal::read(j).ok())
+                .and_then(|r| r.iter().map(|x| x.seq()).max())
+                .unwrap_or(0)
+        };
+        let before = last_seq();
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find sshdoctor itself: {e}"))?;
+        restore_terminal();
+        CHILD_RUNNING.store(true, Ordering::SeqCst);
+        println!("$ sshdoctor {}", args.join(" "));
+        let status = std::process::Command::new(exe).args(args).status();
+        println!("\n[press Enter to go back to the dashboard]");
+        let _ = io::stdout().flush();
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut io::stdin().lock(), &mut line);
+        CHILD_RUNNING.store(false, Ordering::SeqCst);
+        enter_tui_mode().map_err(|e| format!("{e:#}"))?;
+        let _ = self.terminal.clear();
+        let status = status.map_err(|e| format!("cannot start it: {e}"))?;
+        let added = journal
+            .as_ref()
+            .ok()
+            .and_then(|j| crate::fix::journal::read(j).ok())
+            .map(|records| {
+                records
+                    .iter()
+                    .filter(|r| {
+                        r.seq() > before && matches!(r, crate::fix::journal::Record::Apply { .. })
+                    })
+                    .map(|r| r.seq())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((status.code().unwrap_or(1), added))
+    }
+
     fn enter() -> anyhow::Result<TerminalGuard> {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -109,13 +182,7 @@ impl TerminalGuard {
             previous(info);
         }));
         install_signal_handlers()?;
-        terminal::enable_raw_mode().context("cannot put the terminal in raw mode")?;
-        ACTIVE.store(true, Ordering::SeqCst);
-        let mut out = io::stdout();
-        if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture, cursor::Hide) {
-            restore_terminal();
-            return Err(e).context("cannot set up the terminal");
-        }
+        enter_tui_mode()?;
         let tty = match crate::sys::Tty::open() {
             Ok(t) => t,
             Err(e) => {
@@ -201,6 +268,8 @@ impl Shell {
             Effect::InspectServer => effects::inspect_server(tx),
             Effect::CheckNames(names) => effects::check_names(names, tx),
             Effect::Scan(path) => effects::scan(path, tx),
+            // Needs the terminal, which the event loop owns: see `dispatch`.
+            Effect::RunInTerminal(_) => {}
         }
     }
 }
@@ -365,9 +434,8 @@ fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
         .size()
         .context("cannot read the terminal size")?;
     app.update(Msg::Resize(size.width, size.height));
-    for e in app.initial_effects() {
-        shell.run(e);
-    }
+    let effects = app.initial_effects();
+    dispatch(&mut guard, &mut app, &shell, effects);
     let end = event_loop(&mut guard, &mut app, &shell, &rx, panic_on_key)?;
     if end == LoopEnd::HungUp {
         // Nothing to give back: the terminal is gone, and writing to it is pointless.
@@ -378,6 +446,22 @@ fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
         LoopEnd::Quit => 0,
         LoopEnd::HungUp => EXIT_HANGUP,
     })
+}
+
+/// Runs the effects the app asked for: a command for the terminal here (it needs the terminal),
+/// everything else on the shell's threads.
+fn dispatch(guard: &mut TerminalGuard, app: &mut App, shell: &Shell, effects: Vec<Effect>) {
+    for e in effects {
+        match e {
+            Effect::RunInTerminal(args) => {
+                let result = guard.run_in_terminal(&args, &shell.journal);
+                let command = format!("sshdoctor {}", args.join(" "));
+                let more = app.update(Msg::RanInTerminal(command, result));
+                dispatch(guard, app, shell, more);
+            }
+            e => shell.run(e),
+        }
+    }
 }
 
 fn draw(guard: &mut TerminalGuard, app: &App) -> anyhow::Result<()> {
@@ -419,9 +503,8 @@ fn event_loop(
             _ => return Ok(LoopEnd::Quit),
         }
         while let Ok(msg) = rx.try_recv() {
-            for e in app.update(msg) {
-                shell.run(e);
-            }
+            let effects = app.update(msg);
+            dispatch(guard, app, shell, effects);
             dirty = true;
         }
         if dirty {
@@ -443,9 +526,8 @@ fn event_loop(
                 _ => None,
             };
             if let Some(msg) = msg {
-                for e in app.update(msg) {
-                    shell.run(e);
-                }
+                let effects = app.update(msg);
+                dispatch(guard, app, shell, effects);
                 dirty = true;
             }
             if app.quit {
