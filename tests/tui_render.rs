@@ -282,7 +282,12 @@ fn a_hostile_banner_never_reaches_the_terminal_as_escapes() {
             .any(|c| c.is_control() || c == '\u{202e}'));
     }
     // Re-running clears the timeline and asks for a new probe.
-    assert_eq!(app.update(key(KeyCode::Char('r'))), vec![Effect::Probe]);
+    let again = app.update(key(KeyCode::Char('r')));
+    assert!(again.contains(&Effect::Probe), "{again:?}");
+    assert!(
+        again.contains(&Effect::Inspect),
+        "r looks at the local files again too"
+    );
     let (lines, _) = draw(&app, 80, 24);
     assert!(lines[3].contains("· resolve (DNS)"), "{}", screen(&lines));
 }
@@ -380,7 +385,7 @@ fn browser_app(text: &str) -> App {
     let mut app = App::known_hosts(paths(), PathBuf::from("/home/alice/.ssh/known_hosts"));
     app.update(Msg::Resize(100, 30));
     let effects = app.initial_effects();
-    assert_eq!(effects, vec![Effect::LoadKnownHosts]);
+    assert_eq!(effects, vec![Effect::LoadKnownHosts, Effect::Watch]);
     app.update(Msg::KnownHostsLoaded(Load::Ready(Loaded::from_bytes(
         text.as_bytes().to_vec(),
     ))));

@@ -409,3 +409,33 @@ fn a_missing_key_is_generated_from_the_dashboard_in_the_terminal() {
     t.keys(&["q"]);
     t.wait_for("EXIT=0");
 }
+
+/// Issue 17: the dashboard looks again when ~/.ssh changes: a key generated in another shell
+/// makes "You have no SSH private key" go away without a key press; `r` without a target
+/// looks again too (and says so).
+#[test]
+fn the_dashboard_sees_a_key_generated_in_another_shell() {
+    let home = home();
+    let t = Tmux::start_sshdoctor(home.path(), &[]);
+    t.wait_for("You have no SSH private key");
+    // "Another shell": ssh-keygen, run by the test.
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(home.path().join(".ssh/id_ed25519"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let start = Instant::now();
+    while t.screen().contains("You have no SSH private key") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the dashboard never looked again: {}",
+            t.screen()
+        );
+        std::thread::sleep(Duration::from_millis(40));
+    }
+    t.keys(&["r"]);
+    t.wait_for("Looked again");
+    t.keys(&["q"]);
+    t.wait_for("EXIT=0");
+}

@@ -84,6 +84,9 @@ pub enum Msg {
     ProbeFailed(String),
     Applied(Result<Applied, String>),
     Undone(Result<String, String>),
+    /// A file the dashboard shows changed on disk (another shell generated a key, an editor
+    /// saved the config): look again.
+    FilesChanged,
     /// A command run in the terminal (`Effect::RunInTerminal`) ended: its words, and its exit
     /// status with the journal entries it added (so `u` undoes them), or why it could not start.
     RanInTerminal(String, Result<(i32, Vec<u64>), String>),
@@ -120,6 +123,8 @@ pub enum Effect {
     CheckNames(Vec<String>),
     /// Fetch the host key of every host named in plain lines of this known_hosts file.
     Scan(PathBuf),
+    /// Watch ~/.ssh (and the known_hosts file's directory) and say when something changed.
+    Watch,
     /// Run `sshdoctor ARGS` in this terminal (the dashboard steps aside until it ends): the
     /// fixes that ask for a passphrase at a prompt.
     RunInTerminal(Vec<String>),
@@ -367,7 +372,7 @@ impl App {
 
     /// What to start with: the shell runs these before the first event.
     pub fn initial_effects(&mut self) -> Vec<Effect> {
-        let mut out = vec![Effect::LoadKnownHosts];
+        let mut out = vec![Effect::LoadKnownHosts, Effect::Watch];
         if self.panes.contains(&Pane::Findings) {
             out.push(Effect::Inspect);
             out.push(Effect::InspectServer);
@@ -572,6 +577,7 @@ impl App {
                 self.say(text, false);
                 self.reload()
             }
+            Msg::FilesChanged => self.reload(),
             Msg::RanInTerminal(command, result) => {
                 match result {
                     Ok((0, seqs)) => {
@@ -911,12 +917,17 @@ impl App {
                 Some(live) => {
                     live.start();
                     self.status = None;
-                    return vec![Effect::Probe];
+                    let mut again = self.reload();
+                    again.push(Effect::Probe);
+                    return again;
                 }
-                None => self.say(
-                    "No target: start sshdoctor with user@host to test a login.",
-                    false,
-                ),
+                None => {
+                    self.say(
+                        "Looked again at keys, known_hosts, permissions, config and agent (start sshdoctor with user@host to test a login too).",
+                        false,
+                    );
+                    return self.reload();
+                }
             },
             _ => {}
         }

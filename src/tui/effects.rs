@@ -19,6 +19,59 @@ const DNS_DEADLINE: Duration = Duration::from_secs(5);
 /// Lookups in flight at once.
 const DNS_PARALLEL: usize = 16;
 
+/// How long a burst of file changes (an editor's save, ssh-keygen writing two files) must be
+/// quiet before the dashboard looks again, so one change is one re-inspection.
+const SETTLE: Duration = Duration::from_millis(250);
+
+/// Watches what the inspection reads and sends `Msg::FilesChanged` once a burst of changes
+/// has settled: the ~/.ssh directory (keys, config, known_hosts and authorized_keys live in
+/// it) and the directory of the known_hosts file shown, which may live elsewhere. Until
+/// ~/.ssh exists, HOME is watched so that its creation is seen, and ~/.ssh is added then.
+/// Reads (`Access` events, the inspection's own) never count. Runs until the dashboard ends;
+/// where the system offers no file watching, the dashboard simply does not look again by
+/// itself (`r` still does).
+pub fn watch(paths: SshPaths, known_hosts: PathBuf, tx: Sender<Msg>) {
+    use notify::{EventKind, RecursiveMode, Watcher};
+    std::thread::spawn(move || {
+        let (etx, erx) = mpsc::channel::<()>();
+        let handler = move |ev: notify::Result<notify::Event>| {
+            if let Ok(ev) = ev {
+                if !matches!(ev.kind, EventKind::Access(_)) {
+                    let _ = etx.send(());
+                }
+            }
+        };
+        let Ok(mut watcher) = notify::recommended_watcher(handler) else {
+            return;
+        };
+        let mut watched: Vec<PathBuf> = Vec::new();
+        let mut watch_dirs = |watcher: &mut notify::RecommendedWatcher| {
+            let mut dirs = vec![if paths.ssh_dir.is_dir() {
+                paths.ssh_dir.clone()
+            } else {
+                paths.home.clone()
+            }];
+            dirs.extend(known_hosts.parent().map(Path::to_path_buf));
+            for d in dirs {
+                if d.is_dir()
+                    && !watched.contains(&d)
+                    && watcher.watch(&d, RecursiveMode::NonRecursive).is_ok()
+                {
+                    watched.push(d);
+                }
+            }
+        };
+        watch_dirs(&mut watcher);
+        while erx.recv().is_ok() {
+            while erx.recv_timeout(SETTLE).is_ok() {}
+            watch_dirs(&mut watcher);
+            if tx.send(Msg::FilesChanged).is_err() {
+                return;
+            }
+        }
+    });
+}
+
 pub fn prepare(req: Request, paths: SshPaths, tx: Sender<Msg>) {
     std::thread::spawn(move || {
         let result = fixes::prepare(&req, &paths).map_err(|e| format!("{e:#}"));

@@ -217,7 +217,7 @@ pub const BINDINGS: &[Binding] = &[
         keys: &[KeyCode::Char('r')],
         ctrl: false,
         label: "r",
-        help: "run the live test again",
+        help: "look again: re-read the local files and run the live test again",
         action: Action::Rerun,
         scopes: &[Findings, Live],
         footer: true,

@@ -268,6 +268,7 @@ impl Shell {
             Effect::InspectServer => effects::inspect_server(tx),
             Effect::CheckNames(names) => effects::check_names(names, tx),
             Effect::Scan(path) => effects::scan(path, tx),
+            Effect::Watch => effects::watch(self.paths.clone(), self.known_hosts.clone(), tx),
             // Needs the terminal, which the event loop owns: see `dispatch`.
             Effect::RunInTerminal(_) => {}
         }
