@@ -106,13 +106,15 @@ mod tests {
     fn pty() -> (File, File) {
         // SAFETY: standard openpty-style calls on descriptors this test owns.
         unsafe {
-            let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+            // Close-on-exec: a process another test spawns meanwhile must not inherit the
+            // master, or closing it here would not hang the terminal up.
+            let master = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
             assert!(master >= 0);
             assert_eq!(libc::grantpt(master), 0);
             assert_eq!(libc::unlockpt(master), 0);
             let name = libc::ptsname(master);
             assert!(!name.is_null());
-            let slave = libc::open(name, libc::O_RDWR | libc::O_NOCTTY);
+            let slave = libc::open(name, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
             assert!(slave >= 0);
             (File::from_raw_fd(master), File::from_raw_fd(slave))
         }
