@@ -228,7 +228,10 @@ fn copy_id_with_a_password_makes_key_login_work() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("refused the password"),
+        text(&out.stderr).contains(&format!(
+            "{}@127.0.0.1: the server refused the password",
+            user.name
+        )),
         "{}",
         text(&out.stderr)
     );
@@ -292,8 +295,16 @@ fn copy_id_with_a_password_makes_key_login_work() {
         text(&out.stdout)
     );
 
-    // An unknown host key: no password is sent.
+    // An unknown host key: said before any password is asked for (no SSHDOCTOR_PASSWORD and
+    // no terminal: the old order failed with "no terminal to ask for the password").
     std::fs::write(&kh, "").unwrap();
+    let out = sshdoctor(h.path(), &["copy-id", &target], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no password was sent"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = sshdoctor(
         h.path(),
         &["copy-id", &target],
@@ -377,4 +388,85 @@ fn host_key_fixes_follow_a_config_alias_to_the_name_and_file_ssh_uses() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(&lab_hosts).unwrap(), before);
     assert!(ssh_alias(&config, "lab").status.success());
+}
+
+/// Issue 17: against a server that takes no password for the user (publickey only), copy-id
+/// says so and asks for nothing (ssh: "Permission denied (publickey)" even with
+/// PasswordAuthentication=yes on the client); the probe's key-rejected finding offers adding
+/// the key on the server instead of an ssh-copy-id that "asks for the password once".
+#[test]
+fn copy_id_against_a_server_without_password_login_asks_nothing_and_says_why() {
+    let h = home();
+    let key = keygen(&h.path().join(".ssh"), "id_ed25519", "ed25519", "");
+    let sshd = Sshd::start(&[], None);
+    let kh = h.path().join(".ssh/known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port,
+            key_words(&sshd.host_key_pub())
+        ),
+    )
+    .unwrap();
+    let oracle = std::process::Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "PasswordAuthentication=yes",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-o", "IdentitiesOnly=yes", "-i"])
+        .arg(&key)
+        .args(["-p", &sshd.port.to_string(), "root@127.0.0.1", "true"])
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh");
+    assert!(
+        text(&oracle.stderr).contains("Permission denied (publickey)"),
+        "{}",
+        text(&oracle.stderr)
+    );
+    let target = format!("root@127.0.0.1:{}", sshd.port);
+    let out = sshdoctor(h.path(), &["copy-id", &target], &[]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not take a password"), "{err}");
+    assert!(err.contains("offers: publickey"), "{err}");
+    assert!(!err.contains("no terminal"), "{err}");
+
+    let out = sshdoctor(
+        h.path(),
+        &[
+            "probe",
+            &target,
+            "--json",
+            "-F",
+            "/dev/null",
+            "--known-hosts",
+            kh.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "key-rejected")
+        .unwrap_or_else(|| panic!("{v}"));
+    let fixes: Vec<&str> = f["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert!(!fixes.contains(&"copy-id"), "{f}");
+    assert!(fixes.contains(&"append-authorized-key"), "{f}");
+    assert!(!f.to_string().contains("asks for the password once"), "{f}");
 }

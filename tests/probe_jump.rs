@@ -356,14 +356,19 @@ fn key_refused_by_the_jump_host_is_jump_key_rejected() {
             at(&jump)
         ]
     );
-    // The fix installs the key on the jump host, not on the target.
+    // The fix installs the key on the jump host, not on the target; the jump host takes no
+    // password (publickey only), so not with ssh-copy-id but on the jump host itself.
+    assert_eq!(f.fixes[0].id, "append-authorized-key");
+    assert!(
+        f.fixes[0]
+            .title
+            .starts_with(&format!("127.0.0.1 port {} takes no password", jump.port)),
+        "{}",
+        f.fixes[0].title
+    );
     assert_eq!(
         f.fixes[0].command,
-        format!(
-            "ssh-copy-id -i {}.pub -p {} root@127.0.0.1",
-            lab.key.display(),
-            jump.port
-        )
+        "sshdoctor fix append-authorized-key --pubkey id_ed25519.pub --user root"
     );
     assert_eq!(stage(&r, "jump:keys"), StageStatus::Fail);
     assert_eq!(stage(&r, "resolve"), StageStatus::Skipped);

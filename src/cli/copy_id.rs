@@ -123,6 +123,28 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
         pk.algorithm().as_str(),
         host
     );
+    // Host key first, then the methods: no password is asked for a server that is unknown,
+    // changed, or would not take one.
+    let session = match remote::CopyIdSession::open(remote::CopyIdTarget {
+        host: &host,
+        port,
+        user: &user,
+        known_hosts: &known_hosts,
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sshdoctor: {}", super::printable(&format!("{e:#}")));
+            return Ok(1);
+        }
+    };
+    if !session.takes_password() {
+        eprintln!(
+            "sshdoctor: {user}@{host} does not take a password (the server offers: {}), so copy-id cannot log in to install the key; nothing was sent. Install it another way: paste {} into the server's ~/.ssh/authorized_keys from a login that works (its console, another key), or ask its administrator to.",
+            super::printable(&session.offered_text()),
+            paths.display(&public)
+        );
+        return Ok(1);
+    }
     // The key for the verifying login, when it can be had.
     let private_key = if args.no_verify || !private.is_file() {
         None
@@ -141,25 +163,22 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
     } else {
         russh::keys::load_secret_key(&private, None).ok()
     };
-    let password = match secret::from_env("SSHDOCTOR_PASSWORD") {
-        Some(p) => p,
-        None if secret::stdin_is_tty() => secret::prompt(&format!("{user}@{}'s password: ", host))?,
-        None => {
+    let password = match (&session.offered, secret::from_env("SSHDOCTOR_PASSWORD")) {
+        (None, _) => secret::Secret::default(),
+        (_, Some(p)) => p,
+        _ if secret::stdin_is_tty() => secret::prompt(&format!("{user}@{host}'s password: "))?,
+        _ => {
             eprintln!("sshdoctor: no terminal to ask for the password on (scripts may set SSHDOCTOR_PASSWORD)");
             return Ok(2);
         }
     };
     let req = remote::CopyIdRequest {
-        host: &host,
-        port,
-        user: &user,
-        known_hosts: &known_hosts,
         public_key: &pk,
         comment: comment.as_deref(),
         password: &password,
         private_key: private_key.as_ref(),
     };
-    match remote::copy_id(&req) {
+    match session.install(&req) {
         Ok(out) => {
             println!(
                 "{}",

@@ -104,19 +104,110 @@ pub fn fetch_host_key(host: &str, port: u16) -> anyhow::Result<PublicKey> {
         .map_err(|e| anyhow::anyhow!("{host} port {port}: {e}"))
 }
 
-/// How to log in to install the key.
-pub struct CopyIdRequest<'a> {
+/// Where to install the key: the server, and the known_hosts content its host key must match
+/// before anything secret is asked for or sent.
+pub struct CopyIdTarget<'a> {
     pub host: &'a str,
     pub port: u16,
     pub user: &'a str,
-    /// The known_hosts content the server's key must match before the password is sent.
     pub known_hosts: &'a [u8],
+}
+
+/// What to install, with the password for the installing login.
+pub struct CopyIdRequest<'a> {
     /// The `.pub` line to install.
     pub public_key: &'a PublicKey,
     pub comment: Option<&'a str>,
     pub password: &'a Secret,
     /// The private key for the verifying login; `None` skips verification.
     pub private_key: Option<&'a PrivateKey>,
+}
+
+/// A connection to the server whose host key has been checked against known_hosts and which
+/// has said how `user` may log in, kept open while the user types the password: so no
+/// password is asked for a server that is unknown, changed, or takes no password at all.
+pub struct CopyIdSession<'a> {
+    rt: tokio::runtime::Runtime,
+    handle: Handle<Recorder>,
+    target: CopyIdTarget<'a>,
+    /// What the server offers this user (`None`: it let the user in without any method).
+    pub offered: Option<Vec<String>>,
+}
+
+impl<'a> CopyIdSession<'a> {
+    /// Connects, checks the host key (before anything secret is asked) and asks the server
+    /// which login methods it offers.
+    pub fn open(target: CopyIdTarget<'a>) -> anyhow::Result<CopyIdSession<'a>> {
+        let rt = runtime()?;
+        let (handle, offered) = rt.block_on(async {
+            let (mut handle, host_key) = connect(target.host, target.port).await?;
+            if let Err(e) = host_key_check(&target, &host_key) {
+                bye(&handle).await;
+                return Err(e);
+            }
+            let offered = offered_methods(&mut handle, target.user).await?;
+            Ok::<_, anyhow::Error>((handle, offered))
+        })?;
+        Ok(CopyIdSession {
+            rt,
+            handle,
+            target,
+            offered,
+        })
+    }
+
+    /// Whether the server would take a password for this user (password or
+    /// keyboard-interactive), or needs none at all.
+    pub fn takes_password(&self) -> bool {
+        match &self.offered {
+            None => true,
+            Some(m) => m
+                .iter()
+                .any(|m| m == "password" || m == "keyboard-interactive"),
+        }
+    }
+
+    /// What the server offers, for messages (`publickey`, or `nothing`).
+    pub fn offered_text(&self) -> String {
+        match &self.offered {
+            None => "no login needed".into(),
+            Some(m) if m.is_empty() => "nothing".into(),
+            Some(m) => m.join(","),
+        }
+    }
+
+    /// Logs in with the password, installs the key idempotently, then (with a private key)
+    /// logs in again with the key to prove it works.
+    pub fn install(self, req: &CopyIdRequest) -> anyhow::Result<CopyIdOutcome> {
+        let CopyIdSession {
+            rt,
+            mut handle,
+            target,
+            offered,
+        } = self;
+        let line = match req.comment.filter(|c| !c.is_empty()) {
+            Some(c) => format!("{} {c}", key_text(req.public_key)),
+            None => key_text(req.public_key),
+        };
+        let blob = key_text(req.public_key)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        rt.block_on(async {
+            if let Some(offered) = &offered {
+                password_login(&mut handle, target.host, target.user, offered, req.password)
+                    .await?;
+            }
+            let added = run_install(&handle, &line, &blob).await?;
+            bye(&handle).await;
+            let verified = match req.private_key {
+                Some(k) => Some(key_login(&target, k).await?),
+                None => None,
+            };
+            Ok(CopyIdOutcome { added, verified })
+        })
+    }
 }
 
 /// What `copy-id` achieved.
@@ -139,7 +230,7 @@ if [ -f \"$f\" ] && grep -qF -- \"$blob\" \"$f\"; then echo present; exit 0; fi;
 if [ -s \"$f\" ] && [ -n \"$(tail -c 1 \"$f\")\" ]; then echo >> \"$f\" || exit 6; fi; \
 printf '%s\\n' \"$line\" >> \"$f\" || exit 6; echo added";
 
-fn host_key_check(req: &CopyIdRequest, key: &PublicKey) -> anyhow::Result<()> {
+fn host_key_check(req: &CopyIdTarget, key: &PublicKey) -> anyhow::Result<()> {
     let kh = known_hosts::parse(req.known_hosts.to_vec());
     let fp = key.fingerprint(HashAlg::Sha256);
     match known_hosts::check_host_key(&kh, req.host, req.port, key) {
@@ -159,18 +250,33 @@ fn host_key_check(req: &CopyIdRequest, key: &PublicKey) -> anyhow::Result<()> {
     }
 }
 
-async fn password_login(
+/// The login methods the server offers `user` (from a `none` request), or `None` when it let
+/// the user in without any.
+async fn offered_methods(
     handle: &mut Handle<Recorder>,
     user: &str,
-    password: &Secret,
-) -> anyhow::Result<()> {
-    let methods = match handle.authenticate_none(user).await? {
-        AuthResult::Success => return Ok(()),
+) -> anyhow::Result<Option<Vec<String>>> {
+    Ok(match handle.authenticate_none(user).await? {
+        AuthResult::Success => None,
         AuthResult::Failure {
             remaining_methods, ..
-        } => remaining_methods,
-    };
-    let offered: Vec<&str> = methods.iter().map(<&str>::from).collect();
+        } => Some(
+            remaining_methods
+                .iter()
+                .map(|m| <&str>::from(m).to_string())
+                .collect(),
+        ),
+    })
+}
+
+async fn password_login(
+    handle: &mut Handle<Recorder>,
+    host: &str,
+    user: &str,
+    offered: &[String],
+    password: &Secret,
+) -> anyhow::Result<()> {
+    let offered: Vec<&str> = offered.iter().map(String::as_str).collect();
     if offered.contains(&"password") {
         if let AuthResult::Success = handle
             .authenticate_password(user, password.as_str())
@@ -207,7 +313,7 @@ async fn password_login(
         }
     }
     anyhow::bail!(
-        "{user}@: the server refused the password (it offers: {})",
+        "{user}@{host}: the server refused the password (it offers: {})",
         if offered.is_empty() {
             "nothing".to_string()
         } else {
@@ -245,7 +351,7 @@ async fn run_install(handle: &Handle<Recorder>, line: &str, blob: &str) -> anyho
     }
 }
 
-async fn key_login(req: &CopyIdRequest<'_>, key: &PrivateKey) -> anyhow::Result<bool> {
+async fn key_login(req: &CopyIdTarget<'_>, key: &PrivateKey) -> anyhow::Result<bool> {
     let (mut handle, host_key) = connect(req.host, req.port).await?;
     host_key_check(req, &host_key)?;
     let hash = handle
@@ -261,36 +367,6 @@ async fn key_login(req: &CopyIdRequest<'_>, key: &PrivateKey) -> anyhow::Result<
         .success();
     bye(&handle).await;
     Ok(ok)
-}
-
-/// Logs in with the password, installs the key idempotently, then (with a private key) logs in
-/// again with the key to prove it works. The host key must already be trusted: a password is
-/// never sent to a server whose key is unknown or changed.
-pub fn copy_id(req: &CopyIdRequest) -> anyhow::Result<CopyIdOutcome> {
-    let line = match req.comment.filter(|c| !c.is_empty()) {
-        Some(c) => format!("{} {c}", key_text(req.public_key)),
-        None => key_text(req.public_key),
-    };
-    let blob = key_text(req.public_key)
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or_default()
-        .to_string();
-    runtime()?.block_on(async {
-        let (mut handle, host_key) = connect(req.host, req.port).await?;
-        if let Err(e) = host_key_check(req, &host_key) {
-            bye(&handle).await;
-            return Err(e);
-        }
-        password_login(&mut handle, req.user, req.password).await?;
-        let added = run_install(&handle, &line, &blob).await?;
-        bye(&handle).await;
-        let verified = match req.private_key {
-            Some(k) => Some(key_login(req, k).await?),
-            None => None,
-        };
-        Ok(CopyIdOutcome { added, verified })
-    })
 }
 
 /// Adds a private key to the agent listening on `socket`. The key (decrypted with `passphrase`

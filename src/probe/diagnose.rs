@@ -435,7 +435,49 @@ pub fn no_auth_methods(t: &Target) -> Finding {
     .evidence("server offers: (nothing)")
 }
 
-pub fn no_usable_key(t: &Target) -> Finding {
+/// How to get a public key onto the server: `ssh-copy-id` when the server takes a password for
+/// this user (it needs one password login), otherwise the key has to be added on the server
+/// itself, from a login that works, for ssh-copy-id would have nothing to log in with.
+fn install_key_fix(t: &Target, pubfile: Option<&str>, password_offered: bool) -> Fix {
+    if password_offered {
+        let mut c = "ssh-copy-id".to_string();
+        if let Some(p) = pubfile {
+            c.push_str(&format!(" -i {}", shell_quote(p)));
+        }
+        if t.port != 22 {
+            c.push_str(&format!(" -p {}", t.port));
+        }
+        return Fix::new(
+            "copy-id",
+            "Install your public key on the server (asks for the password once)",
+            format!("{c} {}", shell_quote(&format!("{}@{}", t.user, t.host))),
+        );
+    }
+    let pubfile = pubfile.unwrap_or("~/.ssh/id_ed25519.pub");
+    let name = pubfile.rsplit('/').next().unwrap_or(pubfile);
+    Fix::new(
+        "append-authorized-key",
+        format!(
+            "{} takes no password for {}, so ssh-copy-id cannot log in: copy {pubfile} to that server and add it there, from a login that works (its console, another key)",
+            if t.port == 22 { t.host.clone() } else { format!("{} port {}", t.host, t.port) },
+            t.user
+        ),
+        format!(
+            "sshdoctor fix append-authorized-key --pubkey {} --user {}",
+            shell_quote(name),
+            shell_quote(&t.user)
+        ),
+    )
+}
+
+/// Whether the server offers a method that takes a password.
+pub fn takes_password(methods: &[String]) -> bool {
+    methods
+        .iter()
+        .any(|m| m == "password" || m == "keyboard-interactive")
+}
+
+pub fn no_usable_key(t: &Target, password_offered: bool) -> Finding {
     Finding::new(
         "no-usable-key",
         Severity::Error,
@@ -451,20 +493,10 @@ pub fn no_usable_key(t: &Target) -> Finding {
         "Create an Ed25519 key",
         "ssh-keygen -t ed25519",
     ))
-    .fix(Fix::new(
-        "copy-id",
-        "Install it on the server (asks for the password once)",
-        {
-            let mut c = "ssh-copy-id".to_string();
-            if t.port != 22 {
-                c.push_str(&format!(" -p {}", t.port));
-            }
-            format!("{c} {}", shell_quote(&format!("{}@{}", t.user, t.host)))
-        },
-    ))
+    .fix(install_key_fix(t, None, password_offered))
 }
 
-pub fn key_rejected(t: &Target, tried: &[KeyLabel]) -> Finding {
+pub fn key_rejected(t: &Target, tried: &[KeyLabel], password_offered: bool) -> Finding {
     let mut f = Finding::new(
         "key-rejected",
         Severity::Error,
@@ -487,15 +519,7 @@ pub fn key_rejected(t: &Target, tried: &[KeyLabel]) -> Finding {
             .as_ref()
             .map(|p| format!("{p}.pub"))
             .unwrap_or_else(|| "~/.ssh/id_ed25519.pub".into());
-        let mut c = format!("ssh-copy-id -i {}", shell_quote(&pubfile));
-        if t.port != 22 {
-            c.push_str(&format!(" -p {}", t.port));
-        }
-        f = f.fix(Fix::new(
-            "copy-id",
-            "Install your public key on the server (asks for the password once)",
-            format!("{c} {}", shell_quote(&format!("{}@{}", t.user, t.host))),
-        ));
+        f = f.fix(install_key_fix(t, Some(&pubfile), password_offered));
     }
     f.fix(Fix::new(
         "check-server",

@@ -1229,7 +1229,10 @@ impl Probe {
                 t0,
                 "no key to offer (no key files, no agent keys)",
             );
-            let f = diagnose::no_usable_key(&self.target);
+            let f = diagnose::no_usable_key(
+                &self.target,
+                diagnose::takes_password(&self.report.server.auth_methods),
+            );
             self.find(f);
             return None;
         }
@@ -1307,7 +1310,11 @@ impl Probe {
                 )];
                 diagnose::connection_closed(&self.target, "while keys were being tried", &ev)
             } else {
-                diagnose::key_rejected(&self.target, &tried)
+                diagnose::key_rejected(
+                    &self.target,
+                    &tried,
+                    diagnose::takes_password(&self.report.server.auth_methods),
+                )
             };
             self.find(f);
             return None;
