@@ -1071,6 +1071,26 @@ fn identity_lines_into(
     }
 }
 
+/// `identity-file-missing` for a key named with `-i` that cannot be read: ssh warns
+/// (`Warning: Identity file PATH not accessible: REASON.`) and goes on with its other keys.
+pub fn command_line_identity_missing(path: &Path, reason: &str, paths: &SshPaths) -> Finding {
+    let shown = paths.display(path);
+    Finding::new(
+        "identity-file-missing",
+        Severity::Warning,
+        format!("The key file {shown} given with -i is not there ({reason})"),
+    )
+    .explain(
+        "ssh prints a warning and goes on without it: it tries its other keys (~/.ssh/id_*, \
+         the agent's), which may not be the key this server expects. Check the path: a typo, \
+         the key on another machine, or the .pub named instead of the private key.",
+    )
+    .evidence(format!(
+        "Warning: Identity file {} not accessible: {reason}.",
+        path.display()
+    ))
+}
+
 /// `identity-file-missing`: an IdentityFile someone configured does not exist. OpenSSH's
 /// defaults are not reported (most people have only one of the seven).
 pub fn identity_findings(

@@ -592,3 +592,67 @@ fn keys_text_has_a_header_and_flags_a_key_too_open_for_ssh() {
     assert!(row("id_ed25519").contains("TOO OPEN"), "{text}");
     assert!(!row("id_ecdsa").contains("TOO OPEN"), "{text}");
 }
+
+/// Issue 17: `probe -i /nonexistent` says what ssh says ("Identity file ... not accessible")
+/// instead of only "You have no SSH key".
+#[test]
+fn a_missing_identity_file_is_reported_as_ssh_reports_it() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    let missing = home.path().join("nonexistent");
+    let m = missing.to_str().unwrap();
+    // A closed loopback port: the point is the -i warning, which ssh prints first.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let ssh = Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-i",
+            m,
+            "-p",
+            &port.to_string(),
+            "127.0.0.1",
+            "true",
+        ])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let said = format!("Warning: Identity file {m} not accessible: No such file or directory.");
+    assert!(
+        String::from_utf8_lossy(&ssh.stderr).contains(&said),
+        "{ssh:?}"
+    );
+    let p = port.to_string();
+    let out = run(
+        home.path(),
+        &["probe", "127.0.0.1", "-p", &p, "-i", m, "-F", "/dev/null"],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&said),
+        "{out:?}"
+    );
+    let out = run(
+        home.path(),
+        &[
+            "probe",
+            "127.0.0.1",
+            "-p",
+            &p,
+            "-i",
+            m,
+            "-F",
+            "/dev/null",
+            "--json",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &v["findings"][0];
+    assert_eq!(f["id"], "identity-file-missing", "{v}");
+    assert!(f["evidence"][0].as_str().unwrap().contains(&said), "{f}");
+}

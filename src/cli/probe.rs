@@ -45,6 +45,26 @@ pub struct ProbeArgs {
 
 /// Runs the probe and prints the report; returns the exit code (0 ok, 1 error found, 2 usage).
 pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
+    // `-i` files that cannot be read: ssh warns and goes on with its other keys; so does the
+    // probe, and the report says which file and why.
+    let paths = SshPaths::from_env()?;
+    let missing: Vec<crate::finding::Finding> = args
+        .identity
+        .iter()
+        .filter_map(|p| {
+            let e = std::fs::File::open(p).err()?;
+            let reason = super::io_reason(&e);
+            if !args.json {
+                eprintln!(
+                    "Warning: Identity file {} not accessible: {reason}.",
+                    p.display()
+                );
+            }
+            Some(crate::config::command_line_identity_missing(
+                p, &reason, &paths,
+            ))
+        })
+        .collect();
     let opts = match resolve(args) {
         Ok(o) => o,
         Err(e) => {
@@ -67,7 +87,9 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
         }
         task.await
     });
-    let report = report.map_err(|e| anyhow::anyhow!("the probe task failed: {e}"))?;
+    let mut report = report.map_err(|e| anyhow::anyhow!("the probe task failed: {e}"))?;
+    // What ssh itself printed first comes first.
+    report.findings.splice(0..0, missing);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

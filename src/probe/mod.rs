@@ -769,7 +769,10 @@ impl Probe {
                         _ => ConnectFailure::Other,
                     };
                     kinds.push(kind);
-                    evidence.push(format!("connect to {addr}: {e}"));
+                    evidence.push(format!(
+                        "connect to {addr}: {}",
+                        crate::words::io_reason(&e.to_string())
+                    ));
                 }
                 Err(_) => {
                     kinds.push(ConnectFailure::Timeout);
