@@ -197,7 +197,14 @@ pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
         // key-not-offered say that better than "you have no key".
         key_findings.retain(|f| f.id != "no-keys");
     }
+    if !scan.not_loadable.is_empty() {
+        // There is a key; ssh just cannot load it: key-format-damaged says that.
+        key_findings.retain(|f| f.id != "no-keys");
+    }
     findings.extend(key_findings);
+    for (path, damage) in &scan.not_loadable {
+        findings.push(keys::not_loadable_finding(path, *damage, paths));
+    }
     for (path, err) in &scan.errors {
         findings.push(
             Finding::new(

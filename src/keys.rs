@@ -125,6 +125,12 @@ pub enum KeyError {
     NotAKey { path: PathBuf },
     #[error("{path}: looks like a private key but cannot be read: {reason}")]
     Malformed { path: PathBuf, reason: String },
+    /// Other parsers read it, OpenSSH does not (see [`crate::key_armour`]).
+    #[error("Load key \"{path}\": error in libcrypto ({})", .damage.describe())]
+    NotLoadableBySsh {
+        path: PathBuf,
+        damage: crate::key_armour::Damage,
+    },
 }
 
 /// What [`scan`] found: the keys, and the files that looked relevant but could not be read.
@@ -132,6 +138,8 @@ pub enum KeyError {
 pub struct ScanResult {
     pub keys: Vec<KeyInfo>,
     pub errors: Vec<(PathBuf, String)>,
+    /// Private keys OpenSSH cannot load although they look fine to other tools.
+    pub not_loadable: Vec<(PathBuf, crate::key_armour::Damage)>,
 }
 
 /// What the rest of the diagnosis knows that the key findings depend on.
@@ -282,6 +290,9 @@ fn classify_pem(text: &str, pem: &Pem<'_>) -> Classified {
 }
 
 fn classify_openssh(text: &str) -> Classified {
+    // OpenSSH ignores whatever follows the END line (measured: `ssh-keygen -y` reads such a
+    // file); ssh-key refuses it, so only the block itself is handed over.
+    let text = openssh_block(text);
     let parsed = std::panic::catch_unwind(|| ssh_key::PrivateKey::from_openssh(text));
     match parsed {
         Ok(Ok(key)) => {
@@ -319,6 +330,23 @@ fn classify_openssh(text: &str) -> Classified {
             None,
             Some("the OpenSSH key parser failed on this file".into()),
         ),
+    }
+}
+
+/// The `OPENSSH PRIVATE KEY` block of `text`, from its BEGIN line through its END line.
+fn openssh_block(text: &str) -> &str {
+    const END: &str = "-----END OPENSSH PRIVATE KEY-----";
+    let start = text
+        .find("-----BEGIN OPENSSH PRIVATE KEY-----")
+        .unwrap_or(0);
+    let rest = &text[start..];
+    match rest.find(END) {
+        Some(i) => {
+            let end = i + END.len();
+            let newline = usize::from(rest[end..].starts_with('\n'));
+            &rest[..end + newline]
+        }
+        None => rest,
     }
 }
 
@@ -763,6 +791,14 @@ pub fn public_path_for(private: &Path) -> PathBuf {
 /// Loads one file: a private key (with its `.pub` folded in when present) or a public key.
 pub fn load(path: &Path) -> Result<KeyInfo, KeyError> {
     let read = read_candidate(path)?;
+    // As ssh loads it: an OpenSSH-format key whose layout OpenSSH's reader refuses is skipped
+    // by ssh, however well other parsers read it.
+    if let Some(damage) = openssh_damage(&read.bytes) {
+        return Err(KeyError::NotLoadableBySsh {
+            path: path.to_path_buf(),
+            damage,
+        });
+    }
     let classified = classify(&read.bytes);
     drop(read.bytes);
     match &classified {
@@ -800,6 +836,70 @@ pub fn load(path: &Path) -> Result<KeyInfo, KeyError> {
     }
 }
 
+/// For a file holding an `OPENSSH PRIVATE KEY` block: why OpenSSH's reader refuses its layout.
+fn openssh_damage(bytes: &[u8]) -> Option<crate::key_armour::Damage> {
+    memchr::memmem::find(bytes, b"-----BEGIN OPENSSH PRIVATE KEY-----")?;
+    crate::key_armour::check(bytes)
+}
+
+/// The public half of a key file ssh cannot load, read from its repaired layout (nothing is
+/// written): so the finding can say which key it is.
+fn public_key_of_damaged(path: &Path) -> Option<PublicKey> {
+    let read = read_candidate(path).ok()?;
+    let fixed = zeroize::Zeroizing::new(crate::key_armour::repair(&read.bytes)?);
+    match classify(&fixed) {
+        Classified::PrivateKey { public_key, .. } => public_key,
+        _ => None,
+    }
+}
+
+/// `key-format-damaged`: a private key file ssh skips with `Load key "FILE": error in
+/// libcrypto` because of its layout, with the lossless repair when the key data is intact.
+pub fn not_loadable_finding(
+    path: &Path,
+    damage: crate::key_armour::Damage,
+    paths: &SshPaths,
+) -> Finding {
+    let shown = paths.display(path);
+    let mut f = Finding::new(
+        "key-format-damaged",
+        Severity::Error,
+        format!("ssh cannot load {shown}: {}", damage.describe()),
+    )
+    .explain(
+        "OpenSSH reads its own key format strictly: the BEGIN line must be the first line, every \
+         line must end in a plain newline (not Windows CRLF), nothing but base64 in between, and \
+         the END line needs its newline too. ssh prints \"Load key ... error in libcrypto\", \
+         skips the key and goes on without it, so the server never sees it (\"Permission denied \
+         (publickey)\"). Other programs read such a file without complaint, which is why it \
+         looks intact.",
+    )
+    .evidence(format!(
+        "Load key \"{}\": error in libcrypto",
+        path.display()
+    ));
+    if let Some(pk) = public_key_of_damaged(path) {
+        f = f.evidence(format!(
+            "the key inside: {} {}",
+            pk.algorithm().as_str(),
+            pk.fingerprint(HashAlg::Sha256)
+        ));
+    }
+    if damage.repairable() {
+        f.fix(Fix::new(
+            "repair-key-file",
+            format!("Rewrite {shown} in the layout ssh reads (the key itself is unchanged)"),
+            format!("sshdoctor fix repair-key-file {}", shell_path(path, paths)),
+        ))
+    } else {
+        f.fix(Fix::new(
+            "generate-key",
+            "The key data itself is damaged: restore the file from a backup, or create a new key",
+            "ssh-keygen -t ed25519",
+        ))
+    }
+}
+
 /// Files in `~/.ssh` that are never keys, whatever they contain: an authorized_keys holding a
 /// single line would otherwise look exactly like a `.pub`.
 fn never_a_key(name: &str) -> bool {
@@ -809,6 +909,8 @@ fn never_a_key(name: &str) -> bool {
         || name.ends_with("-cert.pub")
         || name == "environment"
         || name == "rc"
+        // The old file `fix repair-key-file` keeps for undo.
+        || name.ends_with(".sshdoctor-old")
 }
 
 /// Finds every key in `dir` by content, plus the `extra` paths (IdentityFile values).
@@ -839,6 +941,9 @@ pub fn scan(dir: &Path, extra: &[PathBuf]) -> ScanResult {
     for path in &candidates {
         match load(path) {
             Ok(info) => loaded.push(info),
+            Err(KeyError::NotLoadableBySsh { path, damage }) => {
+                result.not_loadable.push((path, damage))
+            }
             Err(
                 e @ (KeyError::DanglingSymlink { .. }
                 | KeyError::Malformed { .. }
@@ -850,12 +955,16 @@ pub fn scan(dir: &Path, extra: &[PathBuf]) -> ScanResult {
     for path in extra {
         if loaded.iter().any(|k| same_file(&k.path, path))
             || result.errors.iter().any(|(p, _)| same_file(p, path))
+            || result.not_loadable.iter().any(|(p, _)| same_file(p, path))
         {
             continue;
         }
         match load(path) {
             Ok(info) => loaded.push(info),
             Err(KeyError::NotFound { .. }) => {}
+            Err(KeyError::NotLoadableBySsh { path, damage }) => {
+                result.not_loadable.push((path, damage))
+            }
             Err(e) => result.errors.push((path.clone(), e.to_string())),
         }
     }

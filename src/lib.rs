@@ -10,6 +10,7 @@ pub mod config;
 pub mod finding;
 pub mod fix;
 pub mod inspect;
+pub mod key_armour;
 pub mod keys;
 pub mod known_hosts;
 pub mod mem;

@@ -470,3 +470,129 @@ fn copy_id_against_a_server_without_password_login_asks_nothing_and_says_why() {
     assert!(fixes.contains(&"append-authorized-key"), "{f}");
     assert!(!f.to_string().contains("asks for the password once"), "{f}");
 }
+
+/// Issue 12, point 1: a private key with Windows line ends (or without its final newline) is
+/// skipped by ssh ("Load key ...: error in libcrypto", then "Permission denied (publickey)");
+/// the probe must not log in with it, check names it, and `fix repair-key-file` rewrites it
+/// losslessly (same key, old file kept for undo, no key bytes in the journal); then ssh logs in.
+#[test]
+fn a_key_ssh_cannot_load_is_named_not_used_and_repaired() {
+    let h = home();
+    let (sshd, key) = sshd_with_client_key(h.path());
+    let kh = h.path().join(".ssh/known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port,
+            key_words(&sshd.host_key_pub())
+        ),
+    )
+    .unwrap();
+    // The key where ssh looks by default, saved through Windows.
+    let id = h.path().join(".ssh/id_ed25519");
+    let good = std::fs::read(&key).unwrap();
+    let damaged = String::from_utf8(good.clone())
+        .unwrap()
+        .replace('\n', "\r\n");
+    std::fs::write(&id, &damaged).unwrap();
+    set_mode(&id, 0o600);
+    std::fs::copy(pubpath(&key), pubpath(&id)).unwrap();
+
+    // The oracle: ssh refuses to load it and cannot log in.
+    let out = ssh(h.path(), sshd.port, "root", &id, &kh, "yes");
+    assert!(!out.status.success());
+    let said = text(&out.stderr);
+    assert!(said.contains("error in libcrypto"), "{said}");
+    assert!(said.contains("Permission denied (publickey)"), "{said}");
+    let oracle = std::process::Command::new("ssh-keygen")
+        .args(["-y", "-P", "", "-f"])
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert!(!oracle.status.success());
+
+    // The probe agrees: no login, and the cause is named with ssh's words.
+    let target = format!("root@127.0.0.1:{}", sshd.port);
+    let probe = |h: &std::path::Path| {
+        let out = sshdoctor(
+            h,
+            &[
+                "probe",
+                &target,
+                "--json",
+                "-F",
+                "/dev/null",
+                "--known-hosts",
+                kh.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        (out.status.code(), v)
+    };
+    let (code, v) = probe(h.path());
+    assert_eq!(code, Some(1), "{v}");
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.first(), Some(&"key-format-damaged"), "{v}");
+    assert!(!ids.contains(&"auth-ok"), "{v}");
+    let ev = v["findings"][0]["evidence"].to_string();
+    assert!(ev.contains("error in libcrypto"), "{ev}");
+
+    // check says the same, with the repair.
+    let out = sshdoctor(h.path(), &["check", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "key-format-damaged")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(f["fixes"][0]["id"], "repair-key-file", "{f}");
+    assert!(!v.to_string().contains("no-keys"), "{v}");
+
+    // The repair: the same key, ssh reads it, the old file is kept, the journal holds no key.
+    let out = sshdoctor(
+        h.path(),
+        &["fix", "repair-key-file", id.to_str().unwrap(), "--yes"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&id).unwrap(), good);
+    assert_eq!(mode(&id), 0o600);
+    let backup = h.path().join(".ssh/id_ed25519.sshdoctor-old");
+    assert_eq!(std::fs::read(&backup).unwrap(), damaged.as_bytes());
+    let journal = std::fs::read_to_string(h.path().join(".local/state/sshdoctor/journal")).unwrap();
+    let body_line = String::from_utf8(good.clone())
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(!journal.contains(&body_line), "key material in the journal");
+    assert!(
+        !journal.contains("b3BlbnNzaC1rZXkt"),
+        "key material in the journal"
+    );
+    let out = ssh(h.path(), sshd.port, "root", &id, &kh, "yes");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (code, v) = probe(h.path());
+    assert_eq!(code, Some(0), "{v}");
+    // check no longer reports it, and does not take the backup for a key.
+    let out = sshdoctor(h.path(), &["check", "--json"], &[]);
+    assert!(
+        !text(&out.stdout).contains("key-format-damaged"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Undo puts the old bytes back.
+    let out = sshdoctor(h.path(), &["undo", "--yes"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&id).unwrap(), damaged.as_bytes());
+}

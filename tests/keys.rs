@@ -640,3 +640,61 @@ fn security_key_pub_matches_ssh_keygen() {
     assert_eq!(info.fingerprint.unwrap(), want.fingerprint);
     assert_eq!(info.comment.unwrap(), want.comment);
 }
+
+/// Issue 12, point 1: whether a key file is usable is decided as OpenSSH decides it. Every
+/// damaged form (Windows line ends, no final newline, a blank line before BEGIN, trailing spaces,
+/// cut short, text after END) of OpenSSH-format and PEM keys: `keys::load` succeeds exactly when
+/// `ssh-keygen -y -P '' -f FILE` does, and the layout damage is repaired to a file it reads.
+#[test]
+fn damaged_key_files_are_judged_as_ssh_keygen_judges_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let kinds: [(&str, &str, Option<&str>, Option<&str>); 4] = [
+        ("ed", "ed25519", None, None),
+        ("rsa", "rsa", Some("2048"), None),
+        ("ecdsa", "ecdsa", None, None),
+        ("pem", "rsa", Some("2048"), Some("PEM")),
+    ];
+    for (name, ty, bits, format) in kinds {
+        let base = dir.path().join(name);
+        generate(&base, ty, bits, format, "");
+        let good = fs::read(&base).unwrap();
+        let text = String::from_utf8(good.clone()).unwrap();
+        let variants: [(&str, Vec<u8>); 8] = [
+            ("as-is", good.clone()),
+            ("crlf", text.replace('\n', "\r\n").into_bytes()),
+            ("no-final-newline", text.trim_end().as_bytes().to_vec()),
+            ("blank-before", format!("\n{text}").into_bytes()),
+            ("trailing-spaces", text.replace('\n', " \n").into_bytes()),
+            ("cut-short", good[..good.len() / 2].to_vec()),
+            ("text-after", format!("{text}junk\n").into_bytes()),
+            ("blank-after", format!("{text}\n").into_bytes()),
+        ];
+        for (what, bytes) in variants {
+            let f = dir.path().join(format!("{name}.{what}"));
+            fs::write(&f, &bytes).unwrap();
+            fs::set_permissions(&f, fs::Permissions::from_mode(0o600)).unwrap();
+            let (ssh_reads, _) = keygen(&["-y", "-P", "", "-f", f.to_str().unwrap()]);
+            let ours = keys::load(&f);
+            assert_eq!(
+                ours.is_ok(),
+                ssh_reads,
+                "{name} {what}: ssh-keygen says {ssh_reads}, sshdoctor {ours:?}"
+            );
+            if let Err(KeyError::NotLoadableBySsh { damage, .. }) = &ours {
+                if damage.repairable() {
+                    let fixed = sshdoctor::key_armour::repair(&bytes).expect("repairable");
+                    let r = dir.path().join(format!("{name}.{what}.repaired"));
+                    fs::write(&r, &fixed).unwrap();
+                    fs::set_permissions(&r, fs::Permissions::from_mode(0o600)).unwrap();
+                    let (ok, public) = keygen(&["-y", "-P", "", "-f", r.to_str().unwrap()]);
+                    assert!(ok, "{name} {what}: the repaired file is still refused");
+                    let (_, original) = keygen(&["-y", "-P", "", "-f", base.to_str().unwrap()]);
+                    assert_eq!(
+                        public, original,
+                        "{name} {what}: the repair changed the key"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -27,9 +27,24 @@ pub fn run(args: &KeysArgs) -> anyhow::Result<i32> {
     extra.dedup();
     let scan = keys::scan(&paths.ssh_dir, &extra);
     if args.json {
-        super::print_json(&keys::keys_json(&scan.keys))?;
+        let mut v = keys::keys_json(&scan.keys);
+        // Added to the contract: key files ssh cannot load, with why.
+        v["not_loadable"] = serde_json::json!(scan
+            .not_loadable
+            .iter()
+            .map(|(p, d)| serde_json::json!({ "path": p, "damage": d, "reason": d.describe() }))
+            .collect::<Vec<_>>());
+        super::print_json(&v)?;
     } else {
         print!("{}", render(&scan.keys, &paths));
+        for (path, damage) in &scan.not_loadable {
+            println!(
+                "{:<40} private  [SSH CANNOT LOAD IT: {}; sshdoctor fix repair-key-file {}]",
+                paths.display(path),
+                damage.describe(),
+                crate::perms::shell_path(path, &paths)
+            );
+        }
         for (path, err) in &scan.errors {
             eprintln!("{}: {}", paths.display(path), super::printable(err));
         }

@@ -89,7 +89,9 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
     });
     let mut report = report.map_err(|e| anyhow::anyhow!("the probe task failed: {e}"))?;
     // What ssh itself printed first comes first.
-    report.findings.splice(0..0, missing);
+    let mut local = missing;
+    local.extend(unloadable_key_findings(args, &paths));
+    report.findings.splice(0..0, local);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -167,6 +169,37 @@ pub fn resolve(args: &ProbeArgs) -> anyhow::Result<ProbeOptions> {
         LoginMode::WithKey
     };
     Ok(setup::options(&req, &paths, login)?.0)
+}
+
+/// Findings about the key files this login would use that ssh itself would refuse to load
+/// (`Load key "FILE": error in libcrypto`): the probe skips them as ssh does, and says why.
+fn unloadable_key_findings(args: &ProbeArgs, paths: &SshPaths) -> Vec<crate::finding::Finding> {
+    let Ok(target) = crate::config::parse_target(&args.target) else {
+        return Vec::new();
+    };
+    let req = crate::config::ConfigRequest {
+        target: &target,
+        config_file: args.config.as_deref(),
+        port: args.port,
+        user: args.user.as_deref(),
+        identity_files: &args.identity,
+    };
+    let files = crate::config::effective(&req, paths)
+        .map(|c| c.identity_files)
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for f in files.iter().chain(&args.identity) {
+        if let Err(crate::keys::KeyError::NotLoadableBySsh { path, damage }) = crate::keys::load(f)
+        {
+            if !out
+                .iter()
+                .any(|x: &crate::finding::Finding| x.title.contains(&paths.display(&path)))
+            {
+                out.push(crate::keys::not_loadable_finding(&path, damage, paths));
+            }
+        }
+    }
+    out
 }
 
 /// Reads a passphrase from the terminal with echo off; it goes straight to key decryption.

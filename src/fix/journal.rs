@@ -52,6 +52,14 @@ pub enum Change {
     /// The fix created a file whose content must not be stored (a private key): only its
     /// SHA-256, so undo can tell whether it is still the file the fix wrote before deleting it.
     CreatedSecret { sha256: String },
+    /// The fix rewrote a private key file: the old bytes stay only in `backup` (the old file
+    /// itself, mode and all), the journal keeps digests so undo can tell both files are as the
+    /// fix left them.
+    ReplacedSecret {
+        before_sha256: String,
+        after_sha256: String,
+        backup: std::path::PathBuf,
+    },
 }
 
 impl Change {
@@ -61,7 +69,9 @@ impl Change {
             Change::Content { removed_lines, .. } | Change::RemovedLines { removed_lines, .. } => {
                 removed_lines.iter().map(|(n, _)| *n).collect()
             }
-            Change::Mode { .. } | Change::CreatedSecret { .. } => Vec::new(),
+            Change::Mode { .. } | Change::CreatedSecret { .. } | Change::ReplacedSecret { .. } => {
+                Vec::new()
+            }
         }
     }
 }

@@ -107,6 +107,9 @@ pub enum PlannedChange {
         /// (1-based line number in `before`, the line with its line end) for each removed line,
         /// so undo can put them back even after other lines changed.
         removed_lines: Vec<(usize, Vec<u8>)>,
+        /// Private key material: the journal keeps only digests and the `backup` path (which
+        /// must be set; undo restores from it), never the bytes.
+        secret: bool,
     },
     /// Create a file that does not exist yet (its directory is created 0700 when missing).
     Create {
@@ -142,6 +145,7 @@ impl PlannedChange {
                 after,
                 backup,
                 removed_lines,
+                ..
             } => {
                 let mut s = format!(
                     "rewrite {} ({} -> {} bytes",
@@ -187,6 +191,7 @@ impl PlannedChange {
                 after,
                 backup,
                 removed_lines,
+                ..
             } => json!({
                 "change": "replace",
                 "path": path,
@@ -502,22 +507,38 @@ pub fn apply(plan: &FixPlan, journal: &Path) -> Result<Applied, FixError> {
                     after,
                     backup,
                     removed_lines,
+                    secret,
                 } = c
                 else {
                     continue;
                 };
-                // The journal record (a digest of a file that may be 30 MB) is computed on a
-                // second core while the new file is written and synced.
-                let change = std::thread::scope(|s| {
-                    let record = s.spawn(|| journal_change(before, after, removed_lines));
-                    atomic::replace(&snap, before, &after.pieces(before), backup.as_deref())?;
-                    Ok::<_, FixError>(
-                        record
-                            .join()
-                            .unwrap_or_else(|_| journal_change(before, after, removed_lines)),
-                    )
-                })?;
-                (change, path)
+                if *secret {
+                    let Some(backup) = backup else {
+                        return Err(FixError::Journal(
+                            "a private key is only rewritten with a backup to undo from".into(),
+                        ));
+                    };
+                    atomic::replace(&snap, before, &after.pieces(before), Some(backup))?;
+                    let change = Change::ReplacedSecret {
+                        before_sha256: sha256_hex(before),
+                        after_sha256: sha256_hex(&after.to_vec(before)),
+                        backup: backup.clone(),
+                    };
+                    (change, path)
+                } else {
+                    // The journal record (a digest of a file that may be 30 MB) is computed on a
+                    // second core while the new file is written and synced.
+                    let change = std::thread::scope(|s| {
+                        let record = s.spawn(|| journal_change(before, after, removed_lines));
+                        atomic::replace(&snap, before, &after.pieces(before), backup.as_deref())?;
+                        Ok::<_, FixError>(
+                            record
+                                .join()
+                                .unwrap_or_else(|_| journal_change(before, after, removed_lines)),
+                        )
+                    })?;
+                    (change, path)
+                }
             }
             Ready::Create(c) => {
                 let PlannedChange::Create {
@@ -618,6 +639,7 @@ mod tests {
                 after: b"x\n".to_vec().into(),
                 backup: None,
                 removed_lines: Vec::new(),
+                secret: false,
             });
         }
         let j = dir.path().join("state/journal");

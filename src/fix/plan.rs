@@ -94,6 +94,7 @@ fn replace(
             after,
             backup,
             removed_lines: removed,
+            secret: false,
         });
     }
 }
@@ -526,6 +527,69 @@ pub fn regenerate_public_plan(
             );
         }
     }
+    Ok(plan)
+}
+
+/// Where [`repair_key_plan`] keeps the old file (the same inode: its bytes and mode): next to
+/// the key, under a name ssh never tries and sshdoctor never takes for a key.
+pub fn key_backup_path(key: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.sshdoctor-old", key.display()))
+}
+
+/// `repair-key-file`: rewrites a private key file OpenSSH cannot load because of its layout
+/// (CRLF line ends, no final newline, text before BEGIN, stray spaces) in the layout ssh writes,
+/// the key itself unchanged: refused unless the repaired file holds the very same key. The old
+/// file is kept as [`key_backup_path`] for undo; the journal keeps digests only.
+pub fn repair_key_plan(path: &Path, bytes: &[u8], shown: &str) -> Result<FixPlan, String> {
+    let Some(damage) = crate::key_armour::check(bytes) else {
+        return Err(format!(
+            "{shown}: ssh reads this key file as it is; nothing to repair"
+        ));
+    };
+    let fixed = zeroize::Zeroizing::new(
+        crate::key_armour::repair(bytes)
+            .ok_or_else(|| format!("{shown}: {}; that cannot be repaired", damage.describe()))?,
+    );
+    let public = |b: &[u8]| match classify(b) {
+        Classified::PrivateKey { public_key, .. } => public_key,
+        _ => None,
+    };
+    let before_key = {
+        // The damaged layout read as the Rust parser reads it (it is lenient), to compare keys.
+        let tolerant = zeroize::Zeroizing::new(
+            String::from_utf8_lossy(bytes)
+                .replace("\r\n", "\n")
+                .into_bytes(),
+        );
+        public(&tolerant)
+    };
+    let after_key = public(&fixed)
+        .ok_or_else(|| format!("{shown}: the repaired file does not hold a readable key"))?;
+    if before_key.as_ref().is_some_and(|k| *k != after_key) {
+        return Err(format!(
+            "{shown}: the repair would change the key; nothing done"
+        ));
+    }
+    let mut plan = FixPlan::new(
+        "repair-key-file",
+        format!(
+            "Rewrite {shown} in the layout ssh reads ({}; key {} unchanged)",
+            damage.describe(),
+            after_key.fingerprint(HashAlg::Sha256)
+        ),
+        format!(
+            "sshdoctor fix repair-key-file {}",
+            shell_quote(&path.display().to_string())
+        ),
+    );
+    plan.changes.push(PlannedChange::Replace {
+        path: path.to_path_buf(),
+        before: bytes.to_vec(),
+        after: NewContent::Bytes(fixed.to_vec()),
+        backup: Some(key_backup_path(path)),
+        removed_lines: Vec::new(),
+        secret: true,
+    });
     Ok(plan)
 }
 

@@ -158,6 +158,7 @@ pub fn append_key_plan(
                     after: after.into(),
                     backup: None,
                     removed_lines: Vec::new(),
+                    secret: false,
                 });
             }
         }
@@ -310,6 +311,7 @@ pub fn allow_from_plan(
         after: after.into(),
         backup: None,
         removed_lines: Vec::new(),
+        secret: false,
     });
     Ok(p)
 }
@@ -374,6 +376,7 @@ pub fn sshd_config_set_plan(
         after: after.into(),
         backup: Some(plan::old_path(config)),
         removed_lines: Vec::new(),
+        secret: false,
     });
     Ok(p)
 }
@@ -453,6 +456,7 @@ pub fn allow_user_plan(
         after: after.into(),
         backup: Some(plan::old_path(config)),
         removed_lines: Vec::new(),
+        secret: false,
     });
     Ok(p)
 }

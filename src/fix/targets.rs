@@ -39,6 +39,10 @@ pub const FIX_IDS: &[(&str, &str)] = &[
     ("chmod-home-dir", "chmod go-w ~"),
     ("regenerate-public-key", "rewrite KEY.pub from KEY"),
     (
+        "repair-key-file",
+        "rewrite a private key ssh cannot load (CRLF, no final newline) in the layout ssh reads",
+    ),
+    (
         "known-hosts-remove-host",
         "remove every key for HOST (ssh-keygen -R)",
     ),
@@ -332,6 +336,26 @@ fn resolve_client(
         | "chmod-home-dir" => Resolved::Plans(chmod_plans(id, target_path.as_deref(), paths)),
         "regenerate-public-key" => {
             Resolved::Plans(regenerate_plans(target_path.as_deref(), paths)?)
+        }
+        "repair-key-file" => {
+            let keys: Vec<PathBuf> = match target_path {
+                Some(p) => vec![p],
+                None => keys::scan(&paths.ssh_dir, &[])
+                    .not_loadable
+                    .into_iter()
+                    .filter(|(_, d)| d.repairable())
+                    .map(|(p, _)| p)
+                    .collect(),
+            };
+            let mut plans = Vec::new();
+            for k in keys {
+                let bytes = zeroize::Zeroizing::new(read_file(&k)?);
+                plans.push(
+                    plan::repair_key_plan(&k, &bytes, &paths.display(&k))
+                        .map_err(|e| anyhow::anyhow!(e))?,
+                );
+            }
+            Resolved::Plans(plans)
         }
         "known-hosts-strip-crlf" | "known-hosts-delete-malformed" => {
             let file = target_path.unwrap_or_else(|| known_hosts.to_path_buf());

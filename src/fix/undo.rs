@@ -59,6 +59,13 @@ pub enum UndoAction {
     Delete { expect: Vec<u8> },
     /// Set the mode back.
     Chmod { from: u32, to: u32 },
+    /// Put back the old file kept in `backup` (it must still have the digest `sha256`; the file
+    /// must still hold `expect`). The key bytes are read only when this runs.
+    RestoreBackup {
+        expect: Vec<u8>,
+        backup: PathBuf,
+        sha256: String,
+    },
 }
 
 impl std::fmt::Debug for UndoAction {
@@ -69,6 +76,9 @@ impl std::fmt::Debug for UndoAction {
             }
             UndoAction::Delete { .. } => f.write_str("Delete"),
             UndoAction::Chmod { from, to } => write!(f, "Chmod({from:o} -> {to:o})"),
+            UndoAction::RestoreBackup { backup, .. } => {
+                write!(f, "RestoreBackup({})", backup.display())
+            }
         }
     }
 }
@@ -98,6 +108,9 @@ impl UndoStep {
                 mode_string(*to),
                 self.path.display()
             ),
+            UndoAction::RestoreBackup { backup, .. } => {
+                format!("restore {} from {}", self.path.display(), backup.display())
+            }
         };
         format!(
             "{what}   [undoes #{} {}: {}]",
@@ -158,6 +171,24 @@ pub fn undo_action(change: &Change, current: &Current) -> Result<UndoAction, Str
                 expect: bytes.clone(),
                 restored,
             })
+        }
+        Change::ReplacedSecret {
+            before_sha256,
+            after_sha256,
+            backup,
+        } => {
+            if sha256_hex(bytes) == *after_sha256 {
+                Ok(UndoAction::RestoreBackup {
+                    expect: bytes.clone(),
+                    backup: backup.clone(),
+                    sha256: before_sha256.clone(),
+                })
+            } else {
+                Err(
+                    "the file was changed after the fix; restoring the old one would lose that"
+                        .into(),
+                )
+            }
         }
         Change::CreatedSecret { sha256 } => {
             if sha256_hex(bytes) == *sha256 {
@@ -246,6 +277,26 @@ pub fn apply(steps: &[UndoStep], journal_path: &Path) -> Result<Vec<String>, Fix
                 // `replace` refuses unless the file still holds `expect` (checked under its lock).
                 let snap = Snapshot::stat(&step.path)?;
                 atomic::replace(&snap, expect, &[restored], None)?;
+            }
+            UndoAction::RestoreBackup {
+                expect,
+                backup,
+                sha256,
+            } => {
+                let old = zeroize::Zeroizing::new(std::fs::read(backup).map_err(|source| {
+                    FixError::Io {
+                        path: backup.clone(),
+                        action: "cannot read the backup",
+                        source,
+                    }
+                })?);
+                if sha256_hex(&old) != *sha256 {
+                    return Err(FixError::Changed {
+                        path: backup.clone(),
+                    });
+                }
+                let snap = Snapshot::stat(&step.path)?;
+                atomic::replace(&snap, expect, &[&old[..]], None)?;
             }
             UndoAction::Delete { expect } => {
                 let now = std::fs::read(&step.path).map_err(|source| FixError::Io {

@@ -222,6 +222,14 @@ pub fn request(
             _ => in_terminal(vec!["fix".into(), "add-keys".into()]),
         },
         "copy-id" => manual(NEEDS_A_PROMPT),
+        "repair-key-file" => match w.as_slice() {
+            ["sshdoctor", "fix", "repair-key-file", key] => Request::Resolve {
+                id: fix.id.clone(),
+                target: Some(paths.expand_tilde(key).display().to_string()),
+                known_hosts: known_hosts.to_path_buf(),
+            },
+            _ => resolve(None, known_hosts.to_path_buf()),
+        },
         id if id.starts_with("sshd-config") => manual(
             "a change to sshd's configuration needs root and a reload of sshd; sshdoctor shows the edit but never changes /etc/ssh itself",
         ),
@@ -277,6 +285,7 @@ pub fn describe_change(change: &PlannedChange, paths: &SshPaths) -> String {
             after,
             backup,
             removed_lines,
+            ..
         } => {
             let count = |b: &[u8]| b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count();
             let kept = count(before).saturating_sub(removed_lines.len());
