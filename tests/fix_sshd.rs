@@ -596,3 +596,56 @@ fn a_key_ssh_cannot_load_is_named_not_used_and_repaired() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(std::fs::read(&id).unwrap(), damaged.as_bytes());
 }
+
+/// Issue 12: `-i key.pub` with no agent: ssh reads the .pub as the private key, cannot sign,
+/// "Permission denied (publickey)" (also with the private key beside it); the probe says
+/// `identity-is-public-key`, exit 1, never auth-ok.
+#[test]
+fn a_public_key_given_as_the_identity_is_not_a_login() {
+    let h = home();
+    let (sshd, key) = sshd_with_client_key(h.path());
+    let kh = h.path().join(".ssh/known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port,
+            key_words(&sshd.host_key_pub())
+        ),
+    )
+    .unwrap();
+    let pubkey = pubpath(&key);
+    let out = ssh(h.path(), sshd.port, "root", &pubkey, &kh, "yes");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Permission denied (publickey)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let target = format!("root@127.0.0.1:{}", sshd.port);
+    let out = sshdoctor(
+        h.path(),
+        &[
+            "probe",
+            &target,
+            "--json",
+            "-F",
+            "/dev/null",
+            "--known-hosts",
+            kh.to_str().unwrap(),
+            "-i",
+            pubkey.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    let ids: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"identity-is-public-key"), "{v}");
+    assert!(!ids.contains(&"auth-ok"), "{v}");
+}

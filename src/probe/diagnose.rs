@@ -626,6 +626,42 @@ pub fn auth_ok(t: &Target, key: &KeyLabel, logged_in: bool) -> Finding {
 
 /// The server accepts a key that OpenSSH itself refuses to load (a private key others can read):
 /// the probe logs in, `ssh` says `Permission denied`. The local finding is the real cause.
+/// `identity-is-public-key`: `-i key.pub` (or `IdentityFile key.pub`) with no agent holding the
+/// key. ssh reads the named file as the private key, fails ("Load key ...: invalid format", or
+/// "bad permissions" for a 0644 .pub) and has nothing to sign with: "Permission denied".
+pub fn identity_is_public_key(t: &Target, key: &KeyLabel) -> Finding {
+    let path = key.path.clone().unwrap_or_else(|| key.name.clone());
+    let private = path.strip_suffix(".pub").unwrap_or(&path).to_string();
+    Finding::new(
+        "identity-is-public-key",
+        Severity::Error,
+        format!("{path} is a public key: ssh cannot log in with it"),
+    )
+    .explain(format!(
+        "{} accepts this key, but -i (or IdentityFile) must name the private key: ssh reads the \
+         file it is given as the private key, fails (Load key: invalid format, or bad permissions \
+         for a .pub readable by others), and has nothing to sign with unless an \
+         agent holds this key, so the login ends in \"Permission denied (publickey)\".",
+        t.host
+    ))
+    .evidence(format!("accepted: {}", key.evidence()))
+    .fix(crate::finding::Fix::new(
+        "use-private-key",
+        format!("Give ssh the private key {private} instead (ssh -i, IdentityFile)"),
+        format!(
+            "ssh -i {} -p {} {}",
+            crate::finding::shell_quote(&private),
+            t.port,
+            crate::finding::shell_quote(&format!("{}@{}", t.user, t.host))
+        ),
+    ))
+    .fix(crate::finding::Fix::new(
+        "add-key",
+        format!("Or load {private} into the agent, which then signs for the .pub"),
+        format!("ssh-add {}", crate::finding::shell_quote(&private)),
+    ))
+}
+
 pub fn accepted_key_ignored_locally(t: &Target, key: &KeyLabel) -> Finding {
     let path = key.path.clone().unwrap_or_else(|| key.name.clone());
     Finding::new(

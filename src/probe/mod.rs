@@ -42,6 +42,9 @@ pub struct Identity {
     /// Why OpenSSH would skip this file (e.g. `mode 0644, see private-key-permissions`), when a
     /// local check found it; the probe quotes it next to the key so the two findings are linked.
     pub local_problem: Option<String>,
+    /// The file is a public key (`-i key.pub`): ssh cannot sign with it, only an agent that
+    /// holds the same key can.
+    pub public_only: bool,
 }
 
 /// What the caller's known_hosts comparison concluded about the server's key.
@@ -431,6 +434,8 @@ struct Candidate {
     key: PublicKey,
     from_agent: bool,
     encrypted: bool,
+    /// A `.pub` named as the identity: nothing to sign with but an agent.
+    public_only: bool,
 }
 
 enum HandshakeError {
@@ -1144,6 +1149,7 @@ impl Probe {
                 key: ident.public_key.clone(),
                 from_agent,
                 encrypted: ident.encrypted,
+                public_only: ident.public_only,
             }
         };
         let mut out: Vec<Candidate> = self
@@ -1166,6 +1172,7 @@ impl Probe {
                         key: key.clone(),
                         from_agent: true,
                         encrypted: false,
+                        public_only: false,
                     });
                 }
             }
@@ -1353,6 +1360,7 @@ impl Probe {
                 key: cand.key.clone(),
                 from_agent: cand.from_agent,
                 encrypted: cand.encrypted,
+                public_only: cand.public_only,
             },
         ))
     }
@@ -1391,7 +1399,11 @@ impl Probe {
             .findings
             .iter()
             .any(|f| f.severity == Severity::Error);
-        if self.hop.is_none() && no_error {
+        if key.public_only && !key.from_agent {
+            // What ssh does with `-i key.pub`: the server would take the key, but nothing signs.
+            let f = diagnose::identity_is_public_key(&self.target, &key.label);
+            self.find(f);
+        } else if self.hop.is_none() && no_error {
             let f = diagnose::auth_ok(&self.target, &key.label, logged_in);
             self.find(f);
         }
@@ -1434,6 +1446,11 @@ impl Probe {
             }
         } else {
             let path = key.label.path.clone().ok_or("no key file")?;
+            if key.public_only {
+                return Err(format!(
+                    "{path} is a public key: there is no private key to sign with"
+                ));
+            }
             let passphrase = match (&self.opts.login, key.encrypted) {
                 (LoginMode::Skip, _) => return Err("login not requested".into()),
                 (_, false) => None,

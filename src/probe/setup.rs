@@ -146,16 +146,23 @@ fn host_options(
 fn identity(path: &Path, paths: &SshPaths) -> Option<Identity> {
     let info = keys::load(path).ok()?;
     let public_key = info.public_key.clone()?;
-    let local_problem = perms::stat(path).and_then(|meta| {
-        perms::private_key_findings(&meta, current_uid(), paths)
-            .first()
-            .map(|f| format!("mode {} ({})", info.mode, f.id))
-    });
+    // `-i key.pub` / `IdentityFile key.pub`: ssh reads the file as the private key, fails, and
+    // can sign only through an agent holding that key (the probe's own finding says so).
+    let public_only = info.kind == keys::KeyKind::Public;
+    let local_problem = (!public_only)
+        .then_some(())
+        .and(perms::stat(path))
+        .and_then(|meta| {
+            perms::private_key_findings(&meta, current_uid(), paths)
+                .first()
+                .map(|f| format!("mode {} ({})", info.mode, f.id))
+        });
     Some(Identity {
         path: path.to_path_buf(),
         public_key,
         encrypted: info.encrypted,
         local_problem,
+        public_only,
     })
 }
 

@@ -54,6 +54,7 @@ pub fn identity(path: &Path, encrypted: bool) -> Identity {
         public_key: PublicKey::from_openssh(text.trim()).expect("parse .pub"),
         encrypted,
         local_problem: None,
+        public_only: false,
     }
 }
 
