@@ -180,6 +180,7 @@ fn opts(port: u16, timeout: Duration) -> ProbeOptions {
         max_auth_tries: 6,
         login: LoginMode::WithKey,
         jumps: Vec::new(),
+        host_key_algorithms: Vec::new(),
     }
 }
 

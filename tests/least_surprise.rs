@@ -156,6 +156,7 @@ fn run_probe(
         max_auth_tries: 6,
         login,
         jumps: Vec::new(),
+        host_key_algorithms: Vec::new(),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

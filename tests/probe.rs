@@ -24,6 +24,7 @@ fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOpt
         max_auth_tries: 6,
         login: LoginMode::WithKey,
         jumps: Vec::new(),
+        host_key_algorithms: Vec::new(),
     }
 }
 
@@ -657,4 +658,92 @@ fn dropped_syns_are_connect_timeout_at_the_timeout() {
     assert_eq!(ids(&r), ["connect-timeout"]);
     assert_eq!(stage(&r, "connect"), StageStatus::Fail);
     assert_eq!(r.exit_code(), 1);
+}
+
+/// Issue 12, point 2: the probe is shown the host key ssh is shown. A server with an ed25519 and
+/// an RSA host key; known_hosts holds only the ed25519 one. With `HostKeyAlgorithms rsa-sha2-512`
+/// in the user's config ssh negotiates RSA and says REMOTE HOST IDENTIFICATION HAS CHANGED; so
+/// must the probe. With known_hosts holding only the RSA key and no such line, ssh prefers RSA
+/// (the type it knows) and the host key matches; so must the probe.
+#[test]
+fn the_probe_negotiates_the_host_key_ssh_negotiates() {
+    use std::process::Command;
+    let keys = tempfile::tempdir().expect("tempdir");
+    let rsa = sshd::keygen(keys.path(), "host_rsa", "rsa", "");
+    let server = Sshd::start(SshdOptions {
+        extra: vec![format!("HostKey {}", rsa.display())],
+        ..Default::default()
+    });
+    let home = tempfile::tempdir().expect("home");
+    let ed_line = server.known_hosts_line();
+    let rsa_pub = std::fs::read_to_string(rsa.with_extension("pub")).unwrap();
+    let rsa_line = format!(
+        "[127.0.0.1]:{} {}\n",
+        server.port,
+        rsa_pub
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let run_case = |known: &str, config: &str| {
+        let kh = home.path().join("known_hosts");
+        std::fs::write(&kh, known).unwrap();
+        let cfg = home.path().join("config");
+        std::fs::write(&cfg, config).unwrap();
+        let ssh = Command::new("ssh")
+            .arg("-F")
+            .arg(&cfg)
+            .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", kh.display()))
+            .args([
+                "-o",
+                "GlobalKnownHostsFile=/dev/null",
+                "-o",
+                "IdentitiesOnly=yes",
+            ])
+            .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
+            .env("HOME", home.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .expect("ssh");
+        let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+            .args([
+                "probe",
+                &format!("root@127.0.0.1:{}", server.port),
+                "--json",
+                "-F",
+            ])
+            .arg(&cfg)
+            .arg("--known-hosts")
+            .arg(&kh)
+            .env("HOME", home.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .expect("sshdoctor");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        (String::from_utf8_lossy(&ssh.stderr).into_owned(), v)
+    };
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (ssh, v) = run_case(&ed_line, "HostKeyAlgorithms rsa-sha2-512\n");
+    assert!(
+        ssh.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
+        "{ssh}"
+    );
+    assert!(ids(&v).contains(&"host-key-changed".to_string()), "{v}");
+    assert_eq!(v["server"]["host_key_type"], "ssh-rsa", "{v}");
+
+    let (ssh, v) = run_case(&rsa_line, "");
+    assert!(!ssh.contains("HOST IDENTIFICATION"), "{ssh}");
+    assert!(ssh.contains("Permission denied"), "{ssh}");
+    let found = ids(&v);
+    assert!(!found.iter().any(|i| i.starts_with("host-key")), "{v}");
 }

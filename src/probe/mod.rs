@@ -104,6 +104,10 @@ pub struct ProbeOptions {
     /// A hop's own `jumps` and `login` are ignored: a hop always logs in (a channel needs a
     /// session), asking for a passphrase only when this (the target's) `login` allows it.
     pub jumps: Vec<ProbeOptions>,
+    /// The host key algorithms to offer, in order, as the user's ssh offers them (its
+    /// HostKeyAlgorithms, known_hosts types first when ssh would reorder): so the probe is shown
+    /// the same host key as ssh. Empty: russh's defaults without SHA-1 `ssh-rsa`.
+    pub host_key_algorithms: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -479,16 +483,24 @@ fn label_for(
     }
 }
 
-/// The client configuration: russh's defaults without `ssh-rsa` (SHA-1) host keys, which
-/// OpenSSH 8.8+ no longer accepts either, so the probe fails exactly where `ssh` would.
-fn client_config() -> Arc<client::Config> {
+/// The client configuration: the host key algorithms the user's ssh offers (`wanted`, those
+/// russh can do), or russh's defaults without `ssh-rsa` (SHA-1) host keys, which OpenSSH 8.8+
+/// no longer accepts either, so the probe fails exactly where `ssh` would.
+fn client_config(wanted: &[String]) -> Arc<client::Config> {
     let mut preferred = russh::Preferred::default();
-    let keys: Vec<_> = preferred
-        .key
+    let supported = preferred.key.to_vec();
+    let chosen: Vec<_> = wanted
         .iter()
-        .filter(|a| a.as_str() != "ssh-rsa")
-        .cloned()
+        .filter_map(|w| supported.iter().find(|a| a.as_str() == w).cloned())
         .collect();
+    let keys: Vec<_> = if chosen.is_empty() {
+        supported
+            .into_iter()
+            .filter(|a| a.as_str() != "ssh-rsa")
+            .collect()
+    } else {
+        chosen
+    };
     preferred.key = keys.into();
     Arc::new(client::Config {
         preferred,
@@ -810,7 +822,8 @@ impl Probe {
     {
         self.started("banner");
         let t0 = Instant::now();
-        let (result, rec, seen) = open_ssh(stream, self.opts.timeout).await;
+        let (result, rec, seen) =
+            open_ssh(stream, self.opts.timeout, &self.opts.host_key_algorithms).await;
         let (bytes, id_at) = match rec.lock() {
             Ok(r) => (r.bytes.clone(), r.id_line_at),
             Err(_) => (Vec::new(), None),
@@ -1499,14 +1512,14 @@ impl Probe {
                     .ok()?
                     .ok()?
                     .into_stream();
-                open_ssh(stream, t).await
+                open_ssh(stream, t, &self.opts.host_key_algorithms).await
             }
             (None, Some(addr)) => {
                 let stream = tokio::time::timeout(t, TcpStream::connect(addr))
                     .await
                     .ok()?
                     .ok()?;
-                open_ssh(stream, t).await
+                open_ssh(stream, t, &self.opts.host_key_algorithms).await
             }
             (None, None) => return None,
         };
@@ -1540,6 +1553,7 @@ fn is_protocol_violation(e: &russh::Error) -> bool {
 async fn open_ssh<S>(
     stream: S,
     timeout: Duration,
+    host_key_algorithms: &[String],
 ) -> (
     Result<Handle<ProbeHandler>, HandshakeError>,
     Arc<Mutex<Recording>>,
@@ -1553,7 +1567,7 @@ where
     let handler = ProbeHandler(Arc::clone(&seen));
     let res = match tokio::time::timeout(
         timeout,
-        client::connect_stream(client_config(), rec, handler),
+        client::connect_stream(client_config(host_key_algorithms), rec, handler),
     )
     .await
     {

@@ -50,7 +50,14 @@ pub fn options(
         identity_files: &req.identity_files,
     };
     let cfg = config::effective(&creq, paths)?;
-    let mut opts = host_options(req, &cfg, &req.target, paths, login);
+    let mut opts = host_options(
+        req,
+        &cfg,
+        raw_host_key_algorithms(&creq, paths),
+        &req.target,
+        paths,
+        login,
+    );
 
     // ProxyJump: each hop with its own effective config, as ssh does when it runs
     // `ssh [-l user] [-p port] [-F file] [-J earlier,hops] -W host:port hop`: the hop's user and
@@ -77,6 +84,7 @@ pub fn options(
             opts.jumps.push(host_options(
                 req,
                 &hcfg,
+                raw_host_key_algorithms(&hreq, paths),
                 &display,
                 paths,
                 LoginMode::WithKey,
@@ -86,10 +94,21 @@ pub fn options(
     Ok((opts, cfg))
 }
 
+/// HostKeyAlgorithms as the config files write it for this target (the first value, as ssh
+/// takes it), `None` when they do not set it. (`ssh -G` prints the resolved list either way, so
+/// whether the user chose it has to be read from the files.)
+fn raw_host_key_algorithms(creq: &ConfigRequest, paths: &SshPaths) -> Option<String> {
+    let read = |p: &Path| std::fs::read_to_string(p).ok();
+    config::effective_parsed(creq, paths, &read)
+        .host_key_algorithms
+        .and_then(|v| v.split_whitespace().next().map(str::to_string))
+}
+
 /// One host's probe inputs from its effective config: key files, agent, known_hosts verdict.
 fn host_options(
     req: &ProbeRequest,
     cfg: &EffectiveConfig,
+    raw_host_key_algorithms: Option<String>,
     display: &str,
     paths: &SshPaths,
     login: LoginMode,
@@ -120,6 +139,20 @@ fn host_options(
         .collect();
     let host = cfg.hostname.clone();
     let port = cfg.port;
+    // The key types known_hosts holds for this host, as ssh orders its offer by them.
+    let mut known_types: Vec<String> = Vec::new();
+    for (_, kh) in &loaded {
+        for e in kh.lookup(&host, port) {
+            if e.marker.is_none() && !known_types.contains(&e.key_type) {
+                known_types.push(e.key_type);
+            }
+        }
+    }
+    let host_key_algorithms = offered_host_key_algorithms(
+        cfg.host_key_algorithms.as_deref(),
+        raw_host_key_algorithms.as_deref(),
+        &known_types,
+    );
     ProbeOptions {
         host: cfg.hostname.clone(),
         port: cfg.port,
@@ -137,7 +170,70 @@ fn host_options(
         max_auth_tries: 6,
         login,
         jumps: Vec::new(),
+        host_key_algorithms,
     }
+}
+
+/// The host key algorithms ssh offers, in its order. `resolved` is the effective list (`ssh -G`
+/// applies `+`, `-` and `^` itself); `raw` what the config files say, if anything. As OpenSSH's
+/// `ssh_kex2`: when HostKeyAlgorithms is unset or only adds (`+`) or removes (`-`) algorithms,
+/// the types known_hosts already holds for the host go first, so ssh is shown the key it can
+/// check; an explicit list is taken as it is (which is how `HostKeyAlgorithms rsa-sha2-512`
+/// gets ssh the RSA key and a "REMOTE HOST IDENTIFICATION HAS CHANGED!" when known_hosts holds
+/// only the ed25519 one).
+pub fn offered_host_key_algorithms(
+    resolved: Option<&str>,
+    raw: Option<&str>,
+    known_types: &[String],
+) -> Vec<String> {
+    let explicit = raw.is_some_and(|r| !r.starts_with('+') && !r.starts_with('-'));
+    let list: Vec<String> = match resolved.or(raw) {
+        Some(v) if !v.starts_with(['+', '-', '^']) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => {
+            return known_first(
+                DEFAULT_HOST_KEY_ALGORITHMS
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                known_types,
+            )
+        }
+    };
+    if explicit {
+        list
+    } else {
+        known_first(list, known_types)
+    }
+}
+
+/// OpenSSH 9.2's default HostKeyAlgorithms (plain keys; certificates aside), for when `ssh -G`
+/// cannot be asked.
+const DEFAULT_HOST_KEY_ALGORITHMS: &[&str] = &[
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+];
+
+/// `list` with the algorithms of the key types in `known` first, order otherwise kept.
+fn known_first(list: Vec<String>, known: &[String]) -> Vec<String> {
+    let is_known = |alg: &str| {
+        let plain = alg.split("-cert-v01@openssh.com").next().unwrap_or(alg);
+        known.iter().any(|k| {
+            k == plain
+                || (k == "ssh-rsa" && matches!(plain, "rsa-sha2-512" | "rsa-sha2-256" | "ssh-rsa"))
+        })
+    };
+    let (mut first, rest): (Vec<String>, Vec<String>) = list.into_iter().partition(|a| is_known(a));
+    first.extend(rest);
+    first
 }
 
 /// A key file as ssh would load it. Missing files are skipped, as ssh skips them (the config
@@ -210,4 +306,56 @@ pub fn verdict(
         }
     }
     HostKeyVerdict::Unknown
+}
+
+#[cfg(test)]
+mod host_key_order_tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn host_key_algorithms_follow_openssh_order_rules() {
+        let resolved = "ssh-ed25519,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256";
+        // Unset: known_hosts types first (an RSA-only entry puts the RSA algorithms first).
+        assert_eq!(
+            offered_host_key_algorithms(Some(resolved), None, &v(&["ssh-rsa"])),
+            v(&[
+                "rsa-sha2-512",
+                "rsa-sha2-256",
+                "ssh-ed25519",
+                "ecdsa-sha2-nistp256"
+            ])
+        );
+        // `+`/`-` keep the reordering; an explicit list is taken as written.
+        assert_eq!(
+            offered_host_key_algorithms(Some(resolved), Some("+ssh-rsa"), &v(&["ssh-rsa"]))[0],
+            "rsa-sha2-512"
+        );
+        assert_eq!(
+            offered_host_key_algorithms(
+                Some("rsa-sha2-512"),
+                Some("rsa-sha2-512"),
+                &v(&["ssh-ed25519"])
+            ),
+            v(&["rsa-sha2-512"])
+        );
+        // Nothing known: ssh's own order.
+        assert_eq!(
+            offered_host_key_algorithms(Some(resolved), None, &[]),
+            v(&[
+                "ssh-ed25519",
+                "ecdsa-sha2-nistp256",
+                "rsa-sha2-512",
+                "rsa-sha2-256"
+            ])
+        );
+        // No ssh -G and nothing set: OpenSSH's defaults, known types first.
+        assert_eq!(
+            offered_host_key_algorithms(None, None, &v(&["ecdsa-sha2-nistp256"]))[0],
+            "ecdsa-sha2-nistp256"
+        );
+    }
 }
