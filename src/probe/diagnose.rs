@@ -16,6 +16,31 @@ pub struct Target {
 }
 
 impl Target {
+    /// The name a `Host` line must match for this target: the host as the user typed it (an
+    /// alias, or the name before any `:port`), without user or port, which ssh never matches
+    /// Host patterns against.
+    pub fn host_pattern(&self) -> String {
+        crate::config::parse_target(&self.display)
+            .map(|t| t.host)
+            .unwrap_or_else(|_| self.host.clone())
+    }
+
+    /// The client address sshd sees, for `sshd -T -C addr=...`: known for a loopback target;
+    /// otherwise the placeholder the administrator fills in (the address in sshd's log line).
+    fn client_addr(&self) -> &'static str {
+        match self.host.parse::<std::net::IpAddr>() {
+            Ok(ip) if ip.is_loopback() => {
+                if ip.is_ipv6() {
+                    "::1"
+                } else {
+                    "127.0.0.1"
+                }
+            }
+            _ if self.host == "localhost" => "127.0.0.1",
+            _ => "CLIENT_ADDRESS",
+        }
+    }
+
     /// `host` or `[host]:port`, the way known_hosts and `ssh-keygen -R` name it.
     pub fn known_hosts_name(&self) -> String {
         if self.port == 22 {
@@ -308,7 +333,7 @@ pub fn algorithm_mismatch(t: &Target, m: &Mismatch) -> Finding {
                 "enable-legacy-algorithm",
                 format!(
                     "Add `{line}` under `Host {}` in ~/.ssh/config (security cost: {})",
-                    t.display,
+                    t.host_pattern(),
                     security_cost(alg)
                 ),
                 t.ssh_command(&["-o".into(), format!("{}=+{}", m.keyword, alg)]),
@@ -407,16 +432,18 @@ pub fn password_only(t: &Target, methods: &[String]) -> Finding {
     .explain(
         "The server offers no publickey login for this user, so your keys are never even \
          asked about. Either key login is disabled (PubkeyAuthentication no, or a Match block), or \
-         the server wants a password on purpose. Logging in with a password still works; to use \
-         keys, the server's administrator has to enable them.",
+         the server wants a password on purpose. A password login may work, but sshdoctor did not \
+         try one; to use keys, the server's administrator has to enable them.",
     )
     .evidence(format!("server offers: {}", methods.join(",")))
     .fix(Fix::new(
         "check-server-pubkey",
         "On the server: check the effective setting",
         format!(
-            "sshd -T -C user={},host={},addr=127.0.0.1 | grep -i pubkeyauthentication",
-            t.user, t.host
+            "sshd -T -C user={},host={},addr={} | grep -i pubkeyauthentication",
+            t.user,
+            t.host,
+            t.client_addr()
         ),
     ))
 }
@@ -557,7 +584,7 @@ pub fn too_many_auth_failures(
                 "identities-only",
                 format!(
                     "Add `IdentitiesOnly yes` and `IdentityFile {path}` under `Host {}` in ~/.ssh/config",
-                    t.display
+                    t.host_pattern()
                 ),
                 t.ssh_command(&[
                     "-o".into(),
@@ -577,7 +604,7 @@ pub fn too_many_auth_failures(
             "identities-only",
             format!(
                 "Save the agent key's public half, then add `IdentitiesOnly yes` and `IdentityFile {file}` under `Host {}` in ~/.ssh/config",
-                t.display
+                t.host_pattern()
             ),
             format!(
                 "ssh-add -L | grep -F {} > {file}",
@@ -689,6 +716,34 @@ pub fn accepted_key_ignored_locally(t: &Target, key: &KeyLabel) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_advice_names_a_host_line_that_can_match() {
+        for (display, pattern) in [
+            ("root@127.0.0.1:49125", "127.0.0.1"),
+            ("lab", "lab"),
+            ("[vault.internal]:2200", "vault.internal"),
+            ("alice@db.example.com", "db.example.com"),
+        ] {
+            let t = Target {
+                host: "127.0.0.1".into(),
+                port: 49125,
+                user: "root".into(),
+                display: display.into(),
+            };
+            assert_eq!(t.host_pattern(), pattern);
+        }
+        let remote = Target {
+            host: "db.example.com".into(),
+            port: 22,
+            user: "alice".into(),
+            display: "alice@db.example.com".into(),
+        };
+        let f = password_only(&remote, &["password".to_string()]);
+        let cmd = &f.fixes[0].command;
+        assert!(!cmd.contains("addr=127.0.0.1"), "{cmd}");
+        assert!(!f.explanation.contains("still works"), "{}", f.explanation);
+    }
 
     fn target() -> Target {
         Target {
