@@ -34,6 +34,10 @@ pub enum Damage {
     Truncated,
     /// The body is not valid base64.
     BadBase64,
+    /// A PuTTY key (`PuTTY-User-Key-File-2/3`): ssh cannot read PuTTY's format at all.
+    PuttyFormat,
+    /// A key in the SSH.com / RFC 4716 format (`---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----`).
+    Ssh2Format,
 }
 
 impl Damage {
@@ -46,13 +50,31 @@ impl Damage {
             Damage::Whitespace => "it has spaces or tabs inside the key",
             Damage::Truncated => "it is cut short (no END line)",
             Damage::BadBase64 => "its key data is damaged (not valid base64)",
+            Damage::PuttyFormat => "it is a PuTTY key (.ppk), a format ssh does not read",
+            Damage::Ssh2Format => "it is an SSH.com (SSH2) key, a format ssh does not read",
         }
     }
 
     /// Whether [`repair`] can give the file back in a form OpenSSH reads, without changing
     /// the key: the damage is only in the layout, not in the key data.
     pub fn repairable(self) -> bool {
-        !matches!(self, Damage::Truncated | Damage::BadBase64)
+        !matches!(
+            self,
+            Damage::Truncated | Damage::BadBase64 | Damage::PuttyFormat | Damage::Ssh2Format
+        )
+    }
+}
+
+/// Key files in formats ssh does not read at all (it prints `Load key "FILE": error in
+/// libcrypto` for them too), told by their first line.
+pub fn foreign_format(bytes: &[u8]) -> Option<Damage> {
+    let start = bytes.trim_ascii_start();
+    if start.starts_with(b"PuTTY-User-Key-File-") {
+        Some(Damage::PuttyFormat)
+    } else if start.starts_with(b"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----") {
+        Some(Damage::Ssh2Format)
+    } else {
+        None
     }
 }
 

@@ -838,6 +838,9 @@ pub fn load(path: &Path) -> Result<KeyInfo, KeyError> {
 
 /// For a file holding an `OPENSSH PRIVATE KEY` block: why OpenSSH's reader refuses its layout.
 fn openssh_damage(bytes: &[u8]) -> Option<crate::key_armour::Damage> {
+    if let Some(d) = crate::key_armour::foreign_format(bytes) {
+        return Some(d);
+    }
     memchr::memmem::find(bytes, b"-----BEGIN OPENSSH PRIVATE KEY-----")?;
     crate::key_armour::check(bytes)
 }
@@ -866,14 +869,22 @@ pub fn not_loadable_finding(
         Severity::Error,
         format!("ssh cannot load {shown}: {}", damage.describe()),
     )
-    .explain(
-        "OpenSSH reads its own key format strictly: the BEGIN line must be the first line, every \
-         line must end in a plain newline (not Windows CRLF), nothing but base64 in between, and \
-         the END line needs its newline too. ssh prints \"Load key ... error in libcrypto\", \
-         skips the key and goes on without it, so the server never sees it (\"Permission denied \
-         (publickey)\"). Other programs read such a file without complaint, which is why it \
-         looks intact.",
-    )
+    .explain(match damage {
+        crate::key_armour::Damage::PuttyFormat | crate::key_armour::Damage::Ssh2Format => {
+            "ssh reads private keys only in its own format and PEM. It prints \"Load key ... \
+             error in libcrypto\" for this file, skips it and goes on without it, so the server \
+             never sees this key (\"Permission denied (publickey)\"). Other programs (PuTTY, \
+             WinSCP, some SSH libraries) read it, which is why it works elsewhere."
+        }
+        _ => {
+            "OpenSSH reads its own key format strictly: the BEGIN line must be the first line, \
+             every line must end in a plain newline (not Windows CRLF), nothing but base64 in \
+             between, and the END line needs its newline too. ssh prints \"Load key ... error \
+             in libcrypto\", skips the key and goes on without it, so the server never sees it \
+             (\"Permission denied (publickey)\"). Other programs read such a file without \
+             complaint, which is why it looks intact."
+        }
+    })
     .evidence(format!(
         "Load key \"{}\": error in libcrypto",
         path.display()
@@ -885,7 +896,23 @@ pub fn not_loadable_finding(
             pk.fingerprint(HashAlg::Sha256)
         ));
     }
-    if damage.repairable() {
+    let quoted = shell_path(path, paths);
+    if damage == crate::key_armour::Damage::PuttyFormat {
+        let out = path.display().to_string();
+        let out = out.strip_suffix(".ppk").unwrap_or(&out).to_string();
+        let out = shell_path(Path::new(&out), paths);
+        f.fix(Fix::new(
+            "convert-ppk",
+            "Convert it to ssh's format with PuTTYgen (the key stays the same), then use the new file",
+            format!("puttygen {quoted} -O private-openssh -o {out}"),
+        ))
+    } else if damage == crate::key_armour::Damage::Ssh2Format {
+        f.fix(Fix::new(
+            "convert-ssh2-key",
+            "Convert it to ssh's format (the key stays the same), then use the new file",
+            format!("ssh-keygen -i -f {quoted} > {quoted}.openssh && chmod 600 {quoted}.openssh"),
+        ))
+    } else if damage.repairable() {
         f.fix(Fix::new(
             "repair-key-file",
             format!("Rewrite {shown} in the layout ssh reads (the key itself is unchanged)"),

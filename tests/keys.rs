@@ -698,3 +698,40 @@ fn damaged_key_files_are_judged_as_ssh_keygen_judges_them() {
         }
     }
 }
+
+/// A PuTTY key is named as such (ssh: `Load key "FILE": error in libcrypto`), with the exact
+/// PuTTYgen command that converts it.
+#[test]
+fn a_putty_key_is_named_with_the_puttygen_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let ppk = dir.path().join("work.ppk");
+    fs::write(
+        &ppk,
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: work\nPublic-Lines: 2\n\
+         AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9\nGKJl\n\
+         Private-Lines: 1\nAAAAIA==\nPrivate-MAC: 00\n",
+    )
+    .unwrap();
+    fs::set_permissions(&ppk, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-y", "-P", "", "-f"])
+        .arg(&ppk)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error in libcrypto"));
+    let Err(KeyError::NotLoadableBySsh { damage, .. }) = keys::load(&ppk) else {
+        panic!("{:?}", keys::load(&ppk));
+    };
+    assert_eq!(damage, sshdoctor::key_armour::Damage::PuttyFormat);
+    let paths = SshPaths::with_home(dir.path());
+    let f = keys::not_loadable_finding(&ppk, damage, &paths);
+    assert!(f.title.contains("PuTTY"), "{}", f.title);
+    assert_eq!(f.fixes[0].id, "convert-ppk");
+    assert!(
+        f.fixes[0].command.starts_with("puttygen ")
+            && f.fixes[0].command.contains("-O private-openssh -o"),
+        "{}",
+        f.fixes[0].command
+    );
+}
