@@ -759,6 +759,10 @@ pub enum LogEvent {
         path: String,
         error: String,
     },
+    /// `userauth_pubkey: signature algorithm ssh-ed25519 not in PubkeyAcceptedAlgorithms`.
+    AlgorithmNotAccepted {
+        algorithm: String,
+    },
 }
 
 impl LogEvent {
@@ -843,6 +847,7 @@ pub fn classify(message: &str) -> Option<LogEvent> {
                 r"^(?:\S+: )?Authentication tried for (\S+) with correct key but not from a permitted host \(host=[^,]*, ip=([^,)\s]+)",
                 r"^Invalid user (\S*) from (\S+)",
                 r"^Could not open user '([^']+)' authorized keys '(.+)': (.+?)\s*$",
+                r"^(?:userauth_pubkey: )?(?:signature algorithm|key type) (\S+) not in PubkeyAcceptedAlgorithms",
             ]
             .iter()
             .map(|p| Regex::new(p).ok())
@@ -890,11 +895,12 @@ pub fn classify(message: &str) -> Option<LogEvent> {
                 user: g(1),
                 from: g(2),
             },
-            _ => LogEvent::CouldNotOpen {
+            10 => LogEvent::CouldNotOpen {
                 user: g(1),
                 path: g(2),
                 error: g(3),
             },
+            _ => LogEvent::AlgorithmNotAccepted { algorithm: g(1) },
         });
     }
     None
@@ -1298,6 +1304,7 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
         }
     }
 
+    key_type_findings(f, &mut out);
     attach_log(f, &mut out);
     sort_worst_first(&mut out);
     out
@@ -1601,10 +1608,129 @@ fn attach_log(f: &ServerFacts, out: &mut Vec<Finding>) {
                     },
                 );
             }
+            LogEvent::AlgorithmNotAccepted { algorithm } => {
+                let alg = algorithm.clone();
+                push(out, &["key-type-not-accepted"], &|_| true, line, &|| {
+                    Finding::new(
+                        "key-type-not-accepted",
+                        Severity::Error,
+                        format!("sshd refuses {alg} keys (not in its PubkeyAcceptedAlgorithms)"),
+                    )
+                });
+            }
             LogEvent::AcceptedPublickey { .. } => {}
         }
     }
     out.extend(extra);
+}
+
+/// The signature algorithms a key of this type can log in with.
+fn signature_algorithms(key_type: &str) -> Vec<String> {
+    match key_type {
+        "ssh-rsa" => vec![
+            "rsa-sha2-512".into(),
+            "rsa-sha2-256".into(),
+            "ssh-rsa".into(),
+        ],
+        "ssh-rsa-cert-v01@openssh.com" => vec![
+            "rsa-sha2-512-cert-v01@openssh.com".into(),
+            "rsa-sha2-256-cert-v01@openssh.com".into(),
+            "ssh-rsa-cert-v01@openssh.com".into(),
+        ],
+        other => vec![other.to_string()],
+    }
+}
+
+/// `key-type-not-accepted`: authorized keys of a type sshd's PubkeyAcceptedAlgorithms leaves
+/// out. sshd answers such a key with a plain refusal, so the client sees "Permission denied"
+/// and blames authorized_keys; only `sshd -T` (and sshd's log) tell.
+fn key_type_findings(f: &ServerFacts, out: &mut Vec<Finding>) {
+    let Some(accepted) = f.sshd.get("pubkeyacceptedalgorithms") else {
+        return;
+    };
+    let accepted: Vec<&str> = accepted.split(',').map(str::trim).collect();
+    let takes = |key_type: &str| {
+        signature_algorithms(key_type)
+            .iter()
+            .any(|a| accepted.contains(&a.as_str()))
+    };
+    let mut refused: Vec<(String, String)> = Vec::new(); // (key type, "file:line fingerprint")
+    let mut any_taken = false;
+    for kf in &f.key_files {
+        let Some(Ok(ak)) = &kf.content else { continue };
+        for e in ak.entries() {
+            if let Some(w) = &f.wanted {
+                let bare = |s: &str| s.trim().trim_start_matches("SHA256:").to_string();
+                if bare(&w.fingerprint) != bare(&e.fingerprint) {
+                    continue;
+                }
+            }
+            if takes(&e.key_type) {
+                any_taken = true;
+            } else {
+                refused.push((
+                    e.key_type.clone(),
+                    format!(
+                        "{}:{} {} {}",
+                        kf.path.display(),
+                        e.line,
+                        e.key_type,
+                        e.fingerprint
+                    ),
+                ));
+            }
+        }
+    }
+    if refused.is_empty() {
+        return;
+    }
+    let mut types: Vec<String> = refused.iter().map(|(t, _)| t.clone()).collect();
+    types.dedup();
+    let list = accepted.join(",");
+    // Certain when the key asked about (or every key the user has) is of such a type.
+    let severity = if f.wanted.is_some() || !any_taken {
+        Severity::Error
+    } else {
+        Severity::Warning
+    };
+    let mut fi = Finding::new(
+        "key-type-not-accepted",
+        severity,
+        format!(
+            "sshd refuses {} keys (not in its PubkeyAcceptedAlgorithms)",
+            types.join(", ")
+        ),
+    )
+    .explain(
+        "The key is in authorized_keys, but sshd's PubkeyAcceptedAlgorithms does not list its \
+         type, so sshd refuses it without a word to the client (\"Permission denied \
+         (publickey)\", as if the key were not there) and logs \"signature algorithm ... not in \
+         PubkeyAcceptedAlgorithms\". Either allow the type, or log in with a key of a type it \
+         lists.",
+    )
+    .evidence(format!(
+        "sshd effective config: pubkeyacceptedalgorithms {list}"
+    ));
+    for (_, line) in &refused {
+        fi = fi.evidence(format!("authorized: {line}"));
+    }
+    let wanted_algs: Vec<String> = types.iter().flat_map(|t| signature_algorithms(t)).collect();
+    let new_list = format!("{list},{}", wanted_algs.join(","));
+    fi = fi
+        .fix(config_fix(
+            "sshd-config-set",
+            format!(
+                "Also accept {} keys, in {}",
+                types.join(", "),
+                f.config_path.display()
+            ),
+            prepend_option(
+                &f.config_path,
+                &format!("PubkeyAcceptedAlgorithms {new_list}"),
+            ),
+        ))
+        .fix(reload_fix());
+    out.push(fi);
 }
 
 fn f_listed(f: &ServerFacts, fp: &str) -> bool {

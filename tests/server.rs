@@ -330,6 +330,26 @@ fn each_broken_thing_is_named_and_its_fix_works() {
             reload: true,
         },
     );
+    // Issue 12: the key is in authorized_keys, but sshd's PubkeyAcceptedAlgorithms leaves its
+    // type out (the client only sees "Permission denied"; the log says why).
+    case(
+        &mut lab,
+        Case {
+            name: "key-type-not-accepted",
+            first: "PubkeyAcceptedAlgorithms rsa-sha2-512,rsa-sha2-256",
+            break_it: &|_| {},
+            id: "key-type-not-accepted",
+            evidence: vec![s("pubkeyacceptedalgorithms rsa-sha2-512,rsa-sha2-256")],
+            log_needle: s("not in PubkeyAcceptedAlgorithms"),
+            fix_id: "sshd-config-set",
+            fix_args: vec![
+                s("PubkeyAcceptedAlgorithms rsa-sha2-512,rsa-sha2-256,ssh-ed25519"),
+                s("--sshd-config"),
+                cfg.clone(),
+            ],
+            reload: true,
+        },
+    );
     case(
         &mut lab,
         Case {

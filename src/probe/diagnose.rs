@@ -533,9 +533,11 @@ pub fn key_rejected(t: &Target, tried: &[KeyLabel], password_offered: bool) -> F
         "The server was asked about each key and refused all of them. Either the public key \
          is not in the user's ~/.ssh/authorized_keys on the server (or sits in another user's), \
          or sshd ignores that file: the home directory, ~/.ssh or authorized_keys is writable by \
-         others (StrictModes), owned by the wrong user, or AuthorizedKeysFile points elsewhere. \
-         The sshd log says which (\"Authentication refused: bad ownership or modes\"). Run \
-         `sshdoctor server` on the server to check all of this.",
+         others (StrictModes), owned by the wrong user, or AuthorizedKeysFile points elsewhere; \
+         or sshd does not take keys of this type at all (its PubkeyAcceptedAlgorithms leaves the \
+         type out, and the refusal looks exactly the same from here). The sshd log says which \
+         (\"Authentication refused: bad ownership or modes\", \"signature algorithm ... not in \
+         PubkeyAcceptedAlgorithms\"). Run `sshdoctor server` on the server to check all of this.",
     );
     for k in tried {
         f = f.evidence(format!("refused: {}", k.evidence()));
