@@ -649,3 +649,175 @@ fn a_public_key_given_as_the_identity_is_not_a_login() {
     assert!(ids.contains(&"identity-is-public-key"), "{v}");
     assert!(!ids.contains(&"auth-ok"), "{v}");
 }
+
+/// `ssh` with a password given through SSH_ASKPASS (OpenSSH ≥ 8.4 with
+/// SSH_ASKPASS_REQUIRE=force), password authentication only: the oracle for `probe --password`.
+fn ssh_with_password(
+    home: &std::path::Path,
+    port: u16,
+    user: &str,
+    kh: &std::path::Path,
+    password: &str,
+) -> std::process::Output {
+    let askpass = home.join("askpass.sh");
+    std::fs::write(
+        &askpass,
+        format!("#!/bin/sh\nprintf '%s\\n' '{password}'\n"),
+    )
+    .unwrap();
+    set_mode(&askpass, 0o700);
+    std::process::Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "PreferredAuthentications=password,keyboard-interactive",
+        ])
+        .args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-o", "StrictHostKeyChecking=yes", "-p", &port.to_string()])
+        .arg(format!("{user}@127.0.0.1"))
+        .arg("true")
+        .env("SSH_ASKPASS", &askpass)
+        .env("SSH_ASKPASS_REQUIRE", "force")
+        .env_remove("SSH_AUTH_SOCK")
+        .env("HOME", home)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh")
+}
+
+/// `sshdoctor probe --password TARGET --json`, the password on standard input.
+fn probe_with_password(
+    home: &std::path::Path,
+    target: &str,
+    kh: &std::path::Path,
+    password: &str,
+) -> (Option<i32>, serde_json::Value, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .args([
+            "probe",
+            "--password",
+            target,
+            "--json",
+            "-F",
+            "/dev/null",
+            "--known-hosts",
+        ])
+        .arg(kh)
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sshdoctor");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out.stdout) + &text(&out.stderr);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out.status.code(), v, all)
+}
+
+fn ids_of(v: &serde_json::Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| f["id"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Issue 14: the password login the article starts with, tested for real and once: the right
+/// password logs in (auth-ok), a wrong one is password-rejected, a server without password
+/// login is password-auth-disabled; each as ssh itself finds it, and the password never shows.
+#[test]
+fn probe_password_tries_the_password_once_and_agrees_with_ssh() {
+    let user = TestUser::create("Pw-0k-4-test!");
+    let h = home();
+    let sshd = Sshd::start(&["PasswordAuthentication yes"], None);
+    let kh = h.path().join(".ssh/known_hosts");
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            sshd.port,
+            key_words(&sshd.host_key_pub())
+        ),
+    )
+    .unwrap();
+    let target = format!("{}@127.0.0.1:{}", user.name, sshd.port);
+
+    let ok = ssh_with_password(h.path(), sshd.port, &user.name, &kh, "Pw-0k-4-test!");
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let (code, v, all) = probe_with_password(h.path(), &target, &kh, "Pw-0k-4-test!");
+    assert_eq!(code, Some(0), "{all}");
+    assert!(ids_of(&v).contains(&"auth-ok".to_string()), "{v}");
+    assert!(
+        !all.contains("Pw-0k-4-test!"),
+        "the password never reaches the output"
+    );
+
+    let bad = ssh_with_password(h.path(), sshd.port, &user.name, &kh, "wrong-one");
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("Permission denied"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let (code, v, all) = probe_with_password(h.path(), &target, &kh, "wrong-one");
+    assert_eq!(code, Some(1), "{all}");
+    assert!(ids_of(&v).contains(&"password-rejected".to_string()), "{v}");
+    assert!(!all.contains("wrong-one"), "{all}");
+    // One attempt only: ssh's and sshdoctor's (sshd writes its log lines asynchronously).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut log = sshd.log();
+    while log.matches("Failed password for").count() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log = sshd.log();
+    }
+    assert_eq!(
+        log.matches("Failed password for").count(),
+        2,
+        "ssh once, sshdoctor once:\n{log}"
+    );
+
+    // A server that takes no password: nothing is sent.
+    let keys_only = Sshd::start(&[], None);
+    std::fs::write(
+        &kh,
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            keys_only.port,
+            key_words(&keys_only.host_key_pub())
+        ),
+    )
+    .unwrap();
+    let target = format!("{}@127.0.0.1:{}", user.name, keys_only.port);
+    let no = ssh_with_password(h.path(), keys_only.port, &user.name, &kh, "Pw-0k-4-test!");
+    assert!(
+        text(&no.stderr).contains("Permission denied (publickey)"),
+        "{}",
+        text(&no.stderr)
+    );
+    let (code, v, all) = probe_with_password(h.path(), &target, &kh, "Pw-0k-4-test!");
+    assert_eq!(code, Some(1), "{all}");
+    assert!(
+        ids_of(&v).contains(&"password-auth-disabled".to_string()),
+        "{v}"
+    );
+}

@@ -157,6 +157,7 @@ fn run_probe(
         login,
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
+        password: None,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

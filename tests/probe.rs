@@ -25,6 +25,7 @@ fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOpt
         login: LoginMode::WithKey,
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
+        password: None,
     }
 }
 
@@ -318,8 +319,11 @@ fn server_without_publickey_is_password_only() {
     assert_eq!(r.server.auth_methods, ["password"]);
     assert_eq!(
         finding(&r, "password-only").evidence,
-        ["server offers: password"]
+        ["server offers: password", "a password was not tried"]
     );
+    // No method the probe tried would log in: an error, with the way to try the password.
+    assert_eq!(r.exit_code(), 1);
+    assert_eq!(finding(&r, "password-only").fixes[0].id, "try-password");
     assert_eq!(stage(&r, "keys"), StageStatus::Skipped);
 }
 

@@ -38,6 +38,10 @@ pub struct ProbeArgs {
     /// Ask for the passphrase of an encrypted key to complete the login.
     #[arg(long)]
     pub ask_passphrase: bool,
+    /// Test a password login instead of keys: the password is asked on the terminal without
+    /// echo (read as one line from standard input when that is not a terminal), tried once.
+    #[arg(long)]
+    pub password: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -65,13 +69,16 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
             ))
         })
         .collect();
-    let opts = match resolve(args) {
+    let mut opts = match resolve(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("sshdoctor probe: {}", printable(&format!("{e:#}")));
             return Ok(2);
         }
     };
+    if args.password {
+        opts.password = Some(read_password(&opts.user, &opts.host)?);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -200,6 +207,21 @@ fn unloadable_key_findings(args: &ProbeArgs, paths: &SshPaths) -> Vec<crate::fin
         }
     }
     out
+}
+
+/// The password for `probe --password`: asked on the terminal without echo, or, when standard
+/// input is not a terminal (scripts, tests), its first line. Never echoed, logged or reported.
+fn read_password(user: &str, host: &str) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    use crate::fix::secret;
+    if secret::stdin_is_tty() {
+        return secret::prompt(&format!("{user}@{host}'s password: "));
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)
+        .map_err(|e| anyhow::anyhow!("cannot read the password from standard input: {e}"))?;
+    let end = line.trim_end_matches(['\n', '\r']).len();
+    line.truncate(end);
+    Ok(line)
 }
 
 /// Reads a passphrase from the terminal with echo off; it goes straight to key decryption.

@@ -423,7 +423,8 @@ pub fn host_key_revoked(t: &Target, file: &Path, line: usize, fp: &str) -> Findi
 pub fn password_only(t: &Target, methods: &[String]) -> Finding {
     Finding::new(
         "password-only",
-        Severity::Warning,
+        // No method the probe tested would log in: keys are not even asked about.
+        Severity::Error,
         format!(
             "{} does not accept keys for {}, only passwords",
             t.host, t.user
@@ -433,9 +434,16 @@ pub fn password_only(t: &Target, methods: &[String]) -> Finding {
         "The server offers no publickey login for this user, so your keys are never even \
          asked about. Either key login is disabled (PubkeyAuthentication no, or a Match block), or \
          the server wants a password on purpose. A password login may work, but sshdoctor did not \
-         try one; to use keys, the server's administrator has to enable them.",
+         try one (`sshdoctor probe --password` does); to use keys, the server's administrator \
+         has to enable them.",
     )
     .evidence(format!("server offers: {}", methods.join(",")))
+    .evidence("a password was not tried")
+    .fix(Fix::new(
+        "try-password",
+        "Try a password login (asked without echo, tried once)",
+        format!("sshdoctor probe --password {}", shell_quote(&t.display)),
+    ))
     .fix(Fix::new(
         "check-server-pubkey",
         "On the server: check the effective setting",
@@ -640,6 +648,85 @@ pub fn encrypted_key_no_agent(t: &Target, key: &KeyLabel) -> Finding {
     ))
 }
 
+/// `auth-ok` for a password login (method `password` or `keyboard-interactive`).
+pub fn password_auth_ok(t: &Target, method: &str) -> Finding {
+    Finding::new(
+        "auth-ok",
+        Severity::Info,
+        format!(
+            "Logged in to {} as {} with a password ({method})",
+            t.host, t.user
+        ),
+    )
+    .evidence(format!("method: {method}"))
+}
+
+/// `password-rejected`: one password attempt, refused, and the server still offers passwords.
+pub fn password_rejected(t: &Target, method: &str, methods: &[String]) -> Finding {
+    Finding::new(
+        "password-rejected",
+        Severity::Error,
+        format!("{} refused the password for {}", t.host, t.user),
+    )
+    .explain(format!(
+        "The server takes passwords for {user} ({method}) but refused this one. Either the \
+         password is wrong (check Caps Lock and the keyboard layout), or the account's password \
+         is locked or expired: on the server, `passwd -S {user}` shows L (locked) or an old \
+         change date, and sshd's log has \"Failed password for {user}\" or \"account is \
+         locked\". sshdoctor tries a password once and never again.",
+        user = t.user
+    ))
+    .evidence(format!("tried: {method}, refused"))
+    .evidence(format!("server still offers: {}", methods.join(",")))
+    .fix(Fix::new(
+        "check-server-password",
+        "On the server: the account's password state and sshd's verdict",
+        format!(
+            "passwd -S {} ; sshdoctor server --user {}",
+            shell_quote(&t.user),
+            shell_quote(&t.user)
+        ),
+    ))
+}
+
+/// `password-auth-disabled`: a password was given, but the server offers no password method.
+pub fn password_auth_disabled(t: &Target, methods: &[String]) -> Finding {
+    let root = if t.user == "root" {
+        " For root, PermitRootLogin prohibit-password (Debian's default) allows keys only."
+    } else {
+        ""
+    };
+    Finding::new(
+        "password-auth-disabled",
+        Severity::Error,
+        format!("{} does not take a password for {}", t.host, t.user),
+    )
+    .explain(format!(
+        "The server offers no password or keyboard-interactive login for this user, so no \
+         password can work (it was not sent). Usually PasswordAuthentication no (and \
+         KbdInteractiveAuthentication no) in sshd_config, or a Match block.{root} Log in with a \
+         key instead, or ask the server's administrator."
+    ))
+    .evidence(format!(
+        "server offers: {}",
+        if methods.is_empty() {
+            "nothing".to_string()
+        } else {
+            methods.join(",")
+        }
+    ))
+    .fix(Fix::new(
+        "check-server-password-auth",
+        "On the server: check the effective settings",
+        format!(
+            "sshd -T -C user={},host={},addr={} | grep -Ei 'passwordauthentication|kbdinteractive|permitrootlogin'",
+            t.user,
+            t.host,
+            t.client_addr()
+        ),
+    ))
+}
+
 pub fn auth_ok(t: &Target, key: &KeyLabel, logged_in: bool) -> Finding {
     Finding::new(
         "auth-ok",
@@ -653,8 +740,6 @@ pub fn auth_ok(t: &Target, key: &KeyLabel, logged_in: bool) -> Finding {
     .evidence(format!("accepted: {}", key.evidence()))
 }
 
-/// The server accepts a key that OpenSSH itself refuses to load (a private key others can read):
-/// the probe logs in, `ssh` says `Permission denied`. The local finding is the real cause.
 /// `identity-is-public-key`: `-i key.pub` (or `IdentityFile key.pub`) with no agent holding the
 /// key. ssh reads the named file as the private key, fails ("Load key ...: invalid format", or
 /// "bad permissions" for a 0644 .pub) and has nothing to sign with: "Permission denied".
@@ -691,6 +776,8 @@ pub fn identity_is_public_key(t: &Target, key: &KeyLabel) -> Finding {
     ))
 }
 
+/// The server accepts a key that OpenSSH itself refuses to load (a private key others can read):
+/// the probe logs in, `ssh` says `Permission denied`. The local finding is the real cause.
 pub fn accepted_key_ignored_locally(t: &Target, key: &KeyLabel) -> Finding {
     let path = key.path.clone().unwrap_or_else(|| key.name.clone());
     Finding::new(

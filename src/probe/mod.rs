@@ -108,6 +108,9 @@ pub struct ProbeOptions {
     /// HostKeyAlgorithms, known_hosts types first when ssh would reorder): so the probe is shown
     /// the same host key as ssh. Empty: russh's defaults without SHA-1 `ssh-rsa`.
     pub host_key_algorithms: Vec<String>,
+    /// Test a password login instead of keys (`probe --password`): tried once, with `password`
+    /// or `keyboard-interactive`, never retried, never logged or reported.
+    pub password: Option<zeroize::Zeroizing<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -630,7 +633,18 @@ impl Probe {
                 .await;
             return None;
         }
-        if !self.auth_methods(&mut conn).await {
+        let keys_next = self.auth_methods(&mut conn).await;
+        let methods_known =
+            self.report.stages.last().is_some_and(|s| {
+                s.stage == self.name("auth-methods") && s.status == StageStatus::Ok
+            });
+        if self.hop.is_none() && methods_known {
+            if let Some(password) = self.opts.password.clone() {
+                self.password_login(conn, &password).await;
+                return None;
+            }
+        }
+        if !keys_next {
             return None;
         }
         let (conn, accepted) = self.keys(conn).await?;
@@ -1436,6 +1450,147 @@ impl Probe {
             .disconnect(russh::Disconnect::ByApplication, "", "")
             .await;
         None
+    }
+
+    /// Stages 7 and 8 of `probe --password`: no keys asked about; one password attempt, with
+    /// `password` where the server offers it, else `keyboard-interactive` answering its single
+    /// hidden prompt. Never retried; the password is never part of a stage or a finding.
+    async fn password_login(&mut self, mut conn: Conn, password: &str) {
+        let t0 = Instant::now();
+        self.started("keys");
+        self.stage(
+            "keys",
+            StageStatus::Skipped,
+            t0,
+            "a password login was asked for (--password)",
+        );
+        self.started("login");
+        let t0 = Instant::now();
+        let methods = self.report.server.auth_methods.clone();
+        let offers = |m: &str| methods.iter().any(|x| x == m);
+        let user = self.opts.user.clone();
+        let t = self.opts.timeout;
+        let (method, outcome): (&str, Result<bool, String>) = if offers("password") {
+            let ask = conn.handle.authenticate_password(user, password);
+            (
+                "password",
+                match tokio::time::timeout(t, ask).await {
+                    Ok(Ok(r)) => Ok(r.success()),
+                    Ok(Err(e)) => Err(format!("the server ended the session: {e}")),
+                    Err(_) => Err("no answer to the password".into()),
+                },
+            )
+        } else if offers("keyboard-interactive") {
+            (
+                "keyboard-interactive",
+                self.keyboard_interactive(&mut conn, password).await,
+            )
+        } else {
+            self.stage(
+                "login",
+                StageStatus::Fail,
+                t0,
+                "the server takes no password for this user; none was sent",
+            );
+            let f = diagnose::password_auth_disabled(&self.target, &methods);
+            self.find(f);
+            let _ = conn
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "", "")
+                .await;
+            return;
+        };
+        match outcome {
+            Ok(true) => {
+                self.stage(
+                    "login",
+                    StageStatus::Ok,
+                    t0,
+                    format!("authenticated with a password ({method})"),
+                );
+                let f = diagnose::password_auth_ok(&self.target, method);
+                self.find(f);
+            }
+            Ok(false) => {
+                self.stage(
+                    "login",
+                    StageStatus::Fail,
+                    t0,
+                    format!("the server refused the password ({method})"),
+                );
+                let f = diagnose::password_rejected(&self.target, method, &methods);
+                self.find(f);
+            }
+            Err(why) => {
+                self.stage("login", StageStatus::Fail, t0, why.clone());
+                let f =
+                    diagnose::connection_closed(&self.target, "during the password login", &[why]);
+                self.find(f);
+            }
+        }
+        let _ = conn
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await;
+    }
+
+    /// keyboard-interactive with the password as the answer to the server's one hidden prompt.
+    /// `Ok(false)` when refused; `Err` when the server asks something else (an OTP, a question)
+    /// that a password alone cannot answer, with its prompt text.
+    async fn keyboard_interactive(
+        &mut self,
+        conn: &mut Conn,
+        password: &str,
+    ) -> Result<bool, String> {
+        use russh::client::KeyboardInteractiveAuthResponse as R;
+        let user = self.opts.user.clone();
+        let t = self.opts.timeout;
+        let start = conn
+            .handle
+            .authenticate_keyboard_interactive_start(user, None::<String>);
+        let mut answer = match tokio::time::timeout(t, start).await {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => return Err(format!("the server ended the session: {e}")),
+            Err(_) => return Err("no answer to keyboard-interactive".into()),
+        };
+        let mut answered = false;
+        for _ in 0..4 {
+            match answer {
+                R::Success => return Ok(true),
+                R::Failure { .. } => return Ok(false),
+                R::InfoRequest { prompts, .. } if prompts.is_empty() => {
+                    let next = conn
+                        .handle
+                        .authenticate_keyboard_interactive_respond(Vec::new());
+                    answer = match tokio::time::timeout(t, next).await {
+                        Ok(Ok(a)) => a,
+                        _ => return Err("no answer to keyboard-interactive".into()),
+                    };
+                }
+                R::InfoRequest { prompts, .. } => {
+                    let hidden = prompts.len() == 1 && !prompts[0].echo;
+                    if !hidden || answered {
+                        let asked: Vec<String> = prompts
+                            .iter()
+                            .map(|p| wire::printable(p.prompt.as_bytes()))
+                            .collect();
+                        return Err(format!(
+                            "the server asks for more than a password: {}",
+                            asked.join(" / ")
+                        ));
+                    }
+                    answered = true;
+                    let next = conn
+                        .handle
+                        .authenticate_keyboard_interactive_respond(vec![password.to_string()]);
+                    answer = match tokio::time::timeout(t, next).await {
+                        Ok(Ok(a)) => a,
+                        _ => return Err("no answer to keyboard-interactive".into()),
+                    };
+                }
+            }
+        }
+        Err("keyboard-interactive did not finish".into())
     }
 
     /// `Ok(success)` after a signed attempt; `Err(reason)` when no attempt was made.

@@ -171,6 +171,7 @@ fn host_options(
         login,
         jumps: Vec::new(),
         host_key_algorithms,
+        password: None,
     }
 }
 

@@ -374,6 +374,7 @@ fn probe_args(target: &str) -> ProbeArgs {
         known_hosts: None,
         timeout: 5.0,
         ask_passphrase: false,
+        password: false,
         json: false,
     }
 }

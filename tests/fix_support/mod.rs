@@ -182,7 +182,10 @@ pub struct TestUser {
 
 impl TestUser {
     pub fn create(password: &str) -> TestUser {
-        let name = format!("sdfix{}", std::process::id() % 100_000);
+        // One name per test (they run in parallel within a binary), unique across binaries.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("sdfix{}x{n}", std::process::id() % 100_000);
         let _ = Command::new("userdel").args(["-r", &name]).output();
         let out = Command::new("useradd")
             .args(["-m", "-s", "/bin/sh", &name])
