@@ -182,6 +182,7 @@ fn opts(port: u16, timeout: Duration) -> ProbeOptions {
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
         password: None,
+        forward_agent: false,
     }
 }
 

@@ -158,6 +158,7 @@ fn run_probe(
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
         password: None,
+        forward_agent: false,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -26,6 +26,7 @@ fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOpt
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
         password: None,
+        forward_agent: false,
     }
 }
 
@@ -750,4 +751,101 @@ fn the_probe_negotiates_the_host_key_ssh_negotiates() {
     assert!(ssh.contains("Permission denied"), "{ssh}");
     let found = ids(&v);
     assert!(!found.iter().any(|i| i.starts_with("host-key")), "{v}");
+}
+
+/// Issue 14: agent forwarding (`ssh -A`), proven end to end. With forwarding allowed, `ssh-add
+/// -l` on the server lists the local agent's key through the probe's relay (stage
+/// `agent-forwarding` ok, the fingerprint as evidence); with `AllowAgentForwarding no` the server
+/// refuses (`agent-forwarding-refused`, exit 1). Real `ssh -A` first, both ways.
+#[test]
+fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
+    use std::process::Command;
+    for allowed in [true, false] {
+        let server = Sshd::start(SshdOptions {
+            extra: if allowed {
+                Vec::new()
+            } else {
+                vec!["AllowAgentForwarding no".to_string()]
+            },
+            ..Default::default()
+        });
+        let home = Home::new();
+        let key = home.key("id_ed25519");
+        server.authorize(&key.with_extension("pub"));
+        let agent = common::Agent::start();
+        agent.add(&key);
+        let fp = sshd::fingerprint(&key.with_extension("pub"));
+        let kh = home.known_hosts(&server.known_hosts_line());
+        let ssh = Command::new("ssh")
+            .args([
+                "-A",
+                "-F",
+                "/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentitiesOnly=yes",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", kh.display()))
+            .arg("-i")
+            .arg(&key)
+            .args([
+                "-p",
+                &server.port.to_string(),
+                "root@127.0.0.1",
+                "ssh-add -l",
+            ])
+            .env("SSH_AUTH_SOCK", &agent.sock)
+            .env("HOME", home.dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("ssh");
+        let said = String::from_utf8_lossy(&ssh.stdout).to_string()
+            + &String::from_utf8_lossy(&ssh.stderr);
+        if allowed {
+            assert!(said.contains(&fp), "{said}");
+        } else {
+            assert!(said.contains("Could not open a connection"), "{said}");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+            .args([
+                "probe",
+                "-A",
+                &format!("root@127.0.0.1:{}", server.port),
+                "--json",
+            ])
+            .args(["-F", "/dev/null", "--known-hosts"])
+            .arg(&kh)
+            .arg("-i")
+            .arg(&key)
+            .env("SSH_AUTH_SOCK", &agent.sock)
+            .env("HOME", home.dir.path())
+            .output()
+            .expect("sshdoctor");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let stage = v["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stage"] == "agent-forwarding")
+            .unwrap_or_else(|| panic!("no agent-forwarding stage: {v}"))
+            .clone();
+        let ids: Vec<&str> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        if allowed {
+            assert_eq!(stage["status"], "ok", "{v}");
+            assert_eq!(out.status.code(), Some(0), "{v}");
+            assert!(ids.contains(&"agent-forwarding-ok"), "{v}");
+            assert!(v.to_string().contains(&fp), "the server lists the key: {v}");
+        } else {
+            assert_eq!(stage["status"], "fail", "{v}");
+            assert_eq!(out.status.code(), Some(1), "{v}");
+            assert!(ids.contains(&"agent-forwarding-refused"), "{v}");
+        }
+    }
 }

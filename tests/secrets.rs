@@ -131,6 +131,7 @@ fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
         password: None,
+        forward_agent: false,
         login: LoginMode::AskPassphrase(Box::new(move |_p: &Path| {
             if let Ok(mut n) = asked2.lock() {
                 *n += 1;
@@ -193,6 +194,7 @@ fn a_wrong_passphrase_is_not_echoed_in_the_error() {
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
         password: None,
+        forward_agent: false,
         login: LoginMode::AskPassphrase(Box::new(move |_p: &Path| Some(wrong.to_string()))),
     };
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -42,6 +42,9 @@ pub struct ProbeArgs {
     /// echo (read as one line from standard input when that is not a terminal), tried once.
     #[arg(long)]
     pub password: bool,
+    /// Test agent forwarding after the login, as `ssh -A` (also on with ForwardAgent yes).
+    #[arg(short = 'A', long = "forward-agent")]
+    pub forward_agent: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -79,6 +82,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
     if args.password {
         opts.password = Some(read_password(&opts.user, &opts.host)?);
     }
+    opts.forward_agent |= args.forward_agent;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

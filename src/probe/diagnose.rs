@@ -727,6 +727,121 @@ pub fn password_auth_disabled(t: &Target, methods: &[String]) -> Finding {
     ))
 }
 
+/// The safer ways the agent-forwarding findings point to.
+fn forwarding_alternatives(f: Finding) -> Finding {
+    f.fix(Fix::new(
+        "use-proxy-jump",
+        "To reach a second server through this one without forwarding your agent at all",
+        "ssh -J USER@THIS_SERVER USER@SECOND_SERVER",
+    ))
+}
+
+/// `agent-forwarding-ok` (info): the server can use the listed keys while the session lasts.
+pub fn agent_forwarding_ok(t: &Target, server_lines: &[String]) -> Finding {
+    let mut f = Finding::new(
+        "agent-forwarding-ok",
+        Severity::Info,
+        format!("Agent forwarding to {} works", t.host),
+    )
+    .explain(
+        "A request made on the server reached your local agent and came back: from the server, \
+         ssh can now log in onward with these keys. The cost: while you are connected, root on \
+         that server (or anyone who took it over) can use your agent too. To only hop through \
+         it to another server, ProxyJump (ssh -J) needs no forwarding; `ssh-add -c` makes the \
+         agent ask before each use.",
+    );
+    for l in server_lines {
+        f = f.evidence(format!("on the server, ssh-add -l: {l}"));
+    }
+    forwarding_alternatives(f)
+}
+
+/// `agent-forwarding-refused`: the server said no to `auth-agent-req@openssh.com`.
+pub fn agent_forwarding_refused(t: &Target) -> Finding {
+    Finding::new(
+        "agent-forwarding-refused",
+        Severity::Error,
+        format!("{} refuses agent forwarding for {}", t.host, t.user),
+    )
+    .explain(
+        "The login works, but the server answered the forwarding request with a refusal, so \
+         `ssh -A` gives you no agent there (ssh-add on the server: \"Could not open a \
+         connection to your authentication agent\"). The usual causes: AllowAgentForwarding no \
+         or DisableForwarding yes in sshd_config (or a Match block), or `no-agent-forwarding` / \
+         `restrict` on this key's line in authorized_keys. `sshdoctor server` on that server \
+         finds which.",
+    )
+    .evidence("auth-agent-req@openssh.com: refused")
+    .fix(Fix::new(
+        "check-server",
+        "On the server: find the setting that refuses it",
+        format!("sshdoctor server --user {}", shell_quote(&t.user)),
+    ))
+}
+
+/// `agent-not-running` for forwarding: nothing to forward.
+pub fn forwarding_without_agent(t: &Target) -> Finding {
+    Finding::new(
+        "agent-not-running",
+        Severity::Error,
+        format!(
+            "Agent forwarding to {} has nothing to forward: no agent runs here",
+            t.host
+        ),
+    )
+    .explain(
+        "ssh -A forwards the agent of this shell (SSH_AUTH_SOCK). There is none, so the server \
+         gets no keys. Start one and load the key the next server wants.",
+    )
+    .evidence("SSH_AUTH_SOCK is not set")
+    .fix(Fix::new(
+        "start-agent",
+        "Start an agent in this shell and add your keys",
+        "eval \"$(ssh-agent -s)\" && ssh-add",
+    ))
+}
+
+/// `agent-empty` for forwarding: forwarded, but the agent holds no key.
+pub fn forwarded_agent_empty(t: &Target, server_lines: &[String]) -> Finding {
+    let mut f = Finding::new(
+        "agent-empty",
+        Severity::Warning,
+        format!("The agent forwarded to {} holds no keys", t.host),
+    )
+    .explain(
+        "Forwarding works, but the agent has no identities, so on the server `ssh` has no key \
+         to log in onward with. Load the key the next server accepts into the agent here.",
+    )
+    .fix(Fix::new(
+        "add-keys",
+        "Load your keys into the agent",
+        "ssh-add",
+    ));
+    for l in server_lines {
+        f = f.evidence(format!("on the server, ssh-add -l: {l}"));
+    }
+    f
+}
+
+/// `agent-forwarding-refused` when the request was granted but nothing on the server reached
+/// the agent (no ssh-add there, or a shell startup file that breaks SSH_AUTH_SOCK).
+pub fn agent_forwarding_not_reached(t: &Target, server_lines: &[String]) -> Finding {
+    let mut f = Finding::new(
+        "agent-forwarding-refused",
+        Severity::Error,
+        format!("Agent forwarding to {} was granted but never used", t.host),
+    )
+    .explain(
+        "The server accepted the forwarding request, but ssh-add there never reached the \
+         forwarded agent: ssh-add may be missing on the server, or a shell startup file there \
+         overrides SSH_AUTH_SOCK.",
+    );
+    for l in server_lines {
+        f = f.evidence(format!("on the server: {l}"));
+    }
+    f
+}
+
 pub fn auth_ok(t: &Target, key: &KeyLabel, logged_in: bool) -> Finding {
     Finding::new(
         "auth-ok",

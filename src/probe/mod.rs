@@ -23,6 +23,7 @@ use russh::keys::agent::client::AgentClient;
 use russh::keys::agent::AgentIdentity;
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::ChannelMsg;
 use russh::{AlgorithmKind, ChannelOpenFailure, MethodKind};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -111,6 +112,9 @@ pub struct ProbeOptions {
     /// Test a password login instead of keys (`probe --password`): tried once, with `password`
     /// or `keyboard-interactive`, never retried, never logged or reported.
     pub password: Option<zeroize::Zeroizing<String>>,
+    /// After the login, test agent forwarding (`ssh -A`, `ForwardAgent yes`): the stage
+    /// `agent-forwarding`, run only when the host key matched known_hosts.
+    pub forward_agent: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -318,6 +322,11 @@ struct Seen {
     disconnect: Option<String>,
     /// The last channel-open failure: reason code and the server's text.
     open_failure: Option<(u32, String)>,
+    /// Set once agent forwarding was requested: the local agent the server's
+    /// `auth-agent@openssh.com` channels are relayed to. Until then such channels are refused.
+    agent_relay: Option<PathBuf>,
+    /// How many agent channels the server opened back to us.
+    agent_channels: usize,
 }
 
 struct ProbeHandler(Arc<Mutex<Seen>>);
@@ -381,6 +390,32 @@ impl client::Handler for ProbeHandler {
             }
             client::DisconnectReason::Error(e) => Err(e),
         }
+    }
+
+    /// The server's end of a forwarded agent: relayed to the local agent, and only after the
+    /// probe asked for forwarding (russh's default would accept one that was never requested).
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        let sock = self.0.lock().ok().and_then(|s| s.agent_relay.clone());
+        let Some(sock) = sock else {
+            reply
+                .reject(ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        reply.accept().await;
+        self.with(|s| s.agent_channels += 1);
+        tokio::spawn(async move {
+            if let Ok(mut agent) = tokio::net::UnixStream::connect(&sock).await {
+                let mut stream = channel.into_stream();
+                let _ = tokio::io::copy_bidirectional(&mut stream, &mut agent).await;
+            }
+        });
+        Ok(())
     }
 
     /// The text that goes with a refused `direct-tcpip` (russh's error keeps only the code).
@@ -1434,6 +1469,9 @@ impl Probe {
             let f = diagnose::auth_ok(&self.target, &key.label, logged_in);
             self.find(f);
         }
+        if logged_in && self.hop.is_none() && self.opts.forward_agent {
+            self.agent_forwarding(&conn).await;
+        }
         if key.label.local_problem.is_some() && !key.from_agent {
             // The probe could use the key, ssh will not: the local finding explains the failure
             // the user actually sees.
@@ -1532,6 +1570,149 @@ impl Probe {
             .handle
             .disconnect(russh::Disconnect::ByApplication, "", "")
             .await;
+    }
+
+    /// The stage `agent-forwarding`: asks for forwarding on a session channel, runs `ssh-add -l`
+    /// there and relays the server's agent requests to the local agent, so a request made on
+    /// the server is seen to reach the local agent (the relay counts it), and the fingerprints
+    /// the server lists are the keys it can use now. Never offered to a server whose host key
+    /// did not match known_hosts.
+    async fn agent_forwarding(&mut self, conn: &Conn) {
+        const STAGE: &str = "agent-forwarding";
+        self.started(STAGE);
+        let t0 = Instant::now();
+        if self
+            .report
+            .findings
+            .iter()
+            .any(|f| f.id.starts_with("host-key"))
+        {
+            self.stage(
+                STAGE,
+                StageStatus::Skipped,
+                t0,
+                "not offered: the server's host key does not match known_hosts",
+            );
+            return;
+        }
+        let Some(sock) = self.opts.use_agent.clone() else {
+            self.stage(
+                STAGE,
+                StageStatus::Fail,
+                t0,
+                "no local agent to forward (SSH_AUTH_SOCK is not set)",
+            );
+            let f = diagnose::forwarding_without_agent(&self.target);
+            self.find(f);
+            return;
+        };
+        if let Ok(mut s) = conn.seen.lock() {
+            s.agent_relay = Some(sock);
+            s.agent_channels = 0;
+        }
+        let t = self.opts.timeout.max(Duration::from_secs(5));
+        let outcome = tokio::time::timeout(t, async {
+            let mut ch = conn
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| e.to_string())?;
+            ch.agent_forward(true).await.map_err(|e| e.to_string())?;
+            let granted = loop {
+                match ch.wait().await {
+                    Some(ChannelMsg::Success) => break true,
+                    Some(ChannelMsg::Failure) => break false,
+                    Some(_) => continue,
+                    None => return Err("the channel closed".to_string()),
+                }
+            };
+            if !granted {
+                let _ = ch.close().await;
+                return Ok((false, String::new()));
+            }
+            ch.exec(true, "ssh-add -l 2>&1")
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            while let Some(msg) = ch.wait().await {
+                // Output beyond 64 KiB is dropped: a few fingerprint lines are expected.
+                match msg {
+                    ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }
+                        if out.len() < 64 * 1024 =>
+                    {
+                        out.extend_from_slice(&data);
+                    }
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            Ok((true, String::from_utf8_lossy(&out).into_owned()))
+        })
+        .await;
+        let relayed = conn.seen.lock().map(|s| s.agent_channels).unwrap_or(0);
+        match outcome {
+            Err(_) => {
+                self.stage(STAGE, StageStatus::Fail, t0, "no answer within the timeout");
+            }
+            Ok(Err(e)) => {
+                self.stage(
+                    STAGE,
+                    StageStatus::Fail,
+                    t0,
+                    format!("the session ended: {e}"),
+                );
+            }
+            Ok(Ok((false, _))) => {
+                self.stage(
+                    STAGE,
+                    StageStatus::Fail,
+                    t0,
+                    "the server refused agent forwarding",
+                );
+                let f = diagnose::agent_forwarding_refused(&self.target);
+                self.find(f);
+            }
+            Ok(Ok((true, output))) => {
+                let lines: Vec<String> = output
+                    .lines()
+                    .map(|l| wire::printable(l.as_bytes()))
+                    .filter(|l| !l.trim().is_empty())
+                    .take(20)
+                    .collect();
+                let keys: Vec<&String> = lines.iter().filter(|l| l.contains("SHA256:")).collect();
+                if relayed > 0 && !keys.is_empty() {
+                    self.stage(
+                        STAGE,
+                        StageStatus::Ok,
+                        t0,
+                        format!(
+                            "{} reach the server through the forwarded agent",
+                            crate::words::count(keys.len(), "key")
+                        ),
+                    );
+                    let f = diagnose::agent_forwarding_ok(&self.target, &lines);
+                    self.find(f);
+                } else if relayed > 0 {
+                    self.stage(
+                        STAGE,
+                        StageStatus::Fail,
+                        t0,
+                        "forwarded, but the agent holds no keys",
+                    );
+                    let f = diagnose::forwarded_agent_empty(&self.target, &lines);
+                    self.find(f);
+                } else {
+                    self.stage(
+                        STAGE,
+                        StageStatus::Fail,
+                        t0,
+                        "ssh-add on the server never reached the forwarded agent",
+                    );
+                    let f = diagnose::agent_forwarding_not_reached(&self.target, &lines);
+                    self.find(f);
+                }
+            }
+        }
     }
 
     /// keyboard-interactive with the password as the answer to the server's one hidden prompt.

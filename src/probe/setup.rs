@@ -172,6 +172,7 @@ fn host_options(
         jumps: Vec::new(),
         host_key_algorithms,
         password: None,
+        forward_agent: cfg.forward_agent,
     }
 }
 

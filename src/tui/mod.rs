@@ -375,6 +375,7 @@ fn probe_args(target: &str) -> ProbeArgs {
         timeout: 5.0,
         ask_passphrase: false,
         password: false,
+        forward_agent: false,
         json: false,
     }
 }
