@@ -202,6 +202,28 @@ pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
         key_findings.retain(|f| f.id != "no-keys");
     }
     findings.extend(key_findings);
+    // Certificates beside the keys, as ssh will offer them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    for k in &key_list {
+        if let Some(c) = &k.certificate {
+            findings.extend(crate::certificate::findings(
+                c,
+                k.fingerprint.as_deref(),
+                now,
+                paths,
+            ));
+        }
+        if let Some(why) = &k.certificate_problem {
+            findings.push(crate::certificate::unreadable_finding(
+                &crate::certificate::path_for(&k.path),
+                why,
+                paths,
+            ));
+        }
+    }
     for (path, damage) in &scan.not_loadable {
         findings.push(keys::not_loadable_finding(path, *damage, paths));
     }

@@ -60,6 +60,12 @@ pub struct KeyInfo {
     pub kind: KeyKind,
     /// The `.pub` that was folded into this private key's entry.
     pub public_path: Option<PathBuf>,
+    /// The certificate ssh offers with this private key (`KEY-cert.pub`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<crate::certificate::CertInfo>,
+    /// Why a `KEY-cert.pub` beside the key cannot be read.
+    #[serde(skip)]
+    pub certificate_problem: Option<String>,
     #[serde(skip)]
     pub public_key: Option<PublicKey>,
     #[serde(skip)]
@@ -638,6 +644,8 @@ pub fn private_key_info(
         mode: mode_string(mode_bits),
         kind: KeyKind::Private,
         public_path: beside.map(|b| b.0.to_path_buf()),
+        certificate: None,
+        certificate_problem: None,
         public_key: effective,
         mode_bits,
         uid,
@@ -669,6 +677,8 @@ pub fn public_key_info(
         mode: mode_string(mode_bits),
         kind: KeyKind::Public,
         public_path: None,
+        certificate: None,
+        certificate_problem: None,
         public_key: Some(public_key.clone()),
         mode_bits,
         uid,
@@ -815,16 +825,25 @@ pub fn load(path: &Path) -> Result<KeyInfo, KeyError> {
                 .ok()
                 .map(|r| classify(&r.bytes))
                 .filter(|c| matches!(c, Classified::PublicKey { .. }));
-            let info = private_key_info(
+            let mut info = private_key_info(
                 path,
                 &classified,
                 beside.as_ref().map(|c| (pub_path.as_path(), c)),
                 read.mode,
                 read.uid,
-            );
-            info.ok_or_else(|| KeyError::NotAKey {
+            )
+            .ok_or_else(|| KeyError::NotAKey {
                 path: path.to_path_buf(),
-            })
+            })?;
+            // The certificate ssh loads by itself beside the key.
+            let cert_path = crate::certificate::path_for(path);
+            if let Ok(bytes) = read_candidate(&cert_path).map(|r| r.bytes) {
+                match crate::certificate::parse(&cert_path, &bytes) {
+                    Ok(c) => info.certificate = Some(c),
+                    Err(why) => info.certificate_problem = Some(why),
+                }
+            }
+            Ok(info)
         }
         Classified::PublicKey { .. } => public_key_info(path, &classified, read.mode, read.uid)
             .ok_or_else(|| KeyError::NotAKey {

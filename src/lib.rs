@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod authorized_keys;
+pub mod certificate;
 pub mod cli;
 pub mod config;
 pub mod finding;

@@ -735,3 +735,111 @@ fn a_putty_key_is_named_with_the_puttygen_command() {
         f.fixes[0].command
     );
 }
+
+/// Issue 13: certificates beside a key are listed as `ssh-keygen -L` reads them, and the
+/// client-side problems (expired, not yet valid, about to expire, made for another key) are
+/// findings of `check`.
+#[test]
+fn certificates_beside_keys_are_listed_and_judged() {
+    let home = tempfile::tempdir().unwrap();
+    let ssh = home.path().join(".ssh");
+    fs::create_dir(&ssh).unwrap();
+    let ca = home.path().join("ca");
+    generate(&ca, "ed25519", None, None, "");
+    let cases: [(&str, &str, Option<&str>); 4] = [
+        ("id_ok", "-1h:+3h", None),
+        ("id_expired", "-2d:-1d", Some("certificate-expired")),
+        ("id_later", "+1d:+2d", Some("certificate-not-yet-valid")),
+        ("id_soon", "-1h:+10m", Some("certificate-expires-soon")),
+    ];
+    for (name, validity, _) in cases {
+        let key = ssh.join(name);
+        generate(&key, "ed25519", None, None, "");
+        let pubk = format!("{}.pub", key.display());
+        let (ok, _) = keygen(&[
+            "-q",
+            "-s",
+            ca.to_str().unwrap(),
+            "-I",
+            &format!("{name}@corp"),
+            "-n",
+            "alice,root",
+            "-V",
+            validity,
+            "-z",
+            "42",
+            &pubk,
+        ]);
+        assert!(ok, "ssh-keygen -s {name}");
+    }
+    // A certificate for another key, beside id_other.
+    let other = ssh.join("id_other");
+    generate(&other, "ed25519", None, None, "");
+    fs::copy(ssh.join("id_ok-cert.pub"), ssh.join("id_other-cert.pub")).unwrap();
+
+    let info = keys::load(&ssh.join("id_ok")).unwrap();
+    let c = info.certificate.expect("the certificate beside id_ok");
+    let (_, listed) = keygen(&["-L", "-f", ssh.join("id_ok-cert.pub").to_str().unwrap()]);
+    assert!(
+        listed.contains(&format!("Key ID: \"{}\"", c.key_id)),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("Serial: {}", c.serial)),
+        "{listed}"
+    );
+    assert!(listed.contains(&c.ca_fingerprint), "{listed}");
+    assert!(listed.contains("user certificate") && c.cert_type == "user");
+    assert_eq!(c.principals, ["alice", "root"]);
+    assert!(c.signature_ok);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .args(["check", "--json"])
+        .env("HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap().to_string(),
+                f["title"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (name, _, want) in cases {
+        let about: Vec<&String> = ids
+            .iter()
+            .filter(|(_, t)| t.contains(&format!("{name}-cert.pub")))
+            .map(|(i, _)| i)
+            .collect();
+        match want {
+            Some(id) => assert_eq!(about, [id], "{name}: {ids:?}"),
+            None => assert!(about.is_empty(), "{name}: {ids:?}"),
+        }
+    }
+    assert!(
+        ids.iter()
+            .any(|(i, t)| i == "certificate-key-mismatch" && t.contains("id_other-cert.pub")),
+        "{ids:?}"
+    );
+    // keys --json carries the certificate on the key's entry.
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .args(["keys", "--json"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["path"].as_str().unwrap().ends_with("/id_ok"))
+        .unwrap();
+    assert_eq!(entry["certificate"]["key_id"], "id_ok@corp", "{entry}");
+    assert_eq!(entry["certificate"]["serial"], 42);
+}

@@ -37,6 +37,21 @@ pub fn run(args: &KeysArgs) -> anyhow::Result<i32> {
         super::print_json(&v)?;
     } else {
         print!("{}", render(&scan.keys, &paths));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        for k in &scan.keys {
+            if let Some(c) = &k.certificate {
+                println!("{}", certificate_line(c, now, &paths));
+            } else if let Some(why) = &k.certificate_problem {
+                println!(
+                    "  {}: not a certificate ssh can read: {}",
+                    paths.display(&crate::certificate::path_for(&k.path)),
+                    super::printable(why)
+                );
+            }
+        }
         for (path, damage) in &scan.not_loadable {
             println!(
                 "{:<40} private  [SSH CANNOT LOAD IT: {}; sshdoctor fix repair-key-file {}]",
@@ -97,4 +112,39 @@ fn render(keys: &[KeyInfo], paths: &SshPaths) -> String {
         ));
     }
     out
+}
+
+/// The certificate of a key, as `ssh-keygen -L` would summarize it, on one indented line.
+fn certificate_line(c: &crate::certificate::CertInfo, now: u64, paths: &SshPaths) -> String {
+    let opts: Vec<String> = c
+        .critical_options
+        .iter()
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.clone()
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    super::printable(&format!(
+        "  {} certificate for {}: {} key id \"{}\", serial {}, principals {}, {}, CA {}{}",
+        paths.display(&c.path),
+        c.key_fingerprint,
+        c.cert_type,
+        c.key_id,
+        c.serial,
+        if c.principals.is_empty() {
+            "(any)".to_string()
+        } else {
+            c.principals.join(",")
+        },
+        crate::certificate::validity_text(c, now),
+        c.ca_fingerprint,
+        if opts.is_empty() {
+            String::new()
+        } else {
+            format!(", critical options {}", opts.join(" "))
+        }
+    ))
 }
