@@ -849,3 +849,82 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
         }
     }
 }
+
+/// Issue 13: a user certificate beside the key, against a server that trusts the CA
+/// (TrustedUserCAKeys, empty authorized_keys): ssh logs in with it, so must the probe (not
+/// "key-rejected, run ssh-copy-id"); a certificate whose principals lack the user is refused by
+/// ssh and named `certificate-refused` with the principals as evidence.
+#[test]
+fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
+    use std::process::Command;
+    let cadir = tempfile::tempdir().expect("tempdir");
+    let ca = sshd::keygen(cadir.path(), "ca", "ed25519", "");
+    let server = Sshd::start(SshdOptions {
+        extra: vec![format!(
+            "TrustedUserCAKeys {}",
+            ca.with_extension("pub").display()
+        )],
+        ..Default::default()
+    });
+    for (principal, works) in [("root", true), ("alice", false)] {
+        let home = Home::new();
+        let key = home.key("id_ed25519");
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-s"])
+            .arg(&ca)
+            .args(["-I", "test-cert", "-n", principal, "-V", "-5m:+1h"])
+            .arg(key.with_extension("pub"))
+            .status()
+            .expect("ssh-keygen -s");
+        assert!(st.success());
+        let kh = home.known_hosts(&server.known_hosts_line());
+        let out = ssh_with_key(&home, server.port, &key, &kh);
+        if works {
+            assert!(
+                out.status.success(),
+                "ssh with the certificate: {}",
+                stderr(&out)
+            );
+        } else {
+            ssh_says(&out, "Permission denied (publickey)");
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+            .args([
+                "probe",
+                &format!("root@127.0.0.1:{}", server.port),
+                "--json",
+            ])
+            .args(["-F", "/dev/null", "--known-hosts"])
+            .arg(&kh)
+            .arg("-i")
+            .arg(&key)
+            .env("HOME", home.dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .expect("sshdoctor");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let ids: Vec<&str> = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_str().unwrap())
+            .collect();
+        if works {
+            assert_eq!(out.status.code(), Some(0), "{v}");
+            assert!(ids.contains(&"auth-ok"), "{v}");
+            assert!(
+                v.to_string().contains("certificate"),
+                "the login names the certificate: {v}"
+            );
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{v}");
+            let f = v["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|f| f["id"] == "certificate-refused")
+                .unwrap_or_else(|| panic!("{v}"));
+            assert!(f.to_string().contains("do not include root"), "{f}");
+        }
+    }
+}

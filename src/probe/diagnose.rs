@@ -842,6 +842,63 @@ pub fn agent_forwarding_not_reached(t: &Target, server_lines: &[String]) -> Find
     f
 }
 
+/// `certificate-refused`: the server refused a certificate; the reasons the client can see
+/// (principals, validity, options), and what only the server knows (does it trust the CA?).
+pub fn certificate_refused(
+    t: &Target,
+    key: &KeyLabel,
+    cert: &russh::keys::ssh_key::Certificate,
+) -> Finding {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let principals = cert.valid_principals();
+    let mut seen = Vec::new();
+    if !principals.is_empty() && !principals.contains(&t.user) {
+        seen.push(format!(
+            "its principals ({}) do not include {} (sshd: \"Certificate invalid: name is not a listed principal\")",
+            principals.join(","),
+            t.user
+        ));
+    }
+    if now >= cert.valid_before() {
+        seen.push("it has expired (sshd: \"Certificate invalid: expired\")".to_string());
+    } else if now < cert.valid_after() {
+        seen.push("it is not valid yet (check this machine's clock)".to_string());
+    }
+    if let Some(addr) = cert.critical_options().get("source-address") {
+        seen.push(format!("it is only valid from {addr} (source-address)"));
+    }
+    let why = if seen.is_empty() {
+        "Nothing visible from here is wrong with it, so the server does not trust its CA: \
+         TrustedUserCAKeys in sshd_config (or a cert-authority line in authorized_keys) must hold \
+         the CA's public key; `sshdoctor server` on the server shows what sshd uses."
+            .to_string()
+    } else {
+        format!("From here: {}.", seen.join("; "))
+    };
+    let ca = russh::keys::ssh_key::PublicKey::new(cert.signature_key().clone(), "")
+        .fingerprint(russh::keys::ssh_key::HashAlg::Sha256);
+    Finding::new(
+        "certificate-refused",
+        Severity::Error,
+        format!("{} refuses the certificate {}", t.host, key.name),
+    )
+    .explain(why)
+    .evidence(format!("refused: {}", key.evidence()))
+    .evidence(format!(
+        "key id \"{}\", serial {}, principals {}, CA {ca}",
+        cert.key_id(),
+        cert.serial(),
+        if principals.is_empty() {
+            "(any)".to_string()
+        } else {
+            principals.join(",")
+        }
+    ))
+}
+
 pub fn auth_ok(t: &Target, key: &KeyLabel, logged_in: bool) -> Finding {
     Finding::new(
         "auth-ok",

@@ -46,6 +46,8 @@ pub struct Identity {
     /// The file is a public key (`-i key.pub`): ssh cannot sign with it, only an agent that
     /// holds the same key can.
     pub public_only: bool,
+    /// The certificate ssh loads beside the key (`KEY-cert.pub`): offered before the plain key.
+    pub certificate: Option<russh::keys::ssh_key::Certificate>,
 }
 
 /// What the caller's known_hosts comparison concluded about the server's key.
@@ -478,6 +480,8 @@ struct Candidate {
     encrypted: bool,
     /// A `.pub` named as the identity: nothing to sign with but an agent.
     public_only: bool,
+    /// Offer this certificate (of `key`) instead of the plain key.
+    certificate: Option<russh::keys::ssh_key::Certificate>,
 }
 
 enum HandshakeError {
@@ -1212,14 +1216,29 @@ impl Probe {
                 from_agent,
                 encrypted: ident.encrypted,
                 public_only: ident.public_only,
+                certificate: None,
             }
+        };
+        // As ssh: a key file's certificate is offered right before the plain key.
+        let with_cert = |ident: &Identity, from_agent: bool| -> Vec<Candidate> {
+            let mut out = Vec::new();
+            if let (Some(cert), false) = (&ident.certificate, ident.public_only) {
+                let mut c = file_cand(ident, from_agent);
+                let path = format!("{}-cert.pub", ident.path.display());
+                c.label.name = format!("{path} (certificate \"{}\")", cert.key_id());
+                c.label.path = Some(ident.path.display().to_string());
+                c.certificate = Some(cert.clone());
+                out.push(c);
+            }
+            out.push(file_cand(ident, from_agent));
+            out
         };
         let mut out: Vec<Candidate> = self
             .opts
             .identities
             .iter()
             .filter(|i| in_agent(&i.public_key))
-            .map(|i| file_cand(i, true))
+            .flat_map(|i| with_cert(i, true))
             .collect();
         if !self.opts.identities_only {
             for (key, comment) in &agent_keys {
@@ -1235,6 +1254,7 @@ impl Probe {
                         from_agent: true,
                         encrypted: false,
                         public_only: false,
+                        certificate: None,
                     });
                 }
             }
@@ -1244,7 +1264,7 @@ impl Probe {
                 .identities
                 .iter()
                 .filter(|i| !in_agent(&i.public_key))
-                .map(|i| file_cand(i, false)),
+                .flat_map(|i| with_cert(i, false)),
         );
         out
     }
@@ -1256,13 +1276,23 @@ impl Probe {
             None
         };
         let mut signer = QuerySigner;
-        let ask = conn.handle.authenticate_publickey_with(
-            self.opts.user.clone(),
-            c.key.clone(),
-            hash,
-            &mut signer,
-        );
-        match tokio::time::timeout(self.opts.timeout, ask).await {
+        let user = self.opts.user.clone();
+        let ask = async {
+            match &c.certificate {
+                Some(cert) => {
+                    conn.handle
+                        .authenticate_certificate_with(user, cert.clone(), hash, &mut signer)
+                        .await
+                }
+                None => {
+                    conn.handle
+                        .authenticate_publickey_with(user, c.key.clone(), hash, &mut signer)
+                        .await
+                }
+            }
+        };
+        let answer = tokio::time::timeout(self.opts.timeout, ask).await;
+        match answer {
             Ok(Err(QueryStop::PkOk)) | Ok(Ok(AuthResult::Success)) => Query::Accepted,
             Ok(Ok(AuthResult::Failure {
                 remaining_methods, ..
@@ -1389,6 +1419,15 @@ impl Probe {
                 )
             };
             self.find(f);
+            // A refused certificate: what the client can see of why.
+            for i in &rejected {
+                if let Some(c) = cands.get(*i) {
+                    if let Some(cert) = &c.certificate {
+                        let f = diagnose::certificate_refused(&self.target, &c.label, cert);
+                        self.find(f);
+                    }
+                }
+            }
             return None;
         };
         let cand = cands.get(ok)?;
@@ -1423,6 +1462,7 @@ impl Probe {
                 from_agent: cand.from_agent,
                 encrypted: cand.encrypted,
                 public_only: cand.public_only,
+                certificate: cand.certificate.clone(),
             },
         ))
     }
@@ -1819,10 +1859,22 @@ impl Probe {
             let secret =
                 russh::keys::load_secret_key(&path, passphrase.as_ref().map(|p| p.as_str()))
                     .map_err(|e| format!("cannot load {path}: {e}"))?;
-            let ask = conn
-                .handle
-                .authenticate_publickey(user, PrivateKeyWithHashAlg::new(Arc::new(secret), hash));
-            match tokio::time::timeout(t, ask).await {
+            let answer = match &key.certificate {
+                Some(cert) => {
+                    let ask =
+                        conn.handle
+                            .authenticate_openssh_cert(user, Arc::new(secret), cert.clone());
+                    tokio::time::timeout(t, ask).await
+                }
+                None => {
+                    let ask = conn.handle.authenticate_publickey(
+                        user,
+                        PrivateKeyWithHashAlg::new(Arc::new(secret), hash),
+                    );
+                    tokio::time::timeout(t, ask).await
+                }
+            };
+            match answer {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(format!("login failed: {e}")),
                 Err(_) => return Err("no answer to the signed request".into()),

@@ -261,6 +261,9 @@ fn identity(path: &Path, paths: &SshPaths) -> Option<Identity> {
         encrypted: info.encrypted,
         local_problem,
         public_only,
+        certificate: (!public_only)
+            .then(|| russh::keys::load_openssh_certificate(crate::certificate::path_for(path)).ok())
+            .flatten(),
     })
 }
 

@@ -55,6 +55,7 @@ pub fn identity(path: &Path, encrypted: bool) -> Identity {
         encrypted,
         local_problem: None,
         public_only: false,
+        certificate: None,
     }
 }
 
