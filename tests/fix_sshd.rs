@@ -204,15 +204,7 @@ fn copy_id_with_a_password_makes_key_login_work() {
     let key = keygen(&h.path().join(".ssh"), "id_ed25519", "ed25519", "");
     let sshd = Sshd::start(&["PasswordAuthentication yes"], None);
     let kh = h.path().join(".ssh/known_hosts");
-    std::fs::write(
-        &kh,
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            sshd.port,
-            key_words(&sshd.host_key_pub())
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
     let target = format!("{}@127.0.0.1:{}", user.name, sshd.port);
 
     // Key login fails before.
@@ -400,15 +392,7 @@ fn copy_id_against_a_server_without_password_login_asks_nothing_and_says_why() {
     let key = keygen(&h.path().join(".ssh"), "id_ed25519", "ed25519", "");
     let sshd = Sshd::start(&[], None);
     let kh = h.path().join(".ssh/known_hosts");
-    std::fs::write(
-        &kh,
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            sshd.port,
-            key_words(&sshd.host_key_pub())
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
     let oracle = std::process::Command::new("ssh")
         .args([
             "-F",
@@ -480,15 +464,7 @@ fn a_key_ssh_cannot_load_is_named_not_used_and_repaired() {
     let h = home();
     let (sshd, key) = sshd_with_client_key(h.path());
     let kh = h.path().join(".ssh/known_hosts");
-    std::fs::write(
-        &kh,
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            sshd.port,
-            key_words(&sshd.host_key_pub())
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
     // The key where ssh looks by default, saved through Windows.
     let id = h.path().join(".ssh/id_ed25519");
     let good = std::fs::read(&key).unwrap();
@@ -605,15 +581,7 @@ fn a_public_key_given_as_the_identity_is_not_a_login() {
     let h = home();
     let (sshd, key) = sshd_with_client_key(h.path());
     let kh = h.path().join(".ssh/known_hosts");
-    std::fs::write(
-        &kh,
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            sshd.port,
-            key_words(&sshd.host_key_pub())
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
     let pubkey = pubpath(&key);
     let out = ssh(h.path(), sshd.port, "root", &pubkey, &kh, "yes");
     assert!(!out.status.success());
@@ -751,15 +719,7 @@ fn probe_password_tries_the_password_once_and_agrees_with_ssh() {
     let h = home();
     let sshd = Sshd::start(&["PasswordAuthentication yes"], None);
     let kh = h.path().join(".ssh/known_hosts");
-    std::fs::write(
-        &kh,
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            sshd.port,
-            key_words(&sshd.host_key_pub())
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
     let target = format!("{}@127.0.0.1:{}", user.name, sshd.port);
 
     let ok = ssh_with_password(h.path(), sshd.port, &user.name, &kh, "Pw-0k-4-test!");
@@ -798,15 +758,7 @@ fn probe_password_tries_the_password_once_and_agrees_with_ssh() {
 
     // A server that takes no password: nothing is sent.
     let keys_only = Sshd::start(&[], None);
-    std::fs::write(
-        &kh,
-        format!(
-            "[127.0.0.1]:{} {}\n",
-            keys_only.port,
-            key_words(&keys_only.host_key_pub())
-        ),
-    )
-    .unwrap();
+    std::fs::write(&kh, keys_only.known_hosts_line()).unwrap();
     let target = format!("{}@127.0.0.1:{}", user.name, keys_only.port);
     let no = ssh_with_password(h.path(), keys_only.port, &user.name, &kh, "Pw-0k-4-test!");
     assert!(

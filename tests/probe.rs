@@ -808,22 +808,13 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
         } else {
             assert!(said.contains("Could not open a connection"), "{said}");
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-            .args([
-                "probe",
-                "-A",
-                &format!("root@127.0.0.1:{}", server.port),
-                "--json",
-            ])
-            .args(["-F", "/dev/null", "--known-hosts"])
-            .arg(&kh)
-            .arg("-i")
-            .arg(&key)
-            .env("SSH_AUTH_SOCK", &agent.sock)
-            .env("HOME", home.dir.path())
-            .output()
-            .expect("sshdoctor");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let (code, v) = probe_cli(
+            home.dir.path(),
+            server.port,
+            &kh,
+            &["-A".as_ref(), "-i".as_ref(), key.as_os_str()],
+            Some(&agent.sock),
+        );
         let stage = v["stages"]
             .as_array()
             .unwrap()
@@ -839,12 +830,12 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
             .collect();
         if allowed {
             assert_eq!(stage["status"], "ok", "{v}");
-            assert_eq!(out.status.code(), Some(0), "{v}");
+            assert_eq!(code, Some(0), "{v}");
             assert!(ids.contains(&"agent-forwarding-ok"), "{v}");
             assert!(v.to_string().contains(&fp), "the server lists the key: {v}");
         } else {
             assert_eq!(stage["status"], "fail", "{v}");
-            assert_eq!(out.status.code(), Some(1), "{v}");
+            assert_eq!(code, Some(1), "{v}");
             assert!(ids.contains(&"agent-forwarding-refused"), "{v}");
         }
     }
@@ -888,21 +879,13 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
         } else {
             ssh_says(&out, "Permission denied (publickey)");
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-            .args([
-                "probe",
-                &format!("root@127.0.0.1:{}", server.port),
-                "--json",
-            ])
-            .args(["-F", "/dev/null", "--known-hosts"])
-            .arg(&kh)
-            .arg("-i")
-            .arg(&key)
-            .env("HOME", home.dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .output()
-            .expect("sshdoctor");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let (code, v) = probe_cli(
+            home.dir.path(),
+            server.port,
+            &kh,
+            &["-i".as_ref(), key.as_os_str()],
+            None,
+        );
         let ids: Vec<&str> = v["findings"]
             .as_array()
             .unwrap()
@@ -910,14 +893,14 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
             .map(|f| f["id"].as_str().unwrap())
             .collect();
         if works {
-            assert_eq!(out.status.code(), Some(0), "{v}");
+            assert_eq!(code, Some(0), "{v}");
             assert!(ids.contains(&"auth-ok"), "{v}");
             assert!(
                 v.to_string().contains("certificate"),
                 "the login names the certificate: {v}"
             );
         } else {
-            assert_eq!(out.status.code(), Some(1), "{v}");
+            assert_eq!(code, Some(1), "{v}");
             let f = v["findings"]
                 .as_array()
                 .unwrap()
@@ -927,4 +910,28 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
             assert!(f.to_string().contains("do not include root"), "{f}");
         }
     }
+}
+
+/// `sshdoctor probe --json` from the command line against a loopback sshd, with a temp HOME
+/// (and `SSH_AUTH_SOCK` only when an agent is given): the exit code and the report.
+fn probe_cli(
+    home: &std::path::Path,
+    port: u16,
+    kh: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+    agent: Option<&std::path::Path>,
+) -> (Option<i32>, serde_json::Value) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"));
+    cmd.args(["probe", &format!("root@127.0.0.1:{port}"), "--json"])
+        .args(["-F", "/dev/null", "--known-hosts"])
+        .arg(kh)
+        .args(extra)
+        .env("HOME", home)
+        .env_remove("SSH_AUTH_SOCK");
+    if let Some(sock) = agent {
+        cmd.env("SSH_AUTH_SOCK", sock);
+    }
+    let out = cmd.output().expect("sshdoctor");
+    let v = serde_json::from_slice(&out.stdout).expect("json");
+    (out.status.code(), v)
 }

@@ -125,6 +125,15 @@ impl Sshd {
         );
     }
 
+    /// The known_hosts line ssh would write for this server: `[127.0.0.1]:PORT TYPE BASE64`.
+    pub fn known_hosts_line(&self) -> String {
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            self.port,
+            key_words(&self.host_key_pub())
+        )
+    }
+
     pub fn host_key_pub(&self) -> PathBuf {
         self.dir.path().join("host_ed25519.pub")
     }
