@@ -30,10 +30,13 @@ impl AgentGuard {
             .expect("start ssh-agent");
         let guard = AgentGuard { child, sock };
         let start = Instant::now();
-        while !guard.sock.exists() {
+        // Until it answers, not only until its socket exists: ssh-agent binds the socket before
+        // it installs its SIGTERM handler, so a SIGTERM in between (a loaded machine) would kill
+        // it without removing the socket.
+        while !matches!(status(Some(&guard.sock)), AgentStatus::Running { .. }) {
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "ssh-agent did not create its socket"
+                "ssh-agent did not start answering on its socket"
             );
             std::thread::sleep(Duration::from_millis(10));
         }

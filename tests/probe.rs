@@ -71,7 +71,8 @@ impl Home {
 #[test]
 fn closed_port_is_connection_refused_well_under_a_second() {
     let home = Home::new();
-    let port = sshd::free_port();
+    let closed = sshd::refused_port();
+    let port = closed.port;
     let kh = home.known_hosts("");
     let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
     ssh_says(&out, "Connection refused");

@@ -210,7 +210,8 @@ fn jump_host_without_tcp_forwarding_is_jump_forwarding_refused() {
 #[test]
 fn target_down_behind_the_jump_is_jump_forwarding_refused_with_connect_failed() {
     let jump = Sshd::start(SshdOptions::default());
-    let closed = sshd::free_port();
+    let closed_guard = sshd::refused_port();
+    let closed = closed_guard.port;
     let lab = Lab::new(closed, &format!("root@127.0.0.1:{}", jump.port));
     jump.authorize(&lab.pubkey());
     lab.trust(&[&jump]);

@@ -87,7 +87,8 @@ fn each_host_is_classified_as_ssh_would_see_it() {
         ..Default::default()
     });
     let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
-    let closed = sshd::free_port();
+    let closed_guard = sshd::refused_port();
+    let closed = closed_guard.port;
     let silent = sshd::silent_listener();
     let http = sshd::http_listener();
     let old_key = key_fields(&old.with_extension("pub"));
@@ -378,7 +379,8 @@ fn the_browser_scan_marks_the_entry_whose_key_changed() {
     let same = Sshd::start(SshdOptions::default());
     let rotated = Sshd::start(SshdOptions::default());
     let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
-    let closed = sshd::free_port();
+    let closed_guard = sshd::refused_port();
+    let closed = closed_guard.port;
     let old_key = key_fields(&old.with_extension("pub"));
     let kh = home.path().join("known_hosts");
     let text = format!(

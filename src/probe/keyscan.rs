@@ -122,6 +122,13 @@ pub async fn fetch_host_key(
         });
     };
 
+    // russh runs the session on a task of its own, which can outlive this future when the
+    // timeout drops it, and the socket with it: past the scan's concurrency bound. A second
+    // handle on the same socket shuts it down when this call ends, however it ends.
+    let (stream, _closer) = match Closer::wrap(stream) {
+        Ok(pair) => pair,
+        Err(e) => return Err(KeyscanFailure::Unreachable(format!("{addr}: {e}"))),
+    };
     let (rec, log) = Recorder::new(stream);
     let seen = Arc::new(Mutex::new(Seen::default()));
     let handler = ProbeHandler(Arc::clone(&seen));
@@ -189,6 +196,25 @@ fn same_key_type(a: &Algorithm, b: &Algorithm) -> bool {
     match (a, b) {
         (Algorithm::Rsa { .. }, Algorithm::Rsa { .. }) => true,
         _ => a == b,
+    }
+}
+
+/// A duplicate handle on a connection's socket that shuts the connection down when dropped.
+/// (A duplicate, not the descriptor number: that number may already belong to another socket
+/// by the time the session task lets go of it.)
+struct Closer(std::net::TcpStream);
+
+impl Closer {
+    fn wrap(stream: TcpStream) -> std::io::Result<(TcpStream, Closer)> {
+        let std = stream.into_std()?;
+        let dup = std.try_clone()?;
+        Ok((TcpStream::from_std(std)?, Closer(dup)))
+    }
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(std::net::Shutdown::Both);
     }
 }
 

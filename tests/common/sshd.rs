@@ -36,6 +36,48 @@ pub struct Sshd {
     child: Child,
 }
 
+/// A loopback port that refuses connections for as long as the guard lives: bound, so no
+/// other test's listener can take it (a port from [`free_port`] can be taken by the next
+/// `bind(:0)` of a test running alongside, which then accepts what was meant to be refused),
+/// but never listening, so every connect to it is refused.
+pub struct RefusedPort {
+    pub port: u16,
+    fd: libc::c_int,
+}
+
+pub fn refused_port() -> RefusedPort {
+    // SAFETY: plain socket calls on a descriptor this function owns; the sockaddr structs live
+    // on this frame for the duration of each call.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        assert!(fd >= 0, "socket");
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        addr.sin_port = 0;
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let rc = libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len);
+        assert_eq!(rc, 0, "bind");
+        let mut got: libc::sockaddr_in = std::mem::zeroed();
+        let mut glen = len;
+        let rc = libc::getsockname(fd, (&mut got as *mut libc::sockaddr_in).cast(), &mut glen);
+        assert_eq!(rc, 0, "getsockname");
+        RefusedPort {
+            port: u16::from_be(got.sin_port),
+            fd,
+        }
+    }
+}
+
+impl Drop for RefusedPort {
+    fn drop(&mut self) {
+        // SAFETY: closing the descriptor this guard owns, once.
+        unsafe {
+            libc::close(self.fd);
+        }
+    }
+}
+
 /// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
