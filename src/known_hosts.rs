@@ -1119,7 +1119,37 @@ pub fn findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
     }
     out.extend(duplicate_findings(kh, &checks, file));
     out.extend(revoked_findings(kh, file));
+    out.extend(final_newline_finding(kh, file));
     out
+}
+
+/// `known-hosts-no-final-newline`: measured with OpenSSH 9.2, ssh appends a newly accepted host
+/// key right after the file's last byte without adding a newline, so the last entry and the new
+/// one run together into one line ssh cannot read.
+fn final_newline_finding(kh: &KnownHosts, file: &str) -> Option<Finding> {
+    let data = kh.bytes();
+    if data.is_empty() || data.ends_with(b"\n") {
+        return None;
+    }
+    Some(
+        Finding::new(
+            "known-hosts-no-final-newline",
+            Severity::Warning,
+            format!("{file} does not end with a newline: ssh's next new host key will run into its last line"),
+        )
+        .explain(
+            "When ssh adds a host key (\"Permanently added ... to the list of known hosts\"), it \
+             writes it right after the last byte of the file without adding a newline first, so \
+             the last entry and the new one become one line that ssh cannot read: both hosts then \
+             look unknown. Ending the last line now prevents it.",
+        )
+        .evidence(format!("{file}:{}: last line has no line end", kh.line_count()))
+        .fix(Fix::new(
+            "known-hosts-add-final-newline",
+            "End the last line with the file's own line end",
+            format!("sshdoctor fix known-hosts-add-final-newline {}", crate::finding::shell_quote(file)),
+        )),
+    )
 }
 
 fn malformed_finding(kh: &KnownHosts, checks: &[KeyCheck], file: &str) -> Option<Finding> {

@@ -736,3 +736,48 @@ fn unknown_fix_ids_and_json_dry_runs() {
     assert!(!text(&out.stdout).contains("PRIVATE KEY"));
     assert!(!h.path().join(".ssh/id_ed25519").exists());
 }
+
+/// A known_hosts without a final newline: ssh would append the next host key onto its last
+/// line (measured with OpenSSH 9.2), so check warns and the fix ends the last line with the
+/// file's own line end (CRLF files get CRLF); undo restores the bytes.
+#[test]
+fn a_known_hosts_without_final_newline_is_flagged_and_fixed_in_its_own_line_ends() {
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    for (before, after) in [
+        (format!("a {key}\nb {key}"), format!("a {key}\nb {key}\n")),
+        (
+            format!("a {key}\r\nb {key}"),
+            format!("a {key}\r\nb {key}\r\n"),
+        ),
+    ] {
+        let (h, ssh_dir) = home();
+        let f = ssh_dir.join("known_hosts");
+        std::fs::write(&f, &before).unwrap();
+        let out = sshdoctor(h.path(), &["check", "--json"], &[]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == "known-hosts-no-final-newline")
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(found["fixes"][0]["id"], "known-hosts-add-final-newline");
+        let out = sshdoctor(
+            h.path(),
+            &[
+                "fix",
+                "known-hosts-add-final-newline",
+                f.to_str().unwrap(),
+                "--yes",
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&std::fs::read(&f).unwrap()), after);
+        let out = sshdoctor(h.path(), &["check", "--json"], &[]);
+        assert!(!text(&out.stdout).contains("known-hosts-no-final-newline"));
+        let out = sshdoctor(h.path(), &["undo", "--yes"], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert_eq!(text(&std::fs::read(&f).unwrap()), before);
+    }
+}

@@ -423,6 +423,34 @@ pub fn strip_crlf_plan(file: &Path, bytes: &[u8]) -> FixPlan {
     plan
 }
 
+/// The line end a file uses: `\r\n` when its first line ends so, else `\n`.
+fn line_end_of(bytes: &[u8]) -> &'static [u8] {
+    match memchr::memchr(b'\n', bytes) {
+        Some(i) if i > 0 && bytes[i - 1] == b'\r' => b"\r\n",
+        _ => b"\n",
+    }
+}
+
+/// `known-hosts-add-final-newline`: ends the file's last line with the file's own line end, so
+/// ssh's next append starts on a line of its own (measured with OpenSSH 9.2: ssh appends a new
+/// host key right after the last byte). Every other byte stays.
+pub fn add_final_newline_plan(file: &Path, bytes: &[u8]) -> FixPlan {
+    let eol = line_end_of(bytes);
+    let mut after = bytes.to_vec();
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        after.extend_from_slice(eol);
+    }
+    let q = shell_quote(&file.display().to_string());
+    let printf = if eol == b"\r\n" { "\\r\\n" } else { "\\n" };
+    let mut plan = FixPlan::new(
+        "known-hosts-add-final-newline",
+        format!("End the last line of {} with a newline", file.display()),
+        format!("printf '{printf}' >> {q}"),
+    );
+    replace(&mut plan, file, bytes, after, None, Vec::new());
+    plan
+}
+
 /// Deletes exactly the lines numbered in `lines` (1-based), as the known_hosts browser's `d`
 /// does, keeping every other byte; `FILE.old` gets the old bytes as with `ssh-keygen -R`.
 pub fn delete_lines_plan(file: &Path, bytes: &[u8], lines_to_drop: &[usize]) -> FixPlan {

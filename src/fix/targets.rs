@@ -62,6 +62,10 @@ pub const FIX_IDS: &[(&str, &str)] = &[
         "known-hosts-delete-malformed",
         "delete the lines ssh cannot read",
     ),
+    (
+        "known-hosts-add-final-newline",
+        "end known_hosts' last line with a newline (ssh's next append would run into it)",
+    ),
     ("generate-key", "create a new key (ed25519, or --type rsa)"),
     (
         "generate-missing-identity",
@@ -357,13 +361,13 @@ fn resolve_client(
             }
             Resolved::Plans(plans)
         }
-        "known-hosts-strip-crlf" | "known-hosts-delete-malformed" => {
+        "known-hosts-strip-crlf" | "known-hosts-delete-malformed" | "known-hosts-add-final-newline" => {
             let file = target_path.unwrap_or_else(|| known_hosts.to_path_buf());
             let bytes = read_file(&file)?;
-            Resolved::Plans(vec![if id == "known-hosts-strip-crlf" {
-                plan::strip_crlf_plan(&file, &bytes)
-            } else {
-                plan::delete_malformed_plan(&file, &bytes)
+            Resolved::Plans(vec![match id {
+                "known-hosts-strip-crlf" => plan::strip_crlf_plan(&file, &bytes),
+                "known-hosts-add-final-newline" => plan::add_final_newline_plan(&file, &bytes),
+                _ => plan::delete_malformed_plan(&file, &bytes),
             }])
         }
         "known-hosts-remove-host" | "remove-host-key" | "remove-old-host-key" => {

@@ -184,7 +184,7 @@ pub fn request(
                 });
             resolve(key.as_deref(), known_hosts.to_path_buf())
         }
-        "known-hosts-strip-crlf" | "known-hosts-delete-malformed" => {
+        "known-hosts-strip-crlf" | "known-hosts-delete-malformed" | "known-hosts-add-final-newline" => {
             let file = w.last().map(|f| paths.expand_tilde(f));
             match file {
                 Some(f) if w.first() == Some(&"sed") => Request::Resolve {
