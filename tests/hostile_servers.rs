@@ -181,6 +181,7 @@ fn opts(port: u16, timeout: Duration) -> ProbeOptions {
         login: LoginMode::WithKey,
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
+        algorithms: Default::default(),
         password: None,
         forward_agent: false,
     }

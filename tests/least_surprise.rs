@@ -157,6 +157,7 @@ fn run_probe(
         login,
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
+        algorithms: Default::default(),
         password: None,
         forward_agent: false,
     };

@@ -25,6 +25,7 @@ fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOpt
         login: LoginMode::WithKey,
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
+        algorithms: Default::default(),
         password: None,
         forward_agent: false,
     }
@@ -935,4 +936,78 @@ fn probe_cli(
     let out = cmd.output().expect("sshdoctor");
     let v = serde_json::from_slice(&out.stdout).expect("json");
     (out.status.code(), v)
+}
+
+/// Issue 12, point 2: a cipher pinned in the user's config is the one the probe offers. The
+/// server offers only aes256-gcm; `Ciphers aes128-ctr` in the config makes ssh fail with "no
+/// matching cipher found"; the probe must fail the same way, not log in with its own defaults.
+#[test]
+fn a_cipher_pinned_in_the_config_fails_where_ssh_fails() {
+    use std::process::Command;
+    let server = Sshd::start(SshdOptions {
+        ciphers: Some("aes256-gcm@openssh.com".into()),
+        ..Default::default()
+    });
+    let home = Home::new();
+    let key = home.key("id_ed25519");
+    server.authorize(&key.with_extension("pub"));
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let cfg = home.dir.path().join("config");
+    std::fs::write(&cfg, "Ciphers aes128-ctr\n").unwrap();
+    let ssh = Command::new("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i"])
+        .arg(&key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
+        .env("HOME", home.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("ssh");
+    ssh_says(&ssh, "no matching cipher found");
+    let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        .args([
+            "probe",
+            &format!("root@127.0.0.1:{}", server.port),
+            "--json",
+            "-F",
+        ])
+        .arg(&cfg)
+        .arg("--known-hosts")
+        .arg(&kh)
+        .arg("-i")
+        .arg(&key)
+        .env("HOME", home.dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .expect("sshdoctor");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert!(
+        finding_ids_of(&v).contains(&"algorithm-mismatch".to_string()),
+        "{v}"
+    );
+    // Without the line, both log in.
+    std::fs::write(&cfg, "").unwrap();
+    let (code, v) = probe_cli(
+        home.dir.path(),
+        server.port,
+        &kh,
+        &["-i".as_ref(), key.as_os_str()],
+        None,
+    );
+    assert_eq!(code, Some(0), "{v}");
+}
+
+fn finding_ids_of(v: &serde_json::Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -130,6 +130,7 @@ fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
         max_auth_tries: 6,
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
+        algorithms: Default::default(),
         password: None,
         forward_agent: false,
         login: LoginMode::AskPassphrase(Box::new(move |_p: &Path| {
@@ -193,6 +194,7 @@ fn a_wrong_passphrase_is_not_echoed_in_the_error() {
         max_auth_tries: 6,
         jumps: Vec::new(),
         host_key_algorithms: Vec::new(),
+        algorithms: Default::default(),
         password: None,
         forward_agent: false,
         login: LoginMode::AskPassphrase(Box::new(move |_p: &Path| Some(wrong.to_string()))),

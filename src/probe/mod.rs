@@ -111,6 +111,8 @@ pub struct ProbeOptions {
     /// HostKeyAlgorithms, known_hosts types first when ssh would reorder): so the probe is shown
     /// the same host key as ssh. Empty: russh's defaults without SHA-1 `ssh-rsa`.
     pub host_key_algorithms: Vec<String>,
+    /// KexAlgorithms, Ciphers and MACs as the user's ssh offers them (empty: russh's defaults).
+    pub algorithms: Algorithms,
     /// Test a password login instead of keys (`probe --password`): tried once, with `password`
     /// or `keyboard-interactive`, never retried, never logged or reported.
     pub password: Option<zeroize::Zeroizing<String>>,
@@ -525,11 +527,47 @@ fn label_for(
     }
 }
 
-/// The client configuration: the host key algorithms the user's ssh offers (`wanted`, those
-/// russh can do), or russh's defaults without `ssh-rsa` (SHA-1) host keys, which OpenSSH 8.8+
-/// no longer accepts either, so the probe fails exactly where `ssh` would.
-fn client_config(wanted: &[String]) -> Arc<client::Config> {
+/// The key exchange methods, ciphers and MACs ssh offers, in its order (from `ssh -G`, which
+/// applies the config's `+`/`-`/`^` itself). An empty list keeps russh's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Algorithms {
+    pub kex: Vec<String>,
+    pub ciphers: Vec<String>,
+    pub macs: Vec<String>,
+}
+
+/// `wanted`, in its order, as russh's names (those russh implements), or `None` when wanted is
+/// empty or russh can do none of it (then russh's defaults apply).
+fn pick<N: AsRef<str> + Clone>(wanted: &[String], supported: &[&N]) -> Option<Vec<N>> {
+    let out: Vec<N> = wanted
+        .iter()
+        .filter_map(|w| {
+            supported
+                .iter()
+                .find(|n| n.as_ref() == w)
+                .map(|n| (*n).clone())
+        })
+        .collect();
+    (!out.is_empty()).then_some(out)
+}
+
+/// The client configuration: the algorithms the user's ssh offers (those russh can do), or
+/// russh's defaults without `ssh-rsa` (SHA-1) host keys, which OpenSSH 8.8+ no longer accepts
+/// either, so the probe fails exactly where `ssh` would.
+fn client_config(wanted: &[String], algorithms: &Algorithms) -> Arc<client::Config> {
     let mut preferred = russh::Preferred::default();
+    if let Some(mut kex) = pick(&algorithms.kex, russh::kex::ALL_KEX_ALGORITHMS) {
+        // The pseudo-algorithms that announce extension and strict-kex support, as ssh sends.
+        kex.push(russh::kex::EXTENSION_SUPPORT_AS_CLIENT);
+        kex.push(russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT);
+        preferred.kex = kex.into();
+    }
+    if let Some(c) = pick(&algorithms.ciphers, russh::cipher::ALL_CIPHERS) {
+        preferred.cipher = c.into();
+    }
+    if let Some(m) = pick(&algorithms.macs, russh::mac::ALL_MAC_ALGORITHMS) {
+        preferred.mac = m.into();
+    }
     let supported = preferred.key.to_vec();
     let chosen: Vec<_> = wanted
         .iter()
@@ -875,8 +913,13 @@ impl Probe {
     {
         self.started("banner");
         let t0 = Instant::now();
-        let (result, rec, seen) =
-            open_ssh(stream, self.opts.timeout, &self.opts.host_key_algorithms).await;
+        let (result, rec, seen) = open_ssh(
+            stream,
+            self.opts.timeout,
+            &self.opts.host_key_algorithms,
+            &self.opts.algorithms,
+        )
+        .await;
         let (bytes, id_at) = match rec.lock() {
             Ok(r) => (r.bytes.clone(), r.id_line_at),
             Err(_) => (Vec::new(), None),
@@ -1900,14 +1943,26 @@ impl Probe {
                     .ok()?
                     .ok()?
                     .into_stream();
-                open_ssh(stream, t, &self.opts.host_key_algorithms).await
+                open_ssh(
+                    stream,
+                    t,
+                    &self.opts.host_key_algorithms,
+                    &self.opts.algorithms,
+                )
+                .await
             }
             (None, Some(addr)) => {
                 let stream = tokio::time::timeout(t, TcpStream::connect(addr))
                     .await
                     .ok()?
                     .ok()?;
-                open_ssh(stream, t, &self.opts.host_key_algorithms).await
+                open_ssh(
+                    stream,
+                    t,
+                    &self.opts.host_key_algorithms,
+                    &self.opts.algorithms,
+                )
+                .await
             }
             (None, None) => return None,
         };
@@ -1942,6 +1997,7 @@ async fn open_ssh<S>(
     stream: S,
     timeout: Duration,
     host_key_algorithms: &[String],
+    algorithms: &Algorithms,
 ) -> (
     Result<Handle<ProbeHandler>, HandshakeError>,
     Arc<Mutex<Recording>>,
@@ -1955,7 +2011,7 @@ where
     let handler = ProbeHandler(Arc::clone(&seen));
     let res = match tokio::time::timeout(
         timeout,
-        client::connect_stream(client_config(host_key_algorithms), rec, handler),
+        client::connect_stream(client_config(host_key_algorithms, algorithms), rec, handler),
     )
     .await
     {

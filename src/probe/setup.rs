@@ -171,6 +171,11 @@ fn host_options(
         login,
         jumps: Vec::new(),
         host_key_algorithms,
+        algorithms: super::Algorithms {
+            kex: list(cfg.kex_algorithms.as_deref()),
+            ciphers: list(cfg.ciphers.as_deref()),
+            macs: list(cfg.macs.as_deref()),
+        },
         password: None,
         forward_agent: cfg.forward_agent,
     }
@@ -210,6 +215,20 @@ pub fn offered_host_key_algorithms(
         list
     } else {
         known_first(list, known_types)
+    }
+}
+
+/// A comma-separated algorithm list as `ssh -G` prints it; empty when unset or when it is still
+/// a `+`/`-`/`^` modification (only our own parser leaves those unresolved: keep the defaults).
+fn list(v: Option<&str>) -> Vec<String> {
+    match v {
+        Some(v) if !v.starts_with(['+', '-', '^']) => v
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
