@@ -949,3 +949,45 @@ fn a_long_status_keeps_its_undo_hint_and_q_quits_a_too_small_screen_at_once() {
     app.update(key(KeyCode::Char('q')));
     assert!(app.quit, "one q quits the too-small screen");
 }
+
+/// The Keys pane shows a key's certificate (issue 13): a `cert` flag and what it is, in words.
+#[test]
+fn the_keys_pane_shows_a_keys_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("id_ed25519");
+    let ca = dir.path().join("ca");
+    for k in [&key, &ca] {
+        let st = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(k)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca)
+        .args(["-I", "alice@corp", "-n", "alice", "-V", "-5m:+2h"])
+        .arg(key.with_extension("pub"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let info = sshdoctor::keys::load(&key).unwrap();
+    assert!(info.certificate.is_some());
+    let mut ins = inspection(Vec::new());
+    ins.inspection.keys = vec![info];
+    let mut app = App::dashboard(paths(), None, PathBuf::from("/home/alice/.ssh/known_hosts"));
+    app.update(Msg::Resize(120, 30));
+    app.update(Msg::Inspected(Box::new(Ok(ins))));
+    while app.current() != sshdoctor::tui::app::Pane::Keys {
+        app.update(key(KeyCode::Tab));
+    }
+    let (lines, _) = draw(&app, 120, 30);
+    let s = screen(&lines);
+    assert!(s.contains("cert"), "{s}");
+    assert!(
+        s.contains("user certificate \"alice@corp\": valid for"),
+        "{s}"
+    );
+    assert!(s.contains("1 key file "), "{s}");
+}

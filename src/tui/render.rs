@@ -481,7 +481,23 @@ impl App {
                 if k.public_key_matches == Some(false) {
                     flags.push(".pub differs".into());
                 }
-                let (note, style) = self.row_note(Pane::Keys, n);
+                let (mut note, style) = self.row_note(Pane::Keys, n);
+                if let Some(c) = &k.certificate {
+                    flags.push("cert".into());
+                    // Unless a finding has something to say about the key: its certificate.
+                    if self.row_finding(Pane::Keys, n).is_none() {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_secs())
+                            .unwrap_or(0);
+                        note = format!(
+                            "{} certificate \"{}\": {}",
+                            c.cert_type,
+                            clean(&c.key_id),
+                            crate::certificate::validity_text(c, now)
+                        );
+                    }
+                }
                 Line::from(vec![
                     Span::raw(format!(
                         " {} {} {} {} {} ",
@@ -496,8 +512,8 @@ impl App {
             })
             .collect();
         let summary = Line::from(format!(
-            "{} key files (private keys with their .pub folded in)",
-            keys.len()
+            "{} (private keys with their .pub folded in)",
+            crate::words::count(keys.len(), "key file")
         ));
         let header = format!(
             " {} {} {} {} {} NOTE",
