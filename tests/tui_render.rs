@@ -954,9 +954,9 @@ fn a_long_status_keeps_its_undo_hint_and_q_quits_a_too_small_screen_at_once() {
 #[test]
 fn the_keys_pane_shows_a_keys_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("id_ed25519");
+    let key_file = dir.path().join("id_ed25519");
     let ca = dir.path().join("ca");
-    for k in [&key, &ca] {
+    for k in [&key_file, &ca] {
         let st = std::process::Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
             .arg(k)
@@ -968,11 +968,11 @@ fn the_keys_pane_shows_a_keys_certificate() {
         .args(["-q", "-s"])
         .arg(&ca)
         .args(["-I", "alice@corp", "-n", "alice", "-V", "-5m:+2h"])
-        .arg(key.with_extension("pub"))
+        .arg(key_file.with_extension("pub"))
         .status()
         .unwrap();
     assert!(st.success());
-    let info = sshdoctor::keys::load(&key).unwrap();
+    let info = sshdoctor::keys::load(&key_file).unwrap();
     assert!(info.certificate.is_some());
     let mut ins = inspection(Vec::new());
     ins.inspection.keys = vec![info];
