@@ -132,6 +132,10 @@ mod tests {
         // (A whole line: the pty is in canonical mode, as no one made it raw.)
         master.write_all(b"q\n").unwrap();
         assert_eq!(tty.wait(Duration::from_secs(10)), TtyInput::Ready);
+        // Read the line, so the next wait blocks until the hangup itself (a process another
+        // test forks may hold the master a moment longer, until its exec closes it).
+        let mut buf = [0u8; 8];
+        let _ = std::io::Read::read(&mut &slave, &mut buf);
         drop(master);
         assert_eq!(tty.wait(Duration::from_secs(10)), TtyInput::HungUp);
         drop(slave);
