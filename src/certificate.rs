@@ -143,6 +143,14 @@ fn utc(secs: u64) -> String {
     )
 }
 
+/// The current time as certificates count it (Unix seconds), for the callers that judge one now.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Less than this left of a certificate's life, and it is about to expire.
 const SOON: u64 = 3_600;
 

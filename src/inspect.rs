@@ -203,10 +203,7 @@ pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
     }
     findings.extend(key_findings);
     // Certificates beside the keys, as ssh will offer them.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::certificate::now_unix();
     for k in &key_list {
         if let Some(c) = &k.certificate {
             findings.extend(crate::certificate::findings(

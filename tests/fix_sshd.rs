@@ -424,20 +424,7 @@ fn copy_id_against_a_server_without_password_login_asks_nothing_and_says_why() {
     assert!(err.contains("offers: publickey"), "{err}");
     assert!(!err.contains("no terminal"), "{err}");
 
-    let out = sshdoctor(
-        h.path(),
-        &[
-            "probe",
-            &target,
-            "--json",
-            "-F",
-            "/dev/null",
-            "--known-hosts",
-            kh.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let (_, v) = probe_json(h.path(), &target, &kh, &[]);
     let f = v["findings"]
         .as_array()
         .unwrap()
@@ -490,23 +477,7 @@ fn a_key_ssh_cannot_load_is_named_not_used_and_repaired() {
 
     // The probe agrees: no login, and the cause is named with ssh's words.
     let target = format!("root@127.0.0.1:{}", sshd.port);
-    let probe = |h: &std::path::Path| {
-        let out = sshdoctor(
-            h,
-            &[
-                "probe",
-                &target,
-                "--json",
-                "-F",
-                "/dev/null",
-                "--known-hosts",
-                kh.to_str().unwrap(),
-            ],
-            &[],
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-        (out.status.code(), v)
-    };
+    let probe = |h: &std::path::Path| probe_json(h, &target, &kh, &[]);
     let (code, v) = probe(h.path());
     assert_eq!(code, Some(1), "{v}");
     let ids: Vec<&str> = v["findings"]
@@ -591,23 +562,8 @@ fn a_public_key_given_as_the_identity_is_not_a_login() {
         text(&out.stderr)
     );
     let target = format!("root@127.0.0.1:{}", sshd.port);
-    let out = sshdoctor(
-        h.path(),
-        &[
-            "probe",
-            &target,
-            "--json",
-            "-F",
-            "/dev/null",
-            "--known-hosts",
-            kh.to_str().unwrap(),
-            "-i",
-            pubkey.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(out.status.code(), Some(1), "{v}");
+    let (code, v) = probe_json(h.path(), &target, &kh, &["-i", pubkey.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{v}");
     let ids: Vec<&str> = v["findings"]
         .as_array()
         .unwrap()
@@ -697,17 +653,6 @@ fn probe_with_password(
     let all = text(&out.stdout) + &text(&out.stderr);
     let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.code(), v, all)
-}
-
-fn ids_of(v: &serde_json::Value) -> Vec<String> {
-    v["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|f| f["id"].as_str().unwrap_or("").to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Issue 14: the password login the article starts with, tested for real and once: the right

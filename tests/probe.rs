@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::sshd::{self, Sshd, SshdOptions};
@@ -715,21 +715,7 @@ fn the_probe_negotiates_the_host_key_ssh_negotiates() {
             .env_remove("SSH_AUTH_SOCK")
             .output()
             .expect("ssh");
-        let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-            .args([
-                "probe",
-                &format!("root@127.0.0.1:{}", server.port),
-                "--json",
-                "-F",
-            ])
-            .arg(&cfg)
-            .arg("--known-hosts")
-            .arg(&kh)
-            .env("HOME", home.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .output()
-            .expect("sshdoctor");
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let (_, v) = probe_cli(home.path(), server.port, &cfg, &kh, &[], None);
         (String::from_utf8_lossy(&ssh.stderr).into_owned(), v)
     };
     let ids = |v: &serde_json::Value| -> Vec<String> {
@@ -813,6 +799,7 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
         let (code, v) = probe_cli(
             home.dir.path(),
             server.port,
+            Path::new("/dev/null"),
             &kh,
             &["-A".as_ref(), "-i".as_ref(), key.as_os_str()],
             Some(&agent.sock),
@@ -884,6 +871,7 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
         let (code, v) = probe_cli(
             home.dir.path(),
             server.port,
+            Path::new("/dev/null"),
             &kh,
             &["-i".as_ref(), key.as_os_str()],
             None,
@@ -914,18 +902,20 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
     }
 }
 
-/// `sshdoctor probe --json` from the command line against a loopback sshd, with a temp HOME
-/// (and `SSH_AUTH_SOCK` only when an agent is given): the exit code and the report.
+/// `sshdoctor probe --json -F CONFIG` from the command line against a loopback sshd, with a temp
+/// HOME (and `SSH_AUTH_SOCK` only when an agent is given): the exit code and the report.
 fn probe_cli(
     home: &std::path::Path,
     port: u16,
+    config: &std::path::Path,
     kh: &std::path::Path,
     extra: &[&std::ffi::OsStr],
     agent: Option<&std::path::Path>,
 ) -> (Option<i32>, serde_json::Value) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"));
-    cmd.args(["probe", &format!("root@127.0.0.1:{port}"), "--json"])
-        .args(["-F", "/dev/null", "--known-hosts"])
+    cmd.args(["probe", &format!("root@127.0.0.1:{port}"), "--json", "-F"])
+        .arg(config)
+        .arg("--known-hosts")
         .arg(kh)
         .args(extra)
         .env("HOME", home)
@@ -967,24 +957,9 @@ fn a_cipher_pinned_in_the_config_fails_where_ssh_fails() {
         .output()
         .expect("ssh");
     ssh_says(&ssh, "no matching cipher found");
-    let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-        .args([
-            "probe",
-            &format!("root@127.0.0.1:{}", server.port),
-            "--json",
-            "-F",
-        ])
-        .arg(&cfg)
-        .arg("--known-hosts")
-        .arg(&kh)
-        .arg("-i")
-        .arg(&key)
-        .env("HOME", home.dir.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("sshdoctor");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(out.status.code(), Some(1), "{v}");
+    let id = ["-i".as_ref(), key.as_os_str()];
+    let (code, v) = probe_cli(home.dir.path(), server.port, &cfg, &kh, &id, None);
+    assert_eq!(code, Some(1), "{v}");
     assert!(
         finding_ids_of(&v).contains(&"algorithm-mismatch".to_string()),
         "{v}"
@@ -994,8 +969,9 @@ fn a_cipher_pinned_in_the_config_fails_where_ssh_fails() {
     let (code, v) = probe_cli(
         home.dir.path(),
         server.port,
+        Path::new("/dev/null"),
         &kh,
-        &["-i".as_ref(), key.as_os_str()],
+        &id,
         None,
     );
     assert_eq!(code, Some(0), "{v}");

@@ -37,10 +37,7 @@ pub fn run(args: &KeysArgs) -> anyhow::Result<i32> {
         super::print_json(&v)?;
     } else {
         print!("{}", render(&scan.keys, &paths));
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let now = crate::certificate::now_unix();
         for k in &scan.keys {
             if let Some(c) = &k.certificate {
                 println!("{}", certificate_line(c, now, &paths));

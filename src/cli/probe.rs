@@ -72,7 +72,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
             ))
         })
         .collect();
-    let mut opts = match resolve(args) {
+    let (mut opts, cfg) = match resolve_with_config(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("sshdoctor probe: {}", printable(&format!("{e:#}")));
@@ -101,7 +101,13 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
     let mut report = report.map_err(|e| anyhow::anyhow!("the probe task failed: {e}"))?;
     // What ssh itself printed first comes first.
     let mut local = missing;
-    local.extend(unloadable_key_findings(args, &paths));
+    let files: Vec<PathBuf> = cfg
+        .identity_files
+        .iter()
+        .chain(&args.identity)
+        .cloned()
+        .collect();
+    local.extend(unloadable_key_findings(&files, &paths));
     report.findings.splice(0..0, local);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -156,6 +162,13 @@ fn print_findings(r: &ProbeReport) {
 /// Builds the probe's inputs from the flags through the effective ssh config, the key files and
 /// the known_hosts files: the same [`setup::options`] the dashboard uses.
 pub fn resolve(args: &ProbeArgs) -> anyhow::Result<ProbeOptions> {
+    resolve_with_config(args).map(|(opts, _)| opts)
+}
+
+/// [`resolve`], with the effective ssh config it was built from (the key files it names).
+fn resolve_with_config(
+    args: &ProbeArgs,
+) -> anyhow::Result<(ProbeOptions, crate::config::EffectiveConfig)> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
         return Err(super::usage(
             "--timeout takes seconds, more than 0 and at most 3600",
@@ -179,35 +192,23 @@ pub fn resolve(args: &ProbeArgs) -> anyhow::Result<ProbeOptions> {
     } else {
         LoginMode::WithKey
     };
-    Ok(setup::options(&req, &paths, login)?.0)
+    setup::options(&req, &paths, login)
 }
 
-/// Findings about the key files this login would use that ssh itself would refuse to load
-/// (`Load key "FILE": error in libcrypto`): the probe skips them as ssh does, and says why.
-fn unloadable_key_findings(args: &ProbeArgs, paths: &SshPaths) -> Vec<crate::finding::Finding> {
-    let Ok(target) = crate::config::parse_target(&args.target) else {
-        return Vec::new();
-    };
-    let req = crate::config::ConfigRequest {
-        target: &target,
-        config_file: args.config.as_deref(),
-        port: args.port,
-        user: args.user.as_deref(),
-        identity_files: &args.identity,
-    };
-    let files = crate::config::effective(&req, paths)
-        .map(|c| c.identity_files)
-        .unwrap_or_default();
+/// Findings about the key files this login uses (the effective config's, `-i` included) that
+/// ssh itself would refuse to load (`Load key "FILE": error in libcrypto`): the probe skips
+/// them as ssh does, and says why.
+fn unloadable_key_findings(files: &[PathBuf], paths: &SshPaths) -> Vec<crate::finding::Finding> {
+    let mut seen: Vec<&PathBuf> = Vec::new();
     let mut out = Vec::new();
-    for f in files.iter().chain(&args.identity) {
+    for f in files {
+        if seen.contains(&f) {
+            continue;
+        }
+        seen.push(f);
         if let Err(crate::keys::KeyError::NotLoadableBySsh { path, damage }) = crate::keys::load(f)
         {
-            if !out
-                .iter()
-                .any(|x: &crate::finding::Finding| x.title.contains(&paths.display(&path)))
-            {
-                out.push(crate::keys::not_loadable_finding(&path, damage, paths));
-            }
+            out.push(crate::keys::not_loadable_finding(&path, damage, paths));
         }
     }
     out

@@ -849,10 +849,7 @@ pub fn certificate_refused(
     key: &KeyLabel,
     cert: &russh::keys::ssh_key::Certificate,
 ) -> Finding {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = crate::certificate::now_unix();
     let principals = cert.valid_principals();
     let mut seen = Vec::new();
     if !principals.is_empty() && !principals.contains(&t.user) {

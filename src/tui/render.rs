@@ -486,10 +486,7 @@ impl App {
                     flags.push("cert".into());
                     // Unless a finding has something to say about the key: its certificate.
                     if self.row_finding(Pane::Keys, n).is_none() {
-                        let now = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_secs())
-                            .unwrap_or(0);
+                        let now = crate::certificate::now_unix();
                         note = format!(
                             "{} certificate \"{}\": {}",
                             c.cert_type,

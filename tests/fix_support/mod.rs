@@ -223,3 +223,39 @@ impl Drop for TestUser {
             .output();
     }
 }
+
+/// `sshdoctor probe TARGET --json -F /dev/null --known-hosts KH EXTRA...` with this HOME: the
+/// exit code and the report.
+pub fn probe_json(
+    home: &Path,
+    target: &str,
+    kh: &Path,
+    extra: &[&str],
+) -> (Option<i32>, serde_json::Value) {
+    let mut args = vec![
+        "probe",
+        target,
+        "--json",
+        "-F",
+        "/dev/null",
+        "--known-hosts",
+    ];
+    let kh = kh.to_str().expect("utf-8 path");
+    args.push(kh);
+    args.extend_from_slice(extra);
+    let out = sshdoctor(home, &args, &[]);
+    let v = serde_json::from_slice(&out.stdout).expect("json report");
+    (out.status.code(), v)
+}
+
+/// The finding ids of a JSON report, in order.
+pub fn ids_of(v: &serde_json::Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| f["id"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
