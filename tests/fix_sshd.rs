@@ -480,12 +480,8 @@ fn a_key_ssh_cannot_load_is_named_not_used_and_repaired() {
     let probe = |h: &std::path::Path| probe_json(h, &target, &kh, &[]);
     let (code, v) = probe(h.path());
     assert_eq!(code, Some(1), "{v}");
-    let ids: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap())
-        .collect();
+    let ids = ids_of(&v);
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     assert_eq!(ids.first(), Some(&"key-format-damaged"), "{v}");
     assert!(!ids.contains(&"auth-ok"), "{v}");
     let ev = v["findings"][0]["evidence"].to_string();
@@ -564,12 +560,8 @@ fn a_public_key_given_as_the_identity_is_not_a_login() {
     let target = format!("root@127.0.0.1:{}", sshd.port);
     let (code, v) = probe_json(h.path(), &target, &kh, &["-i", pubkey.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{v}");
-    let ids: Vec<&str> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap())
-        .collect();
+    let ids = ids_of(&v);
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     assert!(ids.contains(&"identity-is-public-key"), "{v}");
     assert!(!ids.contains(&"auth-ok"), "{v}");
 }

@@ -811,12 +811,8 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
             .find(|s| s["stage"] == "agent-forwarding")
             .unwrap_or_else(|| panic!("no agent-forwarding stage: {v}"))
             .clone();
-        let ids: Vec<&str> = v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["id"].as_str().unwrap())
-            .collect();
+        let ids = finding_ids_of(&v);
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         if allowed {
             assert_eq!(stage["status"], "ok", "{v}");
             assert_eq!(code, Some(0), "{v}");
@@ -876,12 +872,8 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
             &["-i".as_ref(), key.as_os_str()],
             None,
         );
-        let ids: Vec<&str> = v["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["id"].as_str().unwrap())
-            .collect();
+        let ids = finding_ids_of(&v);
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         if works {
             assert_eq!(code, Some(0), "{v}");
             assert!(ids.contains(&"auth-ok"), "{v}");
