@@ -1359,7 +1359,7 @@ fn key_findings(
             fi = fi.fix(Fix::new(
                 "append-authorized-key",
                 format!("Add the key to {t}"),
-                crate::fix::server::append_key_command(&target.path, pubf, &f.user.name, make_dir),
+                append_key_command(&target.path, pubf, &f.user.name, make_dir),
             ));
         }
         out.push(fi);
@@ -1420,7 +1420,7 @@ fn allow_from_fix(path: &str, e: &Entry, from: &str, addr: IpAddr) -> Option<Fix
     Some(Fix::new(
         "authorized-key-allow-from",
         format!("Allow {addr} in the from= option of line {}", e.line),
-        crate::fix::server::allow_from_command(path, e.line, addr),
+        allow_from_command(path, e.line, addr),
     ))
 }
 
@@ -2079,6 +2079,35 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
 /// Convenience for callers that want anyhow context.
 pub fn inspect_ctx(opts: &ServerOptions) -> anyhow::Result<ServerReport> {
     inspect(opts).context("inspecting the server side")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The commands the findings show (the fix module plans the same edits natively)
+
+/// The shell command that does what `fix::server::append_key_plan` does (and what `server` shows).
+pub fn append_key_command(file: &Path, pubkey: &Path, user: &str, make_dir: bool) -> String {
+    let tq = shell_quote(&file.display().to_string());
+    let pq = shell_quote(&pubkey.display().to_string());
+    let u = shell_quote(user);
+    let mkdir = match file.parent().filter(|_| make_dir) {
+        Some(d) => format!(
+            "install -d -m 700 -o {u} {} && ",
+            shell_quote(&d.display().to_string())
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{mkdir}{{ if [ -s {tq} ] && [ -n \"$(tail -c1 {tq})\" ]; then echo; fi; cat {pq}; }} >> {tq} && chown {u} {tq} && chmod 600 {tq}"
+    )
+}
+
+/// `sed` command equivalent to `fix::server::allow_from_line` on line `line` of `file`.
+pub fn allow_from_command(file: &str, line: usize, addr: IpAddr) -> String {
+    format!(
+        "sed -i {} {}",
+        shell_quote(&format!(r#"{line}s/\(from="[^"]*\)"/\1,{addr}"/I"#)),
+        shell_quote(file)
+    )
 }
 
 #[cfg(test)]

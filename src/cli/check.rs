@@ -24,7 +24,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
         .as_deref()
         .map(config::parse_target)
         .transpose()
-        .map_err(|e| super::usage(e.to_string()))?;
+        .map_err(|e| crate::exit::usage(e.to_string()))?;
     let opts = InspectOptions::from_env(target, args.config_file.clone())?;
     let report = inspect(&opts)?;
     if args.json {

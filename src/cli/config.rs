@@ -23,7 +23,8 @@ pub struct ConfigArgs {
 }
 
 pub fn run(args: &ConfigArgs) -> anyhow::Result<i32> {
-    let target = config::parse_target(&args.target).map_err(|e| super::usage(e.to_string()))?;
+    let target =
+        config::parse_target(&args.target).map_err(|e| crate::exit::usage(e.to_string()))?;
     let paths = SshPaths::from_env()?;
     let req = ConfigRequest {
         target: &target,

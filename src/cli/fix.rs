@@ -459,19 +459,17 @@ fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<i32> {
         eprintln!("sshdoctor: remove-stale-socket needs the socket path");
         return Ok(2);
     };
-    use std::os::unix::fs::FileTypeExt;
-    let meta =
-        std::fs::symlink_metadata(&sock).map_err(|e| anyhow::anyhow!("{}: {e}", sock.display()))?;
-    if !meta.file_type().is_socket() {
-        eprintln!(
-            "sshdoctor: {} is not a socket; not removing it",
-            sock.display()
-        );
-        return Ok(1);
-    }
-    match std::os::unix::net::UnixStream::connect(&sock) {
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
-        _ => {
+    use crate::fix::agent_socket::{self, SocketState};
+    match agent_socket::state(&sock).map_err(|e| anyhow::anyhow!("{}: {e}", sock.display()))? {
+        SocketState::Dead => {}
+        SocketState::NotASocket => {
+            eprintln!(
+                "sshdoctor: {} is not a socket; not removing it",
+                sock.display()
+            );
+            return Ok(1);
+        }
+        SocketState::Alive => {
             eprintln!(
                 "sshdoctor: something still answers on {}; not removing it",
                 sock.display()
@@ -490,7 +488,7 @@ fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<i32> {
     if !args.yes && confirm("Remove?", false) != Answer::Yes {
         return Ok(2);
     }
-    std::fs::remove_file(&sock).map_err(|e| anyhow::anyhow!("{}: {e}", sock.display()))?;
+    agent_socket::remove_dead(&sock)?;
     Ok(0)
 }
 
@@ -500,7 +498,7 @@ pub fn exit_code(result: anyhow::Result<i32>) -> i32 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("sshdoctor: {}", super::printable(&format!("{e:#}")));
-            super::error_exit_code(&e)
+            crate::exit::error_code(&e, true)
         }
     }
 }
@@ -513,7 +511,7 @@ fn check_file_target(fix_id: &str, target: &Path) -> anyhow::Result<()> {
         "chmod-config" | "chmod-authorized-keys" | "chmod-private-key"
     );
     if file_fix && target.is_dir() {
-        return Err(super::usage(format!(
+        return Err(crate::exit::usage(format!(
             "{fix_id}: {} is a directory, not the file this fix is for",
             target.display()
         )));

@@ -28,7 +28,7 @@ pub fn man(dir: Option<&Path>) -> anyhow::Result<i32> {
         return write_out(&out);
     };
     if !dir.is_dir() {
-        return Err(super::usage(format!(
+        return Err(crate::exit::usage(format!(
             "{}: no such directory (create it first)",
             dir.display()
         )));

@@ -1,7 +1,6 @@
 //! `sshdoctor known-hosts remove HOST [-f FILE] [--all-aliases] [--yes]`: the fix module's
 //! known-hosts subcommand (the read-only ones live in `known_hosts.rs`).
 
-use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,26 +30,6 @@ pub struct RemoveArgs {
     pub json: bool,
 }
 
-/// The addresses of `host`, looked up with the system resolver (bounded: a hung DNS server must
-/// not hang the fix).
-fn resolve_ips(host: &str, port: u16) -> Vec<String> {
-    if host.parse::<std::net::IpAddr>().is_ok() {
-        return Vec::new();
-    }
-    let (tx, rx) = std::sync::mpsc::channel();
-    let h = host.to_string();
-    std::thread::spawn(move || {
-        let ips: Vec<String> = (h.as_str(), port)
-            .to_socket_addrs()
-            .map(|it| it.map(|a| a.ip().to_string()).collect())
-            .unwrap_or_default();
-        let _ = tx.send(ips);
-    });
-    let mut ips = rx.recv_timeout(Duration::from_secs(3)).unwrap_or_default();
-    ips.dedup();
-    ips
-}
-
 /// Removes the host's lines. Exit 0 when removed or absent (as ssh-keygen), 1 when refused or
 /// failed, 2 when it could not ask.
 pub fn run(args: &RemoveArgs) -> anyhow::Result<i32> {
@@ -71,7 +50,7 @@ pub fn run(args: &RemoveArgs) -> anyhow::Result<i32> {
             None => (args.host.clone(), 22),
         };
         let kh = known_hosts::parse(bytes);
-        let ips = resolve_ips(&host, port);
+        let ips = crate::probe::dns::addresses(&host, port, Duration::from_secs(3));
         let (n, w) = plan::alias_names(&kh, &host, port, &ips);
         names = n;
         if !names.contains(&args.host) {

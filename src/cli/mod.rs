@@ -104,25 +104,6 @@ pub enum Command {
     },
 }
 
-/// A mistake in how sshdoctor was called: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    UsageError(msg.into()).into()
-}
-
-/// The exit code of a command's error: 2 for a usage error, 1 for anything else (a fix that
-/// could not be applied, a file that changed under it).
-pub fn error_exit_code(e: &anyhow::Error) -> i32 {
-    if e.downcast_ref::<UsageError>().is_some() {
-        2
-    } else {
-        1
-    }
-}
-
 /// `-F FILE` checked as ssh checks it before doing anything: `none` means no config file;
 /// anything else must be a file that opens (ssh: `Can't open user config file FILE: No such
 /// file or directory`). A directory is refused too: ssh would read it as an empty config, and

@@ -160,17 +160,13 @@ fn print_findings(r: &ProbeReport) {
 }
 
 /// Builds the probe's inputs from the flags through the effective ssh config, the key files and
-/// the known_hosts files: the same [`setup::options`] the dashboard uses.
-pub fn resolve(args: &ProbeArgs) -> anyhow::Result<ProbeOptions> {
-    resolve_with_config(args).map(|(opts, _)| opts)
-}
-
-/// [`resolve`], with the effective ssh config it was built from (the key files it names).
+/// the known_hosts files (the same [`setup::options`] the dashboard uses), with the effective
+/// config they came from (the key files it names).
 fn resolve_with_config(
     args: &ProbeArgs,
 ) -> anyhow::Result<(ProbeOptions, crate::config::EffectiveConfig)> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
-        return Err(super::usage(
+        return Err(crate::exit::usage(
             "--timeout takes seconds, more than 0 and at most 3600",
         ));
     }
@@ -183,9 +179,7 @@ fn resolve_with_config(
         config_file: args.config.clone(),
         known_hosts_file: args.known_hosts.clone(),
         timeout: Duration::from_secs_f64(args.timeout),
-        agent_socket: std::env::var_os("SSH_AUTH_SOCK")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from),
+        agent_socket: setup::agent_socket_from_env(),
     };
     let login = if args.ask_passphrase {
         LoginMode::AskPassphrase(Box::new(ask_passphrase))

@@ -51,12 +51,14 @@ enum Source<'a> {
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<i32> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
-        return Err(super::usage(
+        return Err(crate::exit::usage(
             "--timeout takes seconds, more than 0 and at most 3600",
         ));
     }
     if args.concurrency == 0 || args.concurrency > 4096 {
-        return Err(super::usage("--concurrency must be between 1 and 4096"));
+        return Err(crate::exit::usage(
+            "--concurrency must be between 1 and 4096",
+        ));
     }
     let paths = SshPaths::from_env()?;
     let from = match args.from.as_deref() {
@@ -73,7 +75,10 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<i32> {
     let kh = match crate::inspect::read_known_hosts(&kh_path).map_err(anyhow::Error::msg)? {
         Some(kh) => kh,
         None if matches!(from, Some(Source::KnownHosts | Source::File(_))) => {
-            return Err(super::usage(format!("{}: no such file", kh_path.display())))
+            return Err(crate::exit::usage(format!(
+                "{}: no such file",
+                kh_path.display()
+            )))
         }
         None => known_hosts::parse(Vec::new()),
     };
@@ -87,7 +92,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<i32> {
         None => {}
     }
     for h in &args.hosts {
-        let t = config::parse_target(h).map_err(|e| super::usage(e.to_string()))?;
+        let t = config::parse_target(h).map_err(|e| crate::exit::usage(e.to_string()))?;
         targets.push(ScanTarget {
             host: t.host,
             port: t.port.unwrap_or(22),
@@ -155,7 +160,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<i32> {
 fn config_targets(args: &ScanArgs, paths: &SshPaths) -> anyhow::Result<Vec<ScanTarget>> {
     let file = args.config_file.clone().unwrap_or_else(|| paths.config());
     let text = std::fs::read_to_string(&file)
-        .map_err(|e| super::usage(format!("cannot read {}: {e}", file.display())))?;
+        .map_err(|e| crate::exit::usage(format!("cannot read {}: {e}", file.display())))?;
     let mut out = Vec::new();
     for alias in scan::config_aliases(&text) {
         let target = config::Target {

@@ -7,6 +7,7 @@
 //! kept, refused when the file changed since it was planned) and is recorded in the [`journal`],
 //! so [`undo`] can put every byte back.
 
+pub mod agent_socket;
 pub mod atomic;
 pub mod journal;
 pub mod keygen;

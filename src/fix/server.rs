@@ -20,7 +20,7 @@ use super::targets::Resolved;
 use super::{undo, Applied, FixError, FixPlan, PlannedChange};
 use crate::authorized_keys::{self, LineKind};
 use crate::finding::shell_quote;
-use crate::server::{parse_passwd, PwEntry, SshdConfig};
+use crate::server::{allow_from_command, append_key_command, parse_passwd, PwEntry, SshdConfig};
 
 /// The fix ids handled here.
 pub const SERVER_FIX_IDS: &[(&str, &str)] = &[
@@ -103,23 +103,6 @@ pub fn chmod_go_w_plan(path: &Path, shown: &str, mode: u32) -> FixPlan {
     plan::chmod_plan("chmod-go-w", path, shown, mode, mode & !0o022, &cmd)
 }
 
-/// The shell command that does what [`append_key_plan`] does (and what `server` shows).
-pub fn append_key_command(file: &Path, pubkey: &Path, user: &str, make_dir: bool) -> String {
-    let tq = shell_quote(&file.display().to_string());
-    let pq = shell_quote(&pubkey.display().to_string());
-    let u = shell_quote(user);
-    let mkdir = match file.parent().filter(|_| make_dir) {
-        Some(d) => format!(
-            "install -d -m 700 -o {u} {} && ",
-            shell_quote(&d.display().to_string())
-        ),
-        None => String::new(),
-    };
-    format!(
-        "{mkdir}{{ if [ -s {tq} ] && [ -n \"$(tail -c1 {tq})\" ]; then echo; fi; cat {pq}; }} >> {tq} && chown {u} {tq} && chmod 600 {tq}"
-    )
-}
-
 /// Appends `pubkey_line` to `file` (`existing` its bytes, `None` when it does not exist),
 /// after a newline when the file lacks a final one; an empty plan when the key is already
 /// there. An existing file is replaced keeping its owner and mode; a missing one is created 0600.
@@ -164,15 +147,6 @@ pub fn append_key_plan(
         }
     }
     p
-}
-
-/// `sed` command equivalent to [`allow_from_line`] on line `line` of `file`.
-pub fn allow_from_command(file: &str, line: usize, addr: IpAddr) -> String {
-    format!(
-        "sed -i {} {}",
-        shell_quote(&format!(r#"{line}s/\(from="[^"]*\)"/\1,{addr}"/I"#)),
-        shell_quote(file)
-    )
 }
 
 /// Adds `,ADDR` at the end of the `from="..."` option of one raw authorized_keys line, leaving

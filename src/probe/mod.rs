@@ -8,6 +8,7 @@
 //! holds already-resolved inputs and a host-key verdict closure.
 
 pub mod diagnose;
+pub mod dns;
 pub mod jump;
 pub mod keyscan;
 pub mod setup;

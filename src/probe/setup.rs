@@ -33,6 +33,26 @@ pub struct ProbeRequest {
     pub agent_socket: Option<PathBuf>,
 }
 
+impl ProbeRequest {
+    /// A request for `target` as the dashboard makes it: ssh's defaults, 5 seconds per network
+    /// step, the agent from `$SSH_AUTH_SOCK`.
+    pub fn for_target(target: &str) -> ProbeRequest {
+        ProbeRequest {
+            target: target.to_string(),
+            timeout: Duration::from_secs(5),
+            agent_socket: agent_socket_from_env(),
+            ..ProbeRequest::default()
+        }
+    }
+}
+
+/// The agent ssh would ask: `$SSH_AUTH_SOCK`, when set and not empty.
+pub fn agent_socket_from_env() -> Option<PathBuf> {
+    std::env::var_os("SSH_AUTH_SOCK")
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+}
+
 /// Resolves the target through the effective config and loads everything the probe compares
 /// against. Fails only on bad usage (an unparsable target) or an unreadable explicit config.
 pub fn options(
@@ -41,7 +61,7 @@ pub fn options(
     login: LoginMode,
 ) -> anyhow::Result<(ProbeOptions, EffectiveConfig)> {
     let target: Target = config::parse_target(&req.target)
-        .map_err(|e| crate::cli::usage(format!("bad target {:?}: {e}", req.target)))?;
+        .map_err(|e| crate::exit::usage(format!("bad target {:?}: {e}", req.target)))?;
     let creq = ConfigRequest {
         target: &target,
         config_file: req.config_file.as_deref(),

@@ -348,15 +348,7 @@ impl Browser {
     }
 }
 
-/// What a DNS lookup of a known_hosts name said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
-    Resolves,
-    /// The resolver answered that the name does not exist.
-    NoSuchName,
-    /// No answer in time, or a temporary failure: says nothing about the name.
-    Unknown,
-}
+pub use crate::probe::dns::Resolution;
 
 /// The host names of an entry worth looking up: plain names only. Hashed entries hide their
 /// names, wildcards and negations are patterns, and an IP address always "resolves".

@@ -3,7 +3,6 @@
 //! the known_hosts scan. Each sends its message(s) back; `mod.rs` only dispatches to them.
 
 use std::collections::HashMap;
-use std::net::ToSocketAddrs;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
@@ -119,23 +118,6 @@ pub fn inspect_server(tx: Sender<Msg>) {
     });
 }
 
-/// One lookup through the system resolver. "Name or service not known" and "No address
-/// associated with hostname" are definite; anything else (EAI_AGAIN, no network) is not.
-pub fn system_resolve(name: &str) -> Resolution {
-    match (name, 22).to_socket_addrs() {
-        Ok(addrs) if addrs.len() > 0 => Resolution::Resolves,
-        Ok(_) => Resolution::NoSuchName,
-        Err(e) => {
-            let text = e.to_string();
-            if text.contains("not known") || text.contains("No address associated") {
-                Resolution::NoSuchName
-            } else {
-                Resolution::Unknown
-            }
-        }
-    }
-}
-
 /// Looks every name up on a few threads; names with no answer by the deadline count as
 /// `Unknown` (a lookup stuck in the resolver is left to finish on its own thread).
 pub fn check_names(names: Vec<String>, tx: Sender<Msg>) {
@@ -148,7 +130,10 @@ pub fn check_names(names: Vec<String>, tx: Sender<Msg>) {
             std::thread::spawn(move || loop {
                 let next = queue.lock().ok().and_then(|mut q| q.pop());
                 let Some(name) = next else { break };
-                let answer = browser::check_names(std::slice::from_ref(&name), &system_resolve);
+                let answer = browser::check_names(
+                    std::slice::from_ref(&name),
+                    &crate::probe::dns::system_resolve,
+                );
                 if rtx.send(answer).is_err() {
                     break;
                 }

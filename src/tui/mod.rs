@@ -36,9 +36,9 @@ use ratatui::Terminal;
 
 pub use app::{App, Effect, Msg};
 
-use crate::cli::probe::ProbeArgs;
 use crate::inspect::{inspect, InspectOptions};
 use crate::paths::SshPaths;
+use crate::probe::setup::ProbeRequest;
 
 /// The signal (SIGTERM, SIGHUP or SIGINT) that asked the dashboard to stop, 0 while none has;
 /// the event loop sees it within one poll interval and leaves through the normal path, which
@@ -211,7 +211,7 @@ impl Drop for TerminalGuard {
 struct Shell {
     paths: SshPaths,
     target: Option<String>,
-    probe: Option<ProbeArgs>,
+    probe: Option<ProbeRequest>,
     known_hosts: PathBuf,
     journal: anyhow::Result<PathBuf>,
     tx: Sender<Msg>,
@@ -241,11 +241,11 @@ impl Shell {
                 });
             }
             Effect::Probe => {
-                let Some(args) = self.probe.clone() else {
+                let Some(req) = self.probe.clone() else {
                     return;
                 };
                 let paths = self.paths.clone();
-                std::thread::spawn(move || run_probe(args, &paths, tx));
+                std::thread::spawn(move || run_probe(req, &paths, tx));
             }
             Effect::Apply(action) => {
                 let result = match &self.journal {
@@ -325,12 +325,12 @@ fn user_known_hosts(target: &str, paths: &SshPaths) -> Option<PathBuf> {
 }
 
 /// Runs the probe on its own tokio runtime and forwards its stages as they happen.
-fn run_probe(mut args: ProbeArgs, paths: &SshPaths, tx: Sender<Msg>) {
-    if args.known_hosts.is_none() {
-        args.known_hosts = user_known_hosts(&args.target, paths);
+fn run_probe(mut req: ProbeRequest, paths: &SshPaths, tx: Sender<Msg>) {
+    if req.known_hosts_file.is_none() {
+        req.known_hosts_file = user_known_hosts(&req.target, paths);
     }
-    let opts = match crate::cli::probe::resolve(&args) {
-        Ok(o) => o,
+    let opts = match crate::probe::setup::options(&req, paths, crate::probe::LoginMode::WithKey) {
+        Ok((opts, _)) => opts,
         Err(e) => {
             let _ = tx.send(Msg::ProbeFailed(format!("{e:#}")));
             return;
@@ -364,22 +364,6 @@ fn run_probe(mut args: ProbeArgs, paths: &SshPaths, tx: Sender<Msg>) {
     });
 }
 
-fn probe_args(target: &str) -> ProbeArgs {
-    ProbeArgs {
-        target: target.to_string(),
-        port: None,
-        user: None,
-        identity: Vec::new(),
-        config: None,
-        known_hosts: None,
-        timeout: 5.0,
-        ask_passphrase: false,
-        password: false,
-        forward_agent: false,
-        json: false,
-    }
-}
-
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
@@ -389,12 +373,12 @@ pub fn run_dashboard(target: Option<String>) -> anyhow::Result<i32> {
     let paths = SshPaths::from_env()?;
     if let Some(t) = &target {
         // A bad target is a usage error, said before the screen changes.
-        crate::config::parse_target(t).map_err(|e| crate::cli::usage(e.to_string()))?;
+        crate::config::parse_target(t).map_err(|e| crate::exit::usage(e.to_string()))?;
     }
     let known_hosts = paths.known_hosts();
     let app = App::dashboard(paths.clone(), target.clone(), known_hosts.clone());
     let shell = Shell {
-        probe: target.as_deref().map(probe_args),
+        probe: target.as_deref().map(ProbeRequest::for_target),
         target,
         paths,
         known_hosts,
