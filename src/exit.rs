@@ -12,6 +12,8 @@ pub enum Exit {
     Problem,
     /// Bad usage, found by the command itself rather than by the argument parser (exit 2).
     Usage,
+    /// The dashboard's terminal went away (exit 129, 128 + SIGHUP, as a shell reports it).
+    Hangup,
 }
 
 impl Exit {
@@ -30,6 +32,7 @@ impl Exit {
             Exit::Clean => 0,
             Exit::Problem => 1,
             Exit::Usage => 2,
+            Exit::Hangup => 128 + libc::SIGHUP,
         }
     }
 }

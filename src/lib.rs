@@ -24,6 +24,7 @@ pub mod paths;
 pub mod pattern;
 pub mod perms;
 pub mod probe;
+pub mod safe_text;
 pub mod scan;
 pub mod server;
 pub mod sys;

@@ -1,6 +1,7 @@
 //! `sshdoctor agent [--json]`: is an agent running, and which keys does it hold.
 
 use crate::agent::{self, AgentStatus};
+use crate::exit::Exit;
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
@@ -8,18 +9,18 @@ pub struct AgentArgs {
     pub json: bool,
 }
 
-pub fn run(args: &AgentArgs) -> anyhow::Result<i32> {
+pub fn run(args: &AgentArgs) -> anyhow::Result<Exit> {
     let status = agent::status_from_env();
     if args.json {
         super::print_json(&status)?;
-        return Ok(0);
+        return Ok(Exit::Clean);
     }
     match &status {
         AgentStatus::NotSet => println!("No agent: SSH_AUTH_SOCK is not set."),
         AgentStatus::Unreachable { socket, error, .. } => println!(
             "SSH_AUTH_SOCK={} but no agent answers there: {}",
             socket.display(),
-            super::printable(error)
+            crate::safe_text::printable(error)
         ),
         AgentStatus::Running { socket, identities } => {
             println!(
@@ -32,10 +33,10 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<i32> {
                     "  {:<22} {}  {}",
                     i.key_type,
                     i.fingerprint,
-                    super::printable(&i.comment)
+                    crate::safe_text::printable(&i.comment)
                 );
             }
         }
     }
-    Ok(0)
+    Ok(Exit::Clean)
 }

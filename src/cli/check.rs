@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config;
+use crate::exit::Exit;
 use crate::finding::{Finding, Severity};
 use crate::inspect::{inspect, InspectOptions};
 
@@ -18,7 +19,7 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
+pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
     let target = args
         .target
         .as_deref()
@@ -32,45 +33,12 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<i32> {
     } else if report.findings.is_empty() {
         println!("No problems found on this side.");
     } else {
-        print!("{}", render_findings(&report.findings));
+        print!("{}", super::findings::render(&report.findings));
     }
-    Ok(exit_code(&report.findings))
+    Ok(exit_for(&report.findings))
 }
 
-/// 1 when any finding is an error, else 0: the contract scripts rely on.
-pub fn exit_code(findings: &[Finding]) -> i32 {
-    i32::from(findings.iter().any(|f| f.severity == Severity::Error))
-}
-
-/// Findings as a person reads them in a terminal: severity, title, then evidence and fixes.
-pub fn render_findings(findings: &[Finding]) -> String {
-    let mut out = String::new();
-    for f in findings {
-        out.push_str(&format!(
-            "{:<7} {}  [{}]\n",
-            f.severity.as_str(),
-            super::printable(&f.title),
-            f.id
-        ));
-        if !f.explanation.is_empty() {
-            out.push_str(&format!("        {}\n", super::printable(&f.explanation)));
-        }
-        for e in &f.evidence {
-            out.push_str(&format!("        evidence: {}\n", super::printable(e)));
-        }
-        for fix in &f.fixes {
-            out.push_str(&format!(
-                "        fix{}: {}  $ {}\n",
-                if fix.destructive {
-                    " (destructive)"
-                } else {
-                    ""
-                },
-                super::printable(&fix.title),
-                super::printable(&fix.command)
-            ));
-        }
-        out.push('\n');
-    }
-    out
+/// A problem when any finding is an error: the contract scripts rely on.
+pub fn exit_for(findings: &[Finding]) -> Exit {
+    Exit::problem_if(findings.iter().any(|f| f.severity == Severity::Error))
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config::{self, ConfigRequest};
+use crate::exit::Exit;
 use crate::paths::SshPaths;
 
 #[derive(Debug, clap::Args)]
@@ -22,7 +23,7 @@ pub struct ConfigArgs {
     pub json: bool,
 }
 
-pub fn run(args: &ConfigArgs) -> anyhow::Result<i32> {
+pub fn run(args: &ConfigArgs) -> anyhow::Result<Exit> {
     let target =
         config::parse_target(&args.target).map_err(|e| crate::exit::usage(e.to_string()))?;
     let paths = SshPaths::from_env()?;
@@ -36,7 +37,7 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<i32> {
     let cfg = config::effective(&req, &paths)?;
     if args.json {
         super::print_json(&cfg)?;
-        return Ok(0);
+        return Ok(Exit::Clean);
     }
     let list = |v: &[PathBuf]| {
         v.iter()
@@ -44,9 +45,15 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<i32> {
             .collect::<Vec<_>>()
             .join(" ")
     };
-    println!("host            {}", super::printable(&cfg.host_alias));
-    println!("hostname        {}", super::printable(&cfg.hostname));
-    println!("user            {}", super::printable(&cfg.user));
+    println!(
+        "host            {}",
+        crate::safe_text::printable(&cfg.host_alias)
+    );
+    println!(
+        "hostname        {}",
+        crate::safe_text::printable(&cfg.hostname)
+    );
+    println!("user            {}", crate::safe_text::printable(&cfg.user));
     println!("port            {}", cfg.port);
     println!("identityfile    {}", list(&cfg.identity_files));
     println!(
@@ -56,10 +63,10 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<i32> {
     println!("knownhosts      {}", list(&cfg.user_known_hosts_files));
     println!(
         "stricthostkey   {}",
-        super::printable(&cfg.strict_host_key_checking)
+        crate::safe_text::printable(&cfg.strict_host_key_checking)
     );
     if let Some(j) = &cfg.proxy_jump {
-        println!("proxyjump       {}", super::printable(j));
+        println!("proxyjump       {}", crate::safe_text::printable(j));
     }
     println!(
         "(as {})",
@@ -69,5 +76,5 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<i32> {
                 "sshdoctor reads the config files; ssh -G was not available",
         }
     );
-    Ok(0)
+    Ok(Exit::Clean)
 }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use crate::config::{self, parse_target, ConfigRequest};
+use crate::exit::Exit;
 use crate::fix::{remote, secret};
 use crate::keys::{classify, public_path_for, Classified};
 use crate::paths::SshPaths;
@@ -57,13 +58,13 @@ fn pick_key(args: &CopyIdArgs, paths: &SshPaths) -> anyhow::Result<(PathBuf, Pat
     )
 }
 
-pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
+pub fn run(args: &CopyIdArgs) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
     let target = match parse_target(&args.target) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("sshdoctor: {e}");
-            return Ok(2);
+            return Ok(Exit::Usage);
         }
     };
     // The same HostName/Port/User/known_hosts ssh would use for this target (aliases included).
@@ -133,17 +134,20 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
     }) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("sshdoctor: {}", super::printable(&format!("{e:#}")));
-            return Ok(1);
+            eprintln!(
+                "sshdoctor: {}",
+                crate::safe_text::printable(&format!("{e:#}"))
+            );
+            return Ok(Exit::Problem);
         }
     };
     if !session.takes_password() {
         eprintln!(
             "sshdoctor: {user}@{host} does not take a password (the server offers: {}), so copy-id cannot log in to install the key; nothing was sent. Install it another way: paste {} into the server's ~/.ssh/authorized_keys from a login that works (its console, another key), or ask its administrator to.",
-            super::printable(&session.offered_text()),
+            crate::safe_text::printable(&session.offered_text()),
             paths.display(&public)
         );
-        return Ok(1);
+        return Ok(Exit::Problem);
     }
     // The key for the verifying login, when it can be had.
     let private_key = if args.no_verify || !private.is_file() {
@@ -169,7 +173,7 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
         _ if secret::stdin_is_tty() => secret::prompt(&format!("{user}@{host}'s password: "))?,
         _ => {
             eprintln!("sshdoctor: no terminal to ask for the password on (scripts may set SSHDOCTOR_PASSWORD)");
-            return Ok(2);
+            return Ok(Exit::Usage);
         }
     };
     let req = remote::CopyIdRequest {
@@ -191,11 +195,11 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
             match out.verified {
                 Some(true) => {
                     println!("Verified: logging in with the key works.");
-                    Ok(0)
+                    Ok(Exit::Clean)
                 }
                 Some(false) => {
                     eprintln!("sshdoctor: the key is installed but the server still refuses it (check the server's StrictModes permissions and AuthorizedKeysFile: sshdoctor server)");
-                    Ok(1)
+                    Ok(Exit::Problem)
                 }
                 None => {
                     println!(
@@ -203,13 +207,13 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<i32> {
                         private.display(),
                         host
                     );
-                    Ok(0)
+                    Ok(Exit::Clean)
                 }
             }
         }
         Err(e) => {
             eprintln!("sshdoctor: {e:#}");
-            Ok(1)
+            Ok(Exit::Problem)
         }
     }
 }

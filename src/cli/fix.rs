@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::exit::Exit;
 use crate::fix::keygen::{self, KeyType};
 use crate::fix::server::{ServerContext, ServerResolved};
 use crate::fix::targets::{self, Resolved, Target};
@@ -102,7 +103,7 @@ pub fn show_and_apply(
     dry_run: bool,
     json: bool,
     strong: bool,
-) -> i32 {
+) -> Exit {
     show_and_apply_with(plans, yes, dry_run, json, strong, &|_, p, j| {
         fix::apply(p, j)
     })
@@ -117,7 +118,7 @@ pub fn show_and_apply_with(
     json: bool,
     strong: bool,
     apply: &dyn Fn(usize, &FixPlan, &Path) -> Result<fix::Applied, fix::FixError>,
-) -> i32 {
+) -> Exit {
     let todo: Vec<(usize, &FixPlan)> = plans
         .iter()
         .enumerate()
@@ -127,7 +128,7 @@ pub fn show_and_apply_with(
         let v: Vec<_> = plans.iter().map(FixPlan::to_json).collect();
         if dry_run || todo.is_empty() {
             println!("{}", serde_json::json!({ "dry_run": dry_run, "plans": v }));
-            return 0;
+            return Exit::Clean;
         }
     } else {
         for p in plans {
@@ -138,24 +139,24 @@ pub fn show_and_apply_with(
         if !json {
             println!("Nothing to do.");
         }
-        return 0;
+        return Exit::Clean;
     }
     if dry_run {
         if !json {
             println!("(dry run: nothing was written)");
         }
-        return 0;
+        return Exit::Clean;
     }
     if !yes {
         match confirm("Apply?", strong) {
             Answer::Yes => {}
             Answer::No => {
                 eprintln!("Nothing was changed.");
-                return 1;
+                return Exit::Problem;
             }
             Answer::NoTerminal => {
                 eprintln!("sshdoctor: no terminal to confirm on; run again with --yes to apply (nothing was changed)");
-                return 2;
+                return Exit::Usage;
             }
         }
     }
@@ -163,10 +164,10 @@ pub fn show_and_apply_with(
         Ok(j) => j,
         Err(e) => {
             eprintln!("sshdoctor: {e:#}");
-            return 1;
+            return Exit::Problem;
         }
     };
-    let mut code = 0;
+    let mut code = Exit::Clean;
     let mut results = Vec::new();
     for (i, p) in todo {
         match apply(i, p, &journal) {
@@ -184,7 +185,7 @@ pub fn show_and_apply_with(
                 results.push(
                     serde_json::json!({"id": p.id, "applied": false, "error": e.to_string()}),
                 );
-                code = 1;
+                code = Exit::Problem;
             }
         }
     }
@@ -194,7 +195,7 @@ pub fn show_and_apply_with(
             "{}",
             serde_json::json!({ "dry_run": false, "plans": v, "results": results })
         );
-    } else if code == 0 {
+    } else if code == Exit::Clean {
         println!("Undo with: sshdoctor undo");
     }
     code
@@ -207,7 +208,7 @@ fn known_hosts_file(args: &FixArgs, paths: &SshPaths) -> PathBuf {
 /// `fix remove-host-key TARGET` without `-f`: the name as typed (as `ssh-keygen -R` takes it)
 /// and the name ssh uses for that target (a config alias resolved to `[HostName]:Port` or its
 /// HostKeyAlias), removed from every `UserKnownHostsFile` ssh reads for it.
-fn remove_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
+fn remove_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
     let typed = args.target.as_deref().unwrap_or_default();
     let place = targets::host_key_place(typed, paths)?;
     let mut names = vec![targets::known_hosts_name(typed)?];
@@ -245,12 +246,12 @@ fn remove_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
     ))
 }
 
-fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
+fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
     let Some(t) = &args.target else {
         eprintln!(
             "sshdoctor: trust-host-key needs the host: sshdoctor fix trust-host-key HOST[:PORT]"
         );
-        return Ok(2);
+        return Ok(Exit::Usage);
     };
     // A config alias connects where ssh would (HostName, Port) and the key goes where ssh adds
     // it: the first UserKnownHostsFile, under the name ssh looks up.
@@ -302,7 +303,7 @@ fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
     if changed && args.yes && !args.accept_changed_host_key && !args.dry_run {
         print!("{}", p.render());
         eprintln!("sshdoctor: the host key CHANGED; --yes alone does not accept that. If you have verified the new fingerprint, add --accept-changed-host-key (nothing was changed)");
-        return Ok(1);
+        return Ok(Exit::Problem);
     }
     if !args.json {
         println!(
@@ -320,13 +321,13 @@ fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
     ))
 }
 
-fn generate_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
+fn generate_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
     let Some(kind) = KeyType::parse(&args.key_type) else {
         eprintln!(
             "sshdoctor: unknown key type {:?}: use ed25519 or rsa",
             args.key_type
         );
-        return Ok(2);
+        return Ok(Exit::Usage);
     };
     let default = match kind {
         KeyType::Ed25519 => "id_ed25519",
@@ -343,7 +344,7 @@ fn generate_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
                 "sshdoctor: {} already exists; choose another name (nothing was changed)",
                 p.display()
             );
-            return Ok(1);
+            return Ok(Exit::Problem);
         }
     }
     let passphrase = if args.no_passphrase || args.dry_run {
@@ -382,7 +383,7 @@ fn default_keys(paths: &SshPaths) -> Vec<PathBuf> {
     .collect()
 }
 
-fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
+fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
     let keys: Vec<PathBuf> = match &args.target {
         Some(t) => vec![targets::absolute(t, paths)],
         None if args.fix_id == "add-keys" => default_keys(paths),
@@ -391,12 +392,12 @@ fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
                 "sshdoctor: {} needs the key: sshdoctor fix {} KEY",
                 args.fix_id, args.fix_id
             );
-            return Ok(2);
+            return Ok(Exit::Usage);
         }
     };
     let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) else {
         eprintln!("sshdoctor: no agent is running in this shell (SSH_AUTH_SOCK is not set). Start one yourself, so that ssh sees it:\n  eval \"$(ssh-agent -s)\"\nthen run this again.");
-        return Ok(1);
+        return Ok(Exit::Problem);
     };
     let command = format!(
         "ssh-add {}",
@@ -412,19 +413,19 @@ fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
     println!("  equivalent command: {command}");
     if args.dry_run {
         println!("(dry run: nothing was added)");
-        return Ok(0);
+        return Ok(Exit::Clean);
     }
     if !args.yes {
         match confirm("Add?", false) {
             Answer::Yes => {}
-            Answer::No => return Ok(1),
+            Answer::No => return Ok(Exit::Problem),
             Answer::NoTerminal => {
                 eprintln!("sshdoctor: no terminal to confirm on; run again with --yes");
-                return Ok(2);
+                return Ok(Exit::Usage);
             }
         }
     }
-    let mut code = 0;
+    let mut code = Exit::Clean;
     for k in keys {
         let pass = if remote::key_needs_passphrase(&k) {
             match secret::from_env("SSHDOCTOR_PASSPHRASE") {
@@ -441,7 +442,7 @@ fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
             Ok(fp) => println!("Identity added: {} ({fp})", paths.display(&k)),
             Err(e) => {
                 eprintln!("sshdoctor: {e:#}");
-                code = 1;
+                code = Exit::Problem;
             }
         }
     }
@@ -449,7 +450,7 @@ fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<i32> {
 }
 
 /// Deletes an agent socket nothing listens on any more (connect is refused).
-fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<i32> {
+fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<Exit> {
     let Some(sock) = args
         .target
         .clone()
@@ -457,7 +458,7 @@ fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<i32> {
         .or_else(|| std::env::var_os("SSH_AUTH_SOCK").map(PathBuf::from))
     else {
         eprintln!("sshdoctor: remove-stale-socket needs the socket path");
-        return Ok(2);
+        return Ok(Exit::Usage);
     };
     use crate::fix::agent_socket::{self, SocketState};
     match agent_socket::state(&sock).map_err(|e| anyhow::anyhow!("{}: {e}", sock.display()))? {
@@ -467,14 +468,14 @@ fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<i32> {
                 "sshdoctor: {} is not a socket; not removing it",
                 sock.display()
             );
-            return Ok(1);
+            return Ok(Exit::Problem);
         }
         SocketState::Alive => {
             eprintln!(
                 "sshdoctor: something still answers on {}; not removing it",
                 sock.display()
             );
-            return Ok(1);
+            return Ok(Exit::Problem);
         }
     }
     println!(
@@ -483,24 +484,13 @@ fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<i32> {
         crate::finding::shell_quote(&sock.display().to_string())
     );
     if args.dry_run {
-        return Ok(0);
+        return Ok(Exit::Clean);
     }
     if !args.yes && confirm("Remove?", false) != Answer::Yes {
-        return Ok(2);
+        return Ok(Exit::Usage);
     }
     agent_socket::remove_dead(&sock)?;
-    Ok(0)
-}
-
-/// The exit code of a subcommand's result: an error is printed with its context chain, exit 1.
-pub fn exit_code(result: anyhow::Result<i32>) -> i32 {
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("sshdoctor: {}", super::printable(&format!("{e:#}")));
-            crate::exit::error_code(&e, true)
-        }
-    }
+    Ok(Exit::Clean)
 }
 
 /// The fixes that change one file's mode refuse a directory as their target: `chmod 600` on a
@@ -519,7 +509,7 @@ fn check_file_target(fix_id: &str, target: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
+pub fn run(args: &FixArgs) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
     match args.fix_id.as_str() {
         "trust-host-key" | "accept-host-key" => return trust_host_key(args, &paths),
@@ -530,7 +520,7 @@ pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
                 eprintln!(
                     "sshdoctor: copy-id needs the server: sshdoctor fix copy-id USER@HOST[:PORT]"
                 );
-                return Ok(2);
+                return Ok(Exit::Usage);
             };
             return super::copy_id::run(&super::copy_id::CopyIdArgs {
                 identity: None,
@@ -544,10 +534,7 @@ pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
         "known-hosts-remove-host" | "remove-host-key" | "remove-old-host-key"
             if args.file.is_none() && args.target.is_some() =>
         {
-            return Ok(remove_host_key(args, &paths).unwrap_or_else(|e| {
-                eprintln!("sshdoctor: {e:#}");
-                2
-            }));
+            return remove_host_key(args, &paths);
         }
         _ => {}
     }
@@ -592,11 +579,11 @@ pub fn run(args: &FixArgs) -> anyhow::Result<i32> {
                 "sshdoctor does not apply {} itself: {why}.\nRun: {command}",
                 args.fix_id
             );
-            Ok(1)
+            Ok(Exit::Problem)
         }
         Err(e) => {
             eprintln!("sshdoctor: {e:#}");
-            Ok(2)
+            Ok(Exit::Usage)
         }
     }
 }

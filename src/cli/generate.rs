@@ -10,9 +10,10 @@ use anyhow::Context;
 use clap::CommandFactory;
 
 use super::Cli;
+use crate::exit::Exit;
 
 /// Writes the completion script for `shell` to stdout.
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<i32> {
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<Exit> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut cmd, "sshdoctor", &mut out);
@@ -21,7 +22,7 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<i32> {
 
 /// Writes the man page (roff, section 1) to stdout, or every page (the program's and one per
 /// command, which the main page refers to as `sshdoctor-check(1)` and so on) into `dir`.
-pub fn man(dir: Option<&Path>) -> anyhow::Result<i32> {
+pub fn man(dir: Option<&Path>) -> anyhow::Result<Exit> {
     let Some(dir) = dir else {
         let mut out = Vec::new();
         clap_mangen::Man::new(Cli::command()).render(&mut out)?;
@@ -35,16 +36,16 @@ pub fn man(dir: Option<&Path>) -> anyhow::Result<i32> {
     }
     clap_mangen::generate_to(Cli::command(), dir)
         .with_context(|| format!("cannot write the man pages into {}", dir.display()))?;
-    Ok(0)
+    Ok(Exit::Clean)
 }
 
-fn write_out(bytes: &[u8]) -> anyhow::Result<i32> {
+fn write_out(bytes: &[u8]) -> anyhow::Result<Exit> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(Exit::Clean),
         other => {
             other?;
-            Ok(0)
+            Ok(Exit::Clean)
         }
     }
 }

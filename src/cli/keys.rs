@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::config;
+use crate::exit::Exit;
 use crate::keys::{self, KeyInfo, KeyKind};
 use crate::paths::SshPaths;
 
@@ -16,7 +17,7 @@ pub struct KeysArgs {
     pub json: bool,
 }
 
-pub fn run(args: &KeysArgs) -> anyhow::Result<i32> {
+pub fn run(args: &KeysArgs) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
     let mut extra: Vec<PathBuf> = config::all_identity_files(&paths, args.config_file.as_deref())
         .into_iter()
@@ -45,7 +46,7 @@ pub fn run(args: &KeysArgs) -> anyhow::Result<i32> {
                 println!(
                     "  {}: not a certificate ssh can read: {}",
                     paths.display(&crate::certificate::path_for(&k.path)),
-                    super::printable(why)
+                    crate::safe_text::printable(why)
                 );
             }
         }
@@ -58,10 +59,14 @@ pub fn run(args: &KeysArgs) -> anyhow::Result<i32> {
             );
         }
         for (path, err) in &scan.errors {
-            eprintln!("{}: {}", paths.display(path), super::printable(err));
+            eprintln!(
+                "{}: {}",
+                paths.display(path),
+                crate::safe_text::printable(err)
+            );
         }
     }
-    Ok(0)
+    Ok(Exit::Clean)
 }
 
 fn render(keys: &[KeyInfo], paths: &SshPaths) -> String {
@@ -100,7 +105,7 @@ fn render(keys: &[KeyInfo], paths: &SshPaths) -> String {
             k.fingerprint
                 .as_deref()
                 .unwrap_or("(fingerprint needs the passphrase)"),
-            super::printable(k.comment.as_deref().unwrap_or("")),
+            crate::safe_text::printable(k.comment.as_deref().unwrap_or("")),
             if flags.is_empty() {
                 String::new()
             } else {
@@ -124,7 +129,7 @@ fn certificate_line(c: &crate::certificate::CertInfo, now: u64, paths: &SshPaths
             }
         })
         .collect();
-    super::printable(&format!(
+    crate::safe_text::printable(&format!(
         "  {} certificate for {}: {} key id \"{}\", serial {}, principals {}, {}, CA {}{}",
         paths.display(&c.path),
         c.key_fingerprint,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use crate::exit::Exit;
 use crate::inspect::read_known_hosts_bytes;
 use crate::known_hosts;
 use crate::paths::SshPaths;
@@ -53,11 +54,9 @@ fn default_file(file: &Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Reads a file the user named; absent or unreadable is an input error (exit 2).
-pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
+pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<Exit> {
     match cmd {
-        KnownHostsCommand::Remove(a) => {
-            Ok(super::fix::exit_code(super::known_hosts_remove::run(a)))
-        }
+        KnownHostsCommand::Remove(a) => super::known_hosts_remove::run(a),
         KnownHostsCommand::List { file, json } => {
             let path = default_file(file)?;
             // Streamed from the bytes in one pass: no table of lines, no tree of the output.
@@ -77,7 +76,7 @@ pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
                     other => other?,
                 }
             }
-            Ok(0)
+            Ok(Exit::Clean)
         }
         KnownHostsCommand::Find { host, file } => {
             let path = default_file(file)?;
@@ -87,14 +86,14 @@ pub fn run(cmd: &KnownHostsCommand) -> anyhow::Result<i32> {
                 .with_context(|| format!("{}: no such file", path.display()))?;
             let out = known_hosts::find_output_in(&bytes, host);
             if out.is_empty() {
-                return Ok(1);
+                return Ok(Exit::Problem);
             }
             let mut stdout = std::io::stdout().lock();
             match stdout.write_all(out.as_bytes()) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
                 other => other?,
             }
-            Ok(0)
+            Ok(Exit::Clean)
         }
     }
 }
@@ -117,8 +116,8 @@ fn write_list(bytes: &[u8], out: &mut impl std::io::Write) -> std::io::Result<()
             "{:>6}  {}{}  {}  {}",
             e.line,
             marker,
-            super::printable(&hosts),
-            super::printable(&e.key_type),
+            crate::safe_text::printable(&hosts),
+            crate::safe_text::printable(&e.key_type),
             e.fingerprint().unwrap_or_else(|| "(bad key)".into())
         )?;
     }
@@ -127,7 +126,7 @@ fn write_list(bytes: &[u8], out: &mut impl std::io::Write) -> std::io::Result<()
             out,
             "{:>6}  malformed: {}",
             p.line,
-            super::printable(&p.reason)
+            crate::safe_text::printable(&p.reason)
         )?;
     }
     Ok(())

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::fix::show_and_apply;
+use crate::exit::Exit;
 use crate::fix::plan;
 use crate::known_hosts;
 use crate::paths::SshPaths;
@@ -32,14 +33,14 @@ pub struct RemoveArgs {
 
 /// Removes the host's lines. Exit 0 when removed or absent (as ssh-keygen), 1 when refused or
 /// failed, 2 when it could not ask.
-pub fn run(args: &RemoveArgs) -> anyhow::Result<i32> {
+pub fn run(args: &RemoveArgs) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
     let file = args.file.clone().unwrap_or_else(|| paths.known_hosts());
     let mut bytes = match crate::mem::read_file(&file) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("sshdoctor: cannot read {}: {e}", file.display());
-            return Ok(1);
+            return Ok(Exit::Problem);
         }
     };
     let mut names = vec![args.host.clone()];
@@ -63,7 +64,7 @@ pub fn run(args: &RemoveArgs) -> anyhow::Result<i32> {
     p.warnings.extend(warnings);
     if p.is_empty() {
         eprintln!("Host {} not found in {}", names.join(", "), file.display());
-        return Ok(0);
+        return Ok(Exit::Clean);
     }
     Ok(show_and_apply(&[p], args.yes, false, args.json, false))
 }

@@ -1,8 +1,10 @@
 //! The command-line view: clap definitions and dispatch. Each subcommand lives in its own file
-//! with its `Args` and a `run(&Args) -> anyhow::Result<i32>` that returns the exit code.
+//! with its `Args` and a `run(&Args) -> anyhow::Result<Exit>`; [`main`] turns the outcome into
+//! the process exit code, the one place that happens.
 //!
 //! Exit codes are a contract: 0 nothing wrong, 1 at least one error-severity finding (or, for
-//! `known-hosts find`, not found), 2 bad usage or unreadable input (the message on stderr).
+//! `known-hosts find`, not found; for the commands that write, a change that could not be
+//! applied), 2 bad usage or unreadable input (the message on stderr).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ pub mod agent;
 pub mod check;
 pub mod config;
 pub mod copy_id;
+pub mod findings;
 pub mod fix;
 pub mod generate;
 pub mod keys;
@@ -159,20 +162,6 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     }
 }
 
-/// Makes text safe for a terminal: control characters (a hostile server's escape sequences
-/// included) are shown as `\x1b`-style escapes instead of being interpreted.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() && c != '\t' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -195,18 +184,35 @@ pub fn main() -> i32 {
         Some(Command::Agent(a)) => agent::run(a),
         Some(Command::Server(a)) => server::run(a),
         Some(Command::Probe(a)) => probe::run(a),
-        Some(Command::Fix(a)) => Ok(fix::exit_code(fix::run(a))),
-        Some(Command::Undo(a)) => Ok(fix::exit_code(undo::run(a))),
-        Some(Command::CopyId(a)) => Ok(fix::exit_code(copy_id::run(a))),
+        Some(Command::Fix(a)) => fix::run(a),
+        Some(Command::Undo(a)) => undo::run(a),
+        Some(Command::CopyId(a)) => copy_id::run(a),
         Some(Command::Scan(a)) => scan::run(a),
         Some(Command::Completions { shell }) => generate::completions(*shell),
         Some(Command::Man { out_dir }) => generate::man(out_dir.as_deref()),
     };
     match result {
-        Ok(code) => code,
+        Ok(exit) => exit.code(),
         Err(e) => {
-            eprintln!("sshdoctor: {}", printable(&format!("{e:#}")));
-            2
+            eprintln!(
+                "sshdoctor: {}",
+                crate::safe_text::printable(&format!("{e:#}"))
+            );
+            crate::exit::error_code(&e, cli.command.as_ref().is_some_and(Command::changes_files))
+        }
+    }
+}
+
+impl Command {
+    /// Whether the command writes (a fix, an undo, a key installed, known_hosts lines removed):
+    /// its errors are "could not be applied" (exit 1), not "unreadable input" (exit 2).
+    fn changes_files(&self) -> bool {
+        match self {
+            Command::Fix(_) | Command::Undo(_) | Command::CopyId(_) => true,
+            Command::KnownHosts(a) => {
+                matches!(a.command, Some(known_hosts::KnownHostsCommand::Remove(_)))
+            }
+            _ => false,
         }
     }
 }

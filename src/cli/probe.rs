@@ -7,10 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::printable;
-use crate::finding::Severity;
+use crate::exit::Exit;
 use crate::paths::SshPaths;
-use crate::probe::{self, setup, LoginMode, ProbeOptions, ProbeReport, StageEvent, StageStatus};
+use crate::probe::{self, setup, LoginMode, ProbeOptions, StageEvent, StageStatus};
+use crate::safe_text::printable;
 
 /// Talk to the server for real and say which login step fails, and why.
 #[derive(Debug, Clone, clap::Args)]
@@ -51,7 +51,7 @@ pub struct ProbeArgs {
 }
 
 /// Runs the probe and prints the report; returns the exit code (0 ok, 1 error found, 2 usage).
-pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
+pub fn run(args: &ProbeArgs) -> anyhow::Result<Exit> {
     // `-i` files that cannot be read: ssh warns and goes on with its other keys; so does the
     // probe, and the report says which file and why.
     let paths = SshPaths::from_env()?;
@@ -76,7 +76,7 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
         Ok(o) => o,
         Err(e) => {
             eprintln!("sshdoctor probe: {}", printable(&format!("{e:#}")));
-            return Ok(2);
+            return Ok(Exit::Usage);
         }
     };
     if args.password {
@@ -112,9 +112,9 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<i32> {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_findings(&report);
+        print!("\n{}", super::findings::render(&report.findings));
     }
-    Ok(report.exit_code())
+    Ok(report.exit())
 }
 
 fn print_stage(st: &probe::Stage) {
@@ -131,32 +131,6 @@ fn print_stage(st: &probe::Stage) {
         st.ms,
         printable(&st.detail)
     );
-}
-
-fn print_findings(r: &ProbeReport) {
-    let mut out = std::io::stdout().lock();
-    for f in &r.findings {
-        let sev = match f.severity {
-            Severity::Error => "ERROR",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        };
-        let _ = writeln!(out, "\n{sev}: {} [{}]", printable(&f.title), f.id);
-        if !f.explanation.is_empty() {
-            let _ = writeln!(out, "  {}", printable(&f.explanation));
-        }
-        for e in &f.evidence {
-            let _ = writeln!(out, "  - {}", printable(e));
-        }
-        for x in &f.fixes {
-            let _ = writeln!(
-                out,
-                "  fix: {}\n       $ {}",
-                printable(&x.title),
-                printable(&x.command)
-            );
-        }
-    }
 }
 
 /// Builds the probe's inputs from the flags through the effective ssh config, the key files and

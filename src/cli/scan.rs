@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::config::{self, ConfigRequest};
+use crate::exit::Exit;
 use crate::finding::Severity;
 use crate::known_hosts;
 use crate::paths::SshPaths;
@@ -49,7 +50,7 @@ enum Source<'a> {
     File(&'a Path),
 }
 
-pub fn run(args: &ScanArgs) -> anyhow::Result<i32> {
+pub fn run(args: &ScanArgs) -> anyhow::Result<Exit> {
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
         return Err(crate::exit::usage(
             "--timeout takes seconds, more than 0 and at most 3600",
@@ -153,7 +154,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<i32> {
     let bad = scan::findings(&results, &shown)
         .iter()
         .any(|f| f.severity == Severity::Error);
-    Ok(i32::from(bad))
+    Ok(Exit::problem_if(bad))
 }
 
 /// Every literal `Host` alias of the config, resolved (HostName, Port) as ssh would.
@@ -199,7 +200,7 @@ fn result_line(r: &ScanResult) -> String {
         })
         .map(|x| format!(" ({x})"))
         .unwrap_or_default();
-    super::printable(&format!("{status:<16} {:<28} {detail}{why}", r.name))
+    crate::safe_text::printable(&format!("{status:<16} {:<28} {detail}{why}", r.name))
 }
 
 fn print_summary(results: &[ScanResult], file: &str, total: usize) {
@@ -229,7 +230,11 @@ fn print_summary(results: &[ScanResult], file: &str, total: usize) {
     );
     for f in scan::findings(results, file) {
         if let Some(fix) = f.fixes.first() {
-            println!("  {}\n    {}", super::printable(&f.title), fix.command);
+            println!(
+                "  {}\n    {}",
+                crate::safe_text::printable(&f.title),
+                fix.command
+            );
         }
     }
 }

@@ -3,7 +3,9 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::exit::Exit;
 use crate::finding::Severity;
+use crate::safe_text::printable;
 use crate::server::{inspect, ServerError, ServerOptions, ServerReport};
 
 /// Explain why sshd refuses a login, from sshd's effective config, file modes, authorized_keys
@@ -37,7 +39,7 @@ pub struct ServerArgs {
 }
 
 /// Runs the inspection; exit 0 when no error finding, 1 with one, 2 on bad input.
-pub fn run(args: &ServerArgs) -> anyhow::Result<i32> {
+pub fn run(args: &ServerArgs) -> anyhow::Result<Exit> {
     let opts = ServerOptions {
         user: args.user.clone(),
         key_fingerprint: args.key.clone(),
@@ -52,7 +54,7 @@ pub fn run(args: &ServerArgs) -> anyhow::Result<i32> {
             e @ (ServerError::NoSuchUser(_) | ServerError::Read { .. } | ServerError::BadInput(_)),
         ) => {
             eprintln!("sshdoctor server: {e}");
-            return Ok(2);
+            return Ok(Exit::Usage);
         }
     };
     if args.json {
@@ -64,13 +66,17 @@ pub fn run(args: &ServerArgs) -> anyhow::Result<i32> {
         .findings
         .iter()
         .any(|f| f.severity == Severity::Error);
-    Ok(if bad { 1 } else { 0 })
+    Ok(Exit::problem_if(bad))
 }
 
 /// The plain-text report: the effective options that matter, then each finding with its
 /// evidence and fixes.
 pub fn render_text(r: &ServerReport) -> String {
-    let mut s = format!("sshd, as seen for user {} ({}):\n", r.user, r.sshd_source);
+    let mut s = format!(
+        "sshd, as seen for user {} ({}):\n",
+        printable(&r.user),
+        printable(&r.sshd_source)
+    );
     for (k, v) in &r.sshd {
         let val = match v {
             serde_json::Value::String(x) => x.clone(),
@@ -83,24 +89,12 @@ pub fn render_text(r: &ServerReport) -> String {
             serde_json::Value::Null => continue,
             other => other.to_string(),
         };
-        s.push_str(&format!("  {k} {val}\n"));
+        s.push_str(&format!("  {k} {}\n", printable(&val)));
     }
     s.push('\n');
     if r.findings.is_empty() {
         s.push_str("Nothing wrong found on the server side.\n");
     }
-    for f in &r.findings {
-        s.push_str(&format!("[{}] {}\n", f.severity.as_str(), f.title));
-        if !f.explanation.is_empty() {
-            s.push_str(&format!("    {}\n", f.explanation));
-        }
-        for e in &f.evidence {
-            s.push_str(&format!("    - {e}\n"));
-        }
-        for x in &f.fixes {
-            s.push_str(&format!("    fix: {}\n      $ {}\n", x.title, x.command));
-        }
-        s.push('\n');
-    }
+    s.push_str(&super::findings::render(&r.findings));
     s
 }

@@ -5,6 +5,7 @@
 use clap::Args;
 
 use super::fix::{confirm, Answer};
+use crate::exit::Exit;
 use crate::fix::{journal, undo};
 
 #[derive(Debug, Args)]
@@ -17,7 +18,7 @@ pub struct UndoArgs {
     pub yes: bool,
 }
 
-pub fn run(args: &UndoArgs) -> anyhow::Result<i32> {
+pub fn run(args: &UndoArgs) -> anyhow::Result<Exit> {
     let path = journal::journal_path()?;
     if args.list {
         let records = journal::read(&path)?;
@@ -39,17 +40,17 @@ pub fn run(args: &UndoArgs) -> anyhow::Result<i32> {
                 }
             }
         }
-        return Ok(0);
+        return Ok(Exit::Clean);
     }
     let steps = match undo::plan_last(&path) {
         Ok(Some(s)) => s,
         Ok(None) => {
             println!("No fixes to undo.");
-            return Ok(0);
+            return Ok(Exit::Clean);
         }
         Err(e) => {
             eprintln!("sshdoctor: {e:#}");
-            return Ok(1);
+            return Ok(Exit::Problem);
         }
     };
     for s in &steps {
@@ -58,10 +59,10 @@ pub fn run(args: &UndoArgs) -> anyhow::Result<i32> {
     if !args.yes {
         match confirm("Undo?", false) {
             Answer::Yes => {}
-            Answer::No => return Ok(1),
+            Answer::No => return Ok(Exit::Problem),
             Answer::NoTerminal => {
                 eprintln!("sshdoctor: no terminal to confirm on; run again with --yes (nothing was changed)");
-                return Ok(2);
+                return Ok(Exit::Usage);
             }
         }
     }
@@ -70,11 +71,11 @@ pub fn run(args: &UndoArgs) -> anyhow::Result<i32> {
             for d in done {
                 println!("undone: {d}");
             }
-            Ok(0)
+            Ok(Exit::Clean)
         }
         Err(e) => {
             eprintln!("sshdoctor: {e}");
-            Ok(1)
+            Ok(Exit::Problem)
         }
     }
 }

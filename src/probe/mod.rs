@@ -214,12 +214,13 @@ pub struct ProbeReport {
 
 impl ProbeReport {
     /// 0 when login would succeed, 1 when an error-severity diagnosis was made.
+    pub fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::problem_if(self.findings.iter().any(|f| f.severity == Severity::Error))
+    }
+
+    /// [`Self::exit`] as the process exit code.
     pub fn exit_code(&self) -> i32 {
-        if self.findings.iter().any(|f| f.severity == Severity::Error) {
-            1
-        } else {
-            0
-        }
+        self.exit().code()
     }
 }
 
@@ -389,7 +390,7 @@ impl client::Handler for ProbeHandler {
     ) -> Result<(), Self::Error> {
         match reason {
             client::DisconnectReason::ReceivedDisconnect(info) => {
-                let msg = wire::printable(info.message.as_bytes());
+                let msg = crate::safe_text::from_wire(info.message.as_bytes());
                 self.with(|s| s.disconnect = Some(msg));
                 Ok(())
             }
@@ -432,7 +433,7 @@ impl client::Handler for ProbeHandler {
         _language: &str,
         _session: &mut client::Session,
     ) -> Result<(), Self::Error> {
-        let text = wire::printable(description.as_bytes());
+        let text = crate::safe_text::from_wire(description.as_bytes());
         self.with(|s| s.open_failure = Some((reason.code(), text)));
         Ok(())
     }
@@ -936,7 +937,7 @@ impl Probe {
             let got = format!(
                 "only {} byte(s) within {secs:.1} s, no complete line: \"{}\"",
                 bytes.len(),
-                wire::printable(&bytes)
+                crate::safe_text::from_wire(&bytes)
             );
             self.stage("banner", StageStatus::Fail, t0, got.clone());
             let f = diagnose::banner_timeout(&self.target, secs).evidence(got);
@@ -1062,7 +1063,9 @@ impl Probe {
                     HandshakeError::Timeout => {
                         format!("key exchange not finished within {secs:.1} s")
                     }
-                    HandshakeError::Failed(e) => wire::printable(e.to_string().as_bytes()),
+                    HandshakeError::Failed(e) => {
+                        crate::safe_text::from_wire(e.to_string().as_bytes())
+                    }
                 };
                 self.stage("kex", StageStatus::Fail, t1, detail.clone());
                 let violation = disconnect.is_none()
@@ -1759,7 +1762,7 @@ impl Probe {
             Ok(Ok((true, output))) => {
                 let lines: Vec<String> = output
                     .lines()
-                    .map(|l| wire::printable(l.as_bytes()))
+                    .map(|l| crate::safe_text::from_wire(l.as_bytes()))
                     .filter(|l| !l.trim().is_empty())
                     .take(20)
                     .collect();
@@ -1837,7 +1840,7 @@ impl Probe {
                     if !hidden || answered {
                         let asked: Vec<String> = prompts
                             .iter()
-                            .map(|p| wire::printable(p.prompt.as_bytes()))
+                            .map(|p| crate::safe_text::from_wire(p.prompt.as_bytes()))
                             .collect();
                         return Err(format!(
                             "the server asks for more than a password: {}",

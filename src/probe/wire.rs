@@ -108,7 +108,7 @@ pub fn scan_banner(bytes: &[u8]) -> BannerScan {
         let end = start + rel;
         let raw = bytes.get(start..end).unwrap_or(&[]);
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = printable(raw);
+        let line = crate::safe_text::from_wire(raw);
         start = end + 1;
         if raw.starts_with(b"SSH-") {
             scan.id_line = Some(line);
@@ -122,15 +122,6 @@ pub fn scan_banner(bytes: &[u8]) -> BannerScan {
     }
     scan.rest = start;
     scan
-}
-
-/// Shows untrusted bytes safely: lossy UTF-8, control characters as `?`, at most 200 chars.
-pub fn printable(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw)
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(200)
-        .collect()
 }
 
 /// What a server's first bytes say about what it is.
@@ -163,11 +154,9 @@ pub fn classify(bytes: &[u8]) -> BannerKind {
             return BannerKind::Tls;
         }
     }
-    let first = scan
-        .pre_lines
-        .first()
-        .cloned()
-        .unwrap_or_else(|| printable(bytes.get(..bytes.len().min(80)).unwrap_or(&[])));
+    let first = scan.pre_lines.first().cloned().unwrap_or_else(|| {
+        crate::safe_text::from_wire(bytes.get(..bytes.len().min(80)).unwrap_or(&[]))
+    });
     if bytes.is_empty() {
         BannerKind::Empty
     } else if first.starts_with("HTTP/") || first.starts_with("<") {

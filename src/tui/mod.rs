@@ -36,6 +36,7 @@ use ratatui::Terminal;
 
 pub use app::{App, Effect, Msg};
 
+use crate::exit::Exit;
 use crate::inspect::{inspect, InspectOptions};
 use crate::paths::SshPaths;
 use crate::probe::setup::ProbeRequest;
@@ -48,9 +49,6 @@ static STOP: AtomicI32 = AtomicI32::new(0);
 /// How long the event loop gets to leave by itself after a signal before the watchdog ends the
 /// process (a write to a terminal nobody reads can block; the user asked it to stop).
 const STOP_GRACE: Duration = Duration::from_millis(700);
-
-/// Exit status after SIGHUP or a hung-up terminal, as a shell reports death by SIGHUP.
-const EXIT_HANGUP: i32 = 128 + libc::SIGHUP;
 
 /// Installs the handlers for SIGTERM, SIGHUP and SIGINT and starts the watchdog thread.
 ///
@@ -369,7 +367,7 @@ fn no_color() -> bool {
 }
 
 /// `sshdoctor` and `sshdoctor [user@]host[:port]`: the dashboard.
-pub fn run_dashboard(target: Option<String>) -> anyhow::Result<i32> {
+pub fn run_dashboard(target: Option<String>) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
     if let Some(t) = &target {
         // A bad target is a usage error, said before the screen changes.
@@ -389,7 +387,7 @@ pub fn run_dashboard(target: Option<String>) -> anyhow::Result<i32> {
 }
 
 /// `sshdoctor known-hosts [-f FILE]`: the browser alone.
-pub fn run_known_hosts(file: Option<PathBuf>) -> anyhow::Result<i32> {
+pub fn run_known_hosts(file: Option<PathBuf>) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
     let file = file.unwrap_or_else(|| paths.known_hosts());
     let app = App::known_hosts(paths.clone(), file.clone());
@@ -410,7 +408,7 @@ fn test_panic_requested() -> bool {
     std::env::var_os("SSHDOCTOR_TEST_PANIC").is_some_and(|v| v == "1")
 }
 
-fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
+fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<Exit> {
     app.color = !no_color();
     let panic_on_key = test_panic_requested();
     let (tx, rx) = mpsc::channel();
@@ -430,8 +428,8 @@ fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<i32> {
     }
     drop(guard);
     Ok(match end {
-        LoopEnd::Quit => 0,
-        LoopEnd::HungUp => EXIT_HANGUP,
+        LoopEnd::Quit => Exit::Clean,
+        LoopEnd::HungUp => Exit::Hangup,
     })
 }
 

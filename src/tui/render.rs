@@ -12,7 +12,8 @@ use super::app::{App, Overlay, Pane, StageState};
 use super::browser::{Load, RowKind};
 use super::keymap;
 use super::layout::{self, TAB_PREFIX};
-use super::text::{clean, column, fit, fit_keeping_end, wrap};
+use super::text::{column, fit, fit_keeping_end, wrap};
+use crate::safe_text::printable;
 
 /// Width of a popup (help, confirmations) on a terminal `width` columns wide.
 fn popup_width(width: u16) -> u16 {
@@ -97,7 +98,7 @@ impl App {
                 self.bold()
             };
             // One row: a message too long for it keeps its end (the undo hint), not its start.
-            let text = fit_keeping_end(&clean(&s.text), usize::from(status.width));
+            let text = fit_keeping_end(&printable(&s.text), usize::from(status.width));
             frame.render_widget(Paragraph::new(Span::styled(text, style)), status);
         }
         self.render_footer(frame, footer);
@@ -170,7 +171,7 @@ impl App {
         let summary = match &self.inspected {
             None => Line::from("Looking at keys, known_hosts, permissions, config and agent…"),
             Some(Err(e)) => Line::styled(
-                format!("Could not inspect this side: {}", clean(e)),
+                format!("Could not inspect this side: {}", printable(e)),
                 self.style(Color::Red),
             ),
             Some(Ok(_)) if self.findings.is_empty() => {
@@ -246,7 +247,7 @@ impl App {
                 return;
             }
             Some(Err(e)) => {
-                let msg = format!("Could not inspect sshd's side: {}", clean(e));
+                let msg = format!("Could not inspect sshd's side: {}", printable(e));
                 frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
                 return;
             }
@@ -256,14 +257,14 @@ impl App {
         let summary = if findings.is_empty() {
             Line::from(format!(
                 "sshd for user {} ({}): nothing wrong found on the server side.",
-                clean(&report.user),
-                clean(&report.sshd_source)
+                printable(&report.user),
+                printable(&report.sshd_source)
             ))
         } else {
             Line::from(format!(
                 "sshd for user {} ({}): {} finding{}",
-                clean(&report.user),
-                clean(&report.sshd_source),
+                printable(&report.user),
+                printable(&report.sshd_source),
                 findings.len(),
                 if findings.len() == 1 { "" } else { "s" }
             ))
@@ -316,7 +317,7 @@ impl App {
         };
         Line::from(vec![
             Span::styled(format!(" {sev:<7}"), self.severity_style(f.severity)),
-            Span::raw(clean(&f.title)),
+            Span::raw(printable(&f.title)),
         ])
     }
 
@@ -325,14 +326,14 @@ impl App {
     fn finding_text(&self, f: &crate::finding::Finding, chosen: Option<usize>) -> Text<'static> {
         let mut text = Text::default();
         text.push_line(Line::styled(
-            clean(&f.title),
+            printable(&f.title),
             self.severity_style(f.severity),
         ));
         if !f.explanation.is_empty() {
-            text.push_line(Line::from(clean(&f.explanation)));
+            text.push_line(Line::from(printable(&f.explanation)));
         }
         for e in &f.evidence {
-            text.push_line(Line::from(format!("• {}", clean(e))));
+            text.push_line(Line::from(format!("• {}", printable(e))));
         }
         if f.fixes.is_empty() {
             text.push_line(Line::styled(
@@ -344,14 +345,14 @@ impl App {
             let mark = if Some(i) == chosen { "▶" } else { " " };
             let mut l = Line::from(format!(
                 "{mark} fix: {}{}",
-                clean(&x.title),
+                printable(&x.title),
                 if x.destructive { " (destructive)" } else { "" }
             ));
             if Some(i) == chosen {
                 l = l.patch_style(self.bold());
             }
             text.push_line(l);
-            text.push_line(Line::from(format!("    $ {}", clean(&x.command))));
+            text.push_line(Line::from(format!("    $ {}", printable(&x.command))));
         }
         text
     }
@@ -364,12 +365,12 @@ impl App {
         };
         let mut lines = Vec::new();
         let head = if live.running {
-            format!("Live test of {}: running…", clean(&live.target))
+            format!("Live test of {}: running…", printable(&live.target))
         } else if let Some(e) = &live.error {
             format!(
                 "Live test of {}: could not start: {}",
-                clean(&live.target),
-                clean(e)
+                printable(&live.target),
+                printable(e)
             )
         } else {
             let total: u64 = live
@@ -378,7 +379,7 @@ impl App {
                 .map_or(0, |r| r.stages.iter().map(|s| s.ms).sum());
             format!(
                 "Live test of {}: done in {total} ms (r runs it again)",
-                clean(&live.target)
+                printable(&live.target)
             )
         };
         lines.push(Line::styled(head, self.bold()));
@@ -409,7 +410,7 @@ impl App {
                     };
                     Line::from(vec![
                         Span::styled(format!("  {icon} "), style),
-                        Span::raw(format!("{label}{ms}  {}", clean(&st.detail))),
+                        Span::raw(format!("{label}{ms}  {}", printable(&st.detail))),
                     ])
                 }
             };
@@ -418,14 +419,18 @@ impl App {
         if let Some(r) = &live.report {
             lines.push(Line::default());
             if let Some(b) = &r.server.banner {
-                lines.push(Line::from(format!("Server banner: {}", clean(b))));
+                lines.push(Line::from(format!("Server banner: {}", printable(b))));
             }
             if let (Some(t), Some(fp)) = (&r.server.host_key_type, &r.server.host_key_fingerprint) {
-                lines.push(Line::from(format!("Host key: {} {}", clean(t), clean(fp))));
+                lines.push(Line::from(format!(
+                    "Host key: {} {}",
+                    printable(t),
+                    printable(fp)
+                )));
             }
             match r.findings.iter().find(|f| f.severity == Severity::Error) {
                 Some(f) => lines.push(Line::styled(
-                    format!("Login fails: {} (see Findings)", clean(&f.title)),
+                    format!("Login fails: {} (see Findings)", printable(&f.title)),
                     self.severity_style(Severity::Error),
                 )),
                 None => lines.push(Line::styled(
@@ -440,7 +445,7 @@ impl App {
     fn table_summary(&self, what: &str) -> Option<Line<'static>> {
         match &self.inspected {
             None => Some(Line::from(format!("Reading {what}…"))),
-            Some(Err(e)) => Some(Line::from(format!("Could not inspect: {}", clean(e)))),
+            Some(Err(e)) => Some(Line::from(format!("Could not inspect: {}", printable(e)))),
             Some(Ok(_)) => None,
         }
     }
@@ -452,7 +457,7 @@ impl App {
             .and_then(|i| self.findings.get(i))
         {
             Some(f) => (
-                format!("f: {}", clean(&f.title)),
+                format!("f: {}", printable(&f.title)),
                 self.severity_style(f.severity),
             ),
             None => ("ok".to_string(), self.style(Color::Green)),
@@ -490,7 +495,7 @@ impl App {
                         note = format!(
                             "{} certificate \"{}\": {}",
                             c.cert_type,
-                            clean(&c.key_id),
+                            printable(&c.key_id),
                             crate::certificate::validity_text(c, now)
                         );
                     }
@@ -498,7 +503,7 @@ impl App {
                 Line::from(vec![
                     Span::raw(format!(
                         " {} {} {} {} {} ",
-                        column(&clean(&self.paths.display(&k.path)), 20),
+                        column(&printable(&self.paths.display(&k.path)), 20),
                         column(k.key_type.as_deref().unwrap_or("?"), 11),
                         column(&k.bits.map(|b| b.to_string()).unwrap_or_default(), 5),
                         column(k.fingerprint.as_deref().unwrap_or("?"), 22),
@@ -553,7 +558,7 @@ impl App {
                 Line::from(vec![
                     Span::raw(format!(
                         " {} {} {} {} {} ",
-                        column(&clean(&p.shown), 24),
+                        column(&printable(&p.shown), 24),
                         column(p.role, 11),
                         column(&mode, 6),
                         column(&owner, 6),
@@ -597,14 +602,14 @@ impl App {
             AgentStatus::Unreachable { socket, error, .. } => (
                 format!(
                     "SSH_AUTH_SOCK={} does not answer",
-                    clean(&socket.display().to_string())
+                    printable(&socket.display().to_string())
                 ),
-                vec![self.agent_note_line(&clean(error))],
+                vec![self.agent_note_line(&printable(error))],
             ),
             AgentStatus::Running { socket, identities } => (
                 format!(
                     "Agent at {}: {} key{}",
-                    clean(&socket.display().to_string()),
+                    printable(&socket.display().to_string()),
                     identities.len(),
                     if identities.len() == 1 { "" } else { "s" }
                 ),
@@ -616,9 +621,9 @@ impl App {
                         .map(|id| {
                             Line::from(format!(
                                 " {} {} {}",
-                                column(&clean(&id.key_type), 12),
+                                column(&printable(&id.key_type), 12),
                                 column(&id.fingerprint, 50),
-                                clean(&id.comment)
+                                printable(&id.comment)
                             ))
                         })
                         .collect()
@@ -654,33 +659,37 @@ impl App {
         let summary = if b.editing {
             Line::from(vec![
                 Span::styled("Filter: /", self.bold()),
-                Span::raw(clean(&b.filter)),
+                Span::raw(printable(&b.filter)),
                 Span::styled("█", self.bold()),
                 Span::raw(format!("  ({} shown)", b.visible.len())),
             ])
         } else {
             let text = match &b.load {
-                Load::Loading => format!("Reading {}…", clean(&b.shown)),
+                Load::Loading => format!("Reading {}…", printable(&b.shown)),
                 Load::Missing => format!(
                     "{} does not exist yet: ssh has not recorded any host.",
-                    clean(&b.shown)
+                    printable(&b.shown)
                 ),
-                Load::Failed(e) => format!("Cannot read {}: {}", clean(&b.shown), clean(e)),
+                Load::Failed(e) => format!("Cannot read {}: {}", printable(&b.shown), printable(e)),
                 Load::Ready(l) => {
                     let mut s = format!(
                         "{}: {} entries, {} malformed",
-                        clean(&b.shown),
+                        printable(&b.shown),
                         l.rows.len() - l.malformed_rows,
                         l.malformed
                     );
                     if !b.filter.is_empty() {
                         s.push_str(&format!(
                             ", filter \"{}\": {} shown",
-                            clean(&b.filter),
+                            printable(&b.filter),
                             b.visible.len()
                         ));
                         if let Some((name, used)) = &b.host_match {
-                            s.push_str(&format!(" ({} ssh uses for {})", used.len(), clean(name)));
+                            s.push_str(&format!(
+                                " ({} ssh uses for {})",
+                                used.len(),
+                                printable(name)
+                            ));
                         }
                     }
                     if !b.selected.is_empty() {
@@ -734,7 +743,7 @@ impl App {
                             None => "",
                         };
                         let hosts = match &e.hosts {
-                            Some(h) => clean(&h.join(",")),
+                            Some(h) => printable(&h.join(",")),
                             None => "(hashed)".to_string(),
                         };
                         let fp = match &r.fingerprint {
@@ -768,16 +777,16 @@ impl App {
                                 r.line,
                                 column(mark, 4),
                                 column(&hosts, hostw),
-                                column(&clean(&e.key_type), 12),
+                                column(&printable(&e.key_type), 12),
                                 column(&fp, fpw),
                             )),
-                            Span::styled(fit(&clean(&note), notew), self.style(color)),
+                            Span::styled(fit(&printable(&note), notew), self.style(color)),
                         ])
                     }
                     RowKind::Malformed { reason, .. } => Line::from(vec![
                         Span::raw(format!("{:>6} {sel}", r.line)),
                         Span::styled(
-                            format!("malformed: {}", clean(reason)),
+                            format!("malformed: {}", printable(reason)),
                             self.style(Color::Red),
                         ),
                     ]),
@@ -807,15 +816,15 @@ impl App {
                     .to_string(),
                     _ => String::new(),
                 };
-                text.push_line(Line::from(format!("line {}: {}", r.line, clean(&raw))));
+                text.push_line(Line::from(format!("line {}: {}", r.line, printable(&raw))));
                 if let Some(Some(fp)) = &r.fingerprint {
                     text.push_line(Line::from(format!("fingerprint: {fp}")));
                 }
                 if let Some(s) = &r.stale {
-                    text.push_line(Line::from(format!("stale candidate: {}", clean(s))));
+                    text.push_line(Line::from(format!("stale candidate: {}", printable(s))));
                 }
                 if let Some(m) = &r.scan {
-                    text.push_line(Line::from(clean(&m.detail)));
+                    text.push_line(Line::from(printable(&m.detail)));
                 }
             }
             frame.render_widget(
@@ -874,7 +883,7 @@ impl App {
         let width = popup_width(area.width);
         // A title too long for the border ends in an ellipsis instead of being cut mid-word,
         // and is then given whole as the first line.
-        let full_title = clean(title);
+        let full_title = printable(title);
         let title = fit(&full_title, usize::from(width.saturating_sub(4)));
         let with_title: Vec<String>;
         let lines = if title == full_title {
@@ -929,11 +938,11 @@ impl App {
                 ..body
             };
             frame.render_widget(
-                Paragraph::new(Line::from(clean(last))).wrap(Wrap { trim: false }),
+                Paragraph::new(Line::from(printable(last))).wrap(Wrap { trim: false }),
                 bottom,
             );
         }
-        let text: Vec<Line> = text.iter().map(|l| Line::from(clean(l))).collect();
+        let text: Vec<Line> = text.iter().map(|l| Line::from(printable(l))).collect();
         frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }), top);
     }
 }
