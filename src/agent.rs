@@ -16,6 +16,7 @@ use russh::keys::ssh_key::{Algorithm, HashAlg, PublicKey};
 use serde::Serialize;
 
 use crate::finding::{shell_quote, Finding, Fix, Severity};
+use crate::fix_id::FixId;
 
 /// How long connecting and asking for identities may take together.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -208,7 +209,7 @@ const AGENT_PURPOSE: &str = "The ssh-agent keeps your unlocked private keys in m
 /// `agent-not-running` when there is no usable agent, `agent-empty` when it holds no key.
 pub fn findings(status: &AgentStatus) -> Vec<Finding> {
     let start = Fix::new(
-        "start-agent",
+        FixId::StartAgent,
         "Start an agent in this shell and add your keys",
         "eval \"$(ssh-agent -s)\" && ssh-add",
     );
@@ -269,7 +270,7 @@ pub fn findings(status: &AgentStatus) -> Vec<Finding> {
                 UnreachableReason::Missing | UnreachableReason::Refused
             ) {
                 f = f.fix(Fix::new(
-                    "unset-stale-agent",
+                    FixId::UnsetStaleAgent,
                     "Forget the stale agent in this shell",
                     "unset SSH_AUTH_SOCK SSH_AGENT_PID",
                 ));
@@ -277,7 +278,7 @@ pub fn findings(status: &AgentStatus) -> Vec<Finding> {
             if *reason == UnreachableReason::Refused {
                 f = f.fix(
                     Fix::new(
-                        "remove-stale-socket",
+                        FixId::RemoveStaleSocket,
                         "Remove the dead socket file",
                         format!("rm -f {}", shell_quote(&sock)),
                     )
@@ -300,7 +301,7 @@ pub fn findings(status: &AgentStatus) -> Vec<Finding> {
             .evidence(format!("SSH_AUTH_SOCK={}", socket.display()))
             .evidence("ssh-add -l: The agent has no identities.")
             .fix(Fix::new(
-                "add-keys",
+                FixId::AddKeys,
                 "Load your keys into the agent",
                 "ssh-add",
             ))]

@@ -19,6 +19,7 @@ use russh::keys::ssh_key::{HashAlg, PublicKey};
 use serde::Serialize;
 
 use crate::finding::{Finding, Severity};
+use crate::fix_id::FixId;
 
 /// Key types sshd recognises at the start of a key (after the options, if any).
 const KEY_TYPES: &[&str] = &[
@@ -466,7 +467,7 @@ impl AuthorizedKeys {
                  reading the file may not; converting to plain LF is harmless.",
             )
             .fix(crate::finding::Fix::new(
-                "strip-crlf",
+                FixId::StripCrlf,
                 "Convert the line ends to LF",
                 format!("sed -i 's/\\r$//' {}", crate::finding::shell_quote(path)),
             ));

@@ -11,6 +11,7 @@ use russh::keys::ssh_key::{certificate::CertType, Certificate, HashAlg, PublicKe
 use serde::Serialize;
 
 use crate::finding::{Finding, Fix, Severity};
+use crate::fix_id::FixId;
 use crate::paths::SshPaths;
 
 /// What a certificate says, in the words `ssh-keygen -L` uses.
@@ -260,7 +261,7 @@ pub fn unreadable_finding(path: &Path, why: &str, paths: &SshPaths) -> Finding {
     .explain("ssh skips it and offers the plain key only.")
     .evidence(format!("{shown}: {why}"))
     .fix(Fix::new(
-        "inspect-certificate",
+        FixId::InspectCertificate,
         "See what ssh-keygen makes of it",
         format!("ssh-keygen -L -f {}", crate::perms::shell_path(path, paths)),
     ))

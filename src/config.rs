@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::finding::{shell_quote, Finding, Fix, Severity};
+use crate::fix_id::FixId;
 use crate::paths::SshPaths;
 
 /// Where the user wants to log in, as typed: `[user@]host[:port]`, `[v6]:port`, a bare IPv6
@@ -1143,14 +1144,17 @@ pub fn identity_findings(
             id.display()
         ));
         let pub_path = PathBuf::from(format!("{}.pub", id.display()));
-        f = f.fix(Fix::new(
-            "generate-missing-identity",
-            format!("Create a new ed25519 key at {shown}"),
-            format!(
-                "ssh-keygen -t ed25519 -f {}",
-                shell_quote(&id.display().to_string())
-            ),
-        ));
+        f = f.fix(
+            Fix::new(
+                FixId::GenerateMissingIdentity,
+                format!("Create a new ed25519 key at {shown}"),
+                format!(
+                    "ssh-keygen -t ed25519 -f {}",
+                    shell_quote(&id.display().to_string())
+                ),
+            )
+            .on_path(id),
+        );
         if exists(&pub_path) {
             f = f.evidence(format!(
                 "{} exists: the private half is what is missing",

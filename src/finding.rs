@@ -4,6 +4,8 @@
 //! CLI's `--json` and the TUI) render them unchanged. The serialized form is a contract that scripts
 //! rely on: fields may be added, never renamed.
 
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 /// How bad a finding is. The order is "worst first", so sorting ascending puts errors on top.
@@ -28,23 +30,79 @@ impl Severity {
     }
 }
 
+pub use crate::fix_id::FixId;
+
+/// How a `chmod` fix changes a mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeChange {
+    /// Set exactly this mode.
+    Set(u32),
+    /// `chmod go-w`: clear the group and other write bits, keep the rest.
+    ClearGroupOtherWrite,
+}
+
+impl ModeChange {
+    /// The mode after the change of `before`.
+    pub fn apply(self, before: u32) -> u32 {
+        match self {
+            ModeChange::Set(m) => m,
+            ModeChange::ClearGroupOtherWrite => before & !0o022,
+        }
+    }
+}
+
+/// What a fix acts on, as typed values: the planner (CLI or dashboard) takes these, never the
+/// display `command` or the evidence text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum FixTarget {
+    /// Nothing beyond the fix id (the fix module finds the files itself, or nothing is planned).
+    #[default]
+    None,
+    /// The file or directory the fix changes or creates: a key, its `.pub`, a known_hosts file,
+    /// an authorized_keys file.
+    Path(PathBuf),
+    /// A mode change of one path.
+    Mode { path: PathBuf, change: ModeChange },
+    /// The lines for one host in a known_hosts file; `name` as `ssh-keygen -R` takes it
+    /// (`host` or `[host]:port`).
+    KnownHostsName { file: PathBuf, name: String },
+    /// A server's host key, as the live test saw it: to trust, or to remove the old one.
+    HostKey {
+        host: String,
+        port: u16,
+        /// The name known_hosts files it under (`[host]:port`, or the HostKeyAlias).
+        name: String,
+        /// The known_hosts file that holds the old key; `None`: the first file ssh writes.
+        file: Option<PathBuf>,
+        /// The SHA256 fingerprint the live test saw: the key fetched again must have it.
+        seen: Option<String>,
+        /// `(fingerprint, type)` of the key known_hosts holds now, when it changed.
+        known: Option<(String, String)>,
+    },
+}
+
 /// One way to repair a finding: what it does, the shell command a person would type for the same
-/// effect, and whether it destroys anything (those always ask first).
+/// effect (display only), whether it destroys anything (those always ask first), and what it
+/// acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fix {
-    pub id: String,
+    pub id: FixId,
     pub title: String,
     pub command: String,
     pub destructive: bool,
+    /// Not part of the JSON: scripts use `sshdoctor fix ID TARGET`, the views this value.
+    #[serde(skip)]
+    pub target: FixTarget,
 }
 
 impl Fix {
-    pub fn new(id: &str, title: impl Into<String>, command: impl Into<String>) -> Self {
+    pub fn new(id: FixId, title: impl Into<String>, command: impl Into<String>) -> Self {
         Fix {
-            id: id.to_string(),
+            id,
             title: title.into(),
             command: command.into(),
             destructive: false,
+            target: FixTarget::None,
         }
     }
 
@@ -52,6 +110,17 @@ impl Fix {
     pub fn destructive(mut self) -> Self {
         self.destructive = true;
         self
+    }
+
+    /// What the fix acts on.
+    pub fn on(mut self, target: FixTarget) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// The fix acts on this file.
+    pub fn on_path(self, path: impl Into<PathBuf>) -> Self {
+        self.on(FixTarget::Path(path.into()))
     }
 }
 
@@ -163,7 +232,7 @@ mod tests {
         let f = Finding::new("no-keys", Severity::Error, "No SSH keys")
             .evidence("/h/.ssh")
             .fix(Fix::new(
-                "generate-key",
+                FixId::GenerateKey,
                 "Generate",
                 "ssh-keygen -t ed25519",
             ));

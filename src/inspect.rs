@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::agent::{self, AgentStatus};
 use crate::config::{self, ConfigRequest, EffectiveConfig, Target};
 use crate::finding::{sort_worst_first, Finding, Fix, Severity};
+use crate::fix_id::FixId;
 use crate::keys::{self, KeyContext, KeyInfo, KeyKind};
 use crate::known_hosts::{self, KnownHosts};
 use crate::paths::SshPaths;
@@ -249,7 +250,7 @@ pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
         match read_known_hosts(&path) {
             Ok(Some(kh)) => {
                 let shown = paths.display(&path);
-                let mut f = known_hosts::findings(&kh, &shown);
+                let mut f = known_hosts::findings_at(&kh, &path, &shown);
                 if let Some(c) = &config {
                     f.retain(|f| finding_concerns_host(&kh, f, &c.hostname, c.port));
                 }
@@ -304,7 +305,7 @@ fn unreadable_finding(path: &Path, error: &str, paths: &SshPaths) -> Finding {
     )
     .evidence(error.to_string())
     .fix(Fix::new(
-        "inspect-file",
+        FixId::InspectFile,
         "Look at what is there",
         format!(
             "ls -la {}",

@@ -23,6 +23,7 @@ use russh::keys::ssh_key::{
 use serde::Serialize;
 
 use crate::finding::{mode_string, Finding, Fix, Severity};
+use crate::fix_id::FixId;
 use crate::paths::SshPaths;
 use crate::perms::shell_path;
 
@@ -921,25 +922,28 @@ pub fn not_loadable_finding(
         let out = out.strip_suffix(".ppk").unwrap_or(&out).to_string();
         let out = shell_path(Path::new(&out), paths);
         f.fix(Fix::new(
-            "convert-ppk",
+            FixId::ConvertPpk,
             "Convert it to ssh's format with PuTTYgen (the key stays the same), then use the new file",
             format!("puttygen {quoted} -O private-openssh -o {out}"),
         ))
     } else if damage == crate::key_armour::Damage::Ssh2Format {
         f.fix(Fix::new(
-            "convert-ssh2-key",
+            FixId::ConvertSsh2Key,
             "Convert it to ssh's format (the key stays the same), then use the new file",
             format!("ssh-keygen -i -f {quoted} > {quoted}.openssh && chmod 600 {quoted}.openssh"),
         ))
     } else if damage.repairable() {
-        f.fix(Fix::new(
-            "repair-key-file",
-            format!("Rewrite {shown} in the layout ssh reads (the key itself is unchanged)"),
-            format!("sshdoctor fix repair-key-file {}", shell_path(path, paths)),
-        ))
+        f.fix(
+            Fix::new(
+                FixId::RepairKeyFile,
+                format!("Rewrite {shown} in the layout ssh reads (the key itself is unchanged)"),
+                format!("sshdoctor fix repair-key-file {}", shell_path(path, paths)),
+            )
+            .on_path(path),
+        )
     } else {
         f.fix(Fix::new(
-            "generate-key",
+            FixId::GenerateKey,
             "The key data itself is damaged: restore the file from a backup, or create a new key",
             "ssh-keygen -t ed25519",
         ))
@@ -1110,7 +1114,7 @@ pub fn findings(keys: &[KeyInfo], ctx: &KeyContext, paths: &SshPaths) -> Vec<Fin
                 )
                 .evidence(shown.clone())
                 .fix(Fix::new(
-                    "use-key-with-i",
+                    FixId::UseKeyWithI,
                     "Use this key explicitly",
                     format!("ssh -i {} HOST", shell_path(&key.path, paths)),
                 )),
@@ -1135,7 +1139,7 @@ fn no_keys_finding(keys: &[KeyInfo], paths: &SshPaths) -> Finding {
         ));
     }
     f.fix(Fix::new(
-        "generate-key",
+        FixId::GenerateKey,
         "Generate a new Ed25519 key",
         "ssh-keygen -t ed25519",
     ))
@@ -1172,11 +1176,12 @@ fn mismatch_finding(key: &KeyInfo, shown: &str, paths: &SshPaths) -> Finding {
     let qp = shell_path(&pub_path, paths);
     f.fix(
         Fix::new(
-            "regenerate-public-key",
+            FixId::RegeneratePublicKey,
             format!("Rewrite {pub_shown} from the private key"),
             format!("ssh-keygen -y -f {q} > {qp}"),
         )
-        .destructive(),
+        .destructive()
+        .on_path(&key.path),
     )
 }
 
@@ -1214,7 +1219,7 @@ fn agent_finding(
             ))
             .evidence("SSH_AUTH_SOCK: no agent answering")
             .fix(Fix::new(
-                "start-agent-add-key",
+                FixId::StartAgentAddKey,
                 "Start an agent and add the key",
                 format!("eval \"$(ssh-agent -s)\" && ssh-add {q}"),
             )),
@@ -1230,11 +1235,14 @@ fn agent_finding(
             "{shown} needs its passphrase and is not in the agent"
         ))
         .evidence(format!("{fp} not among the agent's identities"))
-        .fix(Fix::new(
-            "add-key",
-            "Add the key to the running agent",
-            format!("ssh-add {q}"),
-        )),
+        .fix(
+            Fix::new(
+                FixId::AddKey,
+                "Add the key to the running agent",
+                format!("ssh-add {q}"),
+            )
+            .on_path(&key.path),
+        ),
     )
 }
 
@@ -1268,7 +1276,7 @@ fn weak_finding(key: &KeyInfo, shown: &str) -> Option<Finding> {
         f = f.evidence(format!("{b} bits"));
     }
     Some(f.fix(Fix::new(
-        "generate-key",
+        FixId::GenerateKey,
         "Generate a new Ed25519 key",
         "ssh-keygen -t ed25519",
     )))

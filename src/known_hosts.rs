@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::ops::Range;
+use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -26,7 +27,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha1::Sha1;
 
-use crate::finding::{shell_quote, Finding, Fix, Severity};
+use crate::finding::{shell_quote, Finding, Fix, FixTarget, Severity};
+use crate::fix_id::FixId;
 use crate::pattern::match_pattern;
 
 /// A parsed `known_hosts` file. It owns the original bytes; everything else is ranges into them.
@@ -1107,11 +1109,33 @@ const PARALLEL_LINES: usize = 20_000;
 /// How many malformed lines to name one by one before summarizing.
 const EVIDENCE_LIMIT: usize = 20;
 
-/// Findings about one known_hosts file; `file` is the path as shown to the user and used in fixes.
+/// Findings about one known_hosts file named `file`, the path as shown to the user, in the
+/// text and in the fixes' targets.
+pub fn findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
+    findings_at(kh, Path::new(file), file)
+}
+
+/// Findings about the known_hosts file at `path`, shown to the user as `shown` (`~/.ssh/...`);
+/// the fixes act on `path`.
 ///
 /// Every key blob is decoded once for the whole file (in parallel on big files) and both the
 /// malformed-line and the duplicate checks read that result.
-pub fn findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
+pub fn findings_at(kh: &KnownHosts, path: &Path, shown: &str) -> Vec<Finding> {
+    let mut out = shown_findings(kh, shown);
+    for fix in out.iter_mut().flat_map(|f| f.fixes.iter_mut()) {
+        fix.target = match std::mem::take(&mut fix.target) {
+            FixTarget::Path(_) => FixTarget::Path(path.to_path_buf()),
+            FixTarget::KnownHostsName { name, .. } => FixTarget::KnownHostsName {
+                file: path.to_path_buf(),
+                name,
+            },
+            other => other,
+        };
+    }
+    out
+}
+
+fn shown_findings(kh: &KnownHosts, file: &str) -> Vec<Finding> {
     let checks = kh.key_checks();
     let mut out = Vec::new();
     if let Some(f) = malformed_finding(kh, &checks, file) {
@@ -1145,10 +1169,11 @@ fn final_newline_finding(kh: &KnownHosts, file: &str) -> Option<Finding> {
         )
         .evidence(format!("{file}:{}: last line has no line end", kh.line_count()))
         .fix(Fix::new(
-            "known-hosts-add-final-newline",
+            FixId::KnownHostsAddFinalNewline,
             "End the last line with the file's own line end",
             format!("sshdoctor fix known-hosts-add-final-newline {}", crate::finding::shell_quote(file)),
-        )),
+        )
+        .on_path(file)),
     )
 }
 
@@ -1189,11 +1214,12 @@ fn malformed_finding(kh: &KnownHosts, checks: &[KeyCheck], file: &str) -> Option
     if crlf {
         f = f.fix(
             Fix::new(
-                "known-hosts-strip-crlf",
+                FixId::KnownHostsStripCrlf,
                 "Convert the file to Unix line ends (a .bak copy is kept)",
                 format!("sed -i.bak 's/\\r$//' {}", shell_quote(file)),
             )
-            .destructive(),
+            .destructive()
+            .on_path(file),
         );
     }
     if problems.len() <= EVIDENCE_LIMIT {
@@ -1203,11 +1229,12 @@ fn malformed_finding(kh: &KnownHosts, checks: &[KeyCheck], file: &str) -> Option
             .collect();
         f = f.fix(
             Fix::new(
-                "known-hosts-delete-malformed",
+                FixId::KnownHostsDeleteMalformed,
                 "Delete the unreadable lines (a .bak copy is kept)",
                 format!("sed -i.bak {} {}", script.join(" "), shell_quote(file)),
             )
-            .destructive(),
+            .destructive()
+            .on_path(file),
         );
     }
     Some(f)
@@ -1215,7 +1242,7 @@ fn malformed_finding(kh: &KnownHosts, checks: &[KeyCheck], file: &str) -> Option
 
 fn remove_fix(file: &str, name: &str) -> Fix {
     Fix::new(
-        "known-hosts-remove-host",
+        FixId::KnownHostsRemoveHost,
         format!("Remove every key for {name}; ssh will ask to confirm the current one next time"),
         format!(
             "ssh-keygen -f {} -R {}",
@@ -1224,6 +1251,10 @@ fn remove_fix(file: &str, name: &str) -> Fix {
         ),
     )
     .destructive()
+    .on(FixTarget::KnownHostsName {
+        file: file.into(),
+        name: name.to_string(),
+    })
 }
 
 /// A host pattern compared and hashed ASCII-case-insensitively, borrowed from the file: the

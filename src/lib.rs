@@ -13,6 +13,7 @@ pub mod config;
 pub mod exit;
 pub mod finding;
 pub mod fix;
+pub mod fix_id;
 pub mod inspect;
 pub mod key_armour;
 pub mod keys;

@@ -19,6 +19,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::finding::{mode_string, shell_quote, Finding, Fix, Severity};
+use crate::fix_id::FixId;
 use crate::paths::SshPaths;
 
 /// What the permission rules look at. `mode` holds the permission bits only (`0o7777`).
@@ -92,11 +93,14 @@ pub fn private_key_findings(key: &FileMeta, user_uid: u32, paths: &SshPaths) -> 
         "ssh says: Permissions {mode} for '{}' are too open.",
         key.path.display()
     ))
-    .fix(Fix::new(
-        "chmod-private-key",
-        format!("Make {shown} readable by you only"),
-        format!("chmod 600 {}", shell_path(&key.path, paths)),
-    ))]
+    .fix(
+        Fix::new(
+            FixId::ChmodPrivateKey,
+            format!("Make {shown} readable by you only"),
+            format!("chmod 600 {}", shell_path(&key.path, paths)),
+        )
+        .on_path(&key.path),
+    )]
 }
 
 /// What a file is for, which decides its rule and the words used.
@@ -115,6 +119,16 @@ impl Role {
             Role::SshDir => "ssh-dir-permissions",
             Role::AuthorizedKeys => "authorized-keys-permissions",
             Role::Config => "config-permissions",
+        }
+    }
+
+    /// The fix that makes the mode right.
+    fn fix_id(self) -> FixId {
+        match self {
+            Role::Home => FixId::ChmodHomeDir,
+            Role::SshDir => FixId::ChmodSshDir,
+            Role::AuthorizedKeys => FixId::ChmodAuthorizedKeys,
+            Role::Config => FixId::ChmodConfig,
         }
     }
 
@@ -201,11 +215,14 @@ fn check(meta: &FileMeta, role: Role, user_uid: u32, paths: &SshPaths) -> Vec<Fi
             ))
             .evidence(format!("{shown}: owner uid {}", meta.uid))
             .evidence(format!("expected owner: uid {user_uid} ({user}) or root"))
-            .fix(Fix::new(
-                "chown",
-                format!("Give {shown} back to {user}"),
-                format!("sudo chown {user}:{group} {target}"),
-            )),
+            .fix(
+                Fix::new(
+                    FixId::Chown,
+                    format!("Give {shown} back to {user}"),
+                    format!("sudo chown {user}:{group} {target}"),
+                )
+                .on_path(&meta.path),
+            ),
         );
     }
 
@@ -244,11 +261,14 @@ fn check(meta: &FileMeta, role: Role, user_uid: u32, paths: &SshPaths) -> Vec<Fi
         .explain(format!("{}{debian}", role.consequence()))
         .evidence(format!("{shown}: mode {mode}"))
         .evidence(format!("required: {}", role.required()))
-        .fix(Fix::new(
-            &format!("chmod-{}", role.id().trim_end_matches("-permissions")),
-            format!("Remove write access for others from {shown}"),
-            format!("chmod {} {target}", role.chmod()),
-        )),
+        .fix(
+            Fix::new(
+                role.fix_id(),
+                format!("Remove write access for others from {shown}"),
+                format!("chmod {} {target}", role.chmod()),
+            )
+            .on_path(&meta.path),
+        ),
     );
     out
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::finding::{shell_quote, Finding, Fix, Severity};
+use crate::fix_id::FixId;
 use crate::known_hosts::{self, Entry, HostIndex, HostKeyStatus, KnownHosts};
 use crate::probe::keyscan::{self, KeyscanFailure, ScannedKey};
 
@@ -379,7 +380,7 @@ pub fn classify(
 
 fn remove_fix(file: &str, name: &str) -> Fix {
     Fix::new(
-        "known-hosts-remove-host",
+        FixId::KnownHostsRemoveHost,
         format!("Remove the stale keys for {name}; ssh will ask to confirm the new one next time"),
         format!(
             "ssh-keygen -f {} -R {}",
@@ -388,6 +389,10 @@ fn remove_fix(file: &str, name: &str) -> Fix {
         ),
     )
     .destructive()
+    .on(crate::finding::FixTarget::KnownHostsName {
+        file: file.into(),
+        name: name.to_string(),
+    })
 }
 
 /// The known_hosts lines a scan proved stale (hosts whose key changed), for the TUI's

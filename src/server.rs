@@ -18,7 +18,10 @@ use russh::keys::ssh_key::{HashAlg, PublicKey};
 use serde::Serialize;
 
 use crate::authorized_keys::{self, AuthorizedKeys, Entry};
-use crate::finding::{mode_string, shell_quote, sort_worst_first, Finding, Fix, Severity};
+use crate::finding::{
+    mode_string, shell_quote, sort_worst_first, Finding, Fix, FixTarget, ModeChange, Severity,
+};
+use crate::fix_id::FixId;
 
 // ---------------------------------------------------------------------------------------------
 // Accounts
@@ -608,19 +611,22 @@ fn violation_finding(v: &Violation, user: &PwEntry, strict: bool) -> Finding {
     let mode = v.stat.map(|s| mode_string(s.mode)).unwrap_or_default();
     match v.problem {
         Problem::Mode => {
-            let (fix_id, cmd, title) = match v.role {
+            let (fix_id, change, cmd, title) = match v.role {
                 Role::AuthorizedKeys => (
-                    "chmod-600",
+                    FixId::Chmod600,
+                    ModeChange::Set(0o600),
                     format!("chmod 600 {q}"),
                     "Make it readable and writable by the owner only",
                 ),
                 Role::SshDir => (
-                    "chmod-700",
+                    FixId::Chmod700,
+                    ModeChange::Set(0o700),
                     format!("chmod 700 {q}"),
                     "Make ~/.ssh private to its owner",
                 ),
                 _ => (
-                    "chmod-go-w",
+                    FixId::ChmodGoW,
+                    ModeChange::ClearGroupOtherWrite,
                     format!("chmod go-w {q}"),
                     "Remove write permission for group and others",
                 ),
@@ -639,7 +645,10 @@ fn violation_finding(v: &Violation, user: &PwEntry, strict: bool) -> Finding {
                  a key. {refuse}"
             ))
             .evidence(format!("{p}: mode {mode}"))
-            .fix(Fix::new(fix_id, title, cmd))
+            .fix(Fix::new(fix_id, title, cmd).on(FixTarget::Mode {
+                path: v.path.clone(),
+                change,
+            }))
         }
         Problem::Owner => {
             let owner = if matches!(v.role, Role::ParentDir) {
@@ -663,7 +672,7 @@ fn violation_finding(v: &Violation, user: &PwEntry, strict: bool) -> Finding {
             ))
             .evidence(format!("{p}: owner uid {uid}, mode {mode}"))
             .fix(Fix::new(
-                "chown",
+                FixId::Chown,
                 format!("Give it to {owner}"),
                 format!("chown {} {q}", shell_quote(&owner)),
             ))
@@ -1000,10 +1009,6 @@ pub struct ServerFacts {
     pub now: SystemTime,
 }
 
-fn config_fix(id: &str, title: String, cmd: String) -> Fix {
-    Fix::new(id, title, cmd)
-}
-
 /// Prepending works because sshd takes the first value of a keyword it sees.
 fn prepend_option(cfg: &Path, line: &str) -> String {
     let c = shell_quote(&cfg.display().to_string());
@@ -1015,7 +1020,7 @@ fn prepend_option(cfg: &Path, line: &str) -> String {
 
 fn reload_fix() -> Fix {
     Fix::new(
-        "reload-sshd",
+        FixId::ReloadSshd,
         "Reload sshd so it reads the new configuration",
         "systemctl reload ssh || systemctl reload sshd",
     )
@@ -1092,8 +1097,8 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
                 "sshd effective config: pubkeyauthentication {}",
                 f.sshd.get("pubkeyauthentication").unwrap_or("no")
             ))
-            .fix(config_fix(
-                "sshd-config-set",
+            .fix(Fix::new(
+                FixId::SshdConfigSet,
                 format!("Turn PubkeyAuthentication on in {cfg_disp}"),
                 prepend_option(&f.config_path, "PubkeyAuthentication yes"),
             ))
@@ -1115,8 +1120,8 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
                      wanted, prohibit-password allows keys but never passwords.",
                 )
                 .evidence(format!("sshd effective config: permitrootlogin {prl}"))
-                .fix(config_fix(
-                    "sshd-config-set",
+                .fix(Fix::new(
+                    FixId::SshdConfigSet,
                     format!("Allow root logins with a key only, in {cfg_disp}"),
                     prepend_option(&f.config_path, "PermitRootLogin prohibit-password"),
                 ))
@@ -1143,8 +1148,8 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
         if reason.contains("AllowUsers") {
             let c = shell_quote(&cfg_disp);
             fi = fi
-                .fix(config_fix(
-                    "sshd-config-allow-user",
+                .fix(Fix::new(
+                    FixId::SshdConfigAllowUser,
                     format!("Add {user} to AllowUsers in {cfg_disp}"),
                     format!(
                         "sed -i {} {c} && /usr/sbin/sshd -t -f {c}",
@@ -1282,7 +1287,7 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
                     .join(" ")
             ));
             fi = fi.fix(Fix::new(
-                "start-sshd",
+                FixId::StartSshd,
                 "Start sshd (and read why it failed if it does not stay up)",
                 "systemctl restart ssh || systemctl restart sshd; systemctl status ssh sshd",
             ));
@@ -1357,7 +1362,7 @@ fn key_findings(
             let t = target.path.display().to_string();
             let make_dir = target.path.starts_with(&f.user.home);
             fi = fi.fix(Fix::new(
-                "append-authorized-key",
+                FixId::AppendAuthorizedKey,
                 format!("Add the key to {t}"),
                 append_key_command(&target.path, pubf, &f.user.name, make_dir),
             ));
@@ -1418,7 +1423,7 @@ fn allow_from_fix(path: &str, e: &Entry, from: &str, addr: IpAddr) -> Option<Fix
         return None;
     }
     Some(Fix::new(
-        "authorized-key-allow-from",
+        FixId::AuthorizedKeyAllowFrom,
         format!("Allow {addr} in the from= option of line {}", e.line),
         allow_from_command(path, e.line, addr),
     ))
@@ -1533,7 +1538,7 @@ fn attach_log(f: &ServerFacts, out: &mut Vec<Finding>) {
                 push(out, &["account-locked"], &|_| true, line, &|| {
                     Finding::new("account-locked", Severity::Error, format!("The account {user} is locked"))
                         .explain("Without PAM, sshd refuses every login for an account whose password field starts with '!' (useradd leaves new accounts so). Setting the password field to '*' allows key logins without enabling any password.")
-                        .fix(Fix::new("unlock-account", "Allow key logins without a password", format!("usermod -p '*' {}", shell_quote(user))))
+                        .fix(Fix::new(FixId::UnlockAccount, "Allow key logins without a password", format!("usermod -p '*' {}", shell_quote(user))))
                 });
             }
             LogEvent::RootRefused { .. } => {
@@ -1717,8 +1722,8 @@ fn key_type_findings(f: &ServerFacts, out: &mut Vec<Finding>) {
     let wanted_algs: Vec<String> = types.iter().flat_map(|t| signature_algorithms(t)).collect();
     let new_list = format!("{list},{}", wanted_algs.join(","));
     fi = fi
-        .fix(config_fix(
-            "sshd-config-set",
+        .fix(Fix::new(
+            FixId::SshdConfigSet,
             format!(
                 "Also accept {} keys, in {}",
                 types.join(", "),

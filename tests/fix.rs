@@ -363,7 +363,12 @@ fn a_file_changed_between_read_and_write_is_refused() {
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
     std::fs::write(&f, format!("h1 {key}\n")).unwrap();
     let bytes = std::fs::read(&f).unwrap();
-    let p = plan::remove_host_plan("remove-host-key", &f, bytes, &["h1".to_string()]);
+    let p = plan::remove_host_plan(
+        sshdoctor::fix_id::FixId::RemoveHostKey,
+        &f,
+        bytes,
+        &["h1".to_string()],
+    );
     // ssh appends a line after we planned.
     let changed = format!("h1 {key}\nh9 {key}\n");
     std::fs::write(&f, &changed).unwrap();
@@ -375,7 +380,12 @@ fn a_file_changed_between_read_and_write_is_refused() {
     // Same length, other bytes (another host edited in place): refused as well.
     let same_len = format!("h2 {key}\nh9 {key}\n");
     std::fs::write(&f, &same_len).unwrap();
-    let p = plan::remove_host_plan("remove-host-key", &f, changed.into_bytes(), &["h1".into()]);
+    let p = plan::remove_host_plan(
+        sshdoctor::fix_id::FixId::RemoveHostKey,
+        &f,
+        changed.into_bytes(),
+        &["h1".into()],
+    );
     let err = fix::apply(&p, &d.path().join("journal")).unwrap_err();
     assert!(matches!(err, FixError::Changed { .. }), "{err}");
     assert_eq!(std::fs::read_to_string(&f).unwrap(), same_len);

@@ -13,7 +13,7 @@ use ratatui::crossterm::event::{
 use ratatui::style::Color;
 use ratatui::Terminal;
 use sshdoctor::agent::AgentStatus;
-use sshdoctor::finding::{Finding, Fix, Severity};
+use sshdoctor::finding::{Finding, Fix, FixId, FixTarget, ModeChange, Severity};
 use sshdoctor::inspect::Inspection;
 use sshdoctor::paths::SshPaths;
 use sshdoctor::probe::diagnose::{self, Target};
@@ -94,17 +94,25 @@ fn inspection(findings: Vec<Finding>) -> Inspected {
 }
 
 fn perm_finding() -> Finding {
+    perm_finding_at(Path::new("/home/alice/.ssh/id_ed25519"))
+}
+
+/// The finding `check` makes for a 0644 key at `key` (shown as `~/.ssh/id_ed25519`).
+fn perm_finding_at(key: &Path) -> Finding {
     Finding::new(
         "private-key-permissions",
         Severity::Error,
         "ssh ignores ~/.ssh/id_ed25519: its permissions 0644 are too open",
     )
     .evidence("~/.ssh/id_ed25519: mode 0644")
-    .fix(Fix::new(
-        "chmod-private-key",
-        "Make it yours only",
-        "chmod 600 ~/.ssh/id_ed25519",
-    ))
+    .fix(
+        Fix::new(
+            FixId::ChmodPrivateKey,
+            "Make it yours only",
+            "chmod 600 ~/.ssh/id_ed25519",
+        )
+        .on_path(key),
+    )
 }
 
 fn report(findings: Vec<Finding>, banner: &str) -> ProbeReport {
@@ -219,7 +227,7 @@ fn host_key_changed_at_80x24_shows_both_fingerprints_and_the_removal_fix() {
     assert_eq!(
         effects,
         vec![Effect::Prepare(Box::new(Request::Resolve {
-            id: "remove-old-host-key".into(),
+            id: FixId::RemoveOldHostKey,
             target: Some("[127.0.0.1]:2222".into()),
             known_hosts: PathBuf::from("/home/alice/.ssh/known_hosts"),
         }))]
@@ -350,8 +358,8 @@ fn tables_show_facts_and_the_fix_of_each_row() {
     assert_eq!(
         effects,
         vec![Effect::Prepare(Box::new(Request::Resolve {
-            id: "chmod-private-key".into(),
-            target: Some("~/.ssh/id_ed25519".into()),
+            id: FixId::ChmodPrivateKey,
+            target: Some("/home/alice/.ssh/id_ed25519".into()),
             known_hosts: PathBuf::from("/home/alice/.ssh/known_hosts"),
         }))]
     );
@@ -539,7 +547,7 @@ fn a_chmod_fix_shows_the_mode_before_and_after_then_y_applies_and_u_undoes() {
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut app = App::dashboard(p.clone(), None, p.known_hosts());
     app.update(Msg::Resize(80, 24));
-    let mut insp = inspection(vec![perm_finding()]);
+    let mut insp = inspection(vec![perm_finding_at(&key_path)]);
     insp.inspection.paths = p.clone();
     app.update(Msg::Inspected(Box::new(Ok(insp))));
 
@@ -604,6 +612,7 @@ fn trusting_a_changed_host_key_shows_both_fingerprints_and_needs_a_typed_yes() {
         vec![Effect::Prepare(Box::new(Request::Trust {
             host: "127.0.0.1".into(),
             port: 2222,
+            name: "[127.0.0.1]:2222".into(),
             file: PathBuf::from("/home/alice/.ssh/known_hosts"),
             expected: Some(NEW_FP.into()),
             old: Some((OLD_FP.into(), "ssh-ed25519".into())),
@@ -622,6 +631,7 @@ fn trusting_a_changed_host_key_shows_both_fingerprints_and_needs_a_typed_yes() {
     let input = fixes::TrustInput {
         host: "127.0.0.1",
         port: 2222,
+        name: "[127.0.0.1]:2222",
         key: &server_key,
         file: Path::new("/home/alice/.ssh/known_hosts"),
         existing: Some(existing.as_bytes()),
@@ -698,11 +708,17 @@ fn server_report() -> ServerReport {
                 "The home directory /home/alice is writable by others (mode 0777)",
             )
             .evidence("/home/alice: mode 0777")
-            .fix(Fix::new(
-                "chmod-go-w",
-                "Remove write permission for group and others",
-                "chmod go-w /home/alice",
-            )),
+            .fix(
+                Fix::new(
+                    FixId::ChmodGoW,
+                    "Remove write permission for group and others",
+                    "chmod go-w /home/alice",
+                )
+                .on(FixTarget::Mode {
+                    path: PathBuf::from("/home/alice"),
+                    change: ModeChange::ClearGroupOtherWrite,
+                }),
+            ),
             Finding::new(
                 "pubkey-auth-disabled",
                 Severity::Error,
@@ -710,7 +726,7 @@ fn server_report() -> ServerReport {
             )
             .evidence("sshd -T: pubkeyauthentication no")
             .fix(Fix::new(
-                "sshd-config-set",
+                FixId::SshdConfigSet,
                 "Set PubkeyAuthentication yes and reload sshd",
                 "sudo sshd -t && sudo systemctl reload ssh",
             )),

@@ -15,13 +15,13 @@ use crate::fix::keygen::{self, KeyType};
 use crate::fix::server::{ServerContext, ServerResolved};
 use crate::fix::targets::{self, Resolved, Target};
 use crate::fix::{self, journal, plan, remote, secret, FixPlan};
-use crate::known_hosts;
+use crate::fix_id::FixId;
 use crate::paths::SshPaths;
 
 #[derive(Debug, Args)]
 pub struct FixArgs {
     /// The fix id shown by `sshdoctor check` (e.g. chmod-private-key, remove-host-key).
-    pub fix_id: String,
+    pub fix_id: FixId,
     /// What to fix: a host (`host`, `host:port`, `[host]:port`) or a file, depending on the fix.
     pub target: Option<String>,
     /// Apply without asking (a changed host key still needs --accept-changed-host-key).
@@ -223,7 +223,7 @@ fn remove_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
         };
-        let p = plan::remove_host_plan(&args.fix_id, file, bytes, &names);
+        let p = plan::remove_host_plan(args.fix_id, file, bytes, &names);
         if p.is_empty() {
             first_read.get_or_insert(p);
         } else {
@@ -262,43 +262,13 @@ fn trust_host_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
         None => place.files[0].clone(),
     };
     let key = remote::fetch_host_key(&host, port)?;
-    let existing = match std::fs::read(&file) {
-        Ok(b) => Some(b),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
-    };
+    let existing = targets::read_known_hosts_for_append(&file)?;
     let hash = match &args.hash {
         Some(h) => h == "yes",
         None => place.hash,
     };
-    let salt = hash.then(|| {
-        let mut s = [0u8; 20];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut s);
-        s
-    });
-    // With a HostKeyAlias ssh records and looks up the alias itself, without a port.
-    let (name, name_port) = if place.name == known_hosts::host_port_name(&host, port) {
-        (host.clone(), port)
-    } else {
-        (place.name.clone(), 22)
-    };
-    let mut p = plan::trust_host_key_plan(
-        &file,
-        existing.as_deref(),
-        &name,
-        name_port,
-        &key,
-        salt.as_ref(),
-    );
-    if name != host {
-        p.command = format!(
-            "ssh-keyscan -p {port} -t {} {} | sed 's/^[^ ]*/{}/' >> {}   # after checking the fingerprint",
-            key.algorithm().as_str(),
-            crate::finding::shell_quote(&host),
-            name,
-            crate::finding::shell_quote(&file.display().to_string())
-        );
-    }
+    let salt = targets::hash_salt(hash);
+    let p = targets::trust_host_key_plan(&place, &file, existing.as_deref(), &key, salt.as_ref());
     let changed = p.destructive;
     if changed && args.yes && !args.accept_changed_host_key && !args.dry_run {
         print!("{}", p.render());
@@ -353,7 +323,7 @@ fn generate_key(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
         secret::new_passphrase()?
     };
     let p = keygen::generate_key_plan(
-        &args.fix_id,
+        args.fix_id,
         &path,
         kind,
         &keygen::default_comment(),
@@ -386,7 +356,7 @@ fn default_keys(paths: &SshPaths) -> Vec<PathBuf> {
 fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
     let keys: Vec<PathBuf> = match &args.target {
         Some(t) => vec![targets::absolute(t, paths)],
-        None if args.fix_id == "add-keys" => default_keys(paths),
+        None if args.fix_id == FixId::AddKeys => default_keys(paths),
         None => {
             eprintln!(
                 "sshdoctor: {} needs the key: sshdoctor fix {} KEY",
@@ -495,10 +465,10 @@ fn remove_stale_socket(args: &FixArgs) -> anyhow::Result<Exit> {
 
 /// The fixes that change one file's mode refuse a directory as their target: `chmod 600` on a
 /// directory (say `fix chmod-config /tmp`) would lock everyone out of it.
-fn check_file_target(fix_id: &str, target: &Path) -> anyhow::Result<()> {
+fn check_file_target(fix_id: FixId, target: &Path) -> anyhow::Result<()> {
     let file_fix = matches!(
         fix_id,
-        "chmod-config" | "chmod-authorized-keys" | "chmod-private-key"
+        FixId::ChmodConfig | FixId::ChmodAuthorizedKeys | FixId::ChmodPrivateKey
     );
     if file_fix && target.is_dir() {
         return Err(crate::exit::usage(format!(
@@ -511,11 +481,11 @@ fn check_file_target(fix_id: &str, target: &Path) -> anyhow::Result<()> {
 
 pub fn run(args: &FixArgs) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
-    match args.fix_id.as_str() {
-        "trust-host-key" | "accept-host-key" => return trust_host_key(args, &paths),
-        "generate-key" | "generate-missing-identity" => return generate_key(args, &paths),
-        "add-key" | "add-keys" | "ssh-add" => return add_keys(args, &paths),
-        "copy-id" => {
+    match args.fix_id {
+        FixId::TrustHostKey | FixId::AcceptHostKey => return trust_host_key(args, &paths),
+        FixId::GenerateKey | FixId::GenerateMissingIdentity => return generate_key(args, &paths),
+        FixId::AddKey | FixId::AddKeys | FixId::SshAdd => return add_keys(args, &paths),
+        FixId::CopyId => {
             let Some(target) = args.target.clone() else {
                 eprintln!(
                     "sshdoctor: copy-id needs the server: sshdoctor fix copy-id USER@HOST[:PORT]"
@@ -530,8 +500,8 @@ pub fn run(args: &FixArgs) -> anyhow::Result<Exit> {
                 no_verify: false,
             });
         }
-        "remove-stale-socket" => return remove_stale_socket(args),
-        "known-hosts-remove-host" | "remove-host-key" | "remove-old-host-key"
+        FixId::RemoveStaleSocket => return remove_stale_socket(args),
+        FixId::KnownHostsRemoveHost | FixId::RemoveHostKey | FixId::RemoveOldHostKey
             if args.file.is_none() && args.target.is_some() =>
         {
             return remove_host_key(args, &paths);
@@ -539,7 +509,7 @@ pub fn run(args: &FixArgs) -> anyhow::Result<Exit> {
         _ => {}
     }
     if let Some(t) = &args.target {
-        check_file_target(&args.fix_id, Path::new(t))?;
+        check_file_target(args.fix_id, Path::new(t))?;
     }
     let file = known_hosts_file(args, &paths);
     let ctx = ServerContext {
@@ -548,7 +518,7 @@ pub fn run(args: &FixArgs) -> anyhow::Result<Exit> {
         pubkey: args.pubkey.clone(),
         from: args.from,
     };
-    match targets::resolve_with(&args.fix_id, args.target.as_deref(), &file, &paths, &ctx) {
+    match targets::resolve_with(args.fix_id, args.target.as_deref(), &file, &paths, &ctx) {
         Ok(Target::Client(Resolved::Plans(plans))) => Ok(show_and_apply(
             &plans,
             args.yes,

@@ -60,7 +60,12 @@ pub fn run(args: &RemoveArgs) -> anyhow::Result<Exit> {
         warnings = w;
         bytes = kh.into_bytes();
     }
-    let mut p = plan::remove_host_plan("known-hosts-remove-host", &file, bytes, &names);
+    let mut p = plan::remove_host_plan(
+        crate::fix_id::FixId::KnownHostsRemoveHost,
+        &file,
+        bytes,
+        &names,
+    );
     p.warnings.extend(warnings);
     if p.is_empty() {
         eprintln!("Host {} not found in {}", names.join(", "), file.display());

@@ -12,6 +12,7 @@ use russh::keys::ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey};
 use super::plan::public_line;
 use super::{FixPlan, PlannedChange};
 use crate::finding::shell_quote;
+use crate::fix_id::FixId;
 
 /// Which kind of key to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,7 @@ pub fn default_comment() -> String {
 /// Generates a key pair and plans writing `path` and `path.pub`. An empty passphrase means an
 /// unencrypted key.
 pub fn generate_key_plan(
-    id: &str,
+    id: FixId,
     path: &Path,
     kind: KeyType,
     comment: &str,

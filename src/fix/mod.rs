@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::finding::mode_string;
+use crate::fix_id::FixId;
 use atomic::{AtomicError, Snapshot};
 use journal::{Blob, Change, Record};
 
@@ -244,7 +245,7 @@ pub struct RemovedLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixPlan {
     /// The fix id `check`/`probe` offered (`chmod-private-key`, `remove-host-key`, ...).
-    pub id: String,
+    pub id: FixId,
     pub title: String,
     /// What a person would type for the same effect.
     pub command: String,
@@ -257,9 +258,9 @@ pub struct FixPlan {
 }
 
 impl FixPlan {
-    pub fn new(id: &str, title: impl Into<String>, command: impl Into<String>) -> Self {
+    pub fn new(id: FixId, title: impl Into<String>, command: impl Into<String>) -> Self {
         FixPlan {
-            id: id.to_string(),
+            id,
             title: title.into(),
             command: command.into(),
             destructive: false,
@@ -597,7 +598,7 @@ pub fn apply(plan: &FixPlan, journal: &Path) -> Result<Applied, FixError> {
             seq,
             time,
             group: if group == 0 { seq } else { group },
-            fix_id: plan.id.clone(),
+            fix_id: plan.id.to_string(),
             title: plan.title.clone(),
             command: plan.command.clone(),
             path: path.clone(),
@@ -632,7 +633,7 @@ mod tests {
         let b = dir.path().join("b");
         std::fs::write(&a, b"one\n").unwrap();
         std::fs::write(&b, b"two\n").unwrap();
-        let mut plan = FixPlan::new("t", "t", "t");
+        let mut plan = FixPlan::new(FixId::ChmodConfig, "t", "t");
         for (p, before) in [(&a, b"one\n"), (&b, b"TWO\n")] {
             plan.changes.push(PlannedChange::Replace {
                 path: p.clone(),
@@ -653,7 +654,7 @@ mod tests {
 
     #[test]
     fn plan_json_never_carries_file_contents() {
-        let mut plan = FixPlan::new("generate-key", "t", "ssh-keygen");
+        let mut plan = FixPlan::new(FixId::GenerateKey, "t", "ssh-keygen");
         plan.changes.push(PlannedChange::Create {
             path: PathBuf::from("/h/.ssh/id_ed25519"),
             bytes: b"-----BEGIN OPENSSH PRIVATE KEY-----SECRET".to_vec(),

@@ -11,6 +11,7 @@ use sha1::Sha1;
 
 use super::{FixPlan, NewContent, PlannedChange, RemovedLine};
 use crate::finding::{mode_string, shell_quote};
+use crate::fix_id::FixId;
 use crate::keys::{classify, Classified};
 use crate::known_hosts::{self, host_port_name, HostKeyStatus, KnownHosts};
 
@@ -111,7 +112,7 @@ pub fn old_path(file: &Path) -> PathBuf {
 /// lines, CRLF line ends and order. With one name the result is byte for byte what
 /// `ssh-keygen -R NAME` leaves, and `FILE.old` gets the old bytes; unlike ssh-keygen it also
 /// works on files with CRLF or unreadable lines.
-pub fn remove_host_plan(id: &str, file: &Path, bytes: Vec<u8>, names: &[String]) -> FixPlan {
+pub fn remove_host_plan(id: FixId, file: &Path, bytes: Vec<u8>, names: &[String]) -> FixPlan {
     // One walk of the file per name, without a table of every line (known_hosts::find_in).
     let mut drop: Vec<usize> = names
         .iter()
@@ -296,7 +297,7 @@ pub fn trust_host_key_plan(
         shell_quote(host),
     );
     let mut plan = FixPlan::new(
-        "trust-host-key",
+        FixId::TrustHostKey,
         format!(
             "Trust {} key {fp} for {name} in {}",
             key.algorithm().as_str(),
@@ -365,7 +366,7 @@ pub fn trust_host_key_plan(
 
 /// A mode change, or an empty plan when the mode is already right.
 pub fn chmod_plan(
-    id: &str,
+    id: FixId,
     path: &Path,
     shown: &str,
     before: u32,
@@ -407,7 +408,7 @@ pub fn strip_crlf_plan(file: &Path, bytes: &[u8]) -> FixPlan {
     }
     let q = shell_quote(&file.display().to_string());
     let mut plan = FixPlan::new(
-        "known-hosts-strip-crlf",
+        FixId::KnownHostsStripCrlf,
         format!("Convert {} to Unix line ends", file.display()),
         format!("cp {q} {q}.old && sed -i 's/\\r$//' {q}"),
     );
@@ -443,7 +444,7 @@ pub fn add_final_newline_plan(file: &Path, bytes: &[u8]) -> FixPlan {
     let q = shell_quote(&file.display().to_string());
     let printf = if eol == b"\r\n" { "\\r\\n" } else { "\\n" };
     let mut plan = FixPlan::new(
-        "known-hosts-add-final-newline",
+        FixId::KnownHostsAddFinalNewline,
         format!("End the last line of {} with a newline", file.display()),
         format!("printf '{printf}' >> {q}"),
     );
@@ -459,7 +460,7 @@ pub fn delete_lines_plan(file: &Path, bytes: &[u8], lines_to_drop: &[usize]) -> 
     let q = shell_quote(&file.display().to_string());
     let script: Vec<String> = numbers.iter().map(|n| format!("-e '{n}d'")).collect();
     let mut plan = FixPlan::new(
-        "known-hosts-delete-lines",
+        FixId::KnownHostsDeleteLines,
         format!("Delete line {} of {}", numbers.join(", "), file.display()),
         format!("cp {q} {q}.old && sed -i {} {q}", script.join(" ")),
     );
@@ -478,7 +479,7 @@ pub fn delete_malformed_plan(file: &Path, bytes: &[u8]) -> FixPlan {
     let q = shell_quote(&file.display().to_string());
     let script: Vec<String> = drop.iter().map(|n| format!("-e '{n}d'")).collect();
     let mut plan = FixPlan::new(
-        "known-hosts-delete-malformed",
+        FixId::KnownHostsDeleteMalformed,
         format!(
             "Delete {} unreadable line(s) from {}",
             removed.len(),
@@ -528,7 +529,7 @@ pub fn regenerate_public_plan(
     let q = shell_quote(&private.display().to_string());
     let qp = shell_quote(&pub_path.display().to_string());
     let mut plan = FixPlan::new(
-        "regenerate-public-key",
+        FixId::RegeneratePublicKey,
         format!(
             "Write {}.pub from the private key ({})",
             shown,
@@ -599,7 +600,7 @@ pub fn repair_key_plan(path: &Path, bytes: &[u8], shown: &str) -> Result<FixPlan
         ));
     }
     let mut plan = FixPlan::new(
-        "repair-key-file",
+        FixId::RepairKeyFile,
         format!(
             "Rewrite {shown} in the layout ssh reads ({}; key {} unchanged)",
             damage.describe(),
@@ -680,7 +681,7 @@ mod tests {
             vec!["example.com".to_string(), "10.0.0.7".to_string()]
         );
         let plan = remove_host_plan(
-            "known-hosts-remove-host",
+            FixId::KnownHostsRemoveHost,
             Path::new("/k"),
             kh.bytes().to_vec(),
             &names,

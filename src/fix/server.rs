@@ -20,32 +20,8 @@ use super::targets::Resolved;
 use super::{undo, Applied, FixError, FixPlan, PlannedChange};
 use crate::authorized_keys::{self, LineKind};
 use crate::finding::shell_quote;
+use crate::fix_id::FixId;
 use crate::server::{allow_from_command, append_key_command, parse_passwd, PwEntry, SshdConfig};
-
-/// The fix ids handled here.
-pub const SERVER_FIX_IDS: &[(&str, &str)] = &[
-    ("chmod-go-w", "chmod go-w PATH (StrictModes)"),
-    (
-        "append-authorized-key",
-        "append --pubkey FILE to the user's authorized_keys",
-    ),
-    ("strip-crlf", "convert authorized_keys to Unix line ends"),
-    (
-        "authorized-key-allow-from",
-        "add --from ADDR to from= on FILE:LINE",
-    ),
-    (
-        "sshd-config-set",
-        "insert 'Keyword value' first in the sshd config, check with sshd -t",
-    ),
-    (
-        "sshd-config-allow-user",
-        "add --user NAME to AllowUsers in the sshd config, check with sshd -t",
-    ),
-    ("reload-sshd", "instructions: reload the sshd service"),
-    ("start-sshd", "instructions: start the sshd service"),
-    ("unlock-account", "instructions: usermod -p '*' USER"),
-];
 
 /// What the server-side fixes need besides the fix id and TARGET (the `fix` command's flags).
 #[derive(Debug, Clone, Default)]
@@ -100,7 +76,7 @@ impl ServerPlan {
 /// `chmod go-w PATH`: the write bits for group and others go, every other bit stays.
 pub fn chmod_go_w_plan(path: &Path, shown: &str, mode: u32) -> FixPlan {
     let cmd = format!("chmod go-w {}", shell_quote(&path.display().to_string()));
-    plan::chmod_plan("chmod-go-w", path, shown, mode, mode & !0o022, &cmd)
+    plan::chmod_plan(FixId::ChmodGoW, path, shown, mode, mode & !0o022, &cmd)
 }
 
 /// Appends `pubkey_line` to `file` (`existing` its bytes, `None` when it does not exist),
@@ -115,7 +91,7 @@ pub fn append_key_plan(
 ) -> FixPlan {
     let fp = key.fingerprint(russh::keys::ssh_key::HashAlg::Sha256);
     let mut p = FixPlan::new(
-        "append-authorized-key",
+        FixId::AppendAuthorizedKey,
         format!("Add the key {fp} to {}", file.display()),
         command,
     );
@@ -272,7 +248,7 @@ pub fn allow_from_plan(
         }
     }
     let mut p = FixPlan::new(
-        "authorized-key-allow-from",
+        FixId::AuthorizedKeyAllowFrom,
         format!(
             "Allow {addr} in the from= option of {}:{line}",
             file.display()
@@ -340,7 +316,7 @@ pub fn sshd_config_set_plan(
     let mut after = format!("{line}\n").into_bytes();
     after.extend_from_slice(bytes);
     let mut p = FixPlan::new(
-        "sshd-config-set",
+        FixId::SshdConfigSet,
         format!("Set {line} at the top of {}", config.display()),
         sshd_config_set_command(config, sshd, &line),
     );
@@ -420,7 +396,7 @@ pub fn allow_user_plan(
         )
     })?;
     let mut p = FixPlan::new(
-        "sshd-config-allow-user",
+        FixId::SshdConfigAllowUser,
         format!("Add {user} to AllowUsers in {}", config.display()),
         allow_user_command(config, sshd, user),
     );
@@ -471,7 +447,7 @@ fn sshd_config_path(ctx: &ServerContext) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/etc/ssh/sshd_config"))
 }
 
-fn need_target<'a>(id: &str, target: Option<&'a str>, what: &str) -> anyhow::Result<&'a str> {
+fn need_target<'a>(id: FixId, target: Option<&'a str>, what: &str) -> anyhow::Result<&'a str> {
     target.ok_or_else(|| anyhow::anyhow!("{id} needs {what}: sshdoctor fix {id} {what}"))
 }
 
@@ -483,7 +459,7 @@ fn file_and_line(t: &str) -> Option<(&str, usize)> {
 
 /// The plans for a server-side fix id, `None` when the id is not one of them.
 pub fn resolve(
-    id: &str,
+    id: FixId,
     target: Option<&str>,
     ctx: &ServerContext,
     paths: &crate::paths::SshPaths,
@@ -491,7 +467,7 @@ pub fn resolve(
     let abs = |t: &str| super::targets::absolute(t, paths);
     let one = |p: FixPlan| Ok(Some(ServerResolved::Plans(vec![ServerPlan::plain(p)])));
     match id {
-        "chmod-go-w" => {
+        FixId::ChmodGoW => {
             let path = abs(need_target(id, target, "PATH")?);
             let meta = std::fs::metadata(&path)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -502,14 +478,14 @@ pub fn resolve(
                 meta.mode() & 0o7777,
             ))
         }
-        "strip-crlf" => {
+        FixId::StripCrlf => {
             let path = abs(need_target(id, target, "AUTHORIZED_KEYS")?);
             let bytes = read(&path)?;
             let mut p = plan::strip_crlf_plan(&path, &bytes);
-            p.id = id.to_string();
+            p.id = id;
             one(p)
         }
-        "authorized-key-allow-from" => {
+        FixId::AuthorizedKeyAllowFrom => {
             let t = need_target(id, target, "FILE:LINE")?;
             let Some((file, line)) = file_and_line(t) else {
                 anyhow::bail!("{id} wants FILE:LINE as `sshdoctor server` shows it, not {t:?}");
@@ -527,7 +503,7 @@ pub fn resolve(
                 })),
             }
         }
-        "append-authorized-key" => {
+        FixId::AppendAuthorizedKey => {
             let user = lookup_user(ctx.user.as_deref())?;
             let Some(pubf) = &ctx.pubkey else {
                 anyhow::bail!("{id} needs the public key: --pubkey FILE");
@@ -590,7 +566,7 @@ pub fn resolve(
             };
             Ok(Some(ServerResolved::Plans(vec![ServerPlan { plan: p, after }])))
         }
-        "sshd-config-set" | "sshd-config-allow-user" => {
+        FixId::SshdConfigSet | FixId::SshdConfigAllowUser => {
             let sshd = find_sshd().ok_or_else(|| {
                 anyhow::anyhow!(
                     "sshd is not installed here, so the edited config could not be checked with sshd -t; nothing was changed"
@@ -598,7 +574,7 @@ pub fn resolve(
             })?;
             let config = sshd_config_path(ctx);
             let bytes = read(&config)?;
-            let p = if id == "sshd-config-set" {
+            let p = if id == FixId::SshdConfigSet {
                 let setting = need_target(id, target, "'Keyword value'")?;
                 sshd_config_set_plan(&config, &bytes, setting, &sshd)
                     .map_err(|e| anyhow::anyhow!(e))?
@@ -625,18 +601,18 @@ pub fn resolve(
                 after: AfterApply::ValidateSshd { sshd, config },
             }])))
         }
-        "reload-sshd" => Ok(Some(ServerResolved::Manual {
+        FixId::ReloadSshd => Ok(Some(ServerResolved::Manual {
             why: "sshd is a system service run by root; reloading it is the administrator's call \
                   (a reload with a broken config can lock everyone out), so sshdoctor leaves it to you"
                 .into(),
             command: "systemctl reload ssh || systemctl reload sshd".into(),
         })),
-        "start-sshd" => Ok(Some(ServerResolved::Manual {
+        FixId::StartSshd => Ok(Some(ServerResolved::Manual {
             why: "sshd is a system service run by root; sshdoctor does not start services".into(),
             command: "systemctl restart ssh || systemctl restart sshd; systemctl status ssh sshd"
                 .into(),
         })),
-        "unlock-account" => {
+        FixId::UnlockAccount => {
             let user = ctx
                 .user
                 .clone()
@@ -649,7 +625,7 @@ pub fn resolve(
                 command: format!("usermod -p '*' {}", shell_quote(&user)),
             }))
         }
-        "chown" => {
+        FixId::Chown => {
             let owner = ctx.user.clone().unwrap_or_else(|| "USER".into());
             let file = target
                 .map(|t| shell_quote(&abs(t).display().to_string()))

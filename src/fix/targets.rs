@@ -9,9 +9,12 @@
 
 use std::path::{Path, PathBuf};
 
+use russh::keys::ssh_key::PublicKey;
+
 use super::plan;
 use super::server::{self, ServerContext, ServerResolved};
 use super::FixPlan;
+use crate::fix_id::FixId;
 use crate::keys::{self, KeyKind};
 use crate::paths::SshPaths;
 use crate::perms::{self, shell_path};
@@ -27,85 +30,15 @@ pub enum Resolved {
     },
 }
 
-/// Every fix id sshdoctor knows, with whether it is applied natively.
-pub const FIX_IDS: &[(&str, &str)] = &[
-    (
-        "chmod-private-key",
-        "chmod 600 each private key ssh ignores",
-    ),
-    ("chmod-ssh-dir", "chmod 700 ~/.ssh"),
-    ("chmod-authorized-keys", "chmod 600 ~/.ssh/authorized_keys"),
-    ("chmod-config", "chmod 600 ~/.ssh/config"),
-    ("chmod-home-dir", "chmod go-w ~"),
-    ("regenerate-public-key", "rewrite KEY.pub from KEY"),
-    (
-        "repair-key-file",
-        "rewrite a private key ssh cannot load (CRLF, no final newline) in the layout ssh reads",
-    ),
-    (
-        "known-hosts-remove-host",
-        "remove every key for HOST (ssh-keygen -R)",
-    ),
-    (
-        "remove-host-key",
-        "remove the stale key of HOST[:PORT] or a config alias, wherever ssh keeps it",
-    ),
-    (
-        "trust-host-key",
-        "fetch HOST[:PORT]'s (or an alias's) key, show it, append it where ssh will look",
-    ),
-    (
-        "known-hosts-strip-crlf",
-        "convert known_hosts to Unix line ends",
-    ),
-    (
-        "known-hosts-delete-malformed",
-        "delete the lines ssh cannot read",
-    ),
-    (
-        "known-hosts-add-final-newline",
-        "end known_hosts' last line with a newline (ssh's next append would run into it)",
-    ),
-    ("generate-key", "create a new key (ed25519, or --type rsa)"),
-    (
-        "generate-missing-identity",
-        "create the key an IdentityFile names",
-    ),
-    ("add-key", "add KEY to the running agent"),
-    ("add-keys", "add your default keys to the running agent"),
-    (
-        "start-agent-add-key",
-        "instructions: start an agent, then add-key",
-    ),
-    ("start-agent", "instructions: start an agent"),
-    ("unset-stale-agent", "instructions: forget a dead agent"),
-    ("remove-stale-socket", "delete a dead agent socket"),
-    (
-        "remove-old-host-key",
-        "same as remove-host-key (probe's name)",
-    ),
-    ("accept-host-key", "same as trust-host-key (probe's name)"),
-    ("ssh-add", "same as add-key (probe's name)"),
-    (
-        "copy-id",
-        "install your key on TARGET (as sshdoctor copy-id)",
-    ),
-    ("chmod-600", "chmod 600 FILE"),
-    ("chmod-700", "chmod 700 DIR"),
-    ("chown", "instructions: needs root"),
-    // The server-side ids are listed in `server::SERVER_FIX_IDS`.
-    ("use-key-with-i", "instructions: a command to run"),
-];
-
 fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
 }
 
 /// Plans for a permission fix id, from the files' metadata now.
-fn chmod_plans(id: &str, target: Option<&Path>, paths: &SshPaths) -> Vec<FixPlan> {
+fn chmod_plans(id: FixId, target: Option<&Path>, paths: &SshPaths) -> Vec<FixPlan> {
     let uid = crate::paths::current_uid();
     let mut plans = Vec::new();
-    if id == "chmod-private-key" {
+    if id == FixId::ChmodPrivateKey {
         let scan = keys::scan(&paths.ssh_dir, &[]);
         let mut candidates: Vec<PathBuf> = scan
             .keys
@@ -128,17 +61,17 @@ fn chmod_plans(id: &str, target: Option<&Path>, paths: &SshPaths) -> Vec<FixPlan
         return plans;
     }
     let (path, new_mode): (PathBuf, fn(u32) -> u32) = match id {
-        "chmod-ssh-dir" => (paths.ssh_dir.clone(), |_| 0o700),
-        "chmod-authorized-keys" => (paths.authorized_keys(), |_| 0o600),
-        "chmod-config" => (paths.config(), |_| 0o600),
-        "chmod-home-dir" => (paths.home.clone(), |m| m & !0o022),
+        FixId::ChmodSshDir => (paths.ssh_dir.clone(), |_| 0o700),
+        FixId::ChmodAuthorizedKeys => (paths.authorized_keys(), |_| 0o600),
+        FixId::ChmodConfig => (paths.config(), |_| 0o600),
+        FixId::ChmodHomeDir => (paths.home.clone(), |m| m & !0o022),
         _ => return plans,
     };
     let path = target.map(Path::to_path_buf).unwrap_or(path);
     if let Some(meta) = perms::stat(&path) {
         let shown = paths.display(&path);
         let after = new_mode(meta.mode);
-        let how = if id == "chmod-home-dir" {
+        let how = if id == FixId::ChmodHomeDir {
             "go-w".to_string()
         } else {
             format!("{:o}", after)
@@ -211,6 +144,54 @@ pub struct HostKeyPlace {
     pub hash: bool,
 }
 
+/// The plan that adds `key` for `place` to `file` (replacing the old key when it changed):
+/// the one planner behind `sshdoctor fix trust-host-key` and the dashboard's trust fix. With a
+/// HostKeyAlias ssh records and looks up the alias itself, without a port. Pure: `existing` is
+/// the file's bytes (`None` when it does not exist), `salt` is there when ssh hashes names.
+pub fn trust_host_key_plan(
+    place: &HostKeyPlace,
+    file: &Path,
+    existing: Option<&[u8]>,
+    key: &PublicKey,
+    salt: Option<&[u8; 20]>,
+) -> FixPlan {
+    let (host, port) = (&place.host, place.port);
+    let (name, name_port) = if place.name == crate::known_hosts::host_port_name(host, port) {
+        (host.clone(), port)
+    } else {
+        (place.name.clone(), 22)
+    };
+    let mut p = plan::trust_host_key_plan(file, existing, &name, name_port, key, salt);
+    if name != *host {
+        p.command = format!(
+            "ssh-keyscan -p {port} -t {} {} | sed 's/^[^ ]*/{}/' >> {}   # after checking the fingerprint",
+            key.algorithm().as_str(),
+            crate::finding::shell_quote(host),
+            name,
+            crate::finding::shell_quote(&file.display().to_string())
+        );
+    }
+    p
+}
+
+/// The bytes of the known_hosts file a key is added to, `None` when it does not exist yet.
+pub fn read_known_hosts_for_append(file: &Path) -> anyhow::Result<Option<Vec<u8>>> {
+    match std::fs::read(file) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => anyhow::bail!("cannot read {}: {e}", file.display()),
+    }
+}
+
+/// A fresh salt for a hashed known_hosts name, when `hash`.
+pub fn hash_salt(hash: bool) -> Option<[u8; 20]> {
+    hash.then(|| {
+        let mut s = [0u8; 20];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut s);
+        s
+    })
+}
+
 /// [`HostKeyPlace`] from the effective config (`ssh -G`, or the fallback parser).
 pub fn host_key_place(typed: &str, paths: &SshPaths) -> anyhow::Result<HostKeyPlace> {
     let target = crate::config::parse_target(typed).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -280,7 +261,7 @@ pub fn absolute(typed: &str, paths: &SshPaths) -> PathBuf {
 /// /etc/ssh/sshd_config) and lose their after-step (`sshd -t`, chown); callers that apply them
 /// use [`resolve_with`].
 pub fn resolve(
-    id: &str,
+    id: FixId,
     target: Option<&str>,
     known_hosts: &Path,
     paths: &SshPaths,
@@ -305,7 +286,7 @@ pub enum Target {
 /// Like [`resolve`], with the server-side flags (`--user`, `--sshd-config`, `--pubkey`,
 /// `--from`) for the ids `sshdoctor server` offers.
 pub fn resolve_with(
-    id: &str,
+    id: FixId,
     target: Option<&str>,
     known_hosts: &Path,
     paths: &SshPaths,
@@ -318,30 +299,30 @@ pub fn resolve_with(
 }
 
 fn resolve_client(
-    id: &str,
+    id: FixId,
     target: Option<&str>,
     known_hosts: &Path,
     paths: &SshPaths,
 ) -> anyhow::Result<Resolved> {
     let target_path = target.map(|t| absolute(t, paths));
     Ok(match id {
-        "chmod-600" | "chmod-700" => {
+        FixId::Chmod600 | FixId::Chmod700 => {
             let Some(path) = target_path else {
                 anyhow::bail!("{id} needs the file: sshdoctor fix {id} PATH");
             };
             let meta = perms::stat(&path)
                 .ok_or_else(|| anyhow::anyhow!("{}: no such file", path.display()))?;
-            let after = if id == "chmod-600" { 0o600 } else { 0o700 };
+            let after = if id == FixId::Chmod600 { 0o600 } else { 0o700 };
             let cmd = format!("chmod {:o} {}", after, shell_path(&path, paths));
             let shown = paths.display(&path);
             Resolved::Plans(vec![plan::chmod_plan(id, &path, &shown, meta.mode, after, &cmd)])
         }
-        "chmod-private-key" | "chmod-ssh-dir" | "chmod-authorized-keys" | "chmod-config"
-        | "chmod-home-dir" => Resolved::Plans(chmod_plans(id, target_path.as_deref(), paths)),
-        "regenerate-public-key" => {
+        FixId::ChmodPrivateKey | FixId::ChmodSshDir | FixId::ChmodAuthorizedKeys | FixId::ChmodConfig
+        | FixId::ChmodHomeDir => Resolved::Plans(chmod_plans(id, target_path.as_deref(), paths)),
+        FixId::RegeneratePublicKey => {
             Resolved::Plans(regenerate_plans(target_path.as_deref(), paths)?)
         }
-        "repair-key-file" => {
+        FixId::RepairKeyFile => {
             let keys: Vec<PathBuf> = match target_path {
                 Some(p) => vec![p],
                 None => keys::scan(&paths.ssh_dir, &[])
@@ -361,16 +342,16 @@ fn resolve_client(
             }
             Resolved::Plans(plans)
         }
-        "known-hosts-strip-crlf" | "known-hosts-delete-malformed" | "known-hosts-add-final-newline" => {
+        FixId::KnownHostsStripCrlf | FixId::KnownHostsDeleteMalformed | FixId::KnownHostsAddFinalNewline => {
             let file = target_path.unwrap_or_else(|| known_hosts.to_path_buf());
             let bytes = read_file(&file)?;
             Resolved::Plans(vec![match id {
-                "known-hosts-strip-crlf" => plan::strip_crlf_plan(&file, &bytes),
-                "known-hosts-add-final-newline" => plan::add_final_newline_plan(&file, &bytes),
+                FixId::KnownHostsStripCrlf => plan::strip_crlf_plan(&file, &bytes),
+                FixId::KnownHostsAddFinalNewline => plan::add_final_newline_plan(&file, &bytes),
                 _ => plan::delete_malformed_plan(&file, &bytes),
             }])
         }
-        "known-hosts-remove-host" | "remove-host-key" | "remove-old-host-key" => {
+        FixId::KnownHostsRemoveHost | FixId::RemoveHostKey | FixId::RemoveOldHostKey => {
             let Some(t) = target else {
                 anyhow::bail!("{id} needs the host: sshdoctor fix {id} HOST[:PORT]");
             };
@@ -378,32 +359,29 @@ fn resolve_client(
             let bytes = read_file(known_hosts)?;
             Resolved::Plans(vec![plan::remove_host_plan(id, known_hosts, bytes, &[name])])
         }
-        "use-key-with-i" => Resolved::Manual {
+        FixId::UseKeyWithI => Resolved::Manual {
             why: "this is a way to log in, not a change to your files".into(),
             command: "ssh -i KEY HOST".into(),
         },
-        "start-agent" | "start-agent-add-key" => Resolved::Manual {
+        FixId::StartAgent | FixId::StartAgentAddKey => Resolved::Manual {
             why: "an agent started by sshdoctor would die with it; your shell must start it so its SSH_AUTH_SOCK reaches ssh".into(),
             command: "eval \"$(ssh-agent -s)\" && ssh-add   # then: sshdoctor fix add-key KEY".into(),
         },
-        "unset-stale-agent" => Resolved::Manual {
+        FixId::UnsetStaleAgent => Resolved::Manual {
             why: "only your shell can change its own environment".into(),
             command: "unset SSH_AUTH_SOCK SSH_AGENT_PID".into(),
         },
-        "identities-only" | "enable-legacy-algorithm" | "read-sshd-log" | "inspect-file"
-        | "check-server" | "check-server-pubkey" | "check-sshd-running" | "check-route"
-        | "check-reachability" | "check-port" | "check-dns" => Resolved::Manual {
+        FixId::IdentitiesOnly | FixId::EnableLegacyAlgorithm | FixId::ReadSshdLog | FixId::InspectFile
+        | FixId::CheckServer | FixId::CheckServerPubkey | FixId::CheckSshdRunning | FixId::CheckRoute
+        | FixId::CheckReachability | FixId::CheckPort | FixId::CheckDns => Resolved::Manual {
             why: "this is a change to your ssh config or to the server, or a check to make; sshdoctor shows the command but does not run it".into(),
             command: "the command shown next to this fix in `sshdoctor check` / `sshdoctor probe`".into(),
         },
-        other => anyhow::bail!(
-            "unknown fix id {other:?}; known ids: {}",
-            FIX_IDS
-                .iter()
-                .chain(server::SERVER_FIX_IDS)
-                .map(|(i, _)| *i)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        // Fixes that are a way to log in, a check to make or a change only a person (or root on
+        // the server) makes: shown next to the finding, never run.
+        _ => Resolved::Manual {
+            why: "sshdoctor shows this command next to the finding but does not run it itself".into(),
+            command: "the command shown next to this fix in `sshdoctor check` / `sshdoctor probe`".into(),
+        },
     })
 }

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use crate::finding::{shell_quote, Finding, Fix, Severity};
+use crate::finding::{shell_quote, Finding, Fix, FixTarget, Severity};
+use crate::fix_id::FixId;
 
 /// Where the probe was pointed, for evidence lines and the commands in fixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +103,7 @@ pub fn dns_failure(t: &Target, error: &str) -> Finding {
     )
     .evidence(format!("resolving {}: {}", t.host, error))
     .fix(Fix::new(
-        "check-dns",
+        FixId::CheckDns,
         "Check what the name resolves to",
         format!("getent ahosts {}", shell_quote(&t.host)),
     ))
@@ -131,7 +132,7 @@ pub fn connect_failure(t: &Target, kind: ConnectFailure, evidence: &[String]) ->
              \"Connection refused\".",
         )
         .fix(Fix::new(
-            "check-sshd-running",
+            FixId::CheckSshdRunning,
             "On the server: is sshd running, and on which port?",
             "systemctl status ssh; ss -tlnp | grep sshd",
         )),
@@ -146,7 +147,7 @@ pub fn connect_failure(t: &Target, kind: ConnectFailure, evidence: &[String]) ->
              address is wrong or only reachable through a VPN or jump host (ProxyJump).",
         )
         .fix(Fix::new(
-            "check-reachability",
+            FixId::CheckReachability,
             "Check whether the port is reachable from here",
             format!("nc -vz -w 5 {} {}", shell_quote(&t.host), t.port),
         )),
@@ -160,7 +161,7 @@ pub fn connect_failure(t: &Target, kind: ConnectFailure, evidence: &[String]) ->
              or an IPv6 address on a network without IPv6.",
         )
         .fix(Fix::new(
-            "check-route",
+            FixId::CheckRoute,
             "Show the route the system would use",
             format!("ip route get {}", shell_quote(&t.host)),
         )),
@@ -182,7 +183,7 @@ pub fn banner_timeout(t: &Target, secs: f64) -> Finding {
     )
     .evidence(format!("no identification string within {secs:.1} s"))
     .fix(Fix::new(
-        "check-sshd-running",
+        FixId::CheckSshdRunning,
         "On the server: is sshd healthy on that port?",
         "systemctl status ssh; journalctl -u ssh -n 50",
     ))
@@ -206,7 +207,7 @@ pub fn not_ssh(t: &Target, what: &str, first_line: Option<&str>) -> Finding {
         f = f.evidence(format!("server's first line: {l}"));
     }
     f.fix(Fix::new(
-        "check-port",
+        FixId::CheckPort,
         "See which port ssh really uses for this host",
         format!("ssh -G {} | grep -i '^port'", shell_quote(&t.display)),
     ))
@@ -226,7 +227,7 @@ pub fn connection_closed(t: &Target, when: &str, evidence: &[String]) -> Finding
          server names the reason.",
     )
     .fix(Fix::new(
-        "read-sshd-log",
+        FixId::ReadSshdLog,
         "On the server: read why sshd closed it",
         "journalctl -u ssh -n 50",
     ));
@@ -250,7 +251,7 @@ pub fn protocol_violation(t: &Target, when: &str, evidence: &[String]) -> Findin
          Try from another network; if it works there, suspect the path, not the server.",
     )
     .fix(Fix::new(
-        "compare-with-ssh",
+        FixId::CompareWithSsh,
         "See what OpenSSH makes of the same server",
         format!("{} -v true", t.ssh_command(&[])),
     ));
@@ -330,7 +331,7 @@ pub fn algorithm_mismatch(t: &Target, m: &Mismatch) -> Finding {
         f = f
             .evidence(format!("config line that would fix it: {line}"))
             .fix(Fix::new(
-                "enable-legacy-algorithm",
+                FixId::EnableLegacyAlgorithm,
                 format!(
                     "Add `{line}` under `Host {}` in ~/.ssh/config (security cost: {})",
                     t.host_pattern(),
@@ -371,7 +372,7 @@ pub fn host_key_changed(
     .evidence(format!("server now shows: {new_fp} ({new_type})"))
     .fix(
         Fix::new(
-            "remove-old-host-key",
+            FixId::RemoveOldHostKey,
             "After confirming the new fingerprint with the server's administrator, remove the old key",
             format!(
                 "ssh-keygen -f {} -R {}",
@@ -379,7 +380,15 @@ pub fn host_key_changed(
                 shell_quote(&t.known_hosts_name())
             ),
         )
-        .destructive(),
+        .destructive()
+        .on(FixTarget::HostKey {
+            host: t.host.clone(),
+            port: t.port,
+            name: t.known_hosts_name(),
+            file: Some(file.to_path_buf()),
+            seen: Some(new_fp.to_string()),
+            known: Some((old_fp.to_string(), old_type.to_string())),
+        }),
     )
 }
 
@@ -398,11 +407,21 @@ pub fn host_key_unknown(t: &Target, fp: &str, key_type: &str) -> Finding {
          fingerprint with one the server's administrator gives you before accepting it.",
     )
     .evidence(format!("server's key: {fp} ({key_type})"))
-    .fix(Fix::new(
-        "accept-host-key",
-        "After comparing the fingerprint, connect once and accept the key",
-        t.ssh_command(&["-o".into(), "StrictHostKeyChecking=accept-new".into()]),
-    ))
+    .fix(
+        Fix::new(
+            FixId::AcceptHostKey,
+            "After comparing the fingerprint, connect once and accept the key",
+            t.ssh_command(&["-o".into(), "StrictHostKeyChecking=accept-new".into()]),
+        )
+        .on(FixTarget::HostKey {
+            host: t.host.clone(),
+            port: t.port,
+            name: t.known_hosts_name(),
+            file: None,
+            seen: Some(fp.to_string()),
+            known: None,
+        }),
+    )
 }
 
 pub fn host_key_revoked(t: &Target, file: &Path, line: usize, fp: &str) -> Finding {
@@ -440,12 +459,12 @@ pub fn password_only(t: &Target, methods: &[String]) -> Finding {
     .evidence(format!("server offers: {}", methods.join(",")))
     .evidence("a password was not tried")
     .fix(Fix::new(
-        "try-password",
+        FixId::TryPassword,
         "Try a password login (asked without echo, tried once)",
         format!("sshdoctor probe --password {}", shell_quote(&t.display)),
     ))
     .fix(Fix::new(
-        "check-server-pubkey",
+        FixId::CheckServerPubkey,
         "On the server: check the effective setting",
         format!(
             "sshd -T -C user={},host={},addr={} | grep -i pubkeyauthentication",
@@ -483,7 +502,7 @@ fn install_key_fix(t: &Target, pubfile: Option<&str>, password_offered: bool) ->
             c.push_str(&format!(" -p {}", t.port));
         }
         return Fix::new(
-            "copy-id",
+            FixId::CopyId,
             "Install your public key on the server (asks for the password once)",
             format!("{c} {}", shell_quote(&format!("{}@{}", t.user, t.host))),
         );
@@ -491,7 +510,7 @@ fn install_key_fix(t: &Target, pubfile: Option<&str>, password_offered: bool) ->
     let pubfile = pubfile.unwrap_or("~/.ssh/id_ed25519.pub");
     let name = pubfile.rsplit('/').next().unwrap_or(pubfile);
     Fix::new(
-        "append-authorized-key",
+        FixId::AppendAuthorizedKey,
         format!(
             "{} takes no password for {}, so ssh-copy-id cannot log in: copy {pubfile} to that server and add it there, from a login that works (its console, another key)",
             if t.port == 22 { t.host.clone() } else { format!("{} port {}", t.host, t.port) },
@@ -524,7 +543,7 @@ pub fn no_usable_key(t: &Target, password_offered: bool) -> Finding {
          one and install its public half on the server.",
     )
     .fix(Fix::new(
-        "generate-key",
+        FixId::GenerateKey,
         "Create an Ed25519 key",
         "ssh-keygen -t ed25519",
     ))
@@ -559,7 +578,7 @@ pub fn key_rejected(t: &Target, tried: &[KeyLabel], password_offered: bool) -> F
         f = f.fix(install_key_fix(t, Some(&pubfile), password_offered));
     }
     f.fix(Fix::new(
-        "check-server",
+        FixId::CheckServer,
         "On the server: check authorized_keys, its permissions and the sshd log",
         "sshdoctor server",
     ))
@@ -591,7 +610,7 @@ pub fn too_many_auth_failures(
     if let Some(path) = &working.path {
         f = f
             .fix(Fix::new(
-                "identities-only",
+                FixId::IdentitiesOnly,
                 format!(
                     "Add `IdentitiesOnly yes` and `IdentityFile {path}` under `Host {}` in ~/.ssh/config",
                     t.host_pattern()
@@ -611,7 +630,7 @@ pub fn too_many_auth_failures(
             .unwrap_or(&working.name);
         let file = format!("~/.ssh/{}.pub", comment.replace(['/', ' '], "_"));
         f = f.fix(Fix::new(
-            "identities-only",
+            FixId::IdentitiesOnly,
             format!(
                 "Save the agent key's public half, then add `IdentitiesOnly yes` and `IdentityFile {file}` under `Host {}` in ~/.ssh/config",
                 t.host_pattern()
@@ -641,11 +660,22 @@ pub fn encrypted_key_no_agent(t: &Target, key: &KeyLabel) -> Finding {
          it into the agent once per session.",
     )
     .evidence(format!("accepted, encrypted: {}", key.evidence()))
-    .fix(Fix::new(
-        "ssh-add",
-        "Load the key into the agent (asks for the passphrase once)",
-        format!("ssh-add {}", shell_quote(&path)),
+    .fix(on_key_file(
+        Fix::new(
+            FixId::SshAdd,
+            "Load the key into the agent (asks for the passphrase once)",
+            format!("ssh-add {}", shell_quote(&path)),
+        ),
+        key,
     ))
+}
+
+/// The fix acts on the key's file, when the key has one (not only the agent).
+fn on_key_file(fix: Fix, key: &KeyLabel) -> Fix {
+    match &key.path {
+        Some(p) => fix.on_path(p),
+        None => fix,
+    }
 }
 
 /// `auth-ok` for a password login (method `password` or `keyboard-interactive`).
@@ -679,7 +709,7 @@ pub fn password_rejected(t: &Target, method: &str, methods: &[String]) -> Findin
     .evidence(format!("tried: {method}, refused"))
     .evidence(format!("server still offers: {}", methods.join(",")))
     .fix(Fix::new(
-        "check-server-password",
+        FixId::CheckServerPassword,
         "On the server: the account's password state and sshd's verdict",
         format!(
             "passwd -S {} ; sshdoctor server --user {}",
@@ -716,7 +746,7 @@ pub fn password_auth_disabled(t: &Target, methods: &[String]) -> Finding {
         }
     ))
     .fix(Fix::new(
-        "check-server-password-auth",
+        FixId::CheckServerPasswordAuth,
         "On the server: check the effective settings",
         format!(
             "sshd -T -C user={},host={},addr={} | grep -Ei 'passwordauthentication|kbdinteractive|permitrootlogin'",
@@ -730,7 +760,7 @@ pub fn password_auth_disabled(t: &Target, methods: &[String]) -> Finding {
 /// The safer ways the agent-forwarding findings point to.
 fn forwarding_alternatives(f: Finding) -> Finding {
     f.fix(Fix::new(
-        "use-proxy-jump",
+        FixId::UseProxyJump,
         "To reach a second server through this one without forwarding your agent at all",
         "ssh -J USER@THIS_SERVER USER@SECOND_SERVER",
     ))
@@ -773,7 +803,7 @@ pub fn agent_forwarding_refused(t: &Target) -> Finding {
     )
     .evidence("auth-agent-req@openssh.com: refused")
     .fix(Fix::new(
-        "check-server",
+        FixId::CheckServer,
         "On the server: find the setting that refuses it",
         format!("sshdoctor server --user {}", shell_quote(&t.user)),
     ))
@@ -795,7 +825,7 @@ pub fn forwarding_without_agent(t: &Target) -> Finding {
     )
     .evidence("SSH_AUTH_SOCK is not set")
     .fix(Fix::new(
-        "start-agent",
+        FixId::StartAgent,
         "Start an agent in this shell and add your keys",
         "eval \"$(ssh-agent -s)\" && ssh-add",
     ))
@@ -813,7 +843,7 @@ pub fn forwarded_agent_empty(t: &Target, server_lines: &[String]) -> Finding {
          to log in onward with. Load the key the next server accepts into the agent here.",
     )
     .fix(Fix::new(
-        "add-keys",
+        FixId::AddKeys,
         "Load your keys into the agent",
         "ssh-add",
     ));
@@ -929,7 +959,7 @@ pub fn identity_is_public_key(t: &Target, key: &KeyLabel) -> Finding {
     ))
     .evidence(format!("accepted: {}", key.evidence()))
     .fix(crate::finding::Fix::new(
-        "use-private-key",
+        FixId::UsePrivateKey,
         format!("Give ssh the private key {private} instead (ssh -i, IdentityFile)"),
         format!(
             "ssh -i {} -p {} {}",
@@ -938,11 +968,14 @@ pub fn identity_is_public_key(t: &Target, key: &KeyLabel) -> Finding {
             crate::finding::shell_quote(&format!("{}@{}", t.user, t.host))
         ),
     ))
-    .fix(crate::finding::Fix::new(
-        "add-key",
-        format!("Or load {private} into the agent, which then signs for the .pub"),
-        format!("ssh-add {}", crate::finding::shell_quote(&private)),
-    ))
+    .fix(
+        Fix::new(
+            FixId::AddKey,
+            format!("Or load {private} into the agent, which then signs for the .pub"),
+            format!("ssh-add {}", crate::finding::shell_quote(&private)),
+        )
+        .on_path(&private),
+    )
 }
 
 /// The server accepts a key that OpenSSH itself refuses to load (a private key others can read):
@@ -964,10 +997,13 @@ pub fn accepted_key_ignored_locally(t: &Target, key: &KeyLabel) -> Finding {
          readable by you only fixes the login.",
     )
     .evidence(format!("accepted: {}", key.evidence()))
-    .fix(crate::finding::Fix::new(
-        "chmod-600",
-        format!("Make {path} readable by you only"),
-        format!("chmod 600 {}", crate::finding::shell_quote(&path)),
+    .fix(on_key_file(
+        Fix::new(
+            FixId::Chmod600,
+            format!("Make {path} readable by you only"),
+            format!("chmod 600 {}", crate::finding::shell_quote(&path)),
+        ),
+        key,
     ))
 }
 

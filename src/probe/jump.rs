@@ -11,6 +11,7 @@ use crate::config::{self, Target as Spec};
 use crate::finding::{shell_quote, Finding, Fix, Severity};
 
 use super::diagnose::Target;
+use crate::fix_id::FixId;
 
 /// Splits a ProxyJump value into its hops, first hop first, as OpenSSH reads it: a comma
 /// separated list of `[user@]host[:port]` or `ssh://[user@]host[:port]`; `none` (any case)
@@ -92,7 +93,7 @@ pub fn forwarding_refused(jump: &Target, target: &Target, refusal: &Refusal) -> 
         words.join(" ")
     };
     let check_target = Fix::new(
-        "check-target-from-jump",
+        FixId::CheckTargetFromJump,
         format!("Check from the jump host that {dest} accepts connections"),
         on_jump(&format!(
             "nc -vz -w 5 {} {}",
@@ -124,7 +125,7 @@ pub fn forwarding_refused(jump: &Target, target: &Target, refusal: &Refusal) -> 
             message
         ))
         .fix(Fix::new(
-            "allow-tcp-forwarding",
+            FixId::AllowTcpForwarding,
             "On the jump host: set `AllowTcpForwarding yes` in /etc/ssh/sshd_config (and in any \
              Match block that applies to you), then reload sshd; check the effective value",
             // sshd -T needs root to read the host keys; -t lets sudo ask for a password.

@@ -14,8 +14,9 @@ use super::fixes::{self, LiveTarget, Proposal, Request};
 use super::keymap::{self, Action, Scope};
 use super::layout;
 use crate::agent::AgentStatus;
-use crate::finding::{sort_worst_first, Finding, Fix};
+use crate::finding::{sort_worst_first, Finding, Fix, FixTarget};
 use crate::fix::FixPlan;
+use crate::fix_id::FixId;
 use crate::inspect::Inspection;
 use crate::paths::SshPaths;
 use crate::perms::FileMeta;
@@ -409,7 +410,7 @@ impl App {
             all.extend(r.findings.iter().cloned());
         }
         if let Some(Ok(i)) = &self.inspected {
-            merge_local(&mut all, &i.inspection.findings, &self.paths);
+            merge_local(&mut all, &i.inspection.findings);
         }
         if let Some(t) = self.live_target() {
             for f in &mut all {
@@ -1216,7 +1217,7 @@ impl App {
 fn add_trust_fix(f: &mut Finding, t: &LiveTarget) {
     if f.fixes
         .iter()
-        .any(|x| x.id == "trust-host-key" || x.id == "accept-host-key")
+        .any(|x| matches!(x.id, FixId::TrustHostKey | FixId::AcceptHostKey))
     {
         return;
     }
@@ -1224,41 +1225,53 @@ fn add_trust_fix(f: &mut Finding, t: &LiveTarget) {
         return;
     }
     let name = crate::known_hosts::host_port_name(&t.host, t.port);
+    // The same server key the remove fix is about: trusting it replaces the old one.
+    let target = f
+        .fixes
+        .iter()
+        .find(|x| x.id == FixId::RemoveOldHostKey)
+        .map(|x| x.target.clone())
+        .unwrap_or_default();
     f.fixes.push(
         Fix::new(
-            "trust-host-key",
+            FixId::TrustHostKey,
             "After confirming the new fingerprint out of band, replace the old key with the one the server shows now",
             format!(
                 "sshdoctor fix trust-host-key {} --accept-changed-host-key",
                 crate::finding::shell_quote(&name)
             ),
         )
-        .destructive(),
+        .destructive()
+        .on(target),
     );
 }
 
-/// The file a finding's `chmod MODE FILE` fix is about, as an absolute path.
-fn chmod_target(f: &Finding, paths: &SshPaths) -> Option<PathBuf> {
-    f.fixes.iter().find_map(|fix| {
-        let words = super::edit::words(&fix.command)?;
-        match words.as_slice() {
-            [chmod, _, file] if chmod == "chmod" => Some(paths.expand_tilde(file)),
-            _ => None,
+/// The file a finding's chmod fix is about.
+fn chmod_target(f: &Finding) -> Option<&std::path::Path> {
+    f.fixes.iter().find_map(|fix| match &fix.target {
+        FixTarget::Path(p) | FixTarget::Mode { path: p, .. }
+            if matches!(
+                fix.id,
+                FixId::ChmodPrivateKey | FixId::Chmod600 | FixId::Chmod700 | FixId::ChmodGoW
+            ) =>
+        {
+            Some(p.as_path())
         }
+        _ => None,
     })
 }
 
 /// Adds the local findings to the live test's. A local finding the live test already names
 /// (same id and title, or the same key's permissions: the probe says the server accepts the key
 /// ssh ignores) is not listed twice: its evidence joins the live finding's.
-fn merge_local(all: &mut Vec<Finding>, local: &[Finding], paths: &SshPaths) {
+fn merge_local(all: &mut Vec<Finding>, local: &[Finding]) {
     for f in local {
         let same = all.iter().position(|g| {
             g.id == f.id
                 && (g.title == f.title
                     || (f.id == "private-key-permissions"
-                        && chmod_target(g, paths).is_some()
-                        && chmod_target(g, paths) == chmod_target(f, paths)))
+                        && chmod_target(g).is_some()
+                        && chmod_target(g) == chmod_target(f)))
         });
         match same {
             Some(i) => {
@@ -1287,11 +1300,10 @@ mod tests {
             "lab accepts id_ed25519, but ssh ignores that key because of its permissions",
         )
         .evidence("accepted: id_ed25519")
-        .fix(Fix::new(
-            "chmod-600",
-            "t",
-            "chmod 600 /home/bob/.ssh/id_ed25519",
-        ))];
+        .fix(
+            Fix::new(FixId::Chmod600, "t", "chmod 600 /home/bob/.ssh/id_ed25519")
+                .on_path("/home/bob/.ssh/id_ed25519"),
+        )];
         let key_finding = |name: &str| {
             Finding::new(
                 "private-key-permissions",
@@ -1299,16 +1311,18 @@ mod tests {
                 format!("ssh ignores ~/.ssh/{name}: its permissions 0644 are too open"),
             )
             .evidence(format!("~/.ssh/{name}: mode 0644"))
-            .fix(Fix::new(
-                "chmod-private-key",
-                "t",
-                format!("chmod 600 ~/.ssh/{name}"),
-            ))
+            .fix(
+                Fix::new(
+                    FixId::ChmodPrivateKey,
+                    "t",
+                    format!("chmod 600 ~/.ssh/{name}"),
+                )
+                .on_path(paths.ssh_dir.join(name)),
+            )
         };
         merge_local(
             &mut live,
             &[key_finding("id_ed25519"), key_finding("id_rsa")],
-            &paths,
         );
         assert_eq!(live.len(), 2, "{live:#?}");
         assert_eq!(

@@ -33,48 +33,6 @@ pub struct Applied {
     pub summary: String,
 }
 
-/// Splits a command the core built with `shell_quote` back into words. Only plain words and
-/// single quotes (with `'\''`) are understood; anything else (`$`, `"`, `;`, a pipe) makes it
-/// `None`, so such a fix is never run by sshdoctor.
-pub(crate) fn words(command: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_word = false;
-    let mut chars = command.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' => {
-                if in_word {
-                    out.push(std::mem::take(&mut cur));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next()? {
-                        '\'' => break,
-                        c => cur.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                cur.push(chars.next()?);
-            }
-            c if c.is_ascii_alphanumeric() || "-_./:@%+=,~[]".contains(c) => {
-                in_word = true;
-                cur.push(c);
-            }
-            _ => return None,
-        }
-    }
-    if in_word {
-        out.push(cur);
-    }
-    Some(out)
-}
-
 /// The plan for an action, read against the disk now: the same planners `sshdoctor fix` and
 /// `known-hosts remove` use, so the TUI writes exactly what the CLI would.
 fn fix_plan(action: &Action, paths: &SshPaths) -> anyhow::Result<FixPlan> {
@@ -160,26 +118,6 @@ pub fn undo(seq: u64, journal_path: &Path, paths: &SshPaths) -> anyhow::Result<S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commands_split_like_a_shell() {
-        assert_eq!(
-            words("ssh-keygen -f ~/.ssh/known_hosts -R '[127.0.0.1]:2222'").unwrap(),
-            [
-                "ssh-keygen",
-                "-f",
-                "~/.ssh/known_hosts",
-                "-R",
-                "[127.0.0.1]:2222"
-            ]
-        );
-        assert_eq!(
-            words("chmod 600 'it'\\''s'").unwrap(),
-            ["chmod", "600", "it's"]
-        );
-        assert!(words("eval \"$(ssh-agent)\"").is_none());
-        assert!(words("rm x; reboot").is_none());
-    }
 
     #[test]
     fn delete_then_undo_restores_the_file_and_keeps_the_backup() {

@@ -12,33 +12,26 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::edit::{self, Applied};
-use crate::finding::{mode_string, Finding, Fix};
+use super::edit::Applied;
+use crate::finding::{mode_string, Finding, Fix, FixTarget, ModeChange};
 use crate::fix::targets::{self, Resolved};
 use crate::fix::{self, plan, FixPlan, PlannedChange};
+use crate::fix_id::FixId;
 use crate::paths::SshPaths;
-
-/// How a `chmod` fix changes the mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModeChange {
-    Set(u32),
-    /// `chmod go-w`: clear the group and other write bits, keep the rest.
-    ClearGroupOtherWrite,
-}
 
 /// What the fix module is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// A file fix id the fix module resolves itself (`fix::targets::resolve`).
     Resolve {
-        id: String,
+        id: FixId,
         target: Option<String>,
         known_hosts: PathBuf,
     },
     /// `chmod MODE PATH` for an id the fix module has no resolver for (`chmod-go-w` from the
     /// server side), planned with `fix::plan::chmod_plan`.
     Chmod {
-        id: String,
+        id: FixId,
         path: PathBuf,
         change: ModeChange,
         command: String,
@@ -48,6 +41,8 @@ pub enum Request {
     Trust {
         host: String,
         port: u16,
+        /// The name known_hosts files it under (the probe's: HostKeyAlias aware).
+        name: String,
         file: PathBuf,
         /// The fingerprint the live test saw; the fetched key must have it.
         expected: Option<String>,
@@ -78,35 +73,11 @@ pub struct LiveTarget {
     pub port: u16,
 }
 
-/// The value after `prefix` in the first evidence line that has it, up to ` (`.
-fn evidence_value<'a>(finding: &'a Finding, prefix: &str) -> Option<&'a str> {
-    finding.evidence.iter().find_map(|e| {
-        let rest = e.strip_prefix(prefix)?;
-        Some(rest.split(" (").next().unwrap_or(rest).trim())
-    })
-}
-
-/// `(fingerprint, type)` from evidence like `known key: SHA256:... (ssh-ed25519)`.
-fn evidence_key(finding: &Finding, prefix: &str) -> Option<(String, String)> {
-    finding.evidence.iter().find_map(|e| {
-        let rest = e.strip_prefix(prefix)?;
-        let (fp, ty) = rest.split_once(" (")?;
-        Some((fp.trim().to_string(), ty.trim_end_matches(')').to_string()))
-    })
-}
-
-/// The file of a `FILE:LINE` evidence line.
-fn evidence_file(finding: &Finding) -> Option<PathBuf> {
-    finding.evidence.iter().find_map(|e| {
-        let (file, line) = e.rsplit_once(':')?;
-        (!line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) && file.starts_with('/'))
-            .then(|| PathBuf::from(file))
-    })
-}
-
 const NEEDS_A_PROMPT: &str = "it needs a password typed at a prompt; run it in a shell";
 
-/// Decides what `f` on this fix asks the fix module for. Pure: no disk, no network.
+/// Decides what `f` on this fix asks the fix module for, from the fix's id and its typed
+/// [`FixTarget`] (never from its display command or the evidence text). Pure: no disk, no
+/// network.
 pub fn request(
     finding: &Finding,
     fix: &Fix,
@@ -125,138 +96,109 @@ pub fn request(
             .join(" "),
         args,
     };
-    let words = edit::words(&fix.command);
-    let w: Vec<&str> = words
-        .as_deref()
-        .unwrap_or_default()
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let resolve = |target: Option<&str>, kh: PathBuf| Request::Resolve {
-        id: fix.id.clone(),
-        target: target.map(str::to_string),
-        known_hosts: kh,
+    let resolve = |target: Option<&Path>, kh: &Path| Request::Resolve {
+        id: fix.id,
+        target: target.map(|p| p.display().to_string()),
+        known_hosts: kh.to_path_buf(),
     };
-    match fix.id.as_str() {
-        "trust-host-key" | "accept-host-key" => {
+    let path = match &fix.target {
+        FixTarget::Path(p) => Some(p.as_path()),
+        _ => None,
+    };
+    match fix.id {
+        FixId::TrustHostKey | FixId::AcceptHostKey => {
             let local_finding = matches!(
                 finding.id.as_str(),
                 "host-key-changed" | "host-key-unknown"
             );
-            match live {
-                Some(t) if local_finding => Request::Trust {
-                    host: t.host.clone(),
-                    port: t.port,
-                    file: evidence_file(finding).unwrap_or_else(|| known_hosts.to_path_buf()),
-                    expected: evidence_value(finding, "server now shows: ")
-                        .or_else(|| evidence_value(finding, "server's key: "))
-                        .map(str::to_string),
-                    old: evidence_key(finding, "known key: "),
-                },
+            match (live, &fix.target) {
+                (
+                    Some(t),
+                    FixTarget::HostKey {
+                        name,
+                        file,
+                        seen,
+                        known,
+                        ..
+                    },
+                ) if local_finding => {
+                    Request::Trust {
+                        host: t.host.clone(),
+                        port: t.port,
+                        name: name.clone(),
+                        file: file.clone().unwrap_or_else(|| known_hosts.to_path_buf()),
+                        expected: seen.clone(),
+                        old: known.clone(),
+                    }
+                }
                 _ => manual("sshdoctor trusts a host key only for the server the live test just talked to; run `sshdoctor fix trust-host-key HOST:PORT` in a shell"),
             }
         }
-        "remove-old-host-key" | "remove-host-key" | "known-hosts-remove-host" => match w.as_slice() {
-            ["ssh-keygen", "-f", file, "-R", name] | ["ssh-keygen", "-R", name, "-f", file] => {
-                resolve(Some(name), paths.expand_tilde(file))
-            }
-            ["ssh-keygen", "-R", name] => resolve(Some(name), known_hosts.to_path_buf()),
-            _ => manual("sshdoctor could not read which host and file this command names"),
-        },
-        "chmod-private-key" | "chmod-ssh-dir" | "chmod-authorized-keys" | "chmod-config"
-        | "chmod-home-dir" | "chmod-600" | "chmod-700" => match w.as_slice() {
-            ["chmod", _, path] => resolve(Some(path), known_hosts.to_path_buf()),
-            _ if fix.id.starts_with("chmod-6") || fix.id.starts_with("chmod-7") => {
-                manual("sshdoctor could not read which file this command names")
-            }
-            _ => resolve(None, known_hosts.to_path_buf()),
-        },
-        "regenerate-public-key" => {
-            let key = fix
-                .command
-                .split_once(" > ")
-                .and_then(|(left, _)| edit::words(left))
-                .and_then(|w| match w.as_slice() {
-                    [a, b, c, key] if a == "ssh-keygen" && b == "-y" && c == "-f" => {
-                        Some(key.clone())
-                    }
-                    _ => None,
-                });
-            resolve(key.as_deref(), known_hosts.to_path_buf())
-        }
-        "known-hosts-strip-crlf" | "known-hosts-delete-malformed" | "known-hosts-add-final-newline" => {
-            let file = w.last().map(|f| paths.expand_tilde(f));
-            match file {
-                Some(f) if w.first() == Some(&"sed") => Request::Resolve {
-                    id: fix.id.clone(),
-                    target: Some(f.display().to_string()),
+        FixId::RemoveOldHostKey | FixId::RemoveHostKey | FixId::KnownHostsRemoveHost => {
+            match &fix.target {
+                FixTarget::KnownHostsName { file, name }
+                | FixTarget::HostKey {
+                    name,
+                    file: Some(file),
+                    ..
+                } => Request::Resolve {
+                    id: fix.id,
+                    target: Some(name.clone()),
+                    known_hosts: file.clone(),
+                },
+                FixTarget::HostKey { name, file: None, .. } => Request::Resolve {
+                    id: fix.id,
+                    target: Some(name.clone()),
                     known_hosts: known_hosts.to_path_buf(),
                 },
-                _ => resolve(None, known_hosts.to_path_buf()),
+                _ => manual("sshdoctor could not tell which host and file this fix is for"),
             }
         }
-        // `sshdoctor fix ...` asks for the passphrase itself: run it here, in this terminal.
-        "generate-key" | "add-keys" => in_terminal(vec!["fix".into(), fix.id.clone()]),
-        "generate-missing-identity" => {
-            // `ssh-keygen -t ed25519 -f PATH`: the key goes where the config expects it.
-            let path = w
-                .iter()
-                .position(|x| *x == "-f")
-                .and_then(|i| w.get(i + 1))
-                .map(|p| paths.expand_tilde(p));
-            match path {
-                Some(p) => in_terminal(vec![
-                    "fix".into(),
-                    fix.id.clone(),
-                    p.display().to_string(),
-                ]),
-                None => manual(NEEDS_A_PROMPT),
-            }
-        }
-        "add-key" | "ssh-add" => match w.as_slice() {
-            ["ssh-add", key] => in_terminal(vec![
-                "fix".into(),
-                "add-key".into(),
-                paths.expand_tilde(key).display().to_string(),
-            ]),
-            _ => in_terminal(vec!["fix".into(), "add-keys".into()]),
-        },
-        "copy-id" => manual(NEEDS_A_PROMPT),
-        "repair-key-file" => match w.as_slice() {
-            ["sshdoctor", "fix", "repair-key-file", key] => Request::Resolve {
-                id: fix.id.clone(),
-                target: Some(paths.expand_tilde(key).display().to_string()),
-                known_hosts: known_hosts.to_path_buf(),
+        FixId::Chmod600 | FixId::Chmod700 | FixId::ChmodGoW => match &fix.target {
+            FixTarget::Mode { path, change } => Request::Chmod {
+                id: fix.id,
+                path: path.clone(),
+                change: *change,
+                command: fix.command.clone(),
             },
-            _ => resolve(None, known_hosts.to_path_buf()),
+            FixTarget::Path(p) if fix.id != FixId::ChmodGoW => resolve(Some(p), known_hosts),
+            _ => manual("sshdoctor could not tell which file this fix is for"),
         },
-        id if id.starts_with("sshd-config") => manual(
+        FixId::ChmodPrivateKey
+        | FixId::ChmodSshDir
+        | FixId::ChmodAuthorizedKeys
+        | FixId::ChmodConfig
+        | FixId::ChmodHomeDir
+        | FixId::RegeneratePublicKey
+        | FixId::RepairKeyFile
+        | FixId::KnownHostsStripCrlf
+        | FixId::KnownHostsDeleteMalformed
+        | FixId::KnownHostsAddFinalNewline => resolve(path, known_hosts),
+        // `sshdoctor fix ...` asks for the passphrase itself: run it here, in this terminal.
+        FixId::GenerateKey | FixId::AddKeys => in_terminal(vec!["fix".into(), fix.id.to_string()]),
+        FixId::GenerateMissingIdentity => match path {
+            Some(p) => in_terminal(vec![
+                "fix".into(),
+                fix.id.to_string(),
+                p.display().to_string(),
+            ]),
+            None => manual(NEEDS_A_PROMPT),
+        },
+        FixId::AddKey | FixId::SshAdd => match path {
+            Some(key) => in_terminal(vec![
+                "fix".into(),
+                FixId::AddKey.to_string(),
+                key.display().to_string(),
+            ]),
+            None => in_terminal(vec!["fix".into(), FixId::AddKeys.to_string()]),
+        },
+        FixId::CopyId => manual(NEEDS_A_PROMPT),
+        FixId::SshdConfigSet | FixId::SshdConfigAllowUser => manual(
             "a change to sshd's configuration needs root and a reload of sshd; sshdoctor shows the edit but never changes /etc/ssh itself",
         ),
-        _ => match w.as_slice() {
-            ["chmod", how, path] => {
-                let change = if *how == "go-w" {
-                    Some(ModeChange::ClearGroupOtherWrite)
-                } else {
-                    u32::from_str_radix(how, 8)
-                        .ok()
-                        .filter(|m| *m <= 0o7777)
-                        .map(ModeChange::Set)
-                };
-                match change {
-                    Some(change) => Request::Chmod {
-                        id: fix.id.clone(),
-                        path: paths.expand_tilde(path),
-                        change,
-                        command: fix.command.clone(),
-                    },
-                    None => manual("sshdoctor does not run this chmod itself"),
-                }
-            }
-            _ => match targets::resolve(&fix.id, None, known_hosts, paths) {
-                Ok(Resolved::Manual { why, .. }) => manual(&why),
-                _ => manual("sshdoctor shows this command but does not run it itself"),
-            },
+        id => match targets::resolve(id, None, known_hosts, paths) {
+            Ok(Resolved::Manual { why, .. }) => manual(&why),
+            _ => manual("sshdoctor shows this command but does not run it itself"),
         },
     }
 }
@@ -329,6 +271,9 @@ pub fn plan_lines(plans: &[FixPlan], paths: &SshPaths) -> Vec<String> {
 pub struct TrustInput<'a> {
     pub host: &'a str,
     pub port: u16,
+    /// The name known_hosts files the key under: `[host]:port` (or `host` on port 22), or the
+    /// HostKeyAlias.
+    pub name: &'a str,
     pub key: &'a russh::keys::ssh_key::PublicKey,
     pub file: &'a Path,
     pub existing: Option<&'a [u8]>,
@@ -341,7 +286,14 @@ pub struct TrustInput<'a> {
 /// it changed (with the plan's man-in-the-middle warning), then exactly what is written. A
 /// changed key needs the strong confirmation.
 pub fn trust_proposal(t: &TrustInput, paths: &SshPaths) -> Proposal {
-    let p = plan::trust_host_key_plan(t.file, t.existing, t.host, t.port, t.key, t.salt);
+    let place = targets::HostKeyPlace {
+        host: t.host.to_string(),
+        port: t.port,
+        name: t.name.to_string(),
+        files: vec![t.file.to_path_buf()],
+        hash: t.salt.is_some(),
+    };
+    let p = targets::trust_host_key_plan(&place, t.file, t.existing, t.key, t.salt);
     let fp = t
         .key
         .fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
@@ -382,7 +334,7 @@ pub fn prepare(req: &Request, paths: &SshPaths) -> anyhow::Result<Proposal> {
             id,
             target,
             known_hosts,
-        } => match targets::resolve(id, target.as_deref(), known_hosts, paths)? {
+        } => match targets::resolve(*id, target.as_deref(), known_hosts, paths)? {
             Resolved::Plans(plans) => (plans, Vec::new(), false),
             Resolved::Manual { why, command } => {
                 anyhow::bail!("sshdoctor does not apply this fix itself: {why}; run: {command}")
@@ -399,16 +351,14 @@ pub fn prepare(req: &Request, paths: &SshPaths) -> anyhow::Result<Proposal> {
                 .permissions()
                 .mode()
                 & 0o7777;
-            let after = match change {
-                ModeChange::Set(m) => *m,
-                ModeChange::ClearGroupOtherWrite => before & !0o022,
-            };
-            let p = plan::chmod_plan(id, path, &paths.display(path), before, after, command);
+            let after = change.apply(before);
+            let p = plan::chmod_plan(*id, path, &paths.display(path), before, after, command);
             (vec![p], Vec::new(), false)
         }
         Request::Trust {
             host,
             port,
+            name,
             file,
             expected,
             old,
@@ -422,19 +372,12 @@ pub fn prepare(req: &Request, paths: &SshPaths) -> anyhow::Result<Proposal> {
                     anyhow::bail!("{host} port {port} now shows {fp}, not {e} as in the live test; nothing was changed (press r to test again)");
                 }
             }
-            let existing = match std::fs::read(file) {
-                Ok(b) => Some(b),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(e).context(format!("cannot read {}", paths.display(file))),
-            };
-            let salt = crate::fix::targets::hash_known_hosts(host, *port, paths).then(|| {
-                let mut s = [0u8; 20];
-                rand::Rng::fill_bytes(&mut rand::rng(), &mut s);
-                s
-            });
+            let existing = targets::read_known_hosts_for_append(file)?;
+            let salt = targets::hash_salt(targets::hash_known_hosts(host, *port, paths));
             let input = TrustInput {
                 host,
                 port: *port,
+                name,
                 key: &key,
                 file,
                 existing: existing.as_deref(),
@@ -506,62 +449,67 @@ mod tests {
     }
 
     #[test]
-    fn fix_ids_map_to_the_fix_module_with_the_finding_s_file_or_host() {
+    fn fix_ids_map_to_the_fix_module_with_the_fix_s_typed_target() {
         let f = Finding::new("private-key-permissions", Severity::Error, "t");
-        let fix = Fix::new("chmod-private-key", "t", "chmod 600 ~/.ssh/id_rsa");
+        let fix = Fix::new(FixId::ChmodPrivateKey, "t", "chmod 600 ~/.ssh/id_rsa")
+            .on_path("/h/.ssh/id_rsa");
         assert_eq!(
             request(&f, &fix, &paths(), &kh(), None),
             Request::Resolve {
-                id: "chmod-private-key".into(),
-                target: Some("~/.ssh/id_rsa".into()),
+                id: FixId::ChmodPrivateKey,
+                target: Some("/h/.ssh/id_rsa".into()),
                 known_hosts: kh()
             }
         );
-        let fix = Fix::new(
-            "remove-old-host-key",
-            "t",
-            "ssh-keygen -f /x/kh -R '[127.0.0.1]:2222'",
-        );
+        // The display command is never read back: a fix without a target asks the fix module
+        // for its default files, whatever its command says.
+        let fix = Fix::new(FixId::ChmodPrivateKey, "t", "chmod 600 ~/.ssh/elsewhere");
+        assert!(matches!(
+            request(&f, &fix, &paths(), &kh(), None),
+            Request::Resolve { target: None, .. }
+        ));
+        let fix =
+            Fix::new(FixId::RemoveOldHostKey, "t", "anything").on(FixTarget::KnownHostsName {
+                file: PathBuf::from("/x/kh"),
+                name: "[127.0.0.1]:2222".into(),
+            });
         assert_eq!(
             request(&f, &fix, &paths(), &kh(), None),
             Request::Resolve {
-                id: "remove-old-host-key".into(),
+                id: FixId::RemoveOldHostKey,
                 target: Some("[127.0.0.1]:2222".into()),
                 known_hosts: PathBuf::from("/x/kh")
             }
         );
-        let fix = Fix::new(
-            "regenerate-public-key",
-            "t",
-            "ssh-keygen -y -f ~/.ssh/id_rsa > ~/.ssh/id_rsa.pub",
-        );
+        let fix = Fix::new(FixId::RegeneratePublicKey, "t", "ssh-keygen -y ...")
+            .on_path("/h/.ssh/id_rsa");
         assert!(matches!(
             request(&f, &fix, &paths(), &kh(), None),
-            Request::Resolve { target: Some(t), .. } if t == "~/.ssh/id_rsa"
+            Request::Resolve { target: Some(t), .. } if t == "/h/.ssh/id_rsa"
         ));
-        let fix = Fix::new("chmod-go-w", "t", "chmod go-w /home/bob/.ssh");
+        let fix = Fix::new(FixId::ChmodGoW, "t", "chmod go-w /home/bob/.ssh").on(FixTarget::Mode {
+            path: PathBuf::from("/home/bob/.ssh"),
+            change: ModeChange::ClearGroupOtherWrite,
+        });
         assert!(matches!(
             request(&f, &fix, &paths(), &kh(), None),
             Request::Chmod { change: ModeChange::ClearGroupOtherWrite, path, .. } if path == Path::new("/home/bob/.ssh")
         ));
         // Fixes that ask for a passphrase run `sshdoctor fix` in the terminal.
-        let fix = Fix::new("generate-key", "t", "ssh-keygen -t ed25519");
+        let fix = Fix::new(FixId::GenerateKey, "t", "ssh-keygen -t ed25519");
         assert!(matches!(
             request(&f, &fix, &paths(), &kh(), None),
             Request::InTerminal { args, .. } if args == ["fix", "generate-key"]
         ));
-        let fix = Fix::new(
-            "generate-missing-identity",
-            "t",
-            "ssh-keygen -t ed25519 -f ~/.ssh/work",
-        );
+        let fix =
+            Fix::new(FixId::GenerateMissingIdentity, "t", "ssh-keygen ...").on_path("/h/.ssh/work");
         assert!(matches!(
             request(&f, &fix, &paths(), &kh(), None),
             Request::InTerminal { args, .. } if args == ["fix", "generate-missing-identity", "/h/.ssh/work"]
         ));
         for (id, cmd) in [
-            ("sshd-config-set", "sudoedit /etc/ssh/sshd_config"),
-            ("start-agent", "eval \"$(ssh-agent -s)\""),
+            (FixId::SshdConfigSet, "sudoedit /etc/ssh/sshd_config"),
+            (FixId::StartAgent, "eval \"$(ssh-agent -s)\""),
         ] {
             let fix = Fix::new(id, "t", cmd);
             assert!(matches!(
@@ -572,12 +520,18 @@ mod tests {
     }
 
     #[test]
-    fn trusting_a_changed_key_carries_both_fingerprints_and_the_evidence_file() {
-        let f = Finding::new("host-key-changed", Severity::Error, "t")
-            .evidence("/h/.ssh/kh2:3")
-            .evidence("known key: SHA256:old (ssh-rsa)")
-            .evidence("server now shows: SHA256:new (ssh-ed25519)");
-        let fix = Fix::new("trust-host-key", "t", "sshdoctor fix trust-host-key x");
+    fn trusting_a_changed_key_carries_both_fingerprints_and_the_file_of_the_old_key() {
+        let f = Finding::new("host-key-changed", Severity::Error, "t");
+        let fix = Fix::new(FixId::TrustHostKey, "t", "sshdoctor fix trust-host-key x").on(
+            FixTarget::HostKey {
+                host: "127.0.0.1".into(),
+                port: 2222,
+                name: "[127.0.0.1]:2222".into(),
+                file: Some(PathBuf::from("/h/.ssh/kh2")),
+                seen: Some("SHA256:new".into()),
+                known: Some(("SHA256:old".into(), "ssh-rsa".into())),
+            },
+        );
         let live = LiveTarget {
             host: "127.0.0.1".into(),
             port: 2222,
@@ -587,6 +541,7 @@ mod tests {
             Request::Trust {
                 host: "127.0.0.1".into(),
                 port: 2222,
+                name: "[127.0.0.1]:2222".into(),
                 file: PathBuf::from("/h/.ssh/kh2"),
                 expected: Some("SHA256:new".into()),
                 old: Some(("SHA256:old".into(), "ssh-rsa".into())),
@@ -607,7 +562,7 @@ mod tests {
         std::fs::write(&key, b"x").unwrap();
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o664)).unwrap();
         let req = Request::Chmod {
-            id: "chmod-go-w".into(),
+            id: FixId::ChmodGoW,
             path: key.clone(),
             change: ModeChange::ClearGroupOtherWrite,
             command: "chmod go-w k".into(),
