@@ -864,29 +864,13 @@ impl App {
                 Pane::KnownHosts => self.browser.detail = !self.browser.detail,
                 _ => {}
             },
-            Action::Fix if pane == Pane::Server => {
-                let pos = self.server_cursor.pos;
-                match self.server_findings().get(pos).cloned() {
-                    Some(f) => return self.confirm_fix_of(&f, 0),
-                    None => self.say("Nothing to fix here.", false),
+            Action::Fix => match self.fix_target() {
+                Some((f, x)) => {
+                    let f = f.clone();
+                    return self.confirm_fix_of(&f, x);
                 }
-            }
-            Action::Fix => {
-                let target = match pane {
-                    Pane::Findings => Some((
-                        self.finding.pos,
-                        if self.detail { self.fix_cursor } else { 0 },
-                    )),
-                    p => p
-                        .table()
-                        .and_then(|t| self.row_finding(p, self.rows[t].pos))
-                        .map(|f| (f, 0)),
-                };
-                match target.and_then(|(f, x)| Some((self.findings.get(f)?.clone(), x))) {
-                    Some((f, x)) => return self.confirm_fix_of(&f, x),
-                    None => self.say("Nothing to fix here.", false),
-                }
-            }
+                None => self.say("Nothing to fix here.", false),
+            },
             Action::Filter if pane == Pane::KnownHosts => self.browser.editing = true,
             Action::Select if pane == Pane::KnownHosts => {
                 self.browser.toggle_select();
@@ -933,6 +917,50 @@ impl App {
             _ => {}
         }
         Vec::new()
+    }
+
+    /// The finding `f` would fix here, with the index of the fix: the selected finding (and
+    /// fix, in its details), the finding behind the selected row of a table, or the selected
+    /// server finding.
+    fn fix_target(&self) -> Option<(&Finding, usize)> {
+        let pane = self.current();
+        if pane == Pane::Server {
+            let f = self.server_findings().get(self.server_cursor.pos)?;
+            return Some((f, 0));
+        }
+        let (i, x) = match pane {
+            Pane::Findings => (
+                self.finding.pos,
+                if self.detail { self.fix_cursor } else { 0 },
+            ),
+            p => (self.row_finding(p, self.rows[p.table()?].pos)?, 0),
+        };
+        Some((self.findings.get(i)?, x))
+    }
+
+    /// Whether `action` would do something on the current pane now: the footer offers only
+    /// those (`f fix` where there is something to fix, `d delete` where there are entries, `u
+    /// undo` after a change), while `?` keeps listing every key.
+    pub fn enabled(&self, action: Action) -> bool {
+        match action {
+            Action::Fix => self.fix_target().is_some_and(|(f, _)| !f.fixes.is_empty()),
+            Action::Delete => !self.browser.targets().is_empty(),
+            Action::Undo => !self.undo_stack.is_empty(),
+            Action::Rerun => !self.live.as_ref().is_some_and(|l| l.running),
+            Action::Enter => match self.current() {
+                Pane::Findings => !self.findings.is_empty(),
+                _ => true,
+            },
+            _ => true,
+        }
+    }
+
+    /// The footer for the current pane: its keys that would do something now.
+    pub fn hints(&self) -> Vec<keymap::Hint> {
+        keymap::footer(self.current().scope())
+            .into_iter()
+            .filter(|h| self.enabled(h.action))
+            .collect()
     }
 
     fn move_cursor(&mut self, pane: Pane, action: Action, delta: isize, height: usize) {
@@ -1290,6 +1318,36 @@ fn merge_local(all: &mut Vec<Finding>, local: &[Finding]) {
 mod tests {
     use super::*;
     use crate::finding::{Fix, Severity};
+
+    #[test]
+    fn the_footer_offers_only_keys_that_would_do_something_here() {
+        let paths = SshPaths::with_home(std::path::Path::new("/home/bob"));
+        let mut app = App::dashboard(paths.clone(), None, paths.known_hosts());
+        let keys = |app: &App| -> Vec<&'static str> { app.hints().iter().map(|h| h.key).collect() };
+        // Nothing found yet: no `f fix`, no `u undo`, no `Enter details`.
+        assert!(!keys(&app).contains(&"f"), "{:?}", keys(&app));
+        assert!(!keys(&app).contains(&"u"));
+        assert!(!keys(&app).contains(&"Enter"));
+        assert!(keys(&app).contains(&"q"));
+        // A finding nothing can fix: details yes, fix no.
+        app.findings = vec![Finding::new("agent-empty", Severity::Info, "t")];
+        assert!(keys(&app).contains(&"Enter"));
+        assert!(!keys(&app).contains(&"f"));
+        app.findings[0]
+            .fixes
+            .push(Fix::new(FixId::AddKeys, "t", "ssh-add"));
+        assert!(keys(&app).contains(&"f"));
+        app.undo_stack.push(7);
+        assert!(keys(&app).contains(&"u"));
+        // The known_hosts browser with no entries has nothing to delete.
+        app.pane = app
+            .panes
+            .iter()
+            .position(|p| *p == Pane::KnownHosts)
+            .unwrap();
+        assert!(!keys(&app).contains(&"d"), "{:?}", keys(&app));
+        assert!(keys(&app).contains(&"/"));
+    }
 
     #[test]
     fn a_key_the_server_accepts_but_ssh_ignores_is_one_finding_with_both_evidences() {

@@ -287,11 +287,24 @@ pub fn bindings_for(scope: Scope) -> impl Iterator<Item = &'static Binding> {
 }
 
 /// The footer line for a scope: `q quit  ? help  ...`, with each help cut to its first word(s).
-pub fn footer(scope: Scope) -> Vec<(&'static str, &'static str)> {
+pub fn footer(scope: Scope) -> Vec<Hint> {
     bindings_for(scope)
         .filter(|b| b.footer)
-        .map(|b| (b.label, short(b.help)))
+        .map(|b| Hint {
+            key: b.label,
+            label: short(b.help),
+            action: b.action,
+        })
         .collect()
+}
+
+/// One footer entry: the key, its short meaning and what it does (so the app can leave out
+/// what would do nothing here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hint {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub action: Action,
 }
 
 /// The first words of a help text, up to a comma or parenthesis: "quit, or back" → "quit".
@@ -363,7 +376,7 @@ mod tests {
     #[test]
     fn footer_is_short_words() {
         let f = footer(Scope::KnownHosts);
-        let text: Vec<String> = f.iter().map(|(k, h)| format!("{k} {h}")).collect();
+        let text: Vec<String> = f.iter().map(|h| format!("{} {}", h.key, h.label)).collect();
         assert!(text.contains(&"d delete".to_string()), "{text:?}");
         assert!(text.contains(&"/ filter".to_string()), "{text:?}");
     }

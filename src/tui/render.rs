@@ -137,7 +137,7 @@ impl App {
         {
             vec![("type", "to filter"), ("Enter", "keep"), ("Esc", "clear")]
         } else {
-            keymap::footer(self.current().scope())
+            self.hints().into_iter().map(|h| (h.key, h.label)).collect()
         };
         let mut spans = Vec::new();
         for (k, h) in pairs {
