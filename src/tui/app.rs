@@ -774,7 +774,9 @@ impl App {
             Overlay::None => {}
         }
         if self.current() == Pane::KnownHosts && self.browser.editing {
-            return self.on_filter_key(key);
+            let h = self.list_height();
+            self.browser.on_filter_key(key, h);
+            return Vec::new();
         }
         match keymap::lookup(&key) {
             Some(action) => self.act(action),
@@ -782,37 +784,14 @@ impl App {
         }
     }
 
-    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        match key.code {
-            KeyCode::Enter => self.browser.editing = false,
-            KeyCode::Esc => {
-                self.browser.editing = false;
-                self.browser.filter.clear();
-                self.browser.apply_filter();
-            }
-            KeyCode::Backspace => {
-                self.browser.filter.pop();
-                self.browser.apply_filter();
-            }
-            KeyCode::Up | KeyCode::Down => {
-                let d = if key.code == KeyCode::Up { -1 } else { 1 };
-                let h = self.list_height();
-                self.browser.move_by(d, h);
-            }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                self.browser.filter.push(c);
-                self.browser.apply_filter();
-            }
-            _ => {}
-        }
-        let h = self.list_height();
-        self.browser.scroll_into_view(h);
-        Vec::new()
-    }
-
     fn act(&mut self, action: Action) -> Vec<Effect> {
         let pane = self.current();
         let height = self.list_height();
+        // The browser owns its keys; the app keeps the ones that need the rest of the
+        // dashboard (confirmations, effects, panes).
+        if pane == Pane::KnownHosts && self.browser.act(action, height) {
+            return Vec::new();
+        }
         let page = height.max(1) as isize;
         let step = match action {
             Action::Up => Some(-1),
@@ -832,11 +811,6 @@ impl App {
             Action::Back => {
                 if pane == Pane::Findings && self.detail {
                     self.detail = false;
-                } else if pane == Pane::KnownHosts && self.browser.detail {
-                    self.browser.detail = false;
-                } else if pane == Pane::KnownHosts && !self.browser.filter.is_empty() {
-                    self.browser.filter.clear();
-                    self.browser.apply_filter();
                 } else {
                     self.quit = true;
                 }
@@ -861,7 +835,6 @@ impl App {
                     let h = self.list_height();
                     self.finding.move_by(0, self.findings.len(), h);
                 }
-                Pane::KnownHosts => self.browser.detail = !self.browser.detail,
                 _ => {}
             },
             Action::Fix => match self.fix_target() {
@@ -871,11 +844,6 @@ impl App {
                 }
                 None => self.say("Nothing to fix here.", false),
             },
-            Action::Filter if pane == Pane::KnownHosts => self.browser.editing = true,
-            Action::Select if pane == Pane::KnownHosts => {
-                self.browser.toggle_select();
-                self.browser.move_by(1, height);
-            }
             Action::Delete if pane == Pane::KnownHosts => self.confirm_delete(),
             Action::CheckNames if pane == Pane::KnownHosts => {
                 let names = browser::names_to_check(self.browser.rows());
@@ -982,11 +950,11 @@ impl App {
                 }
             }
             Pane::Findings => self.finding.move_by(delta, self.findings.len(), height),
+            Pane::KnownHosts => self.browser.move_by(delta, height),
             Pane::Server => {
                 let n = self.server_findings().len();
                 self.server_cursor.move_by(delta, n, height);
             }
-            Pane::KnownHosts => self.browser.move_by(delta, height),
             p => {
                 if let Some(t) = p.table() {
                     let len = self.table_len(p);

@@ -5,6 +5,9 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::keymap::Action;
 use crate::known_hosts::{self, Entry, KnownHosts};
 use crate::scan::{ScanResult, ScanStatus};
 
@@ -291,6 +294,74 @@ impl Browser {
         let n = self.visible.len();
         self.cursor = self.cursor.min(n.saturating_sub(1));
         self.offset = self.offset.min(self.cursor);
+    }
+
+    /// A key typed while the filter is edited: the filter and the list follow each keystroke;
+    /// Enter keeps the filter, Esc clears it, ↑↓ still move.
+    pub fn on_filter_key(&mut self, key: KeyEvent, height: usize) {
+        match key.code {
+            KeyCode::Enter => self.editing = false,
+            KeyCode::Esc => {
+                self.editing = false;
+                self.filter.clear();
+                self.apply_filter();
+            }
+            KeyCode::Backspace => {
+                self.filter.pop();
+                self.apply_filter();
+            }
+            KeyCode::Up | KeyCode::Down => {
+                let d = if key.code == KeyCode::Up { -1 } else { 1 };
+                self.move_by(d, height);
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.filter.push(c);
+                self.apply_filter();
+            }
+            _ => {}
+        }
+        self.scroll_into_view(height);
+    }
+
+    /// The browser's own keys, in a list of `height` rows: cursor moves, Enter (the whole
+    /// line), `/` (filter), Space (select), and q/Esc closing the details or clearing the
+    /// filter. `false`: not the browser's key, or nothing of its own to close (the app goes
+    /// back or quits).
+    pub fn act(&mut self, action: Action, height: usize) -> bool {
+        let page = height.max(1) as isize;
+        let step = match action {
+            Action::Up => -1,
+            Action::Down => 1,
+            Action::PageUp => -page,
+            Action::PageDown => page,
+            Action::Top => isize::MIN / 2,
+            Action::Bottom => isize::MAX / 2,
+            Action::Back if self.detail => {
+                self.detail = false;
+                return true;
+            }
+            Action::Back if !self.filter.is_empty() => {
+                self.filter.clear();
+                self.apply_filter();
+                return true;
+            }
+            Action::Enter => {
+                self.detail = !self.detail;
+                return true;
+            }
+            Action::Filter => {
+                self.editing = true;
+                return true;
+            }
+            Action::Select => {
+                self.toggle_select();
+                self.move_by(1, height);
+                return true;
+            }
+            _ => return false,
+        };
+        self.move_by(step, height);
+        true
     }
 
     /// Moves the cursor by `delta` rows and keeps it inside a window of `height` rows.
