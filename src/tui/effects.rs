@@ -1,17 +1,22 @@
-//! The dashboard's newer effects, run off the UI thread: preparing and applying fix plans,
-//! inspecting sshd's side for the Server pane, the known_hosts stale check's DNS lookups and
-//! the known_hosts scan. Each sends its message(s) back; `mod.rs` only dispatches to them.
+//! Every effect the dashboard asks for, in one place and off the UI thread: the inspection,
+//! loading known_hosts, the live probe, applying and undoing changes, preparing fix plans,
+//! sshd's side for the Server pane, the stale check's DNS lookups, the scan and the file
+//! watcher. Each sends its message(s) back over the channel; the event loop only hands effects
+//! to [`Shell::run`] (except a command run in the terminal, which needs the terminal).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant};
 
-use super::app::Msg;
+use super::app::{self, Effect, Msg};
 use super::browser::{self, Resolution};
+use super::edit;
 use super::fixes::{self, Request};
 use crate::fix::FixPlan;
+use crate::inspect::{inspect, InspectOptions};
 use crate::paths::SshPaths;
+use crate::probe::setup::ProbeRequest;
 
 /// How long the stale check waits for all answers together.
 const DNS_DEADLINE: Duration = Duration::from_secs(5);
@@ -79,16 +84,16 @@ pub fn prepare(req: Request, paths: SshPaths, tx: Sender<Msg>) {
 }
 
 pub fn apply_plans(
-    plans: &[FixPlan],
-    journal: &anyhow::Result<PathBuf>,
-    paths: &SshPaths,
-    tx: &Sender<Msg>,
+    plans: Vec<FixPlan>,
+    journal: Result<PathBuf, String>,
+    paths: SshPaths,
+    tx: Sender<Msg>,
 ) {
-    let result = match journal {
-        Ok(j) => fixes::apply_plans(plans, j, paths).map_err(|e| format!("{e:#}")),
-        Err(e) => Err(format!("{e:#}")),
-    };
-    let _ = tx.send(Msg::Applied(result));
+    std::thread::spawn(move || {
+        let result = journal
+            .and_then(|j| fixes::apply_plans(&plans, &j, &paths).map_err(|e| format!("{e:#}")));
+        let _ = tx.send(Msg::Applied(result));
+    });
 }
 
 /// Whether this machine runs (or can run) sshd: the binary is installed or its config is
@@ -213,5 +218,168 @@ pub fn scan(path: PathBuf, tx: Sender<Msg>) {
             },
         ));
         let _ = tx.send(Msg::ScanDone(Ok(())));
+    });
+}
+
+/// What the shell needs to run effects.
+pub struct Shell {
+    pub paths: SshPaths,
+    pub target: Option<String>,
+    pub probe: Option<ProbeRequest>,
+    pub known_hosts: PathBuf,
+    /// The journal fixes and undo write to, or why there is none.
+    pub journal: Result<PathBuf, String>,
+    pub tx: Sender<Msg>,
+}
+
+impl Shell {
+    /// Runs one effect off the UI thread; its result comes back as a message. (The one
+    /// exception, a command run in the terminal, needs the terminal the event loop owns.)
+    pub fn run(&self, effect: Effect) {
+        let tx = self.tx.clone();
+        match effect {
+            Effect::Inspect => {
+                let paths = self.paths.clone();
+                let target = self.target.clone();
+                std::thread::spawn(move || {
+                    let result = gather(paths, target).map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::Inspected(Box::new(result)));
+                });
+            }
+            Effect::LoadKnownHosts => {
+                let path = self.known_hosts.clone();
+                std::thread::spawn(move || {
+                    let load = match crate::inspect::read_known_hosts(&path) {
+                        Ok(Some(kh)) => browser::Load::Ready(browser::Loaded::from_known_hosts(kh)),
+                        Ok(None) => browser::Load::Missing,
+                        Err(e) => browser::Load::Failed(e),
+                    };
+                    let _ = tx.send(Msg::KnownHostsLoaded(load));
+                });
+            }
+            Effect::Probe => {
+                let Some(req) = self.probe.clone() else {
+                    return;
+                };
+                let paths = self.paths.clone();
+                std::thread::spawn(move || run_probe(req, &paths, tx));
+            }
+            Effect::Apply(action) => {
+                let (journal, paths) = (self.journal.clone(), self.paths.clone());
+                std::thread::spawn(move || {
+                    let result = journal.and_then(|j| {
+                        edit::apply(&action, &j, &paths).map_err(|e| format!("{e:#}"))
+                    });
+                    let _ = tx.send(Msg::Applied(result));
+                });
+            }
+            Effect::Undo(seq) => {
+                let (journal, paths) = (self.journal.clone(), self.paths.clone());
+                std::thread::spawn(move || {
+                    let result = journal
+                        .and_then(|j| edit::undo(seq, &j, &paths).map_err(|e| format!("{e:#}")));
+                    let _ = tx.send(Msg::Undone(result));
+                });
+            }
+            Effect::Prepare(req) => prepare(*req, self.paths.clone(), tx),
+            Effect::ApplyPlans(plans) => {
+                apply_plans(plans, self.journal.clone(), self.paths.clone(), tx)
+            }
+            Effect::InspectServer => inspect_server(tx),
+            Effect::CheckNames(names) => check_names(names, tx),
+            Effect::Scan(path) => scan(path, tx),
+            Effect::Watch => watch(self.paths.clone(), self.known_hosts.clone(), tx),
+            // Needs the terminal, which the event loop owns: see `dispatch`.
+            Effect::RunInTerminal(_) => {}
+        }
+    }
+}
+
+/// The inspection plus the permission facts of the files ssh and sshd check.
+fn gather(paths: SshPaths, target: Option<String>) -> anyhow::Result<app::Inspected> {
+    let target = target
+        .as_deref()
+        .map(crate::config::parse_target)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut opts = InspectOptions::from_env(target, None)?;
+    opts.paths = paths.clone();
+    let inspection = inspect(&opts)?;
+    let mut perms = vec![
+        (paths.home.clone(), "home", "no g/o write"),
+        (paths.ssh_dir.clone(), "~/.ssh", "0700, no g/o w"),
+        (paths.authorized_keys(), "auth. keys", "no g/o write"),
+        (paths.config(), "ssh config", "no g/o write"),
+    ];
+    for k in &inspection.keys {
+        if k.kind == crate::keys::KeyKind::Private {
+            perms.push((k.path.clone(), "private key", "0600 or 0400"));
+        }
+    }
+    let perms = perms
+        .into_iter()
+        .map(|(p, role, required)| app::PermRow {
+            shown: paths.display(&p),
+            role,
+            meta: crate::perms::stat(&p),
+            required,
+        })
+        .collect();
+    Ok(app::Inspected { inspection, perms })
+}
+
+/// The known_hosts file ssh consults for this target, from the config module, which maps `~`
+/// to `$HOME`. (`ssh -G` expands `~` in UserKnownHostsFile from the password database, not from
+/// `$HOME`, so taking its answer would compare against another home's file.)
+fn user_known_hosts(target: &str, paths: &SshPaths) -> Option<PathBuf> {
+    let target = crate::config::parse_target(target).ok()?;
+    let req = crate::config::ConfigRequest {
+        target: &target,
+        config_file: None,
+        port: None,
+        user: None,
+        identity_files: &[],
+    };
+    let cfg = crate::config::effective(&req, paths).ok()?;
+    cfg.user_known_hosts_files.first().cloned()
+}
+
+/// Runs the probe on its own tokio runtime and forwards its stages as they happen.
+fn run_probe(mut req: ProbeRequest, paths: &SshPaths, tx: Sender<Msg>) {
+    if req.known_hosts_file.is_none() {
+        req.known_hosts_file = user_known_hosts(&req.target, paths);
+    }
+    let opts = match crate::probe::setup::options(&req, paths, crate::probe::LoginMode::WithKey) {
+        Ok((opts, _)) => opts,
+        Err(e) => {
+            let _ = tx.send(Msg::ProbeFailed(format!("{e:#}")));
+            return;
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = tx.send(Msg::ProbeFailed(format!(
+                "cannot start the async runtime: {e}"
+            )));
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
+        let fwd = tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(ev) = erx.recv().await {
+                if fwd.send(Msg::Stage(ev)).is_err() {
+                    break;
+                }
+            }
+        });
+        let report = crate::probe::run(opts, Some(etx)).await;
+        let _ = forward.await;
+        let _ = tx.send(Msg::ProbeDone(Box::new(report)));
     });
 }

@@ -19,7 +19,7 @@ pub mod text;
 use std::io::{self, Stdout, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -37,7 +37,6 @@ use ratatui::Terminal;
 pub use app::{App, Effect, Msg};
 
 use crate::exit::Exit;
-use crate::inspect::{inspect, InspectOptions};
 use crate::paths::SshPaths;
 use crate::probe::setup::ProbeRequest;
 
@@ -131,7 +130,7 @@ impl TerminalGuard {
     fn run_in_terminal(
         &mut self,
         args: &[String],
-        journal: &anyhow::Result<PathBuf>,
+        journal: &Result<PathBuf, String>,
     ) -> Result<(i32, Vec<u64>), String> {
         let last_seq = || -> u64 {
             journal
@@ -205,163 +204,6 @@ impl Drop for TerminalGuard {
     }
 }
 
-/// What the shell needs to run effects.
-struct Shell {
-    paths: SshPaths,
-    target: Option<String>,
-    probe: Option<ProbeRequest>,
-    known_hosts: PathBuf,
-    journal: anyhow::Result<PathBuf>,
-    tx: Sender<Msg>,
-}
-
-impl Shell {
-    fn run(&self, effect: Effect) {
-        let tx = self.tx.clone();
-        match effect {
-            Effect::Inspect => {
-                let paths = self.paths.clone();
-                let target = self.target.clone();
-                std::thread::spawn(move || {
-                    let result = gather(paths, target).map_err(|e| format!("{e:#}"));
-                    let _ = tx.send(Msg::Inspected(Box::new(result)));
-                });
-            }
-            Effect::LoadKnownHosts => {
-                let path = self.known_hosts.clone();
-                std::thread::spawn(move || {
-                    let load = match crate::inspect::read_known_hosts(&path) {
-                        Ok(Some(kh)) => browser::Load::Ready(browser::Loaded::from_known_hosts(kh)),
-                        Ok(None) => browser::Load::Missing,
-                        Err(e) => browser::Load::Failed(e),
-                    };
-                    let _ = tx.send(Msg::KnownHostsLoaded(load));
-                });
-            }
-            Effect::Probe => {
-                let Some(req) = self.probe.clone() else {
-                    return;
-                };
-                let paths = self.paths.clone();
-                std::thread::spawn(move || run_probe(req, &paths, tx));
-            }
-            Effect::Apply(action) => {
-                let result = match &self.journal {
-                    Ok(j) => edit::apply(&action, j, &self.paths).map_err(|e| format!("{e:#}")),
-                    Err(e) => Err(format!("{e:#}")),
-                };
-                let _ = tx.send(Msg::Applied(result));
-            }
-            Effect::Undo(seq) => {
-                let result = match &self.journal {
-                    Ok(j) => edit::undo(seq, j, &self.paths).map_err(|e| format!("{e:#}")),
-                    Err(e) => Err(format!("{e:#}")),
-                };
-                let _ = tx.send(Msg::Undone(result));
-            }
-            Effect::Prepare(req) => effects::prepare(*req, self.paths.clone(), tx),
-            Effect::ApplyPlans(plans) => {
-                effects::apply_plans(&plans, &self.journal, &self.paths, &tx)
-            }
-            Effect::InspectServer => effects::inspect_server(tx),
-            Effect::CheckNames(names) => effects::check_names(names, tx),
-            Effect::Scan(path) => effects::scan(path, tx),
-            Effect::Watch => effects::watch(self.paths.clone(), self.known_hosts.clone(), tx),
-            // Needs the terminal, which the event loop owns: see `dispatch`.
-            Effect::RunInTerminal(_) => {}
-        }
-    }
-}
-
-/// The inspection plus the permission facts of the files ssh and sshd check.
-fn gather(paths: SshPaths, target: Option<String>) -> anyhow::Result<app::Inspected> {
-    let target = target
-        .as_deref()
-        .map(crate::config::parse_target)
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut opts = InspectOptions::from_env(target, None)?;
-    opts.paths = paths.clone();
-    let inspection = inspect(&opts)?;
-    let mut perms = vec![
-        (paths.home.clone(), "home", "no g/o write"),
-        (paths.ssh_dir.clone(), "~/.ssh", "0700, no g/o w"),
-        (paths.authorized_keys(), "auth. keys", "no g/o write"),
-        (paths.config(), "ssh config", "no g/o write"),
-    ];
-    for k in &inspection.keys {
-        if k.kind == crate::keys::KeyKind::Private {
-            perms.push((k.path.clone(), "private key", "0600 or 0400"));
-        }
-    }
-    let perms = perms
-        .into_iter()
-        .map(|(p, role, required)| app::PermRow {
-            shown: paths.display(&p),
-            role,
-            meta: crate::perms::stat(&p),
-            required,
-        })
-        .collect();
-    Ok(app::Inspected { inspection, perms })
-}
-
-/// The known_hosts file ssh consults for this target, from the config module, which maps `~`
-/// to `$HOME`. (`ssh -G` expands `~` in UserKnownHostsFile from the password database, not from
-/// `$HOME`, so taking its answer would compare against another home's file.)
-fn user_known_hosts(target: &str, paths: &SshPaths) -> Option<PathBuf> {
-    let target = crate::config::parse_target(target).ok()?;
-    let req = crate::config::ConfigRequest {
-        target: &target,
-        config_file: None,
-        port: None,
-        user: None,
-        identity_files: &[],
-    };
-    let cfg = crate::config::effective(&req, paths).ok()?;
-    cfg.user_known_hosts_files.first().cloned()
-}
-
-/// Runs the probe on its own tokio runtime and forwards its stages as they happen.
-fn run_probe(mut req: ProbeRequest, paths: &SshPaths, tx: Sender<Msg>) {
-    if req.known_hosts_file.is_none() {
-        req.known_hosts_file = user_known_hosts(&req.target, paths);
-    }
-    let opts = match crate::probe::setup::options(&req, paths, crate::probe::LoginMode::WithKey) {
-        Ok((opts, _)) => opts,
-        Err(e) => {
-            let _ = tx.send(Msg::ProbeFailed(format!("{e:#}")));
-            return;
-        }
-    };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = tx.send(Msg::ProbeFailed(format!(
-                "cannot start the async runtime: {e}"
-            )));
-            return;
-        }
-    };
-    rt.block_on(async move {
-        let (etx, mut erx) = tokio::sync::mpsc::unbounded_channel();
-        let fwd = tx.clone();
-        let forward = tokio::spawn(async move {
-            while let Some(ev) = erx.recv().await {
-                if fwd.send(Msg::Stage(ev)).is_err() {
-                    break;
-                }
-            }
-        });
-        let report = crate::probe::run(opts, Some(etx)).await;
-        let _ = forward.await;
-        let _ = tx.send(Msg::ProbeDone(Box::new(report)));
-    });
-}
-
 fn no_color() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
 }
@@ -375,12 +217,12 @@ pub fn run_dashboard(target: Option<String>) -> anyhow::Result<Exit> {
     }
     let known_hosts = paths.known_hosts();
     let app = App::dashboard(paths.clone(), target.clone(), known_hosts.clone());
-    let shell = Shell {
+    let shell = effects::Shell {
         probe: target.as_deref().map(ProbeRequest::for_target),
         target,
         paths,
         known_hosts,
-        journal: crate::fix::journal::journal_path(),
+        journal: crate::fix::journal::journal_path().map_err(|e| format!("{e:#}")),
         tx: mpsc::channel().0,
     };
     run_app(app, shell)
@@ -391,12 +233,12 @@ pub fn run_known_hosts(file: Option<PathBuf>) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
     let file = file.unwrap_or_else(|| paths.known_hosts());
     let app = App::known_hosts(paths.clone(), file.clone());
-    let shell = Shell {
+    let shell = effects::Shell {
         probe: None,
         target: None,
         paths,
         known_hosts: file,
-        journal: crate::fix::journal::journal_path(),
+        journal: crate::fix::journal::journal_path().map_err(|e| format!("{e:#}")),
         tx: mpsc::channel().0,
     };
     run_app(app, shell)
@@ -408,7 +250,7 @@ fn test_panic_requested() -> bool {
     std::env::var_os("SSHDOCTOR_TEST_PANIC").is_some_and(|v| v == "1")
 }
 
-fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<Exit> {
+fn run_app(mut app: App, mut shell: effects::Shell) -> anyhow::Result<Exit> {
     app.color = !no_color();
     let panic_on_key = test_panic_requested();
     let (tx, rx) = mpsc::channel();
@@ -435,7 +277,12 @@ fn run_app(mut app: App, mut shell: Shell) -> anyhow::Result<Exit> {
 
 /// Runs the effects the app asked for: a command for the terminal here (it needs the terminal),
 /// everything else on the shell's threads.
-fn dispatch(guard: &mut TerminalGuard, app: &mut App, shell: &Shell, effects: Vec<Effect>) {
+fn dispatch(
+    guard: &mut TerminalGuard,
+    app: &mut App,
+    shell: &effects::Shell,
+    effects: Vec<Effect>,
+) {
     for e in effects {
         match e {
             Effect::RunInTerminal(args) => {
@@ -471,7 +318,7 @@ enum LoopEnd {
 fn event_loop(
     guard: &mut TerminalGuard,
     app: &mut App,
-    shell: &Shell,
+    shell: &effects::Shell,
     rx: &Receiver<Msg>,
     panic_on_key: bool,
 ) -> anyhow::Result<LoopEnd> {
