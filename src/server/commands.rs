@@ -1,0 +1,37 @@
+//! The shell commands the findings show for edits that the fix module also plans natively
+//! (`fix::server`): appending a key to authorized_keys, and adding an address to a `from=`.
+//!
+//! Why a module of its own: the text a user copies and the plan `sshdoctor fix` runs must do the
+//! same thing; keeping the commands together, apart from the rules that attach them, makes the
+//! two easy to hold side by side.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::finding::shell_quote;
+
+/// The shell command that does what `fix::server::append_key_plan` does (and what `server` shows).
+pub fn append_key_command(file: &Path, pubkey: &Path, user: &str, make_dir: bool) -> String {
+    let tq = shell_quote(&file.display().to_string());
+    let pq = shell_quote(&pubkey.display().to_string());
+    let u = shell_quote(user);
+    let mkdir = match file.parent().filter(|_| make_dir) {
+        Some(d) => format!(
+            "install -d -m 700 -o {u} {} && ",
+            shell_quote(&d.display().to_string())
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{mkdir}{{ if [ -s {tq} ] && [ -n \"$(tail -c1 {tq})\" ]; then echo; fi; cat {pq}; }} >> {tq} && chown {u} {tq} && chmod 600 {tq}"
+    )
+}
+
+/// `sed` command equivalent to `fix::server::allow_from_line` on line `line` of `file`.
+pub fn allow_from_command(file: &str, line: usize, addr: IpAddr) -> String {
+    format!(
+        "sed -i {} {}",
+        shell_quote(&format!(r#"{line}s/\(from="[^"]*\)"/\1,{addr}"/I"#)),
+        shell_quote(file)
+    )
+}
