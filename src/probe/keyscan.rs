@@ -15,8 +15,8 @@ use russh::client;
 use russh::keys::ssh_key::{Algorithm, PublicKey};
 use tokio::net::TcpStream;
 
+use super::handler::{ProbeHandler, Seen};
 use super::wire::{self, BannerKind, Recorder};
-use super::{ProbeHandler, Seen};
 
 /// A host key as the server proved it.
 #[derive(Debug, Clone)]

@@ -1,0 +1,648 @@
+//! Stages 7 and 8: which keys the server accepts, asked without signing (the [`QuerySigner`]
+//! that refuses to sign once the server said PK_OK), in ssh's order and within the server's
+//! MaxAuthTries; then the real login with the accepted key (agent or key file, a passphrase only
+//! when allowed), or, for `probe --password`, one password or keyboard-interactive attempt.
+//!
+//! Why a module of its own: this is where the probe handles secrets and spends the server's
+//! failure budget, so its rules (never sign before a key is known to work, never retry a
+//! password, never exceed the limit) sit together where they can be read as one.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use russh::client::AuthResult;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::ssh_key::{HashAlg, PublicKey};
+use russh::keys::PrivateKeyWithHashAlg;
+
+use super::diagnose::{self, KeyLabel};
+use super::handler::Conn;
+use super::session::Probe;
+use super::{Identity, LoginMode, StageStatus};
+use crate::finding::Severity;
+
+/// The query signer: it is only called after the server answered PK_OK to an unsigned
+/// publickey request, so being called *is* the answer. It refuses to sign, which abandons the
+/// attempt without a signature, without the private key and without costing a failure.
+struct QuerySigner;
+
+#[derive(Debug)]
+enum QueryStop {
+    PkOk,
+    Closed,
+}
+
+impl From<russh::SendError> for QueryStop {
+    fn from(_: russh::SendError) -> Self {
+        QueryStop::Closed
+    }
+}
+
+impl russh::Signer for QuerySigner {
+    type Error = QueryStop;
+
+    async fn auth_sign(
+        &mut self,
+        _key: &AgentIdentity,
+        _hash_alg: Option<HashAlg>,
+        _to_sign: Vec<u8>,
+    ) -> Result<Vec<u8>, Self::Error> {
+        Err(QueryStop::PkOk)
+    }
+}
+
+enum Query {
+    Accepted,
+    Rejected,
+    /// The connection ended; the server's disconnect message if it sent one.
+    Closed(Option<String>),
+}
+
+/// A key ssh would offer, wherever it comes from.
+pub(super) struct Candidate {
+    label: KeyLabel,
+    key: PublicKey,
+    from_agent: bool,
+    encrypted: bool,
+    /// A `.pub` named as the identity: nothing to sign with but an agent.
+    public_only: bool,
+    /// Offer this certificate (of `key`) instead of the plain key.
+    certificate: Option<russh::keys::ssh_key::Certificate>,
+}
+
+fn label_for(
+    key: &PublicKey,
+    name: String,
+    path: Option<String>,
+    local: Option<String>,
+) -> KeyLabel {
+    KeyLabel {
+        name,
+        path,
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+        key_type: key.algorithm().as_str().to_string(),
+        local_problem: local,
+    }
+}
+
+impl Probe {
+    /// The keys ssh would offer, in OpenSSH 9.2's order (measured with `ssh -v`): key files
+    /// the agent also holds (in file order), then the agent's other keys (unless
+    /// IdentitiesOnly), then the key files the agent does not hold.
+    async fn candidates(&mut self) -> Vec<Candidate> {
+        let mut agent_keys: Vec<(PublicKey, String)> = Vec::new();
+        if let Some(sock) = &self.opts.use_agent {
+            if let Ok(Ok(mut agent)) =
+                tokio::time::timeout(self.opts.timeout, AgentClient::connect_uds(sock)).await
+            {
+                if let Ok(Ok(ids)) =
+                    tokio::time::timeout(self.opts.timeout, agent.request_identities()).await
+                {
+                    for id in ids {
+                        if let AgentIdentity::PublicKey { key, comment } = id {
+                            agent_keys.push((key, comment));
+                        }
+                    }
+                    self.agent = Some(agent);
+                }
+            }
+        }
+        let in_agent = |k: &PublicKey| agent_keys.iter().any(|(a, _)| a.key_data() == k.key_data());
+        let file_cand = |ident: &Identity, from_agent: bool| {
+            let path = ident.path.display().to_string();
+            Candidate {
+                label: label_for(
+                    &ident.public_key,
+                    path.clone(),
+                    Some(path),
+                    ident.local_problem.clone(),
+                ),
+                key: ident.public_key.clone(),
+                from_agent,
+                encrypted: ident.encrypted,
+                public_only: ident.public_only,
+                certificate: None,
+            }
+        };
+        // As ssh: a key file's certificate is offered right before the plain key.
+        let with_cert = |ident: &Identity, from_agent: bool| -> Vec<Candidate> {
+            let mut out = Vec::new();
+            if let (Some(cert), false) = (&ident.certificate, ident.public_only) {
+                let mut c = file_cand(ident, from_agent);
+                let path = format!("{}-cert.pub", ident.path.display());
+                c.label.name = format!("{path} (certificate \"{}\")", cert.key_id());
+                c.label.path = Some(ident.path.display().to_string());
+                c.certificate = Some(cert.clone());
+                out.push(c);
+            }
+            out.push(file_cand(ident, from_agent));
+            out
+        };
+        let mut out: Vec<Candidate> = self
+            .opts
+            .identities
+            .iter()
+            .filter(|i| in_agent(&i.public_key))
+            .flat_map(|i| with_cert(i, true))
+            .collect();
+        if !self.opts.identities_only {
+            for (key, comment) in &agent_keys {
+                if !self
+                    .opts
+                    .identities
+                    .iter()
+                    .any(|i| i.public_key.key_data() == key.key_data())
+                {
+                    out.push(Candidate {
+                        label: label_for(key, format!("agent: {comment}"), None, None),
+                        key: key.clone(),
+                        from_agent: true,
+                        encrypted: false,
+                        public_only: false,
+                        certificate: None,
+                    });
+                }
+            }
+        }
+        out.extend(
+            self.opts
+                .identities
+                .iter()
+                .filter(|i| !in_agent(&i.public_key))
+                .flat_map(|i| with_cert(i, false)),
+        );
+        out
+    }
+
+    async fn query(&self, conn: &mut Conn, c: &Candidate) -> Query {
+        let hash = if c.key.algorithm().is_rsa() {
+            self.rsa_hash
+        } else {
+            None
+        };
+        let mut signer = QuerySigner;
+        let user = self.opts.user.clone();
+        let ask = async {
+            match &c.certificate {
+                Some(cert) => {
+                    conn.handle
+                        .authenticate_certificate_with(user, cert.clone(), hash, &mut signer)
+                        .await
+                }
+                None => {
+                    conn.handle
+                        .authenticate_publickey_with(user, c.key.clone(), hash, &mut signer)
+                        .await
+                }
+            }
+        };
+        let answer = tokio::time::timeout(self.opts.timeout, ask).await;
+        match answer {
+            Ok(Err(QueryStop::PkOk)) | Ok(Ok(AuthResult::Success)) => Query::Accepted,
+            Ok(Ok(AuthResult::Failure {
+                remaining_methods, ..
+            })) if !remaining_methods.is_empty() => Query::Rejected,
+            Ok(Ok(AuthResult::Failure { .. })) | Ok(Err(QueryStop::Closed)) | Err(_) => {
+                // Give the session task a moment to record the server's disconnect message.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Query::Closed(conn.disconnect_message())
+            }
+        }
+    }
+
+    async fn rsa_hash_for(&mut self, conn: &Conn, cands: &[Candidate]) {
+        if self.rsa_hash.is_none() && cands.iter().any(|c| c.key.algorithm().is_rsa()) {
+            let best =
+                tokio::time::timeout(self.opts.timeout, conn.handle.best_supported_rsa_hash())
+                    .await;
+            self.rsa_hash = match best {
+                Ok(Ok(Some(h))) => h,
+                _ => Some(HashAlg::Sha512),
+            };
+        }
+    }
+
+    /// Stage 7: which keys the server accepts, asked without signing. At most `limit - 1`
+    /// refusals per connection, so the server never has to cut us off (and never logs
+    /// "maximum authentication attempts exceeded"); reconnects as needed, a bounded number of times.
+    pub(super) async fn keys(&mut self, conn: Conn) -> Option<(Conn, Candidate)> {
+        self.started("keys");
+        let t0 = Instant::now();
+        let cands = self.candidates().await;
+        if cands.is_empty() {
+            self.stage(
+                "keys",
+                StageStatus::Fail,
+                t0,
+                "no key to offer (no key files, no agent keys)",
+            );
+            let f = diagnose::no_usable_key(
+                &self.target,
+                diagnose::takes_password(&self.report.server.auth_methods),
+            );
+            self.find(f);
+            return None;
+        }
+        self.rsa_hash_for(&conn, &cands).await;
+        let mut conn = Some(conn);
+        let mut next = 0usize;
+        let mut rejected: Vec<usize> = Vec::new();
+        let mut accepted: Option<usize> = None;
+        let mut connections = 1usize;
+        let mut failures_here = 0u32;
+        let mut learned_limit = false;
+        let max_connections = cands.len() + 2;
+        while next < cands.len() && accepted.is_none() {
+            let Some(c) = conn.as_mut() else { break };
+            let cand = cands.get(next)?;
+            match self.query(c, cand).await {
+                Query::Accepted => accepted = Some(next),
+                Query::Rejected => {
+                    rejected.push(next);
+                    failures_here += 1;
+                }
+                Query::Closed(msg) => {
+                    // The server hung up in answer to this key: it counted it as the failure
+                    // that reached its limit. Learn the real limit from it.
+                    let too_many = msg.as_deref().is_some_and(|m| m.contains("Too many"));
+                    if too_many {
+                        rejected.push(next);
+                        self.limit = failures_here + 1;
+                        learned_limit = true;
+                        next += 1;
+                    }
+                    if connections >= max_connections || (!too_many && failures_here == 0) {
+                        break;
+                    }
+                    conn = None;
+                }
+            }
+            if accepted.is_some() {
+                break;
+            }
+            if conn.is_some() {
+                next += 1;
+            }
+            let budget_spent = failures_here + 1 >= self.limit;
+            if next < cands.len() && (conn.is_none() || budget_spent) {
+                if let Some(old) = conn.take() {
+                    let _ = old
+                        .handle
+                        .disconnect(russh::Disconnect::ByApplication, "", "")
+                        .await;
+                }
+                if connections >= max_connections {
+                    break;
+                }
+                connections += 1;
+                failures_here = 0;
+                conn = self.reconnect().await;
+            }
+        }
+        let label = |i: &usize| cands.get(*i).map(|c| c.label.clone());
+        let tried: Vec<KeyLabel> = rejected.iter().filter_map(label).collect();
+        let Some(ok) = accepted else {
+            let detail = format!(
+                "{} of {} keys refused over {connections} connection(s)",
+                tried.len(),
+                cands.len()
+            );
+            self.stage("keys", StageStatus::Fail, t0, detail);
+            // Keys left unasked mean the server stopped talking to us, not that it refused them.
+            let f = if tried.len() < cands.len() {
+                let ev = [format!(
+                    "{} of {} keys asked about before the connection was lost",
+                    tried.len(),
+                    cands.len()
+                )];
+                diagnose::connection_closed(&self.target, "while keys were being tried", &ev)
+            } else {
+                diagnose::key_rejected(
+                    &self.target,
+                    &tried,
+                    diagnose::takes_password(&self.report.server.auth_methods),
+                )
+            };
+            self.find(f);
+            // A refused certificate: what the client can see of why.
+            for i in &rejected {
+                if let Some(c) = cands.get(*i) {
+                    if let Some(cert) = &c.certificate {
+                        let f = diagnose::certificate_refused(&self.target, &c.label, cert);
+                        self.find(f);
+                    }
+                }
+            }
+            return None;
+        };
+        let cand = cands.get(ok)?;
+        let detail = format!(
+            "accepted: {} {} (key {} of {}, {connections} connection(s){})",
+            cand.label.name,
+            cand.label.fingerprint,
+            ok + 1,
+            cands.len(),
+            if learned_limit {
+                format!(", server allows {} attempts", self.limit)
+            } else {
+                String::new()
+            }
+        );
+        self.stage("keys", StageStatus::Ok, t0, detail);
+        // ssh offers the keys in this same order on one connection; each refusal counts.
+        if u32::try_from(ok).unwrap_or(u32::MAX) >= self.limit {
+            let f = diagnose::too_many_auth_failures(&self.target, self.limit, &tried, &cand.label);
+            self.find(f);
+        }
+        if cand.encrypted && !cand.from_agent {
+            let f = diagnose::encrypted_key_no_agent(&self.target, &cand.label);
+            self.find(f);
+        }
+        let conn = conn?;
+        Some((
+            conn,
+            Candidate {
+                label: cand.label.clone(),
+                key: cand.key.clone(),
+                from_agent: cand.from_agent,
+                encrypted: cand.encrypted,
+                public_only: cand.public_only,
+                certificate: cand.certificate.clone(),
+            },
+        ))
+    }
+
+    /// Stage 8: a real login with the accepted key (agent signature, or the key file, asking
+    /// for a passphrase only when allowed), then a clean disconnect without running anything.
+    pub(super) async fn login(&mut self, mut conn: Conn, key: Candidate) -> Option<Conn> {
+        self.started("login");
+        let t0 = Instant::now();
+        let logged_in = match self.authenticate(&mut conn, &key).await {
+            Ok(true) => {
+                self.stage(
+                    "login",
+                    StageStatus::Ok,
+                    t0,
+                    format!("authenticated with {}", key.label.name),
+                );
+                true
+            }
+            Ok(false) => {
+                self.stage(
+                    "login",
+                    StageStatus::Fail,
+                    t0,
+                    format!("the server refused the signature of {}", key.label.name),
+                );
+                false
+            }
+            Err(skip) => {
+                self.stage("login", StageStatus::Skipped, t0, skip);
+                false
+            }
+        };
+        let no_error = !self
+            .report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error);
+        if key.public_only && !key.from_agent {
+            // What ssh does with `-i key.pub`: the server would take the key, but nothing signs.
+            let f = diagnose::identity_is_public_key(&self.target, &key.label);
+            self.find(f);
+        } else if self.hop.is_none() && no_error {
+            let f = diagnose::auth_ok(&self.target, &key.label, logged_in);
+            self.find(f);
+        }
+        if logged_in && self.hop.is_none() && self.opts.forward_agent {
+            self.agent_forwarding(&conn).await;
+        }
+        if key.label.local_problem.is_some() && !key.from_agent {
+            // The probe could use the key, ssh will not: the local finding explains the failure
+            // the user actually sees.
+            let f = diagnose::accepted_key_ignored_locally(&self.target, &key.label);
+            self.find(f);
+        }
+        // A jump host's session is kept: the next host is reached through it. Without a login
+        // there is no channel, so the walk stops there. The target's session is closed.
+        if self.hop.is_some() && logged_in {
+            return Some(conn);
+        }
+        let _ = conn
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await;
+        None
+    }
+
+    /// Stages 7 and 8 of `probe --password`: no keys asked about; one password attempt, with
+    /// `password` where the server offers it, else `keyboard-interactive` answering its single
+    /// hidden prompt. Never retried; the password is never part of a stage or a finding.
+    pub(super) async fn password_login(&mut self, mut conn: Conn, password: &str) {
+        let t0 = Instant::now();
+        self.started("keys");
+        self.stage(
+            "keys",
+            StageStatus::Skipped,
+            t0,
+            "a password login was asked for (--password)",
+        );
+        self.started("login");
+        let t0 = Instant::now();
+        let methods = self.report.server.auth_methods.clone();
+        let offers = |m: &str| methods.iter().any(|x| x == m);
+        let user = self.opts.user.clone();
+        let t = self.opts.timeout;
+        let (method, outcome): (&str, Result<bool, String>) = if offers("password") {
+            let ask = conn.handle.authenticate_password(user, password);
+            (
+                "password",
+                match tokio::time::timeout(t, ask).await {
+                    Ok(Ok(r)) => Ok(r.success()),
+                    Ok(Err(e)) => Err(format!("the server ended the session: {e}")),
+                    Err(_) => Err("no answer to the password".into()),
+                },
+            )
+        } else if offers("keyboard-interactive") {
+            (
+                "keyboard-interactive",
+                self.keyboard_interactive(&mut conn, password).await,
+            )
+        } else {
+            self.stage(
+                "login",
+                StageStatus::Fail,
+                t0,
+                "the server takes no password for this user; none was sent",
+            );
+            let f = diagnose::password_auth_disabled(&self.target, &methods);
+            self.find(f);
+            let _ = conn
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "", "")
+                .await;
+            return;
+        };
+        match outcome {
+            Ok(true) => {
+                self.stage(
+                    "login",
+                    StageStatus::Ok,
+                    t0,
+                    format!("authenticated with a password ({method})"),
+                );
+                let f = diagnose::password_auth_ok(&self.target, method);
+                self.find(f);
+            }
+            Ok(false) => {
+                self.stage(
+                    "login",
+                    StageStatus::Fail,
+                    t0,
+                    format!("the server refused the password ({method})"),
+                );
+                let f = diagnose::password_rejected(&self.target, method, &methods);
+                self.find(f);
+            }
+            Err(why) => {
+                self.stage("login", StageStatus::Fail, t0, why.clone());
+                let f =
+                    diagnose::connection_closed(&self.target, "during the password login", &[why]);
+                self.find(f);
+            }
+        }
+        let _ = conn
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "")
+            .await;
+    }
+
+    /// keyboard-interactive with the password as the answer to the server's one hidden prompt.
+    /// `Ok(false)` when refused; `Err` when the server asks something else (an OTP, a question)
+    /// that a password alone cannot answer, with its prompt text.
+    async fn keyboard_interactive(
+        &mut self,
+        conn: &mut Conn,
+        password: &str,
+    ) -> Result<bool, String> {
+        use russh::client::KeyboardInteractiveAuthResponse as R;
+        let user = self.opts.user.clone();
+        let t = self.opts.timeout;
+        let start = conn
+            .handle
+            .authenticate_keyboard_interactive_start(user, None::<String>);
+        let mut answer = match tokio::time::timeout(t, start).await {
+            Ok(Ok(a)) => a,
+            Ok(Err(e)) => return Err(format!("the server ended the session: {e}")),
+            Err(_) => return Err("no answer to keyboard-interactive".into()),
+        };
+        let mut answered = false;
+        for _ in 0..4 {
+            match answer {
+                R::Success => return Ok(true),
+                R::Failure { .. } => return Ok(false),
+                R::InfoRequest { prompts, .. } if prompts.is_empty() => {
+                    let next = conn
+                        .handle
+                        .authenticate_keyboard_interactive_respond(Vec::new());
+                    answer = match tokio::time::timeout(t, next).await {
+                        Ok(Ok(a)) => a,
+                        _ => return Err("no answer to keyboard-interactive".into()),
+                    };
+                }
+                R::InfoRequest { prompts, .. } => {
+                    let hidden = prompts.len() == 1 && !prompts[0].echo;
+                    if !hidden || answered {
+                        let asked: Vec<String> = prompts
+                            .iter()
+                            .map(|p| crate::safe_text::from_wire(p.prompt.as_bytes()))
+                            .collect();
+                        return Err(format!(
+                            "the server asks for more than a password: {}",
+                            asked.join(" / ")
+                        ));
+                    }
+                    answered = true;
+                    let next = conn
+                        .handle
+                        .authenticate_keyboard_interactive_respond(vec![password.to_string()]);
+                    answer = match tokio::time::timeout(t, next).await {
+                        Ok(Ok(a)) => a,
+                        _ => return Err("no answer to keyboard-interactive".into()),
+                    };
+                }
+            }
+        }
+        Err("keyboard-interactive did not finish".into())
+    }
+
+    /// `Ok(success)` after a signed attempt; `Err(reason)` when no attempt was made.
+    async fn authenticate(&mut self, conn: &mut Conn, key: &Candidate) -> Result<bool, String> {
+        let user = self.opts.user.clone();
+        let hash = if key.key.algorithm().is_rsa() {
+            self.rsa_hash
+        } else {
+            None
+        };
+        let t = self.opts.timeout;
+        let result = if key.from_agent {
+            let agent = self.agent.as_mut().ok_or("the agent went away")?;
+            let ask = conn
+                .handle
+                .authenticate_publickey_with(user, key.key.clone(), hash, agent);
+            match tokio::time::timeout(t, ask).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(format!("the agent did not sign: {e}")),
+                Err(_) => return Err("the agent did not answer in time".into()),
+            }
+        } else {
+            let path = key.label.path.clone().ok_or("no key file")?;
+            if key.public_only {
+                return Err(format!(
+                    "{path} is a public key: there is no private key to sign with"
+                ));
+            }
+            let passphrase = match (&self.opts.login, key.encrypted) {
+                (LoginMode::Skip, _) => return Err("login not requested".into()),
+                (_, false) => None,
+                (LoginMode::WithKey, true) => {
+                    return Err("the key needs its passphrase (use --ask-passphrase)".into())
+                }
+                (LoginMode::AskPassphrase(ask), true) => match ask(std::path::Path::new(&path)) {
+                    // Wiped from memory when it goes out of scope, success or error.
+                    Some(p) => Some(zeroize::Zeroizing::new(p)),
+                    None => return Err("no passphrase given".into()),
+                },
+            };
+            if matches!(self.opts.login, LoginMode::Skip) {
+                return Err("login not requested".into());
+            }
+            // The passphrase stays in this scope; errors never include it.
+            let secret =
+                russh::keys::load_secret_key(&path, passphrase.as_ref().map(|p| p.as_str()))
+                    .map_err(|e| format!("cannot load {path}: {e}"))?;
+            let answer = match &key.certificate {
+                Some(cert) => {
+                    let ask =
+                        conn.handle
+                            .authenticate_openssh_cert(user, Arc::new(secret), cert.clone());
+                    tokio::time::timeout(t, ask).await
+                }
+                None => {
+                    let ask = conn.handle.authenticate_publickey(
+                        user,
+                        PrivateKeyWithHashAlg::new(Arc::new(secret), hash),
+                    );
+                    tokio::time::timeout(t, ask).await
+                }
+            };
+            match answer {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(format!("login failed: {e}")),
+                Err(_) => return Err("no answer to the signed request".into()),
+            }
+        };
+        Ok(matches!(result, AuthResult::Success))
+    }
+}
