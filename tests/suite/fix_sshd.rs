@@ -3,11 +3,9 @@
 //! a changed key needs an explicit extra confirmation, and `copy-id` with a password makes key
 //! login work for a real local account.
 
-mod fix_support;
-
 use std::path::PathBuf;
 
-use fix_support::*;
+use crate::fix_support::*;
 
 fn home() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();

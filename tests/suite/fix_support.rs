@@ -9,11 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 // ssh-keygen fixtures and free ports as the probe tests make them.
-#[path = "../common/sshd.rs"]
-mod common_sshd;
-pub use common_sshd::{free_port, keygen};
+pub use crate::support::sshd::{free_port, keygen};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
+pub use crate::support::BIN;
 
 /// Runs sshdoctor with HOME (and the XDG dirs) inside `home`, stdin not a terminal, no agent.
 pub fn sshdoctor(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -2,7 +2,7 @@
 //! real login against a real sshd) and an unencrypted key, no private key body line and no
 //! passphrase appears in stdout, stderr, the JSON, the report's text, or on the terminal screen.
 
-mod common;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::sshd::{keygen, Sshd, SshdOptions};
+use crate::support::sshd::{keygen, Sshd, SshdOptions};
 use sshdoctor::probe::{self, LoginMode, ProbeOptions, StageEvent, StageStatus};
 
 const PASSPHRASE: &str = "Tr0ub4dor&3-horse-staple-9f2c";
@@ -110,7 +110,7 @@ fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
     let secrets = home.secrets();
     let server = Sshd::start(SshdOptions::default());
     server.authorize(&home.key("id_ed25519.pub"));
-    let known = common::sshd::fingerprint(&server.host_key_pub());
+    let known = support::sshd::fingerprint(&server.host_key_pub());
 
     let asked = Arc::new(Mutex::new(0u32));
     let asked2 = Arc::clone(&asked);
@@ -120,12 +120,12 @@ fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
         user: "root".into(),
         display_target: format!("root@127.0.0.1:{}", server.port),
         identities: vec![
-            common::identity(&home.key("id_ecdsa"), false),
-            common::identity(&home.key("id_ed25519"), true),
+            support::identity(&home.key("id_ecdsa"), false),
+            support::identity(&home.key("id_ed25519"), true),
         ],
         use_agent: None,
         identities_only: true,
-        host_key_check: common::verdict(Some(known)),
+        host_key_check: support::verdict(Some(known)),
         timeout: Duration::from_secs(5),
         max_auth_tries: 6,
         jumps: Vec::new(),
@@ -186,10 +186,10 @@ fn a_wrong_passphrase_is_not_echoed_in_the_error() {
         port: server.port,
         user: "root".into(),
         display_target: format!("root@127.0.0.1:{}", server.port),
-        identities: vec![common::identity(&home.key("id_ed25519"), true)],
+        identities: vec![support::identity(&home.key("id_ed25519"), true)],
         use_agent: None,
         identities_only: true,
-        host_key_check: common::verdict(None),
+        host_key_check: support::verdict(None),
         timeout: Duration::from_secs(5),
         max_auth_tries: 6,
         jumps: Vec::new(),

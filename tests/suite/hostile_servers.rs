@@ -6,9 +6,9 @@
 //! Where it is quick, the real `ssh` is run against the same server first: OpenSSH is the oracle
 //! for "this server is broken", the probe must agree and say it in plain words.
 
-mod common;
+use crate::support;
 
-use common::ids;
+use crate::support::ids;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -175,7 +175,7 @@ fn opts(port: u16, timeout: Duration) -> ProbeOptions {
         identities: vec![],
         use_agent: None,
         identities_only: true,
-        host_key_check: common::verdict(None),
+        host_key_check: support::verdict(None),
         timeout,
         max_auth_tries: 6,
         login: LoginMode::WithKey,
@@ -246,7 +246,7 @@ fn assert_no_control_chars(r: &ProbeReport) {
 /// The real ssh against the same server: its stderr (what OpenSSH makes of it).
 fn ssh_says(port: u16, connect_timeout: u32) -> String {
     let home = tempfile::tempdir().expect("tempdir");
-    let out = common::sshd::ssh(
+    let out = support::sshd::ssh(
         home.path(),
         port,
         &[],

@@ -1,8 +1,6 @@
 //! `sshdoctor scan` against real sshd instances and fake listeners on 127.0.0.1, with OpenSSH
 //! (`ssh`, `ssh-keyscan`, `ssh-keygen`) as the oracle for what each verdict means.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::Read;
 use std::net::TcpListener;
@@ -12,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::sshd::{self, Sshd, SshdOptions};
+use crate::support::sshd::{self, Sshd, SshdOptions};
 use serde_json::Value;
 
 fn sshdoctor(home: &Path, args: &[&str]) -> Output {

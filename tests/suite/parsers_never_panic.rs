@@ -11,7 +11,7 @@
 //! The cargo-fuzz targets in `fuzz/` call the same functions for developers with nightly; see
 //! RELIABILITY.md for why CI uses this file instead.
 
-mod common;
+use crate::support;
 
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
@@ -273,7 +273,7 @@ fn seeds() -> Vec<Vec<u8>> {
         b"SSH-2.0-OpenSSH_9.2p1\r\n\x00\x00\x00\x2c\x04\x14aaaaaaaaaaaaaaaa\x00\x00\x00\x04abcd".to_vec(),
     ];
     for (name, pass) in [("plain", ""), ("enc", "pw")] {
-        let p = common::sshd::keygen(dir.path(), name, "ed25519", pass);
+        let p = support::sshd::keygen(dir.path(), name, "ed25519", pass);
         out.push(std::fs::read(&p).expect("key"));
         out.push(std::fs::read(p.with_extension("pub")).expect("pub"));
     }
@@ -369,7 +369,7 @@ fn enc_key() -> &'static [u8] {
     static KEY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     KEY.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let p = common::sshd::keygen(dir.path(), "enc", "ed25519", "pw");
+        let p = support::sshd::keygen(dir.path(), "enc", "ed25519", "pw");
         std::fs::read(p).expect("read key")
     })
 }

@@ -2,14 +2,12 @@
 //! `ProxyJump root@127.0.0.1:JUMP_PORT`, and each time the real `ssh -F that-config target true`
 //! first, then the probe on the same config, compared on finding ids, evidence and exit codes.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::sshd::{self, Sshd, SshdOptions};
-use common::{finding, ids, ssh_says, stage, stderr};
+use crate::support::sshd::{self, Sshd, SshdOptions};
+use crate::support::{finding, ids, ssh_says, stage, stderr};
 use sshdoctor::paths::SshPaths;
 use sshdoctor::probe::{self, setup, LoginMode, ProbeReport, StageStatus};
 

@@ -7,14 +7,14 @@
 //! "Never signs" is proven with a real sshd's VERBOSE log: unsigned publickey queries are logged
 //! as `Postponed publickey`, a signature as `Accepted publickey`.
 
-mod common;
+use crate::support;
 
-use common::stage;
+use crate::support::stage;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::sshd::{keygen, Sshd, SshdOptions};
+use crate::support::sshd::{keygen, Sshd, SshdOptions};
 use sshdoctor::probe::{self, LoginMode, ProbeOptions, ProbeReport, StageStatus};
 
 /// `connect(` lines from `strace -f -e trace=connect` while sshdoctor runs `args` in `home`.
@@ -81,7 +81,7 @@ fn fixture_home() -> tempfile::TempDir {
 #[test]
 fn local_commands_open_no_network_connection() {
     let home = fixture_home();
-    let agent = common::Agent::start();
+    let agent = support::Agent::start();
     agent.add(&home.path().join(".ssh/id_ed25519"));
     let cases: [&[&str]; 9] = [
         &[],
@@ -116,7 +116,7 @@ fn local_commands_open_no_network_connection() {
 #[test]
 fn the_tracing_does_see_a_tcp_connect_when_one_happens() {
     let home = fixture_home();
-    let port = common::sshd::free_port();
+    let port = support::sshd::free_port();
     let lines = traced_connects(
         home.path(),
         &[
@@ -142,7 +142,7 @@ fn run_probe(
     identities: Vec<sshdoctor::probe::Identity>,
     login: LoginMode,
 ) -> ProbeReport {
-    let known = common::sshd::fingerprint(&server.host_key_pub());
+    let known = support::sshd::fingerprint(&server.host_key_pub());
     let o = ProbeOptions {
         host: "127.0.0.1".into(),
         port: server.port,
@@ -151,7 +151,7 @@ fn run_probe(
         identities,
         use_agent: None,
         identities_only: true,
-        host_key_check: common::verdict(Some(known)),
+        host_key_check: support::verdict(Some(known)),
         timeout: Duration::from_secs(5),
         max_auth_tries: 6,
         login,
@@ -194,8 +194,8 @@ fn encrypted_keys_without_a_prompt_are_only_queried_never_signed() {
     let r = run_probe(
         &server,
         vec![
-            common::identity(&other, true),
-            common::identity(&right, true),
+            support::identity(&other, true),
+            support::identity(&right, true),
         ],
         LoginMode::WithKey,
     );
@@ -239,7 +239,7 @@ fn skip_mode_never_signs_even_with_an_unencrypted_key() {
 
     let r = run_probe(
         &server,
-        vec![common::identity(&key, false)],
+        vec![support::identity(&key, false)],
         LoginMode::Skip,
     );
     assert_eq!(stage(&r, "keys"), StageStatus::Ok);
@@ -252,7 +252,7 @@ fn skip_mode_never_signs_even_with_an_unencrypted_key() {
     // And the control: WithKey, which is the user asking for the login test, does sign.
     let r = run_probe(
         &server,
-        vec![common::identity(&key, false)],
+        vec![support::identity(&key, false)],
         LoginMode::WithKey,
     );
     assert_eq!(stage(&r, "login"), StageStatus::Ok, "{:#?}", r.stages);

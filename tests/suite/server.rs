@@ -4,13 +4,12 @@
 //! proves the login works again; then `sshdoctor undo --yes` must give back the broken state
 //! byte for byte and mode for mode, and the login must fail again.
 
-#[path = "server_sshd/mod.rs"]
-mod server_sshd;
+mod lab;
 
-use server_sshd::{apply_fix, finding, has_evidence, offered, Lab};
+use lab::{apply_fix, finding, has_evidence, offered, Lab};
 
 fn chmod(mode: &str, p: &std::path::Path) {
-    let o = server_sshd::run("chmod", &[mode, p.to_str().unwrap_or_default()]);
+    let o = lab::run("chmod", &[mode, p.to_str().unwrap_or_default()]);
     assert!(o.status.success());
 }
 
@@ -213,7 +212,7 @@ fn each_broken_thing_is_named_and_its_fix_works() {
             name: "wrong-owner",
             first: "",
             break_it: &|l| {
-                let o = server_sshd::run(
+                let o = lab::run(
                     "chown",
                     &["nobody", l.authorized_keys().to_str().unwrap_or_default()],
                 );
@@ -236,7 +235,7 @@ fn each_broken_thing_is_named_and_its_fix_works() {
             name: "wrong-owner-unreadable",
             first: "",
             break_it: &|l| {
-                let o = server_sshd::run(
+                let o = lab::run(
                     "chown",
                     &["nobody", l.authorized_keys().to_str().unwrap_or_default()],
                 );
@@ -261,7 +260,7 @@ fn each_broken_thing_is_named_and_its_fix_works() {
             first: "",
             break_it: &|l| {
                 let other = l.root.join("client/other");
-                server_sshd::run(
+                lab::run(
                     "ssh-keygen",
                     &[
                         "-q",

@@ -6,6 +6,9 @@
 pub mod sshd;
 pub mod tmux;
 
+/// The sshdoctor binary Cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
+
 use std::path::{Path, PathBuf};
 
 use russh::keys::ssh_key::{HashAlg, PublicKey};

@@ -4,12 +4,10 @@
 //! `ssh-keygen -y`, permission fixes and adding a key to a real `ssh-agent`. Every run has its
 //! own temp HOME; nothing touches the real ~/.ssh or agent.
 
-mod fix_support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fix_support::*;
+use crate::fix_support::*;
 use sshdoctor::fix::{self, plan, FixError};
 
 /// A temp HOME with ~/.ssh (0700).

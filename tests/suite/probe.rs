@@ -1,13 +1,13 @@
 //! The probe against real OpenSSH on 127.0.0.1: each test sets up one failure, checks that the
 //! real `ssh` fails (or succeeds) that way, then checks the probe's finding, evidence and exit code.
 
-mod common;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::sshd::{self, Sshd, SshdOptions};
-use common::{finding, ids, ssh_says, stage, stderr};
+use crate::support::sshd::{self, Sshd, SshdOptions};
+use crate::support::{finding, ids, ssh_says, stage, stderr};
 use sshdoctor::probe::{self, Identity, LoginMode, ProbeOptions, ProbeReport, StageStatus};
 
 fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOptions {
@@ -19,7 +19,7 @@ fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOpt
         identities,
         use_agent: None,
         identities_only: true,
-        host_key_check: common::verdict(known),
+        host_key_check: support::verdict(known),
         timeout: Duration::from_secs(2),
         max_auth_tries: 6,
         login: LoginMode::WithKey,
@@ -243,7 +243,7 @@ fn changed_host_key_is_an_error_with_both_fingerprints_and_stops_before_auth() {
     let new_fp = sshd::fingerprint(&server.host_key_pub());
     let r = run(opts(
         server.port,
-        vec![common::identity(&key, false)],
+        vec![support::identity(&key, false)],
         Some(old_fp.clone()),
     ));
     assert_eq!(ids(&r), ["host-key-changed"]);
@@ -279,7 +279,11 @@ fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
     let out = ssh_with_key(&home, server.port, &key, &kh);
     assert!(out.status.success(), "{}", stderr(&out));
 
-    let r = run(opts(server.port, vec![common::identity(&key, false)], None));
+    let r = run(opts(
+        server.port,
+        vec![support::identity(&key, false)],
+        None,
+    ));
     assert_eq!(ids(&r), ["host-key-unknown", "auth-ok"]);
     let fp = sshd::fingerprint(&key.with_extension("pub"));
     assert_eq!(
@@ -315,7 +319,7 @@ fn server_without_publickey_is_password_only() {
     let fp = sshd::fingerprint(&server.host_key_pub());
     let r = run(opts(
         server.port,
-        vec![common::identity(&key, false)],
+        vec![support::identity(&key, false)],
         Some(fp),
     ));
     assert_eq!(ids(&r), ["password-only"]);
@@ -349,7 +353,7 @@ fn unauthorized_keys_are_key_rejected_with_each_fingerprint() {
     let fp = sshd::fingerprint(&server.host_key_pub());
     let r = run(opts(
         server.port,
-        vec![common::identity(&a, false), common::identity(&b, false)],
+        vec![support::identity(&a, false), support::identity(&b, false)],
         Some(fp),
     ));
     assert_eq!(ids(&r), ["key-rejected"]);
@@ -388,7 +392,7 @@ fn eight_keys_against_max_auth_tries_3_find_the_working_one() {
     ssh_says(&out, "Too many authentication failures");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
-    let idents = keys.iter().map(|k| common::identity(k, false)).collect();
+    let idents = keys.iter().map(|k| support::identity(k, false)).collect();
     let r = run(opts(server.port, idents, Some(fp)));
     assert_eq!(ids(&r), ["too-many-auth-failures"]);
     let f = finding(&r, "too-many-auth-failures");
@@ -428,7 +432,7 @@ fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
     let fp = sshd::fingerprint(&server.host_key_pub());
     let r = run(opts(
         server.port,
-        vec![common::identity(&key, true)],
+        vec![support::identity(&key, true)],
         Some(fp.clone()),
     ));
     assert_eq!(ids(&r), ["encrypted-key-no-agent", "auth-ok"]);
@@ -440,7 +444,7 @@ fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
     );
 
     // With the passphrase supplied, the login is real; the passphrase is never in the report.
-    let mut o = opts(server.port, vec![common::identity(&key, true)], Some(fp));
+    let mut o = opts(server.port, vec![support::identity(&key, true)], Some(fp));
     o.login = LoginMode::AskPassphrase(Box::new(|_| Some("correct horse".into())));
     let r = run(o);
     assert_eq!(stage(&r, "login"), StageStatus::Ok);
@@ -548,7 +552,7 @@ fn cli_json_follows_the_contract_and_exit_codes() {
 fn agent_full_of_keys_hits_max_auth_tries_and_the_probe_logs_in_through_the_agent() {
     let server = Sshd::start(SshdOptions::default());
     let home = Home::new();
-    let agent = common::Agent::start();
+    let agent = support::Agent::start();
     for i in 0..6 {
         agent.add(&home.key(&format!("other{i}")));
     }
@@ -760,7 +764,7 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
         let home = Home::new();
         let key = home.key("id_ed25519");
         server.authorize(&key.with_extension("pub"));
-        let agent = common::Agent::start();
+        let agent = support::Agent::start();
         agent.add(&key);
         let fp = sshd::fingerprint(&key.with_extension("pub"));
         let kh = home.known_hosts(&server.known_hosts_line());

@@ -2,60 +2,20 @@
 //! started by the test harness. HOME is a temp dir for every run; the agent and the XDG state
 //! dir are unset so the user's own setup is never read or written.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::sshd::{self, Sshd, SshdOptions};
-use common::tmux::Tmux;
+use crate::support::sshd::{self, Sshd, SshdOptions};
+use crate::support::tmux::Tmux;
+use crate::support::BIN;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
+/// The dashboard (`sshdoctor ARGS`) in a tmux pane with HOME at `home` and no server pane.
+fn dashboard(home: &Path, args: &[&str]) -> Tmux {
+    Tmux::start_sshdoctor(home, "SSHDOCTOR_NO_SERVER_PANE=1", args)
+}
 
 impl Tmux {
-    /// Starts sshdoctor with `args` under `sh` in a 100x30 pane with HOME set; after it exits
-    /// the shell prints its exit status and the terminal modes, then waits, so the final screen
-    /// can be read.
-    fn start_sshdoctor(home: &Path, args: &[&str]) -> Tmux {
-        let quoted: Vec<String> = args
-            .iter()
-            .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-            .collect();
-        Tmux::start(&format!(
-            "env -u SSH_AUTH_SOCK -u XDG_STATE_HOME -u NO_COLOR SSHDOCTOR_NO_SERVER_PANE=1 HOME='{}' '{}' {}; echo EXIT=$?; stty -a; sleep 60",
-            home.display(),
-            BIN,
-            quoted.join(" ")
-        ))
-    }
-
-    fn screen(&self) -> String {
-        self.tmux(&["capture-pane", "-p"])
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", k]);
-        }
-    }
-
-    /// Polls the screen until it contains `needle` (bounded: 20 s), and returns it.
-    fn wait_for(&self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "never saw {needle:?}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(40));
-        }
-    }
-
     /// The pid of the program the pane's shell is running.
     fn child_pid(&self) -> u32 {
         let sh: u32 = self
@@ -131,15 +91,15 @@ fn changed_host_key_is_shown_with_both_fingerprints_and_removed_with_f_y() {
     let new_fp = sshd::fingerprint(&server.host_key_pub());
     assert_ne!(old_fp, new_fp);
 
-    let t = Tmux::start_sshdoctor(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
+    let t = dashboard(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
     let s = t.wait_for(&format!("host key is not the one known for {name}"));
     assert!(s.contains("Findings"), "{s}");
     t.keys(&["Enter"]);
     let s = t.wait_for("server now shows:");
     assert!(s.contains(&format!("known key: {old_fp}")), "{s}");
     assert!(s.contains(&format!("server now shows: {new_fp}")), "{s}");
-    // `SSHDOCTOR_CAPTURE=FILE cargo test --test tui_tmux changed_host_key` writes this screen
-    // (the README's "Dashboard" capture, assets/dashboard-host-key-changed.txt).
+    // `SSHDOCTOR_CAPTURE=FILE cargo test --test suite tui_tmux::changed_host_key` writes this
+    // screen (the README's "Dashboard" capture, assets/dashboard-host-key-changed.txt).
     if let Some(out) = std::env::var_os("SSHDOCTOR_CAPTURE") {
         let home_text = home.path().display().to_string();
         let shown = s
@@ -189,7 +149,7 @@ fn browser_filters_deletes_two_entries_and_undoes_one() {
     let original = lines.concat();
     std::fs::write(&file, &original).expect("write fixture");
 
-    let t = Tmux::start_sshdoctor(
+    let t = dashboard(
         home.path(),
         &["known-hosts", "-f", &file.display().to_string()],
     );
@@ -247,7 +207,7 @@ fn browser_filters_deletes_two_entries_and_undoes_one() {
 #[test]
 fn sigterm_restores_the_terminal() {
     let home = home();
-    let t = Tmux::start_sshdoctor(home.path(), &[]);
+    let t = dashboard(home.path(), &[]);
     t.wait_for("Findings");
     assert_eq!(
         t.tmux(&["display-message", "-p", "#{alternate_on}"]).trim(),
@@ -290,7 +250,7 @@ fn an_open_private_key_is_fixed_with_f_y_and_undone_by_sshdoctor_undo() {
     let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o7777;
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
 
-    let t = Tmux::start_sshdoctor(home.path(), &[]);
+    let t = dashboard(home.path(), &[]);
     t.wait_for("its permissions 0644 are too open");
     t.keys(&["f"]);
     let s = t.wait_for("Apply this fix?");
@@ -325,7 +285,7 @@ fn a_changed_host_key_is_trusted_only_after_typing_yes() {
     std::fs::write(&kh, &old).expect("write known_hosts");
     let new_fp = sshd::fingerprint(&server.host_key_pub());
 
-    let t = Tmux::start_sshdoctor(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
+    let t = dashboard(home.path(), &[&format!("root@127.0.0.1:{}", server.port)]);
     t.wait_for(&format!("host key is not the one known for {name}"));
     t.keys(&["Enter", "Down", "f"]);
     let s = t.wait_for("Type yes:");
@@ -365,7 +325,7 @@ fn a_changed_host_key_is_trusted_only_after_typing_yes() {
 #[test]
 fn a_missing_key_is_generated_from_the_dashboard_in_the_terminal() {
     let home = home();
-    let t = Tmux::start_sshdoctor(home.path(), &[]);
+    let t = dashboard(home.path(), &[]);
     t.wait_for("You have no SSH private key");
     t.keys(&["f"]);
     let s = t.wait_for("Run this fix here?");
@@ -416,7 +376,7 @@ fn a_missing_key_is_generated_from_the_dashboard_in_the_terminal() {
 #[test]
 fn the_dashboard_sees_a_key_generated_in_another_shell() {
     let home = home();
-    let t = Tmux::start_sshdoctor(home.path(), &[]);
+    let t = dashboard(home.path(), &[]);
     t.wait_for("You have no SSH private key");
     // "Another shell": ssh-keygen, run by the test.
     let st = std::process::Command::new("ssh-keygen")

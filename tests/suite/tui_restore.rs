@@ -1,53 +1,18 @@
 //! The terminal is given back (issue 8, point 6): after a panic (the test-only trigger
 //! `SSHDOCTOR_TEST_PANIC=1`, a panic on the first key) and after Ctrl-C, checked in a real
 //! terminal (tmux) by its state after exit: main screen, cursor visible, mouse reporting off,
-//! `stty -a` in cooked mode with echo. SIGTERM is covered in tests/tui_tmux.rs. HOME is a temp
+//! `stty -a` in cooked mode with echo. SIGTERM is covered in tui_tmux.rs. HOME is a temp
 //! dir; the agent and the XDG state dir are unset.
 
-mod common;
-
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::tmux::Tmux;
-
-const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
+use crate::support::tmux::Tmux;
+use crate::support::BIN;
 
 impl Tmux {
-    /// Starts sshdoctor under `sh` with `env` set; after it exits the shell prints the exit
-    /// status and `stty -a`, then waits so the final screen can be read.
-    fn start_sshdoctor(home: &Path, env: &str) -> Tmux {
-        Tmux::start(&format!(
-            "env -u SSH_AUTH_SOCK -u XDG_STATE_HOME -u NO_COLOR HOME='{}' {env} '{BIN}'; echo EXIT=$?; stty -a; sleep 60",
-            home.display(),
-        ))
-    }
-
-    fn flag(&self, name: &str) -> String {
-        self.tmux(&["display-message", "-p", &format!("#{{{name}}}")])
-            .trim()
-            .to_string()
-    }
-
-    /// Polls the screen until it contains `needle` (bounded: 30 s), and returns it.
-    fn wait_for(&self, needle: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.tmux(&["capture-pane", "-p", "-S", "-"]);
-            if s.contains(needle) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "never saw {needle:?}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(40));
-        }
-    }
-
     /// Waits for the dashboard, checks it took over the terminal.
     fn wait_for_dashboard(&self) {
-        self.wait_for("Findings");
+        self.wait_for_scrollback("Findings");
         assert_eq!(
             self.flag("alternate_on"),
             "1",
@@ -59,7 +24,7 @@ impl Tmux {
 
     /// After exit: main screen, cursor shown, no mouse reporting, cooked mode with echo.
     fn assert_restored(&self) -> String {
-        let s = self.wait_for("icanon");
+        let s = self.wait_for_scrollback("icanon");
         assert_eq!(self.flag("alternate_on"), "0", "{s}");
         assert_eq!(self.flag("cursor_flag"), "1", "{s}");
         assert_eq!(self.flag("mouse_any_flag"), "0", "{s}");
@@ -82,10 +47,10 @@ fn home() -> tempfile::TempDir {
 #[test]
 fn a_panic_restores_the_terminal_and_then_shows_the_message() {
     let home = home();
-    let t = Tmux::start_sshdoctor(home.path(), "SSHDOCTOR_TEST_PANIC=1");
+    let t = Tmux::start_sshdoctor(home.path(), "SSHDOCTOR_TEST_PANIC=1", &[]);
     t.wait_for_dashboard();
     t.tmux(&["send-keys", "j"]);
-    let s = t.wait_for("EXIT=");
+    let s = t.wait_for_scrollback("EXIT=");
     assert!(s.contains("EXIT=101"), "a panic exits 101:\n{s}");
     let s = t.assert_restored();
     // The message is on the main screen, readable: printed after the restore, not lost in the
@@ -102,10 +67,10 @@ fn a_panic_restores_the_terminal_and_then_shows_the_message() {
 #[test]
 fn ctrl_c_restores_the_terminal() {
     let home = home();
-    let t = Tmux::start_sshdoctor(home.path(), "");
+    let t = Tmux::start_sshdoctor(home.path(), "", &[]);
     t.wait_for_dashboard();
     t.tmux(&["send-keys", "C-c"]);
-    let s = t.wait_for("EXIT=");
+    let s = t.wait_for_scrollback("EXIT=");
     assert!(s.contains("EXIT=0"), "{s}");
     let s = t.assert_restored();
     assert!(!s.contains("Findings"), "{s}");
