@@ -3,9 +3,11 @@
 //! a changed key needs an explicit extra confirmation, and `copy-id` with a password makes key
 //! login work for a real local account.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use crate::fix_support::*;
+use crate::support::sshd::Ssh;
 
 fn home() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
@@ -17,9 +19,21 @@ fn home() -> tempfile::TempDir {
 /// A throwaway sshd on 127.0.0.1 and a client key (in `dir`) it accepts.
 fn sshd_with_client_key(dir: &std::path::Path) -> (Sshd, PathBuf) {
     let client_key = keygen(dir, "client", "ed25519", "");
-    let sshd = Sshd::start(&[], Some(&format!("{}/authorized_keys", dir.display())));
-    std::fs::copy(pubpath(&client_key), dir.join("authorized_keys")).unwrap();
+    let sshd = Sshd::start();
+    sshd.authorize(&pubpath(&client_key));
     (sshd, client_key)
+}
+
+/// The real client with everything explicit: `ssh -F /dev/null -o UserKnownHostsFile=KH
+/// -o StrictHostKeyChecking=... -o BatchMode=yes -i KEY -p PORT user@127.0.0.1 true`.
+fn ssh(home: &Path, port: u16, user: &str, key: &Path, known_hosts: &Path, strict: &str) -> Output {
+    Ssh::new(home, port, known_hosts)
+        .user(user)
+        .strict(strict)
+        .connect_timeout(5)
+        .key(key)
+        .args(&["-o", "PasswordAuthentication=no"])
+        .run()
 }
 
 fn pubpath(k: &std::path::Path) -> PathBuf {
@@ -197,10 +211,13 @@ fn a_changed_host_key_needs_more_than_yes() {
 
 #[test]
 fn copy_id_with_a_password_makes_key_login_work() {
-    let user = TestUser::create("s3cret-Pw!");
+    let user = TestUser::with_password("s3cret-Pw!");
     let h = home();
     let key = keygen(&h.path().join(".ssh"), "id_ed25519", "ed25519", "");
-    let sshd = Sshd::start(&["PasswordAuthentication yes"], None);
+    let sshd = Sshd::builder()
+        .password_auth()
+        .authorized_keys_file(".ssh/authorized_keys")
+        .start();
     let kh = h.path().join(".ssh/known_hosts");
     std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
     let target = format!("{}@127.0.0.1:{}", user.name, sshd.port);
@@ -388,7 +405,7 @@ fn host_key_fixes_follow_a_config_alias_to_the_name_and_file_ssh_uses() {
 fn copy_id_against_a_server_without_password_login_asks_nothing_and_says_why() {
     let h = home();
     let key = keygen(&h.path().join(".ssh"), "id_ed25519", "ed25519", "");
-    let sshd = Sshd::start(&[], None);
+    let sshd = Sshd::start();
     let kh = h.path().join(".ssh/known_hosts");
     std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
     let oracle = std::process::Command::new("ssh")
@@ -650,9 +667,9 @@ fn probe_with_password(
 /// login is password-auth-disabled; each as ssh itself finds it, and the password never shows.
 #[test]
 fn probe_password_tries_the_password_once_and_agrees_with_ssh() {
-    let user = TestUser::create("Pw-0k-4-test!");
+    let user = TestUser::with_password("Pw-0k-4-test!");
     let h = home();
-    let sshd = Sshd::start(&["PasswordAuthentication yes"], None);
+    let sshd = Sshd::builder().password_auth().start();
     let kh = h.path().join(".ssh/known_hosts");
     std::fs::write(&kh, sshd.known_hosts_line()).unwrap();
     let target = format!("{}@127.0.0.1:{}", user.name, sshd.port);
@@ -679,12 +696,7 @@ fn probe_password_tries_the_password_once_and_agrees_with_ssh() {
     assert!(ids_of(&v).contains(&"password-rejected".to_string()), "{v}");
     assert!(!all.contains("wrong-one"), "{all}");
     // One attempt only: ssh's and sshdoctor's (sshd writes its log lines asynchronously).
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let mut log = sshd.log();
-    while log.matches("Failed password for").count() < 2 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        log = sshd.log();
-    }
+    let log = sshd.wait_log_until(|log| log.matches("Failed password for").count() >= 2);
     assert_eq!(
         log.matches("Failed password for").count(),
         2,
@@ -692,7 +704,7 @@ fn probe_password_tries_the_password_once_and_agrees_with_ssh() {
     );
 
     // A server that takes no password: nothing is sent.
-    let keys_only = Sshd::start(&[], None);
+    let keys_only = Sshd::start();
     std::fs::write(&kh, keys_only.known_hosts_line()).unwrap();
     let target = format!("{}@127.0.0.1:{}", user.name, keys_only.port);
     let no = ssh_with_password(h.path(), keys_only.port, &user.name, &kh, "Pw-0k-4-test!");

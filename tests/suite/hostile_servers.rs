@@ -9,25 +9,14 @@
 use crate::support;
 
 use crate::support::ids;
+use crate::support::sshd::{listener as hostile, Ssh};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sshdoctor::probe::{self, LoginMode, ProbeOptions, ProbeReport, StageStatus};
-
-/// A listener on 127.0.0.1 (never any other address) whose every connection runs `serve`.
-fn hostile(serve: fn(TcpStream)) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || serve(s));
-        }
-    });
-    port
-}
 
 /// Reads (and drops) whatever the client sends for up to `ms` milliseconds.
 fn drain(s: &mut TcpStream, ms: u64) {
@@ -246,13 +235,9 @@ fn assert_no_control_chars(r: &ProbeReport) {
 /// The real ssh against the same server: its stderr (what OpenSSH makes of it).
 fn ssh_says(port: u16, connect_timeout: u32) -> String {
     let home = tempfile::tempdir().expect("tempdir");
-    let out = support::sshd::ssh(
-        home.path(),
-        port,
-        &[],
-        &home.path().join("known_hosts"),
-        &["-o", &format!("ConnectTimeout={connect_timeout}")],
-    );
+    let out = Ssh::new(home.path(), port, &home.path().join("known_hosts"))
+        .connect_timeout(connect_timeout)
+        .run();
     String::from_utf8_lossy(&out.stderr).replace('\r', "")
 }
 

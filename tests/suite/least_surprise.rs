@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::sshd::{keygen, Sshd, SshdOptions};
+use crate::support::sshd::{keygen, Sshd};
 use sshdoctor::probe::{self, LoginMode, ProbeOptions, ProbeReport, StageStatus};
 
 /// `connect(` lines from `strace -f -e trace=connect` while sshdoctor runs `args` in `home`.
@@ -116,7 +116,9 @@ fn local_commands_open_no_network_connection() {
 #[test]
 fn the_tracing_does_see_a_tcp_connect_when_one_happens() {
     let home = fixture_home();
-    let port = support::sshd::free_port();
+    // Held bound but not listening, so no test running alongside can be listening on it.
+    let closed = support::sshd::refused_port();
+    let port = closed.port;
     let lines = traced_connects(
         home.path(),
         &[
@@ -182,10 +184,7 @@ fn auth_lines(log: &str) -> Vec<&str> {
 /// `Accepted publickey` (a signature), and no password attempt although the server offers it.
 #[test]
 fn encrypted_keys_without_a_prompt_are_only_queried_never_signed() {
-    let server = Sshd::start(SshdOptions {
-        password_auth: true,
-        ..Default::default()
-    });
+    let server = Sshd::builder().password_auth().start();
     let dir = tempfile::tempdir().expect("tempdir");
     let other = keygen(dir.path(), "other", "ed25519", "pass-one");
     let right = keygen(dir.path(), "right", "ed25519", "pass-two");
@@ -229,10 +228,7 @@ fn encrypted_keys_without_a_prompt_are_only_queried_never_signed() {
 /// unencrypted, accepted key is only queried.
 #[test]
 fn skip_mode_never_signs_even_with_an_unencrypted_key() {
-    let server = Sshd::start(SshdOptions {
-        password_auth: true,
-        ..Default::default()
-    });
+    let server = Sshd::builder().password_auth().start();
     let dir = tempfile::tempdir().expect("tempdir");
     let key = keygen(dir.path(), "plain", "ed25519", "");
     server.authorize(&key.with_extension("pub"));

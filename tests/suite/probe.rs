@@ -6,7 +6,7 @@ use crate::support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::support::sshd::{self, Sshd, SshdOptions};
+use crate::support::sshd::{self, Ssh, Sshd};
 use crate::support::{finding, ids, ssh_says, stage, stderr};
 use sshdoctor::probe::{self, Identity, LoginMode, ProbeOptions, ProbeReport, StageStatus};
 
@@ -46,7 +46,7 @@ fn ssh_with_key(
     key: &std::path::Path,
     kh: &std::path::Path,
 ) -> std::process::Output {
-    sshd::ssh(home.dir.path(), port, &[key.to_path_buf()], kh, &[])
+    Ssh::new(home.dir.path(), port, kh).key(key).run()
 }
 
 struct Home {
@@ -75,7 +75,7 @@ fn closed_port_is_connection_refused_well_under_a_second() {
     let closed = sshd::refused_port();
     let port = closed.port;
     let kh = home.known_hosts("");
-    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
+    let out = Ssh::new(home.dir.path(), port, &kh).run();
     ssh_says(&out, "Connection refused");
 
     // Refused is known at once: far less than a timeout that would show waiting.
@@ -97,7 +97,9 @@ fn silent_server_is_cut_off_at_the_timeout() {
     let home = Home::new();
     let port = sshd::silent_listener();
     let kh = home.known_hosts("");
-    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &["-o", "ConnectTimeout=1"]);
+    let out = Ssh::new(home.dir.path(), port, &kh)
+        .args(&["-o", "ConnectTimeout=1"])
+        .run();
     ssh_says(&out, "Connection timed out during banner exchange");
 
     let mut o = opts(port, vec![], None);
@@ -119,7 +121,7 @@ fn a_web_server_is_named_not_ssh() {
     let home = Home::new();
     let port = sshd::http_listener();
     let kh = home.known_hosts("");
-    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
+    let out = Ssh::new(home.dir.path(), port, &kh).run();
     ssh_says(&out, "kex_exchange_identification");
 
     let r = run(opts(port, vec![], None));
@@ -138,7 +140,7 @@ fn a_server_that_hangs_up_is_connection_closed() {
     let home = Home::new();
     let port = sshd::closing_listener();
     let kh = home.known_hosts("");
-    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &[]);
+    let out = Ssh::new(home.dir.path(), port, &kh).run();
     ssh_says(
         &out,
         "kex_exchange_identification: Connection closed by remote host",
@@ -152,14 +154,13 @@ fn a_server_that_hangs_up_is_connection_closed() {
 
 #[test]
 fn ssh_rsa_only_server_is_an_algorithm_mismatch_with_the_fixing_line() {
-    let server = Sshd::start(SshdOptions {
-        host_key_type: Some("rsa"),
-        host_key_algorithms: Some("ssh-rsa".into()),
-        ..Default::default()
-    });
+    let server = Sshd::builder()
+        .host_key_type("rsa")
+        .line("HostKeyAlgorithms ssh-rsa")
+        .start();
     let home = Home::new();
     let kh = home.known_hosts("");
-    let out = sshd::ssh(home.dir.path(), server.port, &[], &kh, &[]);
+    let out = Ssh::new(home.dir.path(), server.port, &kh).run();
     ssh_says(
         &out,
         "no matching host key type found. Their offer: ssh-rsa",
@@ -189,13 +190,12 @@ fn ssh_rsa_only_server_is_an_algorithm_mismatch_with_the_fixing_line() {
 
 #[test]
 fn old_kex_only_server_lists_the_servers_whole_offer() {
-    let server = Sshd::start(SshdOptions {
-        kex: Some("diffie-hellman-group14-sha1,diffie-hellman-group1-sha1".into()),
-        ..Default::default()
-    });
+    let server = Sshd::builder()
+        .line("KexAlgorithms diffie-hellman-group14-sha1,diffie-hellman-group1-sha1")
+        .start();
     let home = Home::new();
     let kh = home.known_hosts("");
-    let out = sshd::ssh(home.dir.path(), server.port, &[], &kh, &[]);
+    let out = Ssh::new(home.dir.path(), server.port, &kh).run();
     ssh_says(&out, "no matching key exchange method found. Their offer: diffie-hellman-group14-sha1,diffie-hellman-group1-sha1");
 
     let r = run(opts(server.port, vec![], None));
@@ -221,7 +221,7 @@ fn old_kex_only_server_lists_the_servers_whole_offer() {
 
 #[test]
 fn changed_host_key_is_an_error_with_both_fingerprints_and_stops_before_auth() {
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = Home::new();
     let key = home.key("id_ed25519");
     server.authorize(&key.with_extension("pub"));
@@ -268,7 +268,7 @@ fn changed_host_key_is_an_error_with_both_fingerprints_and_stops_before_auth() {
 
 #[test]
 fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = Home::new();
     let key = home.key("id_ed25519");
     server.authorize(&key.with_extension("pub"));
@@ -305,11 +305,7 @@ fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
 
 #[test]
 fn server_without_publickey_is_password_only() {
-    let server = Sshd::start(SshdOptions {
-        password_auth: true,
-        pubkey_auth_off: true,
-        ..Default::default()
-    });
+    let server = Sshd::builder().password_auth().no_pubkey_auth().start();
     let home = Home::new();
     let key = home.key("id_ed25519");
     let kh = home.known_hosts(&server.known_hosts_line());
@@ -336,18 +332,14 @@ fn server_without_publickey_is_password_only() {
 
 #[test]
 fn unauthorized_keys_are_key_rejected_with_each_fingerprint() {
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = Home::new();
     let a = home.key("id_ed25519");
     let b = sshd::keygen(home.dir.path(), "id_rsa", "rsa", "");
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = sshd::ssh(
-        home.dir.path(),
-        server.port,
-        &[a.clone(), b.clone()],
-        &kh,
-        &[],
-    );
+    let out = Ssh::new(home.dir.path(), server.port, &kh)
+        .keys(&[a.clone(), b.clone()])
+        .run();
     ssh_says(&out, "Permission denied (publickey).");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
@@ -379,16 +371,15 @@ fn unauthorized_keys_are_key_rejected_with_each_fingerprint() {
 
 #[test]
 fn eight_keys_against_max_auth_tries_3_find_the_working_one() {
-    let server = Sshd::start(SshdOptions {
-        max_auth_tries: Some(3),
-        ..Default::default()
-    });
+    let server = Sshd::builder().line("MaxAuthTries 3").start();
     let home = Home::new();
     let keys: Vec<PathBuf> = (0..8).map(|i| home.key(&format!("key{i}"))).collect();
     let good = keys.last().expect("8 keys").clone();
     server.authorize(&good.with_extension("pub"));
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = sshd::ssh(home.dir.path(), server.port, &keys, &kh, &[]);
+    let out = Ssh::new(home.dir.path(), server.port, &kh)
+        .keys(&keys)
+        .run();
     ssh_says(&out, "Too many authentication failures");
 
     let fp = sshd::fingerprint(&server.host_key_pub());
@@ -415,13 +406,13 @@ fn eight_keys_against_max_auth_tries_3_find_the_working_one() {
     assert!(server.log().contains("Postponed publickey for root"));
 
     // The fix works: only that key, and ssh gets in.
-    let out = sshd::ssh(home.dir.path(), server.port, &[good], &kh, &[]);
+    let out = Ssh::new(home.dir.path(), server.port, &kh).key(&good).run();
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]
 fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = Home::new();
     let key = sshd::keygen(home.dir.path(), "id_ed25519", "ed25519", "correct horse");
     server.authorize(&key.with_extension("pub"));
@@ -469,7 +460,7 @@ fn cli(home: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value) {
 
 #[test]
 fn cli_json_follows_the_contract_and_exit_codes() {
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = Home::new();
     let key = home.key("id_ed25519");
     server.authorize(&key.with_extension("pub"));
@@ -550,7 +541,7 @@ fn cli_json_follows_the_contract_and_exit_codes() {
 
 #[test]
 fn agent_full_of_keys_hits_max_auth_tries_and_the_probe_logs_in_through_the_agent() {
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = Home::new();
     let agent = support::Agent::start();
     for i in 0..6 {
@@ -606,7 +597,7 @@ fn agent_full_of_keys_hits_max_auth_tries_and_the_probe_logs_in_through_the_agen
 #[test]
 fn accepted_key_with_open_mode_is_the_local_finding_and_exit_1() {
     use std::os::unix::fs::PermissionsExt;
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = Home::new();
     let ssh_dir = home.dir.path().join(".ssh");
     std::fs::create_dir(&ssh_dir).expect("mkdir");
@@ -652,7 +643,9 @@ fn dropped_syns_are_connect_timeout_at_the_timeout() {
 
     let home = Home::new();
     let kh = home.known_hosts("");
-    let out = sshd::ssh(home.dir.path(), port, &[], &kh, &["-o", "ConnectTimeout=1"]);
+    let out = Ssh::new(home.dir.path(), port, &kh)
+        .args(&["-o", "ConnectTimeout=1"])
+        .run();
     ssh_says(&out, "Connection timed out");
     assert!(
         !stderr(&out).contains("banner exchange"),
@@ -681,10 +674,9 @@ fn the_probe_negotiates_the_host_key_ssh_negotiates() {
     use std::process::Command;
     let keys = tempfile::tempdir().expect("tempdir");
     let rsa = sshd::keygen(keys.path(), "host_rsa", "rsa", "");
-    let server = Sshd::start(SshdOptions {
-        extra: vec![format!("HostKey {}", rsa.display())],
-        ..Default::default()
-    });
+    let server = Sshd::builder()
+        .line(format!("HostKey {}", rsa.display()))
+        .start();
     let home = tempfile::tempdir().expect("home");
     let ed_line = server.known_hosts_line();
     let rsa_pub = std::fs::read_to_string(rsa.with_extension("pub")).unwrap();
@@ -753,14 +745,11 @@ fn the_probe_negotiates_the_host_key_ssh_negotiates() {
 fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
     use std::process::Command;
     for allowed in [true, false] {
-        let server = Sshd::start(SshdOptions {
-            extra: if allowed {
-                Vec::new()
-            } else {
-                vec!["AllowAgentForwarding no".to_string()]
-            },
-            ..Default::default()
-        });
+        let mut server = Sshd::builder();
+        if !allowed {
+            server = server.line("AllowAgentForwarding no");
+        }
+        let server = server.start();
         let home = Home::new();
         let key = home.key("id_ed25519");
         server.authorize(&key.with_extension("pub"));
@@ -839,13 +828,12 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
     use std::process::Command;
     let cadir = tempfile::tempdir().expect("tempdir");
     let ca = sshd::keygen(cadir.path(), "ca", "ed25519", "");
-    let server = Sshd::start(SshdOptions {
-        extra: vec![format!(
+    let server = Sshd::builder()
+        .line(format!(
             "TrustedUserCAKeys {}",
             ca.with_extension("pub").display()
-        )],
-        ..Default::default()
-    });
+        ))
+        .start();
     for (principal, works) in [("root", true), ("alice", false)] {
         let home = Home::new();
         let key = home.key("id_ed25519");
@@ -930,10 +918,9 @@ fn probe_cli(
 #[test]
 fn a_cipher_pinned_in_the_config_fails_where_ssh_fails() {
     use std::process::Command;
-    let server = Sshd::start(SshdOptions {
-        ciphers: Some("aes256-gcm@openssh.com".into()),
-        ..Default::default()
-    });
+    let server = Sshd::builder()
+        .line("Ciphers aes256-gcm@openssh.com")
+        .start();
     let home = Home::new();
     let key = home.key("id_ed25519");
     server.authorize(&key.with_extension("pub"));

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::support::sshd::{self, Sshd, SshdOptions};
+use crate::support::sshd::{self, Sshd};
 use crate::support::{finding, ids, ssh_says, stage, stderr};
 use sshdoctor::paths::SshPaths;
 use sshdoctor::probe::{self, setup, LoginMode, ProbeReport, StageStatus};
@@ -115,8 +115,8 @@ fn at(jump: &Sshd) -> String {
 
 #[test]
 fn login_through_the_jump_host_reaches_the_target_and_records_its_banner() {
-    let jump = Sshd::start(SshdOptions::default());
-    let target = Sshd::start(SshdOptions::default());
+    let jump = Sshd::start();
+    let target = Sshd::start();
     let lab = Lab::new(target.port, &format!("root@127.0.0.1:{}", jump.port));
     jump.authorize(&lab.pubkey());
     target.authorize(&lab.pubkey());
@@ -172,11 +172,8 @@ fn login_through_the_jump_host_reaches_the_target_and_records_its_banner() {
 
 #[test]
 fn jump_host_without_tcp_forwarding_is_jump_forwarding_refused() {
-    let jump = Sshd::start(SshdOptions {
-        extra: vec!["AllowTcpForwarding no".into()],
-        ..Default::default()
-    });
-    let target = Sshd::start(SshdOptions::default());
+    let jump = Sshd::builder().line("AllowTcpForwarding no").start();
+    let target = Sshd::start();
     let lab = Lab::new(target.port, &format!("root@127.0.0.1:{}", jump.port));
     jump.authorize(&lab.pubkey());
     target.authorize(&lab.pubkey());
@@ -207,7 +204,7 @@ fn jump_host_without_tcp_forwarding_is_jump_forwarding_refused() {
 
 #[test]
 fn target_down_behind_the_jump_is_jump_forwarding_refused_with_connect_failed() {
-    let jump = Sshd::start(SshdOptions::default());
+    let jump = Sshd::start();
     let closed_guard = sshd::refused_port();
     let closed = closed_guard.port;
     let lab = Lab::new(closed, &format!("root@127.0.0.1:{}", jump.port));
@@ -239,8 +236,8 @@ fn target_down_behind_the_jump_is_jump_forwarding_refused_with_connect_failed() 
 
 #[test]
 fn changed_jump_host_key_stops_before_any_key_is_offered_anywhere() {
-    let jump = Sshd::start(SshdOptions::default());
-    let target = Sshd::start(SshdOptions::default());
+    let jump = Sshd::start();
+    let target = Sshd::start();
     let lab = Lab::new(target.port, &format!("root@127.0.0.1:{}", jump.port));
     jump.authorize(&lab.pubkey());
     target.authorize(&lab.pubkey());
@@ -303,8 +300,8 @@ fn changed_jump_host_key_stops_before_any_key_is_offered_anywhere() {
 
 #[test]
 fn unknown_jump_host_key_is_a_jump_warning_and_the_walk_goes_on() {
-    let jump = Sshd::start(SshdOptions::default());
-    let target = Sshd::start(SshdOptions::default());
+    let jump = Sshd::start();
+    let target = Sshd::start();
     let lab = Lab::new(target.port, &format!("root@127.0.0.1:{}", jump.port));
     jump.authorize(&lab.pubkey());
     target.authorize(&lab.pubkey());
@@ -335,8 +332,8 @@ fn unknown_jump_host_key_is_a_jump_warning_and_the_walk_goes_on() {
 
 #[test]
 fn key_refused_by_the_jump_host_is_jump_key_rejected() {
-    let jump = Sshd::start(SshdOptions::default());
-    let target = Sshd::start(SshdOptions::default());
+    let jump = Sshd::start();
+    let target = Sshd::start();
     let lab = Lab::new(target.port, &format!("root@127.0.0.1:{}", jump.port));
     target.authorize(&lab.pubkey());
     lab.trust(&[&jump, &target]);
@@ -376,8 +373,8 @@ fn key_refused_by_the_jump_host_is_jump_key_rejected() {
 
 #[test]
 fn key_refused_by_the_target_behind_a_good_jump_is_plain_key_rejected() {
-    let jump = Sshd::start(SshdOptions::default());
-    let target = Sshd::start(SshdOptions::default());
+    let jump = Sshd::start();
+    let target = Sshd::start();
     let lab = Lab::new(target.port, &format!("root@127.0.0.1:{}", jump.port));
     jump.authorize(&lab.pubkey());
     lab.trust(&[&jump, &target]);
@@ -401,9 +398,9 @@ fn key_refused_by_the_target_behind_a_good_jump_is_plain_key_rejected() {
 
 #[test]
 fn a_chain_of_two_jump_hosts_is_walked_in_order() {
-    let first = Sshd::start(SshdOptions::default());
-    let second = Sshd::start(SshdOptions::default());
-    let target = Sshd::start(SshdOptions::default());
+    let first = Sshd::start();
+    let second = Sshd::start();
+    let target = Sshd::start();
     let lab = Lab::new(
         target.port,
         &format!(

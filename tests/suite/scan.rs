@@ -1,26 +1,29 @@
 //! `sshdoctor scan` against real sshd instances and fake listeners on 127.0.0.1, with OpenSSH
 //! (`ssh`, `ssh-keyscan`, `ssh-keygen`) as the oracle for what each verdict means.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::support::sshd::{self, Sshd, SshdOptions};
+use crate::support::sshd::{self, Ssh, Sshd};
 use serde_json::Value;
 
-fn sshdoctor(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-        .args(args)
+fn sshdoctor_cmd(home: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sshdoctor"));
+    cmd.args(args)
         .env("HOME", home)
         .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sshdoctor")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn sshdoctor(home: &Path, args: &[&str]) -> Output {
+    sshdoctor_cmd(home, args).output().expect("run sshdoctor")
 }
 
 /// Each stdout line of `scan --json` is one JSON object; keyed by the known_hosts name.
@@ -78,12 +81,9 @@ fn key_fields(pubfile: &Path) -> String {
 #[test]
 fn each_host_is_classified_as_ssh_would_see_it() {
     let home = tempfile::tempdir().expect("tempdir");
-    let same = Sshd::start(SshdOptions::default());
-    let rotated = Sshd::start(SshdOptions::default());
-    let retyped = Sshd::start(SshdOptions {
-        host_key_type: Some("rsa"),
-        ..Default::default()
-    });
+    let same = Sshd::start();
+    let rotated = Sshd::start();
+    let retyped = Sshd::builder().host_key_type("rsa").start();
     let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
     let closed_guard = sshd::refused_port();
     let closed = closed_guard.port;
@@ -167,7 +167,7 @@ fn each_host_is_classified_as_ssh_would_see_it() {
         (rotated.port, true),
         (retyped.port, true),
     ] {
-        let o = sshd::ssh(home.path(), port, &[], &kh, &[]);
+        let o = Ssh::new(home.path(), port, &kh).run();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(
             err.contains("REMOTE HOST IDENTIFICATION HAS CHANGED"),
@@ -180,7 +180,7 @@ fn each_host_is_classified_as_ssh_would_see_it() {
 #[test]
 fn text_output_lists_each_host_and_the_fix() {
     let home = tempfile::tempdir().expect("tempdir");
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let old = sshd::keygen(home.path(), "old", "ed25519", "");
     let kh = home.path().join("known_hosts");
     std::fs::write(
@@ -208,7 +208,7 @@ fn text_output_lists_each_host_and_the_fix() {
 #[test]
 fn hashed_entries_are_checked_only_for_hosts_named_on_the_command_line() {
     let home = tempfile::tempdir().expect("tempdir");
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let kh = home.path().join("known_hosts");
     std::fs::write(&kh, server.known_hosts_line()).expect("write");
     let hashed = Command::new("ssh-keygen")
@@ -241,8 +241,8 @@ fn hashed_entries_are_checked_only_for_hosts_named_on_the_command_line() {
 #[test]
 fn config_hosts_are_resolved_like_ssh_and_unknown_ones_say_so() {
     let home = tempfile::tempdir().expect("tempdir");
-    let known = Sshd::start(SshdOptions::default());
-    let unknown = Sshd::start(SshdOptions::default());
+    let known = Sshd::start();
+    let unknown = Sshd::start();
     let cfg = home.path().join("config");
     std::fs::write(
         &cfg,
@@ -278,10 +278,22 @@ fn config_hosts_are_resolved_like_ssh_and_unknown_ones_say_so() {
     assert_eq!(u["status"], "unknown");
 }
 
-/// Client-side connections to `ports` that are open right now, from the kernel's table: a
-/// socket whose *remote* port is one of ours and whose state is ESTABLISHED is the scanner's end
-/// of a connection it has not closed yet (the listener's ends have our port as local port).
-fn client_sockets_open(ports: &[u16]) -> usize {
+/// The scanner's connections to `ports` that are open right now, from the kernel's table: a
+/// socket of process `pid` whose *remote* port is one of ours and whose state is ESTABLISHED is
+/// the scanner's end of a connection it has not closed yet (the listener's ends have our port
+/// as local port; other processes on the machine may connect to our ports too).
+fn client_sockets_open(ports: &[u16], pid: u32) -> usize {
+    let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .filter_map(|l| {
+                    let l = l.to_string_lossy();
+                    Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
     table
         .lines()
@@ -292,14 +304,17 @@ fn client_sockets_open(ports: &[u16]) -> usize {
                 .get(2)
                 .and_then(|a| a.rsplit(':').next())
                 .and_then(|p| u16::from_str_radix(p, 16).ok());
-            f.get(3) == Some(&"01") && rem_port.is_some_and(|p| ports.contains(&p))
+            f.get(3) == Some(&"01")
+                && rem_port.is_some_and(|p| ports.contains(&p))
+                && f.get(9).is_some_and(|i| inodes.contains(*i))
         })
         .count()
 }
 
 /// Silent listeners that record, each time a client's identification line arrives, how many
 /// of the scanner's connections to them are open at that moment (the peak can only rise then).
-fn counting_listeners(n: usize, peak: Arc<AtomicUsize>) -> Vec<u16> {
+/// The scanner is the process whose pid is in `scanner` (0 until it is spawned).
+fn counting_listeners(n: usize, peak: Arc<AtomicUsize>, scanner: Arc<AtomicU32>) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
         .collect();
@@ -310,15 +325,22 @@ fn counting_listeners(n: usize, peak: Arc<AtomicUsize>) -> Vec<u16> {
             .collect(),
     );
     for l in listeners {
-        let (ports, peak) = (Arc::clone(&ports), Arc::clone(&peak));
+        let (ports, peak, scanner) = (Arc::clone(&ports), Arc::clone(&peak), Arc::clone(&scanner));
         std::thread::spawn(move || {
             for mut s in l.incoming().flatten() {
-                let (ports, peak) = (Arc::clone(&ports), Arc::clone(&peak));
+                let (ports, peak, scanner) =
+                    (Arc::clone(&ports), Arc::clone(&peak), Arc::clone(&scanner));
                 std::thread::spawn(move || {
                     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
                     let mut buf = [0u8; 256];
                     if matches!(s.read(&mut buf), Ok(n) if n > 0) {
-                        peak.fetch_max(client_sockets_open(&ports), Ordering::SeqCst);
+                        let deadline = Instant::now() + Duration::from_secs(30);
+                        let mut pid = scanner.load(Ordering::SeqCst);
+                        while pid == 0 && Instant::now() < deadline {
+                            std::thread::sleep(Duration::from_millis(1));
+                            pid = scanner.load(Ordering::SeqCst);
+                        }
+                        peak.fetch_max(client_sockets_open(&ports, pid), Ordering::SeqCst);
                         while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
                     }
                 });
@@ -332,7 +354,8 @@ fn counting_listeners(n: usize, peak: Arc<AtomicUsize>) -> Vec<u16> {
 fn concurrency_bounds_the_open_connections() {
     let home = tempfile::tempdir().expect("tempdir");
     let peak = Arc::new(AtomicUsize::new(0));
-    let ports = counting_listeners(9, Arc::clone(&peak));
+    let scanner = Arc::new(AtomicU32::new(0));
+    let ports = counting_listeners(9, Arc::clone(&peak), Arc::clone(&scanner));
     let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
     let text: String = ports
         .iter()
@@ -340,7 +363,7 @@ fn concurrency_bounds_the_open_connections() {
         .collect();
     let kh = home.path().join("known_hosts");
     std::fs::write(&kh, text).expect("write");
-    let out = sshdoctor(
+    let child = sshdoctor_cmd(
         home.path(),
         &[
             "scan",
@@ -354,7 +377,13 @@ fn concurrency_bounds_the_open_connections() {
             "--timeout",
             "2",
         ],
-    );
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("run sshdoctor");
+    scanner.store(child.id(), Ordering::SeqCst);
+    let out = child.wait_with_output().expect("wait for sshdoctor");
     let r = json_lines(&out);
     assert_eq!(r.len(), 9, "{out:?}");
     assert!(r.values().all(|v| v["reason"] == "timeout"), "{r:?}");
@@ -374,8 +403,8 @@ fn the_browser_scan_marks_the_entry_whose_key_changed() {
     use sshdoctor::tui::{effects, App, Effect, Msg};
 
     let home = tempfile::tempdir().expect("tempdir");
-    let same = Sshd::start(SshdOptions::default());
-    let rotated = Sshd::start(SshdOptions::default());
+    let same = Sshd::start();
+    let rotated = Sshd::start();
     let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
     let closed_guard = sshd::refused_port();
     let closed = closed_guard.port;
@@ -482,7 +511,7 @@ fn hashed_name(name: &str, salt: u8) -> String {
 #[test]
 fn plain_and_hashed_lines_together_get_the_verdict_ssh_gives() {
     let home = tempfile::tempdir().expect("tempdir");
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
     let old_key = key_fields(&old.with_extension("pub"));
     let current = key_fields(&server.host_key_pub());
@@ -519,13 +548,7 @@ fn plain_and_hashed_lines_together_get_the_verdict_ssh_gives() {
         let r = json_lines(&out);
         assert_eq!(r[&name]["status"], *want, "case {i}: {out:?}");
         // The oracle: ssh with this file as its known_hosts.
-        let o = sshd::ssh(
-            home.path(),
-            server.port,
-            &[],
-            &kh,
-            &["-o", "StrictHostKeyChecking=yes"],
-        );
+        let o = Ssh::new(home.path(), server.port, &kh).strict("yes").run();
         let err = String::from_utf8_lossy(&o.stderr);
         let ssh_says = if err.contains("REVOKED HOST KEY") {
             "revoked"

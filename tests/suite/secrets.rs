@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::sshd::{keygen, Sshd, SshdOptions};
+use crate::support::sshd::{keygen, Sshd};
 use sshdoctor::probe::{self, LoginMode, ProbeOptions, StageEvent, StageStatus};
 
 const PASSPHRASE: &str = "Tr0ub4dor&3-horse-staple-9f2c";
@@ -108,7 +108,7 @@ fn local_commands_never_print_key_bytes() {
 fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
     let home = Home::new();
     let secrets = home.secrets();
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     server.authorize(&home.key("id_ed25519.pub"));
     let known = support::sshd::fingerprint(&server.host_key_pub());
 
@@ -178,7 +178,7 @@ fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
 #[test]
 fn a_wrong_passphrase_is_not_echoed_in_the_error() {
     let home = Home::new();
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     server.authorize(&home.key("id_ed25519.pub"));
     let wrong = "wrong-passphrase-5d1e-do-not-print";
     let o = ProbeOptions {
@@ -223,7 +223,7 @@ fn a_wrong_passphrase_is_not_echoed_in_the_error() {
 fn cli_probe_on_a_terminal_never_shows_the_passphrase() {
     let home = Home::new();
     let secrets = home.secrets();
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     server.authorize(&home.key("id_ed25519.pub"));
     let kh = home.path().join("known_hosts_test");
     std::fs::write(&kh, server.known_hosts_line()).expect("write known_hosts");

@@ -6,6 +6,7 @@
 
 mod lab;
 
+use crate::support::sshd::keygen;
 use lab::{apply_fix, finding, has_evidence, offered, Lab};
 
 fn chmod(mode: &str, p: &std::path::Path) {
@@ -259,19 +260,7 @@ fn each_broken_thing_is_named_and_its_fix_works() {
             name: "key-missing",
             first: "",
             break_it: &|l| {
-                let other = l.root.join("client/other");
-                lab::run(
-                    "ssh-keygen",
-                    &[
-                        "-q",
-                        "-t",
-                        "ed25519",
-                        "-N",
-                        "",
-                        "-f",
-                        other.to_str().unwrap_or_default(),
-                    ],
-                );
+                let other = keygen(&l.root.join("client"), "other", "ed25519", "");
                 let pubk = std::fs::read(other.with_extension("pub")).unwrap_or_default();
                 std::fs::write(l.authorized_keys(), pubk).expect("write");
             },

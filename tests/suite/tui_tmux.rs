@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::sshd::{self, Sshd, SshdOptions};
+use crate::support::sshd::{self, Sshd};
 use crate::support::tmux::Tmux;
 use crate::support::BIN;
 
@@ -73,7 +73,7 @@ fn ssh_keygen_remove(content: &[u8], name: &str) -> Vec<u8> {
 
 #[test]
 fn changed_host_key_is_shown_with_both_fingerprints_and_removed_with_f_y() {
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = home();
     let keys = tempfile::tempdir().expect("tempdir");
     let name = format!("[127.0.0.1]:{}", server.port);
@@ -276,7 +276,7 @@ fn an_open_private_key_is_fixed_with_f_y_and_undone_by_sshdoctor_undo() {
 
 #[test]
 fn a_changed_host_key_is_trusted_only_after_typing_yes() {
-    let server = Sshd::start(SshdOptions::default());
+    let server = Sshd::start();
     let home = home();
     let keys = tempfile::tempdir().expect("tempdir");
     let name = format!("[127.0.0.1]:{}", server.port);

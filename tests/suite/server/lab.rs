@@ -3,13 +3,13 @@
 //! 127.0.0.1 only, and a HOME of its own for sshdoctor (so its fix journal never lands in the
 //! real home). Everything is undone on Drop: sshd killed and waited for, user deleted, tree
 //! removed.
-#![allow(dead_code)]
 
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+
+use crate::support::sshd::{keygen, Ssh, Sshd};
+use crate::support::user::TestUser;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -25,8 +25,9 @@ pub struct Lab {
     pub config: PathBuf,
     pub log: PathBuf,
     pub port: u16,
-    sshd: Option<Child>,
-    created_user: bool,
+    sshd: Option<Sshd>,
+    /// The test user, if the lab made one: deleted on drop.
+    _account: Option<TestUser>,
 }
 
 pub fn run(cmd: &str, args: &[&str]) -> std::process::Output {
@@ -43,39 +44,6 @@ fn ok(cmd: &str, args: &[&str]) {
         o.status.success(),
         "{cmd} {args:?} failed: {}",
         String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// useradd/userdel take a lock on /etc/passwd; tests running in parallel may meet there.
-fn retry(cmd: &str, args: &[&str]) {
-    for _ in 0..50 {
-        let o = run(cmd, args);
-        if o.status.success() {
-            return;
-        }
-        let err = String::from_utf8_lossy(&o.stderr);
-        if !err.contains("lock") {
-            panic!("{cmd} {args:?} failed: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("{cmd} {args:?}: /etc/passwd stayed locked");
-}
-
-fn keygen(path: &Path) {
-    ok(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "lab",
-            "-f",
-            path.to_str().unwrap_or_default(),
-        ],
     );
 }
 
@@ -103,27 +71,14 @@ impl Lab {
             "chmod",
             &["0700", root.join("client").to_str().unwrap_or_default()],
         );
-        let (user, home) = if new_user {
-            let name = format!("sdt{}x{n}", pid % 100_000);
-            let home = root.join("home").join(&name);
-            retry(
-                "useradd",
-                &[
-                    "-M",
-                    "-d",
-                    home.to_str().unwrap_or_default(),
-                    "-s",
-                    "/bin/sh",
-                    &name,
-                ],
-            );
-            retry("usermod", &["-p", "*", &name]);
-            (name, home)
-        } else {
-            ("root".to_string(), root.join("rootkeys"))
+        let account = new_user.then(|| TestUser::with_home(&root.join("home").join("user")));
+        let (user, home) = match &account {
+            Some(a) => (a.name.clone(), a.home.clone()),
+            None => ("root".to_string(), root.join("rootkeys")),
         };
+        keygen(&root.join("sshd"), "host_ed25519", "ed25519", "");
         let mut lab = Lab {
-            key: root.join("client/id_ed25519"),
+            key: keygen(&root.join("client"), "id_ed25519", "ed25519", ""),
             pubkey: root.join("client/id_ed25519.pub"),
             known_hosts: root.join("client/known_hosts"),
             config: root.join("sshd/sshd_config"),
@@ -133,10 +88,8 @@ impl Lab {
             home,
             port: 0,
             sshd: None,
-            created_user: new_user,
+            _account: account,
         };
-        keygen(&lab.root.join("sshd/host_ed25519"));
-        keygen(&lab.key);
         lab.reset_files();
         lab
     }
@@ -166,83 +119,37 @@ impl Lab {
         self.ssh_dir().join("authorized_keys")
     }
 
-    /// Writes sshd_config: `first` lines come first (sshd keeps the first value of a keyword),
-    /// `last` after the defaults (for Match blocks).
-    pub fn write_config(&self, first: &str, last: &str) {
-        let d = self.root.join("sshd");
-        let text = format!(
-            "{first}\nPort {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\n\
-             UsePAM no\nStrictModes yes\nPasswordAuthentication no\n\
-             KbdInteractiveAuthentication no\nLogLevel VERBOSE\n\
-             AuthorizedKeysFile .ssh/authorized_keys\n{last}\n",
-            port = self.port,
-            hk = d.join("host_ed25519").display(),
-            pid = d.join("sshd.pid").display(),
-        );
-        std::fs::write(&self.config, text).expect("write sshd_config");
-    }
-
-    /// Starts sshd with this config on a free loopback port, a fresh log named after `case`.
+    /// Starts sshd on a free loopback port with StrictModes yes and each user's own
+    /// `.ssh/authorized_keys`, a fresh log named after `case`: `first` lines come first (sshd
+    /// keeps the first value of a keyword), `last` after the defaults (for Match blocks).
     pub fn start(&mut self, case: &str, first: &str, last: &str) {
         self.stop();
-        std::fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd");
-        self.log = self.root.join(format!("sshd/{case}.log"));
-        for _ in 0..20 {
-            self.port = free_port();
-            self.write_config(first, last);
-            if self.spawn() {
-                return;
-            }
+        let dir = self.root.join("sshd");
+        let mut b = Sshd::builder()
+            .in_dir(&dir)
+            .host_key(&dir.join("host_ed25519"))
+            .log_name(&format!("{case}.log"))
+            .strict_modes()
+            .authorized_keys_file(".ssh/authorized_keys");
+        for l in first.lines() {
+            b = b.line(l);
         }
-        panic!("sshd did not start: {}", self.log_text());
+        for l in last.lines() {
+            b = b.last(l);
+        }
+        let sshd = b.start();
+        self.port = sshd.port;
+        self.log = sshd.log_path().to_path_buf();
+        self.sshd = Some(sshd);
     }
 
     /// Restarts sshd with the config file as it is now (after a fix edited it), same port.
     pub fn reload(&mut self) {
-        self.stop();
-        for _ in 0..50 {
-            if self.spawn() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("sshd did not restart: {}", self.log_text());
-    }
-
-    fn spawn(&mut self) -> bool {
-        let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(&self.config)
-            .arg("-E")
-            .arg(&self.log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn sshd");
-        self.sshd = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if TcpStream::connect(SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port)).is_ok() {
-                return true;
-            }
-            if let Some(c) = self.sshd.as_mut() {
-                if let Ok(Some(_)) = c.try_wait() {
-                    self.sshd = None;
-                    return false;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.stop();
-        false
+        self.sshd.as_mut().expect("sshd started").restart();
     }
 
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.sshd.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.sshd = None;
     }
 
     pub fn log_text(&self) -> String {
@@ -251,35 +158,13 @@ impl Lab {
 
     /// A real `ssh` login with only the lab's key, known_hosts and no agent.
     pub fn login(&self) -> Result<(), String> {
-        let o = Command::new("ssh")
-            .args(["-F", "/dev/null"])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .args([
-                "-o",
-                "GlobalKnownHostsFile=/dev/null",
-                "-o",
-                "StrictHostKeyChecking=accept-new",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "IdentityAgent=none",
-                "-o",
-                "ConnectTimeout=5",
-                "-o",
-                "LogLevel=ERROR",
-                "-i",
-            ])
-            .arg(&self.key)
-            .arg("-p")
-            .arg(self.port.to_string())
-            .arg(format!("{}@127.0.0.1", self.user))
-            .arg("true")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ssh");
+        let o = Ssh::new(&self.root.join("client"), self.port, &self.known_hosts)
+            .user(&self.user)
+            .strict("accept-new")
+            .connect_timeout(5)
+            .key(&self.key)
+            .args(&["-o", "IdentityAgent=none", "-o", "LogLevel=ERROR"])
+            .run();
         if o.status.success() {
             Ok(())
         } else {
@@ -375,28 +260,8 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         self.stop();
-        if self.created_user {
-            for _ in 0..50 {
-                match Command::new("userdel").arg(&self.user).output() {
-                    Ok(o)
-                        if !o.status.success()
-                            && String::from_utf8_lossy(&o.stderr).contains("lock") =>
-                    {
-                        std::thread::sleep(Duration::from_millis(100))
-                    }
-                    _ => break,
-                }
-            }
-        }
         let _ = std::fs::remove_dir_all(&self.root);
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a loopback port")
 }
 
 /// The finding with this id, if any.

@@ -1,10 +1,9 @@
 //! Shared test helpers: real sshd instances and fake servers ([`sshd`]), a private tmux server
 //! ([`tmux`]), and ways to build probe inputs from files ssh-keygen wrote.
 
-#![allow(dead_code)]
-
 pub mod sshd;
 pub mod tmux;
+pub mod user;
 
 /// The sshdoctor binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");

@@ -1,45 +1,351 @@
-//! Real OpenSSH servers and tiny fake servers on 127.0.0.1 for integration tests.
+//! Real OpenSSH servers, the real client, and tiny fake servers on 127.0.0.1.
 //!
-//! Each [`Sshd`] runs `/usr/sbin/sshd -D -e` from its own temp dir, with its own host key,
-//! AuthorizedKeysFile and log, on a free high port; it is killed and reaped on drop. Nothing here
-//! reads or writes the real ~/.ssh, and every child gets `HOME` pointed at a temp dir.
-
-#![allow(dead_code)]
+//! Every [`Sshd`] comes from [`Sshd::builder`]: `/usr/sbin/sshd -D -e` with its own host key,
+//! sshd_config, AuthorizedKeysFile and log in a directory of its own (a temp dir unless the test
+//! names one), on a free high port. It counts as started when sshd itself logs that it listens
+//! on that port (so a test never mistakes another test's listener for it), and it is killed and
+//! reaped on drop. Nothing here reads or writes the real ~/.ssh, and every child gets `HOME`
+//! pointed at a temp dir.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub const SSHD: &str = "/usr/sbin/sshd";
+const SSHD: &str = "/usr/sbin/sshd";
 
-/// What to change from the minimal test sshd_config.
-#[derive(Debug, Clone, Default)]
-pub struct SshdOptions {
-    /// `ed25519` (default) or `rsa`.
-    pub host_key_type: Option<&'static str>,
-    pub max_auth_tries: Option<u32>,
-    pub password_auth: bool,
-    pub pubkey_auth_off: bool,
-    pub kex: Option<String>,
-    pub host_key_algorithms: Option<String>,
-    pub ciphers: Option<String>,
-    pub macs: Option<String>,
-    /// Raw extra lines, placed first (the first value of a keyword wins in sshd_config).
-    pub extra: Vec<String>,
+/// How long sshd may take to start, and a log line to appear, on a loaded machine.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// What to change from the minimal test sshd_config (see [`SshdBuilder::start`]).
+pub struct SshdBuilder {
+    dir: Option<PathBuf>,
+    host_key_type: &'static str,
+    host_key: Option<PathBuf>,
+    log_name: String,
+    first: Vec<String>,
+    last: Vec<String>,
+    authorized_keys_file: Option<String>,
+    strict_modes: bool,
+    password_auth: bool,
+    pubkey_auth: bool,
 }
 
 pub struct Sshd {
     pub port: u16,
-    pub dir: tempfile::TempDir,
+    /// The temp dir holding the files, when the builder made one (removed on drop).
+    _temp: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    host_key: PathBuf,
     child: Child,
 }
 
+impl Sshd {
+    /// A server with the defaults: ed25519 host key, keys only, `PermitRootLogin
+    /// prohibit-password`, its own empty AuthorizedKeysFile (see [`Sshd::authorize`]).
+    pub fn start() -> Sshd {
+        Sshd::builder().start()
+    }
+
+    pub fn builder() -> SshdBuilder {
+        SshdBuilder {
+            dir: None,
+            host_key_type: "ed25519",
+            host_key: None,
+            log_name: "sshd.log".into(),
+            first: Vec::new(),
+            last: Vec::new(),
+            authorized_keys_file: None,
+            strict_modes: false,
+            password_auth: false,
+            pubkey_auth: true,
+        }
+    }
+}
+
+impl SshdBuilder {
+    /// An sshd_config line put before the defaults: sshd keeps the first value of a keyword, so
+    /// this wins over them (`KexAlgorithms ...`, `HostKey ...` for a second host key, ...).
+    pub fn line(mut self, line: impl Into<String>) -> Self {
+        self.first.push(line.into());
+        self
+    }
+
+    /// An sshd_config line put after the defaults (`Match` blocks, which must come last).
+    pub fn last(mut self, line: impl Into<String>) -> Self {
+        self.last.push(line.into());
+        self
+    }
+
+    /// The type of the host key generated for this server (`ed25519` unless set).
+    pub fn host_key_type(mut self, key_type: &'static str) -> Self {
+        self.host_key_type = key_type;
+        self
+    }
+
+    /// An existing private host key instead of a generated one (its `.pub` beside it).
+    pub fn host_key(mut self, path: &Path) -> Self {
+        self.host_key = Some(path.to_path_buf());
+        self
+    }
+
+    /// `PasswordAuthentication yes` and `PermitRootLogin yes` (otherwise keys only).
+    pub fn password_auth(mut self) -> Self {
+        self.password_auth = true;
+        self
+    }
+
+    /// `PubkeyAuthentication no`.
+    pub fn no_pubkey_auth(mut self) -> Self {
+        self.pubkey_auth = false;
+        self
+    }
+
+    /// `StrictModes yes` (otherwise no: the temp dirs are not laid out for it).
+    pub fn strict_modes(mut self) -> Self {
+        self.strict_modes = true;
+        self
+    }
+
+    /// `AuthorizedKeysFile SPEC` (e.g. `.ssh/authorized_keys`, each user's own) instead of the
+    /// server's own file, which [`Sshd::authorize`] fills.
+    pub fn authorized_keys_file(mut self, spec: &str) -> Self {
+        self.authorized_keys_file = Some(spec.to_string());
+        self
+    }
+
+    /// Keeps sshd_config, the log, the pid file and a generated host key in `dir` (which the
+    /// test owns and removes) instead of in a temp dir of the server's own.
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// The log's file name in the server's directory (`sshd.log` unless set).
+    pub fn log_name(mut self, name: &str) -> Self {
+        self.log_name = name.to_string();
+        self
+    }
+
+    /// Writes `DIR/sshd_config` (the [`SshdBuilder::line`]s, then `Port`, `ListenAddress
+    /// 127.0.0.1`, `HostKey`, `PidFile`, `AuthorizedKeysFile`, `UsePAM no`, `StrictModes`, the
+    /// authentication settings and `LogLevel VERBOSE`, then the [`SshdBuilder::last`] lines) and
+    /// starts sshd with it on a free port, trying another port while the one picked turns out
+    /// to be taken.
+    pub fn start(self) -> Sshd {
+        std::fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd");
+        let (temp, dir) = match &self.dir {
+            Some(d) => (None, d.clone()),
+            None => {
+                let t = tempfile::tempdir().expect("tempdir");
+                let d = t.path().to_path_buf();
+                (Some(t), d)
+            }
+        };
+        let host_key = match &self.host_key {
+            Some(k) => k.clone(),
+            None => {
+                let kt = self.host_key_type;
+                keygen(&dir, &format!("host_{kt}"), kt, "")
+            }
+        };
+        let authorized_keys = match &self.authorized_keys_file {
+            Some(spec) => spec.clone(),
+            None => {
+                let own = dir.join("authorized_keys");
+                std::fs::write(&own, "").expect("write authorized_keys");
+                own.display().to_string()
+            }
+        };
+        let config = dir.join("sshd_config");
+        let log = dir.join(&self.log_name);
+        for _ in 0..20 {
+            let port = free_port();
+            std::fs::write(
+                &config,
+                self.config_text(port, &dir, &host_key, &authorized_keys),
+            )
+            .expect("write sshd_config");
+            match spawn(&config, &log, &dir, port) {
+                Ok(child) => {
+                    return Sshd {
+                        port,
+                        _temp: temp,
+                        dir,
+                        config,
+                        log,
+                        host_key,
+                        child,
+                    }
+                }
+                Err(said) if said.contains("Address already in use") => continue,
+                Err(said) => panic!("sshd did not start: {said}"),
+            }
+        }
+        panic!("sshd found no free port: {}", read_log(&log, 0));
+    }
+
+    fn config_text(&self, port: u16, dir: &Path, host_key: &Path, authorized_keys: &str) -> String {
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        let mut cfg = String::new();
+        for l in &self.first {
+            cfg.push_str(&format!("{l}\n"));
+        }
+        cfg.push_str(&format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\n\
+             AuthorizedKeysFile {authorized_keys}\nUsePAM no\nStrictModes {}\n",
+            host_key.display(),
+            dir.join("sshd.pid").display(),
+            yes_no(self.strict_modes),
+        ));
+        if self.password_auth {
+            cfg.push_str("PermitRootLogin yes\n");
+        }
+        cfg.push_str(&format!(
+            "PasswordAuthentication {}\nKbdInteractiveAuthentication no\n",
+            yes_no(self.password_auth)
+        ));
+        if !self.pubkey_auth {
+            cfg.push_str("PubkeyAuthentication no\n");
+        }
+        cfg.push_str("LogLevel VERBOSE\n");
+        for l in &self.last {
+            cfg.push_str(&format!("{l}\n"));
+        }
+        cfg
+    }
+}
+
+/// Starts sshd with `config`, logging to `log` (which sshd appends to), and waits for the line
+/// it logs once it listens on `port`. Err with what it logged when it exits first.
+fn spawn(config: &Path, log: &Path, home: &Path, port: u16) -> Result<Child, String> {
+    let from = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    let mut child = Command::new(SSHD)
+        .args(["-D", "-e", "-f"])
+        .arg(config)
+        .arg("-E")
+        .arg(log)
+        .env("HOME", home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sshd");
+    let listening = format!("Server listening on 127.0.0.1 port {port}.");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        if read_log(log, from).contains(&listening) {
+            return Ok(child);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{status}: {}", read_log(log, from)));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "sshd did not log {listening:?} within {DEADLINE:?}: {}",
+                read_log(log, from)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The log from byte `from` on.
+fn read_log(log: &Path, from: u64) -> String {
+    let bytes = std::fs::read(log).unwrap_or_default();
+    let from = usize::try_from(from).unwrap_or(usize::MAX);
+    String::from_utf8_lossy(bytes.get(from..).unwrap_or_default()).into_owned()
+}
+
+impl Sshd {
+    /// Appends a public key file's line to this server's own AuthorizedKeysFile.
+    pub fn authorize(&self, pubkey: &Path) {
+        let line = std::fs::read_to_string(pubkey).expect("read .pub");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("authorized_keys"))
+            .expect("open the server's own authorized_keys");
+        f.write_all(line.as_bytes()).expect("append");
+    }
+
+    pub fn host_key_pub(&self) -> PathBuf {
+        PathBuf::from(format!("{}.pub", self.host_key.display()))
+    }
+
+    /// A known_hosts line for this server as ssh would write it: `[127.0.0.1]:PORT type key`.
+    pub fn known_hosts_line(&self) -> String {
+        format!(
+            "[127.0.0.1]:{} {}\n",
+            self.port,
+            key_words(&self.host_key_pub())
+        )
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    pub fn log(&self) -> String {
+        read_log(&self.log, 0)
+    }
+
+    /// The log once it holds `needle` (sshd writes it after the client has moved on): waits
+    /// for the line itself, up to a generous deadline, instead of for a fixed moment.
+    pub fn wait_log(&self, needle: &str) -> String {
+        self.wait_log_until(|log| log.contains(needle))
+    }
+
+    /// The log once `done` says so, or at the deadline.
+    pub fn wait_log_until(&self, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            let log = self.log();
+            if done(&log) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops sshd and starts it again on the same port with sshd_config as it is now (after a
+    /// fix edited it), waiting while the port is still held.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            match spawn(&self.config, &self.log, &self.dir, self.port) {
+                Ok(child) => {
+                    self.child = child;
+                    return;
+                }
+                Err(said)
+                    if said.contains("Address already in use") && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Err(said) => panic!("sshd did not restart: {said}"),
+            }
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A loopback port that refuses connections for as long as the guard lives: bound, so no
-/// other test's listener can take it (a port from [`free_port`] can be taken by the next
-/// `bind(:0)` of a test running alongside, which then accepts what was meant to be refused),
-/// but never listening, so every connect to it is refused.
+/// other test's listener can take it (a port that was free a moment ago can be taken by the
+/// next `bind(:0)` of a test running alongside, which then accepts what was meant to be
+/// refused), but never listening, so every connect to it is refused.
 pub struct RefusedPort {
     pub port: u16,
     fd: libc::c_int,
@@ -53,7 +359,7 @@ pub fn refused_port() -> RefusedPort {
         assert!(fd >= 0, "socket");
         let mut addr: libc::sockaddr_in = std::mem::zeroed();
         addr.sin_family = libc::AF_INET as libc::sa_family_t;
-        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        addr.sin_addr.s_addr = u32::from(Ipv4Addr::LOCALHOST).to_be();
         addr.sin_port = 0;
         let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
         let rc = libc::bind(fd, (&addr as *const libc::sockaddr_in).cast(), len);
@@ -78,9 +384,10 @@ impl Drop for RefusedPort {
     }
 }
 
-/// A port that was free a moment ago (bound to 127.0.0.1:0, then released).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+/// A port that was free a moment ago (bound to 127.0.0.1:0, then released): for sshd, which
+/// must bind it itself; [`SshdBuilder::start`] tries another when it was taken meanwhile.
+fn free_port() -> u16 {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
 }
 
@@ -90,7 +397,8 @@ pub fn keygen(dir: &Path, name: &str, key_type: &str, passphrase: &str) -> PathB
     let mut cmd = Command::new("ssh-keygen");
     cmd.args(["-q", "-t", key_type, "-N", passphrase, "-C", name, "-f"])
         .arg(&path)
-        .env("HOME", dir);
+        .env("HOME", dir)
+        .stdin(Stdio::null());
     if key_type == "rsa" {
         cmd.args(["-b", "2048"]);
     }
@@ -99,175 +407,132 @@ pub fn keygen(dir: &Path, name: &str, key_type: &str, passphrase: &str) -> PathB
     path
 }
 
-/// `ssh-keygen -lf KEY` → `SHA256:...`: OpenSSH's own fingerprint, the oracle for ours.
-pub fn fingerprint(pubkey: &Path) -> String {
+/// `ssh-keygen -lf KEY` → `SHA256:...`: OpenSSH's own fingerprint, the oracle for ours (or
+/// what ssh-keygen said when it has none).
+pub fn fingerprint(path: &Path) -> String {
     let out = Command::new("ssh-keygen")
         .arg("-lf")
-        .arg(pubkey)
+        .arg(path)
+        .stdin(Stdio::null())
         .output()
         .expect("ssh-keygen -l");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .nth(1)
-        .unwrap_or_default()
-        .to_string()
+        .map(str::to_string)
+        .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
-impl Sshd {
-    pub fn start(opts: SshdOptions) -> Sshd {
-        std::fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kt = opts.host_key_type.unwrap_or("ed25519");
-        let host_key = keygen(dir.path(), &format!("host_{kt}"), kt, "");
-        std::fs::write(dir.path().join("authorized_keys"), "").expect("write authorized_keys");
-        for _ in 0..10 {
-            let port = free_port();
-            let mut cfg = String::new();
-            for l in &opts.extra {
-                cfg.push_str(l);
-                cfg.push('\n');
-            }
-            let mut set = |k: &str, v: &Option<String>| {
-                if let Some(v) = v {
-                    cfg.push_str(&format!("{k} {v}\n"));
-                }
-            };
-            set("KexAlgorithms", &opts.kex);
-            set("HostKeyAlgorithms", &opts.host_key_algorithms);
-            set("Ciphers", &opts.ciphers);
-            set("MACs", &opts.macs);
-            set("MaxAuthTries", &opts.max_auth_tries.map(|n| n.to_string()));
-            let d = dir.path().display();
-            cfg.push_str(&format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {d}/sshd.pid\n\
-                 AuthorizedKeysFile {d}/authorized_keys\nUsePAM no\nStrictModes no\n\
-                 PermitRootLogin {}\nPasswordAuthentication {}\nKbdInteractiveAuthentication no\n\
-                 PubkeyAuthentication {}\nLogLevel VERBOSE\n",
-                host_key.display(),
-                if opts.password_auth {
-                    "yes"
-                } else {
-                    "prohibit-password"
-                },
-                if opts.password_auth { "yes" } else { "no" },
-                if opts.pubkey_auth_off { "no" } else { "yes" },
-            ));
-            let cfg_path = dir.path().join("sshd_config");
-            std::fs::write(&cfg_path, cfg).expect("write sshd_config");
-            let mut child = Command::new(SSHD)
-                .arg("-D")
-                .arg("-e")
-                .arg("-f")
-                .arg(&cfg_path)
-                .arg("-E")
-                .arg(dir.path().join("sshd.log"))
-                .env("HOME", dir.path())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn sshd");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: port taken or bad config; try another port
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Sshd { port, dir, child };
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        let log = std::fs::read_to_string(dir.path().join("sshd.log")).unwrap_or_default();
-        panic!("sshd did not start: {log}");
-    }
+/// `TYPE BASE64` of a .pub file.
+pub fn key_words(pubkey: &Path) -> String {
+    let s = std::fs::read_to_string(pubkey).expect("read .pub");
+    s.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
 
-    /// Appends a public key file's line to this server's AuthorizedKeysFile.
-    pub fn authorize(&self, pubkey: &Path) {
-        let line = std::fs::read_to_string(pubkey).expect("read .pub");
-        let ak = self.dir.path().join("authorized_keys");
-        let mut f = std::fs::OpenOptions::new()
-            .append(true)
-            .open(ak)
-            .expect("open authorized_keys");
-        f.write_all(line.as_bytes()).expect("append");
-    }
+/// The real client the tests compare against, everything explicit: `ssh -F /dev/null
+/// -o UserKnownHostsFile=KH -o GlobalKnownHostsFile=/dev/null [-o StrictHostKeyChecking=...]
+/// -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=2 [-i KEY]... [ARGS]...
+/// -p PORT root@127.0.0.1 true`, with `HOME` at `home` and no agent. As everywhere in ssh, the
+/// first value of an option wins: one in ARGS does not override those before it.
+pub struct Ssh<'a> {
+    home: &'a Path,
+    port: u16,
+    known_hosts: &'a Path,
+    user: &'a str,
+    options: Vec<String>,
+    connect_timeout: u32,
+    keys: Vec<PathBuf>,
+    args: Vec<String>,
+}
 
-    pub fn host_key_pub(&self) -> PathBuf {
-        let mut found = None;
-        for kt in ["ed25519", "rsa", "ecdsa"] {
-            let p = self.dir.path().join(format!("host_{kt}.pub"));
-            if p.exists() {
-                found = Some(p);
-            }
-        }
-        found.expect("host key")
-    }
-
-    /// A known_hosts line for this server as ssh would write it: `[127.0.0.1]:PORT type key`.
-    pub fn known_hosts_line(&self) -> String {
-        let key = std::fs::read_to_string(self.host_key_pub()).expect("read host key");
-        let mut parts = key.split_whitespace();
-        format!(
-            "[127.0.0.1]:{} {} {}\n",
-            self.port,
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default()
-        )
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
-    }
-
-    /// The log once it holds `needle` (sshd writes it after the client has moved on): waits
-    /// for the line itself, up to a generous deadline, instead of for a fixed moment.
-    pub fn wait_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let log = self.log();
-            if log.contains(needle) || Instant::now() > deadline {
-                return log;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+impl<'a> Ssh<'a> {
+    pub fn new(home: &'a Path, port: u16, known_hosts: &'a Path) -> Ssh<'a> {
+        Ssh {
+            home,
+            port,
+            known_hosts,
+            user: "root",
+            options: Vec::new(),
+            connect_timeout: 2,
+            keys: Vec::new(),
+            args: Vec::new(),
         }
     }
-}
 
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub fn user(mut self, user: &'a str) -> Self {
+        self.user = user;
+        self
+    }
+
+    /// `-o StrictHostKeyChecking=VALUE`.
+    pub fn strict(mut self, value: &str) -> Self {
+        self.options.push(format!("StrictHostKeyChecking={value}"));
+        self
+    }
+
+    pub fn connect_timeout(mut self, secs: u32) -> Self {
+        self.connect_timeout = secs;
+        self
+    }
+
+    /// `-i KEY`, in the order given.
+    pub fn key(mut self, key: &Path) -> Self {
+        self.keys.push(key.to_path_buf());
+        self
+    }
+
+    pub fn keys(mut self, keys: &[PathBuf]) -> Self {
+        self.keys.extend_from_slice(keys);
+        self
+    }
+
+    /// More arguments, after the keys.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn run(self) -> Output {
+        let mut cmd = Command::new("ssh");
+        cmd.args(["-F", "/dev/null", "-o"])
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .args(["-o", "GlobalKnownHostsFile=/dev/null"]);
+        for o in &self.options {
+            cmd.arg("-o").arg(o);
+        }
+        cmd.args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o"])
+            .arg(format!("ConnectTimeout={}", self.connect_timeout));
+        for k in &self.keys {
+            cmd.arg("-i").arg(k);
+        }
+        cmd.args(&self.args)
+            .args(["-p", &self.port.to_string()])
+            .arg(format!("{}@127.0.0.1", self.user))
+            .arg("true")
+            .env("HOME", self.home)
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null());
+        cmd.output().expect("run ssh")
     }
 }
 
-/// Runs the real client the way every test compares against:
-/// `ssh -F /dev/null -o UserKnownHostsFile=KH -o BatchMode=yes -o IdentitiesOnly=yes -i KEY... -p PORT root@127.0.0.1 true`
-/// with `HOME` at `home` and no agent.
-pub fn ssh(home: &Path, port: u16, keys: &[PathBuf], known_hosts: &Path, extra: &[&str]) -> Output {
-    let mut cmd = Command::new("ssh");
-    cmd.args(["-F", "/dev/null", "-o"])
-        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
-        .args(["-o", "GlobalKnownHostsFile=/dev/null"])
-        .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
-        .args(["-o", "ConnectTimeout=2"]);
-    for k in keys {
-        cmd.arg("-i").arg(k);
-    }
-    cmd.args(extra)
-        .args(["-p", &port.to_string(), "root@127.0.0.1", "true"])
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null());
-    cmd.output().expect("run ssh")
+/// A TCP listener on 127.0.0.1 (never any other address) whose every connection runs `serve`
+/// on a thread of its own, for as long as the test process lives.
+pub fn listener(serve: fn(TcpStream)) -> u16 {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || serve(s));
+        }
+    });
+    port
 }
 
-/// A TCP listener on 127.0.0.1 that answers every connection like a web server would to a
-/// stray SSH client: `HTTP/1.1 400 Bad Request`, then closes.
+/// Answers every connection like a web server would to a stray SSH client:
+/// `HTTP/1.1 400 Bad Request`, then closes.
 pub fn http_listener() -> u16 {
-    fake_listener(|mut s| {
+    listener(|mut s| {
         let mut buf = [0u8; 256];
         let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
         let _ = s.read(&mut buf);
@@ -280,7 +545,7 @@ pub fn http_listener() -> u16 {
 /// Accepts and closes without a word (like sshd over MaxStartups, or tcp wrappers). It reads the
 /// client's identification line first so the close is a clean FIN, not a reset of unread data.
 pub fn closing_listener() -> u16 {
-    fake_listener(|mut s| {
+    listener(|mut s| {
         let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
         let mut buf = [0u8; 256];
         let _ = s.read(&mut buf);
@@ -289,19 +554,8 @@ pub fn closing_listener() -> u16 {
 
 /// Accepts and never says anything (holds each connection for 30 s).
 pub fn silent_listener() -> u16 {
-    fake_listener(|s| {
+    listener(|s| {
         std::thread::sleep(Duration::from_secs(30));
         drop(s)
     })
-}
-
-fn fake_listener(serve: fn(TcpStream)) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = l.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || serve(s));
-        }
-    });
-    port
 }
