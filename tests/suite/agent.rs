@@ -4,78 +4,13 @@
 
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::agent::Agent;
 
 use sshdoctor::agent::{findings, status, status_with_timeout, AgentStatus, UnreachableReason};
 use sshdoctor::finding::Severity;
-
-/// A private ssh-agent, killed and reaped when the test ends, pass or fail.
-struct AgentGuard {
-    child: Child,
-    sock: PathBuf,
-}
-
-impl AgentGuard {
-    fn start(dir: &Path) -> AgentGuard {
-        let sock = dir.join("agent.sock");
-        let child = Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&sock)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start ssh-agent");
-        let guard = AgentGuard { child, sock };
-        let start = Instant::now();
-        // Until it answers, not only until its socket exists: ssh-agent binds the socket before
-        // it installs its SIGTERM handler, so a SIGTERM in between (a loaded machine) would kill
-        // it without removing the socket.
-        while !matches!(status(Some(&guard.sock)), AgentStatus::Running { .. }) {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "ssh-agent did not start answering on its socket"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        guard
-    }
-
-    fn ssh_add(&self, args: &[&Path]) -> std::process::Output {
-        Command::new("ssh-add")
-            .args(args)
-            .env("SSH_AUTH_SOCK", &self.sock)
-            .env_remove("SSH_ASKPASS")
-            .env_remove("DISPLAY")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run ssh-add")
-    }
-}
-
-impl Drop for AgentGuard {
-    /// SIGTERM first (ssh-agent then removes its socket, as on a real logout), SIGKILL if it
-    /// lingers; always reaped.
-    fn drop(&mut self) {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: signalling our own child by its pid; it is not reaped yet, so the pid is ours.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let start = Instant::now();
-        // Generous: on a loaded machine ssh-agent may take seconds to be scheduled, and a
-        // SIGKILL would leave its socket behind.
-        while start.elapsed() < Duration::from_secs(30) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn keygen(dir: &Path, name: &str, ty: &str, bits: Option<&str>, comment: &str) -> PathBuf {
     let path = dir.join(name);
@@ -95,7 +30,7 @@ fn keygen(dir: &Path, name: &str, ty: &str, bits: Option<&str>, comment: &str) -
 }
 
 /// `ssh-add -l` lines as (fingerprint, comment, type).
-fn ssh_add_list(agent: &AgentGuard) -> Vec<(String, String, String)> {
+fn ssh_add_list(agent: &Agent) -> Vec<(String, String, String)> {
     let out = agent.ssh_add(&[Path::new("-l")]);
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -115,7 +50,7 @@ fn ssh_add_list(agent: &AgentGuard) -> Vec<(String, String, String)> {
 #[test]
 fn identities_match_ssh_add_list() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = AgentGuard::start(dir.path());
+    let agent = Agent::start_in(dir.path());
     let ed = keygen(dir.path(), "k_ed", "ed25519", None, "ed key with spaces");
     let ec = keygen(dir.path(), "k_ec", "ecdsa", Some("256"), "ec@host");
     let rsa = keygen(dir.path(), "k_rsa", "rsa", Some("2048"), "rsa@host");
@@ -155,7 +90,7 @@ fn identities_match_ssh_add_list() {
 #[test]
 fn an_empty_agent_is_running_with_an_info_finding() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = AgentGuard::start(dir.path());
+    let agent = Agent::start_in(dir.path());
     let listed = agent.ssh_add(&[Path::new("-l")]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains("The agent has no identities."));
     let st = status(Some(&agent.sock));
@@ -203,7 +138,7 @@ fn a_killed_agent_leaves_a_stale_socket() {
 #[test]
 fn a_stopped_agent_reports_its_socket_as_gone() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = AgentGuard::start(dir.path());
+    let agent = Agent::start_in(dir.path());
     let sock = agent.sock.clone();
     drop(agent); // ssh-agent removes its socket on SIGTERM
     assert!(

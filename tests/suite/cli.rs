@@ -7,19 +7,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_sshdoctor")
-}
+use crate::support::run::Sshdoctor;
 
-/// Runs sshdoctor with HOME pointing at a fixture and no agent.
+/// Runs sshdoctor with HOME pointing at a fixture, no agent and no colours.
 fn run(home: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
+    Sshdoctor::new(home)
         .args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
         .env("NO_COLOR", "1")
         .output()
-        .expect("run sshdoctor")
 }
 
 fn chmod(p: &Path, mode: u32) {
@@ -543,10 +538,9 @@ fn a_closed_stdout_ends_every_command_quietly() {
     for args in commands {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = Command::new(bin())
+        let out = Sshdoctor::new(home.path())
             .args(args)
-            .env("HOME", home.path())
-            .env_remove("SSH_AUTH_SOCK")
+            .command()
             .stdout(writer)
             .output()
             .expect("run sshdoctor");

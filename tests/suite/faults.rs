@@ -12,22 +12,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::BIN;
+use crate::support::run::{text, Sshdoctor};
 
 const KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
 
 /// `sshdoctor known-hosts remove HOST -f FILE --yes` with HOME and the journal in `home`.
 fn remove_cmd(home: &Path, file: &Path, host: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["known-hosts", "remove", host, "--yes", "-f"])
+    let mut cmd = Sshdoctor::new(home)
+        .args(["known-hosts", "remove", host, "--yes", "-f"])
         .arg(file)
-        .env("HOME", home)
         .env("XDG_STATE_HOME", home.join("state"))
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .command();
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd
 }
 
@@ -35,10 +32,6 @@ fn remove(home: &Path, file: &Path, host: &str) -> Output {
     remove_cmd(home, file, host)
         .output()
         .expect("run sshdoctor")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn line(host: &str) -> String {

@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::fix_support::*;
+use crate::support::agent::Agent;
+use crate::support::run::{sshdoctor, text};
+use crate::support::sshd::{fingerprint, key_words, keygen};
+use crate::support::{mode, set_mode};
 use sshdoctor::fix::{self, plan, FixError};
 
 /// A temp HOME with ~/.ssh (0700).
@@ -653,19 +656,8 @@ fn permission_fixes_apply_to_every_offender_and_undo() {
 fn add_key_puts_the_key_in_a_real_agent() {
     let (h, ssh_dir) = home();
     let k = keygen(&ssh_dir, "id_ed25519", "ed25519", "pass phrase");
-    let sock = h.path().join("agent.sock");
-    let mut agent = Command::new("ssh-agent")
-        .args(["-D", "-a"])
-        .arg(&sock)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !sock.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let s = sock.to_str().unwrap();
+    let agent = Agent::start_in(h.path());
+    let s = agent.sock.to_str().unwrap();
     let out = sshdoctor(
         h.path(),
         &["fix", "add-key", k.to_str().unwrap(), "--yes"],
@@ -674,13 +666,8 @@ fn add_key_puts_the_key_in_a_real_agent() {
             ("SSHDOCTOR_PASSPHRASE", "pass phrase"),
         ],
     );
-    let listed = Command::new("ssh-add")
-        .arg("-l")
-        .env("SSH_AUTH_SOCK", s)
-        .output()
-        .unwrap();
-    let _ = agent.kill();
-    let _ = agent.wait();
+    let listed = agent.ssh_add(&[Path::new("-l")]);
+    drop(agent);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(!text(&out.stdout).contains("pass phrase"));
     let fp = fingerprint(&PathBuf::from(format!("{}.pub", k.display())));

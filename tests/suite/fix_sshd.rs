@@ -6,8 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::fix_support::*;
-use crate::support::sshd::Ssh;
+use crate::support::run::{ids_of, sshdoctor, text, Sshdoctor};
+use crate::support::sshd::{fingerprint, key_words, keygen, Ssh, Sshd};
+use crate::support::user::TestUser;
+use crate::support::{mode, set_mode};
 
 fn home() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
@@ -22,6 +24,31 @@ fn sshd_with_client_key(dir: &std::path::Path) -> (Sshd, PathBuf) {
     let sshd = Sshd::start();
     sshd.authorize(&pubpath(&client_key));
     (sshd, client_key)
+}
+
+/// `sshdoctor probe TARGET --json -F /dev/null --known-hosts KH EXTRA...` with this HOME: the
+/// exit code and the report.
+fn probe_json(
+    home: &Path,
+    target: &str,
+    kh: &Path,
+    extra: &[&str],
+) -> (Option<i32>, serde_json::Value) {
+    probe_cli(home, target, kh).args(extra).json()
+}
+
+/// `sshdoctor probe TARGET --json -F /dev/null --known-hosts KH` with this HOME.
+fn probe_cli(home: &Path, target: &str, kh: &Path) -> Sshdoctor {
+    Sshdoctor::new(home)
+        .args([
+            "probe",
+            target,
+            "--json",
+            "-F",
+            "/dev/null",
+            "--known-hosts",
+        ])
+        .arg(kh)
 }
 
 /// The real client with everything explicit: `ssh -F /dev/null -o UserKnownHostsFile=KH
@@ -631,32 +658,10 @@ fn probe_with_password(
     kh: &std::path::Path,
     password: &str,
 ) -> (Option<i32>, serde_json::Value, String) {
-    use std::io::Write;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-        .args([
-            "probe",
-            "--password",
-            target,
-            "--json",
-            "-F",
-            "/dev/null",
-            "--known-hosts",
-        ])
-        .arg(kh)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("sshdoctor");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{password}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = probe_cli(home, target, kh)
+        .arg("--password")
+        .stdin(&format!("{password}\n"))
+        .output();
     let all = text(&out.stdout) + &text(&out.stderr);
     let v = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.code(), v, all)

@@ -9,14 +9,14 @@
 use crate::support;
 
 use crate::support::ids;
+use crate::support::run::Sshdoctor;
 use crate::support::sshd::{listener as hostile, Ssh};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sshdoctor::probe::{self, LoginMode, ProbeOptions, ProbeReport, StageStatus};
+use sshdoctor::probe::{ProbeReport, StageStatus};
 
 /// Reads (and drops) whatever the client sends for up to `ms` milliseconds.
 fn drain(s: &mut TcpStream, ms: u64) {
@@ -155,27 +155,6 @@ fn kexinit() -> Vec<u8> {
     p
 }
 
-fn opts(port: u16, timeout: Duration) -> ProbeOptions {
-    ProbeOptions {
-        host: "127.0.0.1".into(),
-        port,
-        user: "root".into(),
-        display_target: format!("root@127.0.0.1:{port}"),
-        identities: vec![],
-        use_agent: None,
-        identities_only: true,
-        host_key_check: support::verdict(None),
-        timeout,
-        max_auth_tries: 6,
-        login: LoginMode::WithKey,
-        jumps: Vec::new(),
-        host_key_algorithms: Vec::new(),
-        algorithms: Default::default(),
-        password: None,
-        forward_agent: false,
-    }
-}
-
 /// Runs the probe and returns its report and how long it took.
 /// The probe's timeout in tests of servers that end the exchange themselves, and the bound the
 /// probe must end within: far below the timeout, so "ended at once" is told from "timed out"
@@ -188,12 +167,10 @@ const AT_ONCE: Duration = Duration::from_secs(20);
 const TIMEOUT_SLACK: Duration = Duration::from_secs(5);
 
 fn probe_for(port: u16, timeout: Duration) -> (ProbeReport, Duration) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let mut o = support::probe_options(port, vec![], None);
+    o.timeout = timeout;
     let t0 = Instant::now();
-    let r = rt.block_on(probe::run(opts(port, timeout), None));
+    let r = support::probe(o);
     (r, t0.elapsed())
 }
 
@@ -382,20 +359,12 @@ fn a_server_that_never_answers_is_cut_off_at_the_timeout() {
 /// wait4's `ru_maxrss` would measure the test, not sshdoctor; time forks from a tiny process.
 fn cli_probe(port: u16, extra: &[&str], home: &Path) -> (Vec<u8>, Vec<u8>, u64) {
     let rss_file = home.join(format!("rss-{port}-{}", extra.len()));
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss_file)
-        .arg(env!("CARGO_BIN_EXE_sshdoctor"))
+    let rss_arg = rss_file.to_str().expect("utf-8 path");
+    let out = Sshdoctor::under(home, &["/usr/bin/time", "-f", "%M", "-o", rss_arg])
         .args(["probe", &format!("root@127.0.0.1:{port}"), "--timeout", "2"])
         .args(["--known-hosts", "/dev/null", "-F", "/dev/null"])
         .args(extra)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run /usr/bin/time sshdoctor (apt-get install time)");
+        .output();
     let rss = std::fs::read_to_string(&rss_file).unwrap_or_default();
     let kb = rss
         .lines()

@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::support::run::sshdoctor;
 use sshdoctor::finding::Severity;
 use sshdoctor::keys::{self, Classified, KeyContext, KeyError, KeyKind};
 use sshdoctor::paths::SshPaths;
@@ -793,12 +794,7 @@ fn certificates_beside_keys_are_listed_and_judged() {
     assert_eq!(c.principals, ["alice", "root"]);
     assert!(c.signature_ok);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-        .args(["check", "--json"])
-        .env("HOME", home.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .unwrap();
+    let out = sshdoctor(home.path(), &["check", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let ids: Vec<(String, String)> = v["findings"]
         .as_array()
@@ -828,11 +824,7 @@ fn certificates_beside_keys_are_listed_and_judged() {
         "{ids:?}"
     );
     // keys --json carries the certificate on the key's entry.
-    let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-        .args(["keys", "--json"])
-        .env("HOME", home.path())
-        .output()
-        .unwrap();
+    let out = sshdoctor(home.path(), &["keys", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let entry = v["keys"]
         .as_array()

@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::support::run::Sshdoctor;
 use proptest::prelude::*;
 use russh::keys::ssh_key::PublicKey;
 use sshdoctor::known_hosts::{
@@ -776,14 +777,10 @@ fn marker_quirks_agree_with_ssh_keygen() {
 fn peak_rss_kb(args: &[&str]) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let rss = dir.path().join("rss");
-    let out = Command::new("/usr/bin/time")
-        .arg("-f")
-        .arg("%M")
-        .arg("-o")
-        .arg(&rss)
-        .arg(env!("CARGO_BIN_EXE_sshdoctor"))
+    let rss_arg = rss.to_str().expect("utf-8 path");
+    let out = Sshdoctor::under(dir.path(), &["/usr/bin/time", "-f", "%M", "-o", rss_arg])
         .args(args)
-        .env("HOME", dir.path())
+        .command()
         .stdout(std::process::Stdio::null())
         .output()
         .expect("run /usr/bin/time sshdoctor (apt-get install time)");

@@ -11,29 +11,30 @@ use crate::support;
 
 use crate::support::stage;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use crate::support::agent::Agent;
+use crate::support::run::Sshdoctor;
 use crate::support::sshd::{keygen, Sshd};
-use sshdoctor::probe::{self, LoginMode, ProbeOptions, ProbeReport, StageStatus};
+use sshdoctor::probe::{LoginMode, ProbeReport, StageStatus};
 
 /// `connect(` lines from `strace -f -e trace=connect` while sshdoctor runs `args` in `home`.
 fn traced_connects(home: &Path, args: &[&str], agent: Option<&Path>) -> Vec<String> {
     let log = home.join(format!("strace-{}.log", args.join("_").replace('/', "_")));
-    let mut cmd = Command::new("strace");
-    cmd.args(["-f", "-qq", "-e", "trace=connect", "-o"])
-        .arg(&log)
-        .arg(env!("CARGO_BIN_EXE_sshdoctor"))
-        .args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let log_arg = log.to_str().expect("utf-8 path");
+    let mut run = Sshdoctor::under(
+        home,
+        &["strace", "-f", "-qq", "-e", "trace=connect", "-o", log_arg],
+    )
+    .args(args);
     if let Some(sock) = agent {
-        cmd.env("SSH_AUTH_SOCK", sock);
+        run = run.agent(sock);
     }
-    let status = cmd
+    let status = run
+        .command()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .expect("run strace (apt-get install strace; .ci/run installs it)");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -81,7 +82,7 @@ fn fixture_home() -> tempfile::TempDir {
 #[test]
 fn local_commands_open_no_network_connection() {
     let home = fixture_home();
-    let agent = support::Agent::start();
+    let agent = Agent::start();
     agent.add(&home.path().join(".ssh/id_ed25519"));
     let cases: [&[&str]; 9] = [
         &[],
@@ -145,29 +146,10 @@ fn run_probe(
     login: LoginMode,
 ) -> ProbeReport {
     let known = support::sshd::fingerprint(&server.host_key_pub());
-    let o = ProbeOptions {
-        host: "127.0.0.1".into(),
-        port: server.port,
-        user: "root".into(),
-        display_target: format!("root@127.0.0.1:{}", server.port),
-        identities,
-        use_agent: None,
-        identities_only: true,
-        host_key_check: support::verdict(Some(known)),
-        timeout: Duration::from_secs(5),
-        max_auth_tries: 6,
-        login,
-        jumps: Vec::new(),
-        host_key_algorithms: Vec::new(),
-        algorithms: Default::default(),
-        password: None,
-        forward_agent: false,
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(probe::run(o, None))
+    let mut o = support::probe_options(server.port, identities, Some(known));
+    o.timeout = Duration::from_secs(5);
+    o.login = login;
+    support::probe(o)
 }
 
 /// Lines of the sshd log about authentication attempts.

@@ -11,7 +11,6 @@ mod config;
 mod faults;
 mod fix;
 mod fix_sshd;
-mod fix_support;
 mod hostile_servers;
 mod keys;
 mod known_hosts;

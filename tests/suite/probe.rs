@@ -6,38 +6,12 @@ use crate::support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::support::agent::Agent;
+use crate::support::run::{ids_of, sshdoctor, Sshdoctor};
 use crate::support::sshd::{self, Ssh, Sshd};
 use crate::support::{finding, ids, ssh_says, stage, stderr};
-use sshdoctor::probe::{self, Identity, LoginMode, ProbeOptions, ProbeReport, StageStatus};
-
-fn opts(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOptions {
-    ProbeOptions {
-        host: "127.0.0.1".into(),
-        port,
-        user: "root".into(),
-        display_target: format!("root@127.0.0.1:{port}"),
-        identities,
-        use_agent: None,
-        identities_only: true,
-        host_key_check: support::verdict(known),
-        timeout: Duration::from_secs(2),
-        max_auth_tries: 6,
-        login: LoginMode::WithKey,
-        jumps: Vec::new(),
-        host_key_algorithms: Vec::new(),
-        algorithms: Default::default(),
-        password: None,
-        forward_agent: false,
-    }
-}
-
-fn run(o: ProbeOptions) -> ProbeReport {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(probe::run(o, None))
-}
+use crate::support::{probe as run, probe_options as opts};
+use sshdoctor::probe::{self, LoginMode, StageStatus};
 
 /// Real `ssh` logging in to 127.0.0.1:`port` with only `key`, `kh` as its known_hosts.
 fn ssh_with_key(
@@ -445,17 +419,12 @@ fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
 
 /// The binary end to end: `sshdoctor probe ... --json` with the JSON contract of the issue.
 fn cli(home: &std::path::Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+    let (code, v) = Sshdoctor::new(home)
         .arg("probe")
         .args(args)
         .arg("--json")
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run sshdoctor");
-    let v = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
-    (out.status.code().unwrap_or(-1), v)
+        .json();
+    (code.unwrap_or(-1), v)
 }
 
 #[test]
@@ -531,11 +500,7 @@ fn cli_json_follows_the_contract_and_exit_codes() {
     );
 
     // Bad usage is exit 2.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-        .args(["probe", "host:notaport"])
-        .env("HOME", home.dir.path())
-        .output()
-        .expect("run");
+    let out = sshdoctor(home.dir.path(), &["probe", "host:notaport"], &[]);
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -543,7 +508,7 @@ fn cli_json_follows_the_contract_and_exit_codes() {
 fn agent_full_of_keys_hits_max_auth_tries_and_the_probe_logs_in_through_the_agent() {
     let server = Sshd::start();
     let home = Home::new();
-    let agent = support::Agent::start();
+    let agent = Agent::start();
     for i in 0..6 {
         agent.add(&home.key(&format!("other{i}")));
     }
@@ -753,7 +718,7 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
         let home = Home::new();
         let key = home.key("id_ed25519");
         server.authorize(&key.with_extension("pub"));
-        let agent = support::Agent::start();
+        let agent = Agent::start();
         agent.add(&key);
         let fp = sshd::fingerprint(&key.with_extension("pub"));
         let kh = home.known_hosts(&server.known_hosts_line());
@@ -804,7 +769,7 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
             .find(|s| s["stage"] == "agent-forwarding")
             .unwrap_or_else(|| panic!("no agent-forwarding stage: {v}"))
             .clone();
-        let ids = finding_ids_of(&v);
+        let ids = ids_of(&v);
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         if allowed {
             assert_eq!(stage["status"], "ok", "{v}");
@@ -864,7 +829,7 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
             &["-i".as_ref(), key.as_os_str()],
             None,
         );
-        let ids = finding_ids_of(&v);
+        let ids = ids_of(&v);
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
         if works {
             assert_eq!(code, Some(0), "{v}");
@@ -896,20 +861,16 @@ fn probe_cli(
     extra: &[&std::ffi::OsStr],
     agent: Option<&std::path::Path>,
 ) -> (Option<i32>, serde_json::Value) {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sshdoctor"));
-    cmd.args(["probe", &format!("root@127.0.0.1:{port}"), "--json", "-F"])
+    let mut run = Sshdoctor::new(home)
+        .args(["probe", &format!("root@127.0.0.1:{port}"), "--json", "-F"])
         .arg(config)
         .arg("--known-hosts")
         .arg(kh)
-        .args(extra)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK");
+        .args(extra);
     if let Some(sock) = agent {
-        cmd.env("SSH_AUTH_SOCK", sock);
+        run = run.agent(sock);
     }
-    let out = cmd.output().expect("sshdoctor");
-    let v = serde_json::from_slice(&out.stdout).expect("json");
-    (out.status.code(), v)
+    run.json()
 }
 
 /// Issue 12, point 2: a cipher pinned in the user's config is the one the probe offers. The
@@ -944,7 +905,7 @@ fn a_cipher_pinned_in_the_config_fails_where_ssh_fails() {
     let (code, v) = probe_cli(home.dir.path(), server.port, &cfg, &kh, &id, None);
     assert_eq!(code, Some(1), "{v}");
     assert!(
-        finding_ids_of(&v).contains(&"algorithm-mismatch".to_string()),
+        ids_of(&v).contains(&"algorithm-mismatch".to_string()),
         "{v}"
     );
     // Without the line, both log in.
@@ -958,15 +919,4 @@ fn a_cipher_pinned_in_the_config_fails_where_ssh_fails() {
         None,
     );
     assert_eq!(code, Some(0), "{v}");
-}
-
-fn finding_ids_of(v: &serde_json::Value) -> Vec<String> {
-    v["findings"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|f| f["id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }

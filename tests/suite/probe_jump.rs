@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::run::Sshdoctor;
 use crate::support::sshd::{self, Sshd};
 use crate::support::{finding, ids, ssh_says, stage, stderr};
 use sshdoctor::paths::SshPaths;
@@ -81,11 +82,7 @@ impl Lab {
         };
         let paths = SshPaths::with_home(self.home.path());
         let (opts, _) = setup::options(&req, &paths, LoginMode::WithKey).expect("options");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(probe::run(opts, None))
+        crate::support::probe(opts)
     }
 }
 
@@ -150,14 +147,11 @@ fn login_through_the_jump_host_reaches_the_target_and_records_its_banner() {
     assert_eq!(accepted(&target), 2, "{}", target.log());
 
     // The binary with -F: same stages in the JSON, exit 0.
-    let out = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+    let out = Sshdoctor::new(lab.home.path())
         .args(["probe", "target", "-F"])
         .arg(&lab.config)
         .arg("--json")
-        .env("HOME", lab.home.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run sshdoctor");
+        .output();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let stages: Vec<&str> = v["stages"]

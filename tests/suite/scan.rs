@@ -4,27 +4,14 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::run::{sshdoctor, Sshdoctor};
 use crate::support::sshd::{self, Ssh, Sshd};
 use serde_json::Value;
-
-fn sshdoctor_cmd(home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sshdoctor"));
-    cmd.args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn sshdoctor(home: &Path, args: &[&str]) -> Output {
-    sshdoctor_cmd(home, args).output().expect("run sshdoctor")
-}
 
 /// Each stdout line of `scan --json` is one JSON object; keyed by the known_hosts name.
 fn json_lines(out: &Output) -> HashMap<String, Value> {
@@ -70,14 +57,6 @@ fn keyscan_fingerprint(port: u16, key_type: &str) -> String {
         .to_string()
 }
 
-fn key_fields(pubfile: &Path) -> String {
-    let text = std::fs::read_to_string(pubfile).expect("read .pub");
-    text.split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 #[test]
 fn each_host_is_classified_as_ssh_would_see_it() {
     let home = tempfile::tempdir().expect("tempdir");
@@ -89,7 +68,7 @@ fn each_host_is_classified_as_ssh_would_see_it() {
     let closed = closed_guard.port;
     let silent = sshd::silent_listener();
     let http = sshd::http_listener();
-    let old_key = key_fields(&old.with_extension("pub"));
+    let old_key = sshd::key_words(&old.with_extension("pub"));
     let kh = home.path().join("known_hosts");
     let text = format!(
         "{}[127.0.0.1]:{} {old_key}\n[127.0.0.1]:{} {old_key}\n[127.0.0.1]:{closed} {old_key}\n\
@@ -104,6 +83,7 @@ fn each_host_is_classified_as_ssh_would_see_it() {
     let out = sshdoctor(
         home.path(),
         &["scan", "--from", khs, "--json", "--timeout", "5"],
+        &[],
     );
     let r = json_lines(&out);
     assert_eq!(r.len(), 6, "one JSON line per host: {out:?}");
@@ -188,13 +168,14 @@ fn text_output_lists_each_host_and_the_fix() {
         format!(
             "[127.0.0.1]:{} {}\n",
             server.port,
-            key_fields(&old.with_extension("pub"))
+            sshd::key_words(&old.with_extension("pub"))
         ),
     )
     .expect("write");
     let out = sshdoctor(
         home.path(),
         &["scan", "--from", kh.to_str().expect("utf-8")],
+        &[],
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -220,7 +201,7 @@ fn hashed_entries_are_checked_only_for_hosts_named_on_the_command_line() {
     assert!(hashed.status.success());
     let khs = kh.to_str().expect("utf-8");
 
-    let out = sshdoctor(home.path(), &["scan", "--from", khs, "--json"]);
+    let out = sshdoctor(home.path(), &["scan", "--from", khs, "--json"], &[]);
     assert!(
         out.stdout.is_empty(),
         "a hashed name cannot be read back: {out:?}"
@@ -230,6 +211,7 @@ fn hashed_entries_are_checked_only_for_hosts_named_on_the_command_line() {
     let out = sshdoctor(
         home.path(),
         &["scan", "--known-hosts", khs, "--json", &target],
+        &[],
     );
     let r = json_lines(&out);
     let v = &r[&format!("[127.0.0.1]:{}", server.port)];
@@ -266,6 +248,7 @@ fn config_hosts_are_resolved_like_ssh_and_unknown_ones_say_so() {
             kh.to_str().expect("utf-8"),
             "--json",
         ],
+        &[],
     );
     let r = json_lines(&out);
     assert_eq!(r.len(), 2, "{out:?}");
@@ -363,9 +346,8 @@ fn concurrency_bounds_the_open_connections() {
         .collect();
     let kh = home.path().join("known_hosts");
     std::fs::write(&kh, text).expect("write");
-    let child = sshdoctor_cmd(
-        home.path(),
-        &[
+    let child = Sshdoctor::new(home.path())
+        .args([
             "scan",
             "--from",
             kh.to_str().expect("utf-8"),
@@ -376,12 +358,12 @@ fn concurrency_bounds_the_open_connections() {
             // loaded machine (with 0.4 s the first could time out before the third connected).
             "--timeout",
             "2",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("run sshdoctor");
+        ])
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sshdoctor");
     scanner.store(child.id(), Ordering::SeqCst);
     let out = child.wait_with_output().expect("wait for sshdoctor");
     let r = json_lines(&out);
@@ -408,7 +390,7 @@ fn the_browser_scan_marks_the_entry_whose_key_changed() {
     let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
     let closed_guard = sshd::refused_port();
     let closed = closed_guard.port;
-    let old_key = key_fields(&old.with_extension("pub"));
+    let old_key = sshd::key_words(&old.with_extension("pub"));
     let kh = home.path().join("known_hosts");
     let text = format!(
         "{}[127.0.0.1]:{} {old_key}\n[127.0.0.1]:{closed} {old_key}\n",
@@ -513,8 +495,8 @@ fn plain_and_hashed_lines_together_get_the_verdict_ssh_gives() {
     let home = tempfile::tempdir().expect("tempdir");
     let server = Sshd::start();
     let old = sshd::keygen(home.path(), "old_host_key", "ed25519", "");
-    let old_key = key_fields(&old.with_extension("pub"));
-    let current = key_fields(&server.host_key_pub());
+    let old_key = sshd::key_words(&old.with_extension("pub"));
+    let current = sshd::key_words(&server.host_key_pub());
     let name = format!("[127.0.0.1]:{}", server.port);
     let h = |salt| hashed_name(&name, salt);
     let cases = [
@@ -544,6 +526,7 @@ fn plain_and_hashed_lines_together_get_the_verdict_ssh_gives() {
         let out = sshdoctor(
             home.path(),
             &["scan", "--known-hosts", khs, "--json", &target],
+            &[],
         );
         let r = json_lines(&out);
         assert_eq!(r[&name]["status"], *want, "case {i}: {out:?}");

@@ -7,12 +7,14 @@ use crate::support;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::run::sshdoctor;
 use crate::support::sshd::{keygen, Sshd};
-use sshdoctor::probe::{self, LoginMode, ProbeOptions, StageEvent, StageStatus};
+use crate::support::BIN;
+use sshdoctor::probe::{self, LoginMode, StageEvent, StageStatus};
 
 const PASSPHRASE: &str = "Tr0ub4dor&3-horse-staple-9f2c";
 
@@ -67,16 +69,6 @@ fn assert_clean(what: &str, text: &str, secrets: &[String]) {
     }
 }
 
-fn run(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-        .args(args)
-        .env("HOME", home)
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run sshdoctor")
-}
-
 #[test]
 fn local_commands_never_print_key_bytes() {
     let home = Home::new();
@@ -89,7 +81,7 @@ fn local_commands_never_print_key_bytes() {
         &["known-hosts", "list", "--json"],
         &["config", "example.test", "--json"],
     ] {
-        let out = run(home.path(), args);
+        let out = sshdoctor(home.path(), args, &[]);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_clean(&format!("{args:?} stdout"), &stdout, &secrets);
@@ -114,32 +106,21 @@ fn probe_login_with_a_passphrase_keeps_it_out_of_the_report() {
 
     let asked = Arc::new(Mutex::new(0u32));
     let asked2 = Arc::clone(&asked);
-    let o = ProbeOptions {
-        host: "127.0.0.1".into(),
-        port: server.port,
-        user: "root".into(),
-        display_target: format!("root@127.0.0.1:{}", server.port),
-        identities: vec![
+    let mut o = support::probe_options(
+        server.port,
+        vec![
             support::identity(&home.key("id_ecdsa"), false),
             support::identity(&home.key("id_ed25519"), true),
         ],
-        use_agent: None,
-        identities_only: true,
-        host_key_check: support::verdict(Some(known)),
-        timeout: Duration::from_secs(5),
-        max_auth_tries: 6,
-        jumps: Vec::new(),
-        host_key_algorithms: Vec::new(),
-        algorithms: Default::default(),
-        password: None,
-        forward_agent: false,
-        login: LoginMode::AskPassphrase(Box::new(move |_p: &Path| {
-            if let Ok(mut n) = asked2.lock() {
-                *n += 1;
-            }
-            Some(PASSPHRASE.to_string())
-        })),
-    };
+        Some(known),
+    );
+    o.timeout = Duration::from_secs(5);
+    o.login = LoginMode::AskPassphrase(Box::new(move |_p: &Path| {
+        if let Ok(mut n) = asked2.lock() {
+            *n += 1;
+        }
+        Some(PASSPHRASE.to_string())
+    }));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -181,29 +162,14 @@ fn a_wrong_passphrase_is_not_echoed_in_the_error() {
     let server = Sshd::start();
     server.authorize(&home.key("id_ed25519.pub"));
     let wrong = "wrong-passphrase-5d1e-do-not-print";
-    let o = ProbeOptions {
-        host: "127.0.0.1".into(),
-        port: server.port,
-        user: "root".into(),
-        display_target: format!("root@127.0.0.1:{}", server.port),
-        identities: vec![support::identity(&home.key("id_ed25519"), true)],
-        use_agent: None,
-        identities_only: true,
-        host_key_check: support::verdict(None),
-        timeout: Duration::from_secs(5),
-        max_auth_tries: 6,
-        jumps: Vec::new(),
-        host_key_algorithms: Vec::new(),
-        algorithms: Default::default(),
-        password: None,
-        forward_agent: false,
-        login: LoginMode::AskPassphrase(Box::new(move |_p: &Path| Some(wrong.to_string()))),
-    };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let report = rt.block_on(probe::run(o, None));
+    let mut o = support::probe_options(
+        server.port,
+        vec![support::identity(&home.key("id_ed25519"), true)],
+        None,
+    );
+    o.timeout = Duration::from_secs(5);
+    o.login = LoginMode::AskPassphrase(Box::new(move |_p: &Path| Some(wrong.to_string())));
+    let report = support::probe(o);
     let login = report
         .stages
         .iter()
@@ -230,7 +196,7 @@ fn cli_probe_on_a_terminal_never_shows_the_passphrase() {
 
     let cmd = format!(
         "{} probe root@127.0.0.1:{} -F /dev/null -i {} --known-hosts {} --ask-passphrase --json",
-        env!("CARGO_BIN_EXE_sshdoctor"),
+        BIN,
         server.port,
         home.key("id_ed25519").display(),
         kh.display()

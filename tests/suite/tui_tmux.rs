@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::run::sshdoctor;
 use crate::support::sshd::{self, Sshd};
 use crate::support::tmux::Tmux;
-use crate::support::BIN;
 
 /// The dashboard (`sshdoctor ARGS`) in a tmux pane with HOME at `home` and no server pane.
 fn dashboard(home: &Path, args: &[&str]) -> Tmux {
@@ -263,13 +263,7 @@ fn an_open_private_key_is_fixed_with_f_y_and_undone_by_sshdoctor_undo() {
     t.keys(&["q"]);
     t.wait_for("EXIT=0");
 
-    let out = Command::new(BIN)
-        .args(["undo", "--yes"])
-        .env("HOME", home.path())
-        .env_remove("XDG_STATE_HOME")
-        .env_remove("SSH_AUTH_SOCK")
-        .output()
-        .expect("run sshdoctor undo");
+    let out = sshdoctor(home.path(), &["undo", "--yes"], &[]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(mode(&key), 0o644, "undo puts the old mode back");
 }

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::support::run::{text, Sshdoctor};
 use crate::support::sshd::{keygen, Ssh, Sshd};
 use crate::support::user::TestUser;
 
@@ -174,24 +175,15 @@ impl Lab {
 
     /// `sshdoctor server --json` against this lab; returns the exit code and the report.
     pub fn doctor(&self, extra: &[&str]) -> (i32, serde_json::Value) {
-        let o = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
+        let (code, v) = Sshdoctor::new(&self.doctor_home())
             .args(["server", "--json", "--user", &self.user])
             .arg("--sshd-config")
             .arg(&self.config)
             .arg("--log")
             .arg(&self.log)
             .args(extra)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run sshdoctor");
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-            panic!(
-                "sshdoctor printed no JSON ({e}): {}\n{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        });
-        (o.status.code().unwrap_or(-1), v)
+            .json();
+        (code.unwrap_or(-1), v)
     }
 }
 
@@ -212,20 +204,11 @@ impl Lab {
 
     /// `sshdoctor ARGS` with the lab's HOME, no terminal, no agent; (exit code, stdout, stderr).
     pub fn sshdoctor(&self, args: &[&str]) -> (i32, String, String) {
-        let o = Command::new(env!("CARGO_BIN_EXE_sshdoctor"))
-            .args(args)
-            .env("HOME", self.doctor_home())
-            .env_remove("XDG_STATE_HOME")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("XDG_CONFIG_HOME")
-            .env_remove("SSH_AUTH_SOCK")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run sshdoctor");
+        let o = Sshdoctor::new(&self.doctor_home()).args(args).output();
         (
             o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
+            text(&o.stdout),
+            text(&o.stderr),
         )
     }
 

@@ -1,6 +1,10 @@
-//! Shared test helpers: real sshd instances and fake servers ([`sshd`]), a private tmux server
-//! ([`tmux`]), and ways to build probe inputs from files ssh-keygen wrote.
+//! Shared test helpers: real sshd instances, the real client and fake servers ([`sshd`]), the
+//! sshdoctor binary run with a temp HOME ([`run`]), a private tmux server ([`tmux`]), test
+//! accounts ([`user`]), a private ssh-agent ([`agent`]), and the probe run in-process on inputs
+//! built from files ssh-keygen wrote.
 
+pub mod agent;
+pub mod run;
 pub mod sshd;
 pub mod tmux;
 pub mod user;
@@ -9,10 +13,13 @@ pub mod user;
 pub const BIN: &str = env!("CARGO_BIN_EXE_sshdoctor");
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use sshdoctor::finding::Finding;
-use sshdoctor::probe::{HostKeyVerdict, Identity, ProbeReport, StageStatus};
+use sshdoctor::probe::{
+    self, HostKeyVerdict, Identity, LoginMode, ProbeOptions, ProbeReport, StageStatus,
+};
 
 /// What a process printed on stderr, CRs dropped (ssh ends lines with CRLF on a tty).
 pub fn stderr(o: &std::process::Output) -> String {
@@ -22,6 +29,17 @@ pub fn stderr(o: &std::process::Output) -> String {
 /// The OpenSSH oracle: what real `ssh` printed must contain `text`.
 pub fn ssh_says(out: &std::process::Output, text: &str) {
     assert!(stderr(out).contains(text), "ssh said: {}", stderr(out));
+}
+
+/// The permission bits of `p`.
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).expect("stat").mode() & 0o7777
+}
+
+pub fn set_mode(p: &Path, m: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod");
 }
 
 /// The ids of a probe report's findings, in order.
@@ -82,52 +100,35 @@ pub fn verdict(known: Option<String>) -> Box<dyn Fn(&PublicKey) -> HostKeyVerdic
     })
 }
 
-/// A private `ssh-agent -D -a SOCK` in a temp dir (never the user's agent); killed on drop.
-pub struct Agent {
-    pub sock: PathBuf,
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Agent {
-    pub fn start() -> Agent {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sock = dir.path().join("agent.sock");
-        let child = std::process::Command::new("ssh-agent")
-            .arg("-D")
-            .arg("-a")
-            .arg(&sock)
-            .env("HOME", dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn ssh-agent");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !sock.exists() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        Agent {
-            sock,
-            child,
-            _dir: dir,
-        }
-    }
-
-    /// `ssh-add KEY` into this agent.
-    pub fn add(&self, key: &Path) {
-        let out = std::process::Command::new("ssh-add")
-            .arg(key)
-            .env("SSH_AUTH_SOCK", &self.sock)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("ssh-add");
-        assert!(out.status.success(), "ssh-add: {out:?}");
+/// The probe's options for `root@127.0.0.1:PORT` with only `identities`, no agent, the host-key
+/// verdict of [`verdict`]`(known)`, a 2 s timeout and keys tried without asking for a
+/// passphrase; a test changes fields from there.
+pub fn probe_options(port: u16, identities: Vec<Identity>, known: Option<String>) -> ProbeOptions {
+    ProbeOptions {
+        host: "127.0.0.1".into(),
+        port,
+        user: "root".into(),
+        display_target: format!("root@127.0.0.1:{port}"),
+        identities,
+        use_agent: None,
+        identities_only: true,
+        host_key_check: verdict(known),
+        timeout: Duration::from_secs(2),
+        max_auth_tries: 6,
+        login: LoginMode::WithKey,
+        jumps: Vec::new(),
+        host_key_algorithms: Vec::new(),
+        algorithms: Default::default(),
+        password: None,
+        forward_agent: false,
     }
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Runs the probe to its report on a runtime of its own.
+pub fn probe(o: ProbeOptions) -> ProbeReport {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(probe::run(o, None))
 }
