@@ -29,5 +29,6 @@ pub mod safe_text;
 pub mod scan;
 pub mod server;
 pub mod sys;
+pub mod target;
 pub mod tui;
 pub mod words;

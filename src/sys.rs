@@ -3,8 +3,10 @@
 //! Why a module of its own: `unsafe` code is easiest to review when it sits in one place with
 //! its reasons next to it, and the rest of the program stays safe Rust.
 
+use std::ffi::CStr;
 use std::fs::File;
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What the terminal's input side says after waiting on it.
@@ -95,6 +97,66 @@ impl Tty {
 pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit is async-signal-safe and never returns.
     unsafe { libc::_exit(code) }
+}
+
+/// The password database entry for this process: ssh's idea of home and local user.
+pub(crate) struct Passwd {
+    pub(crate) name: String,
+    pub(crate) home: PathBuf,
+}
+
+/// The real uid of this process (`getuid`), ssh's `%i` token.
+pub(crate) fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// This process's password database entry (`getpwuid_r`, the buffer grown while it is too
+/// small), or None when there is none.
+pub(crate) fn passwd() -> Option<Passwd> {
+    let uid = current_uid();
+    let mut size = 4096usize;
+    while size <= 1 << 20 {
+        let mut buf: Vec<libc::c_char> = vec![0; size];
+        // SAFETY: zeroed passwd is a valid out-parameter (pointers null, ints zero).
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: all pointers are valid for the given sizes for the duration of the call.
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc == libc::ERANGE {
+            size *= 4;
+            continue;
+        }
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() || pwd.pw_dir.is_null() {
+            return None;
+        }
+        // SAFETY: on success both fields point to NUL-terminated strings inside `buf`.
+        let (name, home) = unsafe {
+            (
+                CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned(),
+                CStr::from_ptr(pwd.pw_dir).to_string_lossy().into_owned(),
+            )
+        };
+        return Some(Passwd {
+            name,
+            home: PathBuf::from(home),
+        });
+    }
+    None
+}
+
+/// The machine's host name (`gethostname`), ssh's `%l` token; empty when it cannot be had.
+pub(crate) fn local_hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is writable for its full length; gethostname NUL-terminates within it or
+    // truncates, and we stop at the first NUL or the end.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned()
 }
 
 #[cfg(test)]
