@@ -7,13 +7,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::agent::{self, AgentStatus};
-use crate::config::{self, ConfigRequest, EffectiveConfig, Target};
+use crate::config::{self, ConfigRequest, EffectiveConfig};
 use crate::finding::{sort_worst_first, Finding, Fix, Severity};
 use crate::fix_id::FixId;
 use crate::keys::{self, KeyContext, KeyInfo, KeyKind};
 use crate::known_hosts::{self, KnownHosts};
 use crate::paths::SshPaths;
 use crate::perms;
+use crate::target::Target;
 
 /// Largest known_hosts file read whole. Real files are a few MB even for big fleets; anything far
 /// beyond is not a known_hosts file and reading it would only exhaust memory.

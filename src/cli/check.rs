@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use crate::config;
 use crate::exit::Exit;
 use crate::finding::{Finding, Severity};
 use crate::inspect::{inspect, InspectOptions};
+use crate::target::parse_target;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -23,7 +23,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<Exit> {
     let target = args
         .target
         .as_deref()
-        .map(config::parse_target)
+        .map(parse_target)
         .transpose()
         .map_err(|e| crate::exit::usage(e.to_string()))?;
     let opts = InspectOptions::from_env(target, args.config_file.clone())?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::config::{self, ConfigRequest};
 use crate::exit::Exit;
 use crate::paths::SshPaths;
+use crate::target::parse_target;
 
 #[derive(Debug, clap::Args)]
 pub struct ConfigArgs {
@@ -24,8 +25,7 @@ pub struct ConfigArgs {
 }
 
 pub fn run(args: &ConfigArgs) -> anyhow::Result<Exit> {
-    let target =
-        config::parse_target(&args.target).map_err(|e| crate::exit::usage(e.to_string()))?;
+    let target = parse_target(&args.target).map_err(|e| crate::exit::usage(e.to_string()))?;
     let paths = SshPaths::from_env()?;
     let req = ConfigRequest {
         target: &target,

@@ -11,11 +11,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::{self, parse_target, ConfigRequest};
+use crate::config::{self, ConfigRequest};
 use crate::exit::Exit;
 use crate::fix::{remote, secret};
 use crate::keys::{classify, public_path_for, Classified};
 use crate::paths::SshPaths;
+use crate::target::parse_target;
 
 #[derive(Debug, Args)]
 pub struct CopyIdArgs {

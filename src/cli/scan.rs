@@ -93,7 +93,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<Exit> {
         None => {}
     }
     for h in &args.hosts {
-        let t = config::parse_target(h).map_err(|e| crate::exit::usage(e.to_string()))?;
+        let t = crate::target::parse_target(h).map_err(|e| crate::exit::usage(e.to_string()))?;
         targets.push(ScanTarget {
             host: t.host,
             port: t.port.unwrap_or(22),
@@ -164,7 +164,7 @@ fn config_targets(args: &ScanArgs, paths: &SshPaths) -> anyhow::Result<Vec<ScanT
         .map_err(|e| crate::exit::usage(format!("cannot read {}: {e}", file.display())))?;
     let mut out = Vec::new();
     for alias in scan::config_aliases(&text) {
-        let target = config::Target {
+        let target = crate::target::Target {
             user: None,
             host: alias.clone(),
             port: None,

@@ -112,7 +112,7 @@ fn regenerate_plans(target: Option<&Path>, paths: &SshPaths) -> anyhow::Result<V
 
 /// `host`, `host:port`, `[host]:port` or `user@host:port` → (host, port).
 pub fn host_and_port(target: &str) -> anyhow::Result<(String, u16)> {
-    let t = crate::config::parse_target(target).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t = crate::target::parse_target(target).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((t.host, t.port.unwrap_or(22)))
 }
 
@@ -194,7 +194,7 @@ pub fn hash_salt(hash: bool) -> Option<[u8; 20]> {
 
 /// [`HostKeyPlace`] from the effective config (`ssh -G`, or the fallback parser).
 pub fn host_key_place(typed: &str, paths: &SshPaths) -> anyhow::Result<HostKeyPlace> {
-    let target = crate::config::parse_target(typed).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let target = crate::target::parse_target(typed).map_err(|e| anyhow::anyhow!("{e}"))?;
     let req = crate::config::ConfigRequest {
         target: &target,
         config_file: None,
@@ -228,7 +228,7 @@ pub fn host_key_place(typed: &str, paths: &SshPaths) -> anyhow::Result<HostKeyPl
 /// Whether ssh would hash the name it adds to known_hosts for `host:port`: the effective config's
 /// `HashKnownHosts` (Debian's /etc/ssh/ssh_config says yes). Shared by `fix` and the dashboard.
 pub fn hash_known_hosts(host: &str, port: u16, paths: &SshPaths) -> bool {
-    let target = crate::config::Target {
+    let target = crate::target::Target {
         user: None,
         host: host.to_string(),
         port: Some(port),

@@ -21,7 +21,7 @@ impl Target {
     /// alias, or the name before any `:port`), without user or port, which ssh never matches
     /// Host patterns against.
     pub fn host_pattern(&self) -> String {
-        crate::config::parse_target(&self.display)
+        crate::target::parse_target(&self.display)
             .map(|t| t.host)
             .unwrap_or_else(|_| self.host.clone())
     }

@@ -7,8 +7,8 @@
 //! made while walking a jump host gets a `jump-` prefixed id, a title naming the jump host, and an
 //! `at jump host ...` evidence line ([`at_jump`]). Pure: nothing here touches the network.
 
-use crate::config::{self, Target as Spec};
 use crate::finding::{shell_quote, Finding, Fix, Severity};
+use crate::target::{parse_target, Target as Spec};
 
 use super::diagnose::Target;
 use crate::fix_id::FixId;
@@ -25,7 +25,7 @@ pub fn parse_proxy_jump(value: &str) -> Result<Vec<Spec>, String> {
         .split(',')
         .map(|hop| {
             let hop = hop.trim();
-            config::parse_target(hop).map_err(|e| format!("bad ProxyJump hop {hop:?}: {e}"))
+            parse_target(hop).map_err(|e| format!("bad ProxyJump hop {hop:?}: {e}"))
         })
         .collect()
 }

@@ -8,12 +8,13 @@ use std::time::Duration;
 use russh::keys::ssh_key::PublicKey;
 
 use super::{jump, HostKeyVerdict, Identity, LoginMode, ProbeOptions};
-use crate::config::{self, ConfigRequest, EffectiveConfig, Target};
+use crate::config::{self, ConfigRequest, EffectiveConfig};
 use crate::inspect::read_known_hosts;
 use crate::keys;
 use crate::known_hosts::{self, HostKeyStatus, KnownHosts};
 use crate::paths::{current_uid, SshPaths};
 use crate::perms;
+use crate::target::{parse_target, Target};
 
 /// What the user asked to probe, before the config is applied.
 #[derive(Debug, Clone, Default)]
@@ -60,7 +61,7 @@ pub fn options(
     paths: &SshPaths,
     login: LoginMode,
 ) -> anyhow::Result<(ProbeOptions, EffectiveConfig)> {
-    let target: Target = config::parse_target(&req.target)
+    let target: Target = parse_target(&req.target)
         .map_err(|e| crate::exit::usage(format!("bad target {:?}: {e}", req.target)))?;
     let creq = ConfigRequest {
         target: &target,

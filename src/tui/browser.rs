@@ -140,7 +140,7 @@ fn lookup_name(typed: &str) -> Option<String> {
     if typed.contains(['*', '?', '!', ',']) {
         return None;
     }
-    let t = crate::config::parse_target(typed).ok()?;
+    let t = crate::target::parse_target(typed).ok()?;
     Some(known_hosts::host_port_name(&t.host, t.port.unwrap_or(22)))
 }
 

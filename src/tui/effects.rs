@@ -299,7 +299,7 @@ impl Shell {
 fn gather(paths: SshPaths, target: Option<String>) -> anyhow::Result<app::Inspected> {
     let target = target
         .as_deref()
-        .map(crate::config::parse_target)
+        .map(crate::target::parse_target)
         .transpose()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut opts = InspectOptions::from_env(target, None)?;
@@ -332,7 +332,7 @@ fn gather(paths: SshPaths, target: Option<String>) -> anyhow::Result<app::Inspec
 /// to `$HOME`. (`ssh -G` expands `~` in UserKnownHostsFile from the password database, not from
 /// `$HOME`, so taking its answer would compare against another home's file.)
 fn user_known_hosts(target: &str, paths: &SshPaths) -> Option<PathBuf> {
-    let target = crate::config::parse_target(target).ok()?;
+    let target = crate::target::parse_target(target).ok()?;
     let req = crate::config::ConfigRequest {
         target: &target,
         config_file: None,

@@ -213,7 +213,7 @@ pub fn run_dashboard(target: Option<String>) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
     if let Some(t) = &target {
         // A bad target is a usage error, said before the screen changes.
-        crate::config::parse_target(t).map_err(|e| crate::exit::usage(e.to_string()))?;
+        crate::target::parse_target(t).map_err(|e| crate::exit::usage(e.to_string()))?;
     }
     let known_hosts = paths.known_hosts();
     let app = App::dashboard(paths.clone(), target.clone(), known_hosts.clone());
