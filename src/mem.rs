@@ -10,6 +10,7 @@ use std::io::Read;
 use std::path::Path;
 
 /// Below this, a buffer is left alone (small files, ordinary allocations).
+#[cfg(target_os = "linux")]
 const BIG: usize = 4 << 20;
 
 /// `Vec::with_capacity(n)`, with huge pages asked for when the buffer is big.
@@ -32,6 +33,11 @@ pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Huge pages are a Linux feature (`MADV_HUGEPAGE`); elsewhere the buffer stays as allocated.
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_addr: usize, _len: usize) {}
+
+#[cfg(target_os = "linux")]
 fn advise_huge_pages(addr: usize, len: usize) {
     if len < BIG {
         return;
