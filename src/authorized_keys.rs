@@ -711,22 +711,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 
 /// Local time to epoch seconds through the C library, as sshd's `mktime` does.
 fn local_mktime(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
-    // SAFETY: tm is a plain C struct; zeroed is a valid value and mktime only reads/normalises it.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    tm.tm_year = i32::try_from(y - 1900).ok()?;
-    tm.tm_mon = i32::try_from(mo - 1).ok()?;
-    tm.tm_mday = i32::try_from(d).ok()?;
-    tm.tm_hour = i32::try_from(h).ok()?;
-    tm.tm_min = i32::try_from(mi).ok()?;
-    tm.tm_sec = i32::try_from(s).ok()?;
-    tm.tm_isdst = -1;
-    // SAFETY: tm points to a valid, initialised struct for the duration of the call.
-    let t = unsafe { libc::mktime(&mut tm) };
-    if t == -1 {
-        None
-    } else {
-        Some(t)
-    }
+    crate::sys::local_mktime(y, mo, d, h, mi, s)
 }
 
 #[cfg(test)]

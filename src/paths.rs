@@ -60,8 +60,7 @@ impl SshPaths {
 
 /// The uid whose files these are; ssh and sshd compare owners against it.
 pub fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions and cannot fail.
-    unsafe { libc::getuid() }
+    crate::sys::current_uid()
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@
 //! [`stat`] is the only function here that touches the disk; user and group *names* for the
 //! `chown` fix come from the password database.
 
-use std::ffi::CStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -303,50 +302,10 @@ fn group_is_private(gid: u32, owner: u32) -> bool {
     }
 }
 
-const DB_BUF: usize = 16 * 1024;
-
 fn passwd_entry(uid: u32) -> Option<(String, u32)> {
-    let mut buf = vec![0 as libc::c_char; DB_BUF];
-    // SAFETY: a zeroed passwd is a valid value (null pointers, zero ids) and is only read after
-    // getpwuid_r reports success; all strings point into `buf`, which outlives their use.
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
-        return None;
-    }
-    // SAFETY: pw_name is a NUL-terminated string inside `buf` (checked non-null above).
-    let name = unsafe { CStr::from_ptr(pwd.pw_name) }
-        .to_string_lossy()
-        .into_owned();
-    Some((name, pwd.pw_gid))
+    crate::sys::user_by_uid(uid)
 }
 
 fn group_entry(gid: u32) -> Option<(String, Vec<String>)> {
-    let mut buf = vec![0 as libc::c_char; DB_BUF];
-    // SAFETY: as in passwd_entry.
-    let mut grp: libc::group = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc != 0 || result.is_null() || grp.gr_name.is_null() {
-        return None;
-    }
-    // SAFETY: gr_name is NUL-terminated inside `buf`; gr_mem is a NULL-terminated array of
-    // NUL-terminated strings inside `buf`, walked until the NULL entry.
-    let name = unsafe { CStr::from_ptr(grp.gr_name) }
-        .to_string_lossy()
-        .into_owned();
-    let mut members = Vec::new();
-    if !grp.gr_mem.is_null() {
-        let mut i = 0;
-        loop {
-            let p = unsafe { *grp.gr_mem.add(i) };
-            if p.is_null() || i > 4096 {
-                break;
-            }
-            members.push(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
-            i += 1;
-        }
-    }
-    Some((name, members))
+    crate::sys::group_by_gid(gid)
 }

@@ -106,7 +106,7 @@ pub(crate) struct Passwd {
 }
 
 /// The real uid of this process (`getuid`), ssh's `%i` token.
-pub(crate) fn current_uid() -> u32 {
+pub fn current_uid() -> u32 {
     // SAFETY: getuid has no preconditions and cannot fail.
     unsafe { libc::getuid() }
 }
@@ -159,6 +159,234 @@ pub(crate) fn local_hostname() -> String {
     String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned()
 }
 
+/// A user's name and primary group (`getpwuid_r`), None when the uid has no entry.
+pub fn user_by_uid(uid: u32) -> Option<(String, u32)> {
+    let mut buf = vec![0 as libc::c_char; DB_BUF];
+    // SAFETY: a zeroed passwd is a valid value (null pointers, zero ids) and is only read after
+    // getpwuid_r reports success; all strings point into `buf`, which outlives their use.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the given sizes for the duration of the call.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name is a NUL-terminated string inside `buf` (checked non-null above).
+    let name = unsafe { CStr::from_ptr(pwd.pw_name) }
+        .to_string_lossy()
+        .into_owned();
+    Some((name, pwd.pw_gid))
+}
+
+/// A group's name and members (`getgrgid_r`), None when the gid has no entry.
+pub fn group_by_gid(gid: u32) -> Option<(String, Vec<String>)> {
+    let mut buf = vec![0 as libc::c_char; DB_BUF];
+    // SAFETY: as in user_by_uid.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the given sizes for the duration of the call.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+    if rc != 0 || result.is_null() || grp.gr_name.is_null() {
+        return None;
+    }
+    // SAFETY: gr_name is NUL-terminated inside `buf`; gr_mem is a NULL-terminated array of
+    // NUL-terminated strings inside `buf`, walked until the NULL entry.
+    let name = unsafe { CStr::from_ptr(grp.gr_name) }
+        .to_string_lossy()
+        .into_owned();
+    let mut members = Vec::new();
+    if !grp.gr_mem.is_null() {
+        let mut i = 0;
+        loop {
+            // SAFETY: i stays within the NULL-terminated array (checked each step).
+            let p = unsafe { *grp.gr_mem.add(i) };
+            if p.is_null() || i > 4096 {
+                break;
+            }
+            // SAFETY: each entry is a NUL-terminated string inside `buf`.
+            members.push(unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
+            i += 1;
+        }
+    }
+    Some((name, members))
+}
+
+/// The size of the buffer for one password or group database entry.
+const DB_BUF: usize = 16 * 1024;
+
+/// Whether standard input is a terminal (a person can be asked).
+pub fn stdin_is_tty() -> bool {
+    // SAFETY: isatty only inspects the descriptor.
+    unsafe { libc::isatty(0) == 1 }
+}
+
+/// A terminal with echo turned off (and the newline still echoed), for a passphrase prompt;
+/// the old settings come back when this is dropped, even if reading fails.
+pub struct EchoOff {
+    fd: i32,
+    saved: libc::termios,
+}
+
+impl EchoOff {
+    /// Turns echo off on the terminal `fd`.
+    pub fn on(fd: i32) -> std::io::Result<EchoOff> {
+        // SAFETY: a zeroed termios is a valid buffer; tcgetattr fills it or fails.
+        let mut term: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is an open descriptor of the caller's; term is valid for writing.
+        if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let guard = EchoOff { fd, saved: term };
+        term.c_lflag &= !libc::ECHO;
+        term.c_lflag |= libc::ECHONL;
+        // SAFETY: applies modified attributes to the same descriptor; restored by the guard.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // SAFETY: restores the attributes read from the same open descriptor.
+        unsafe {
+            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
+        }
+    }
+}
+
+/// An exclusive `flock` on `f`, waiting for whoever holds it (released when `f` closes).
+pub fn flock_exclusive(f: &File) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor the caller owns; no memory is passed.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+}
+
+/// Whether a process with this pid exists (signal 0: nothing is sent). A process of another
+/// user counts as running.
+pub fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; it sends nothing.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// Local time to epoch seconds through the C library (`mktime`, daylight saving decided by
+/// the zone), as sshd reads `expiry-time`.
+pub fn local_mktime(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
+    // SAFETY: tm is a plain C struct; zeroed is a valid value and mktime only reads/normalises it.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = i32::try_from(y - 1900).ok()?;
+    tm.tm_mon = i32::try_from(mo - 1).ok()?;
+    tm.tm_mday = i32::try_from(d).ok()?;
+    tm.tm_hour = i32::try_from(h).ok()?;
+    tm.tm_min = i32::try_from(mi).ok()?;
+    tm.tm_sec = i32::try_from(s).ok()?;
+    tm.tm_isdst = -1;
+    // SAFETY: tm points to a valid, initialised struct for the duration of the call.
+    let t = unsafe { libc::mktime(&mut tm) };
+    if t == -1 {
+        None
+    } else {
+        Some(t)
+    }
+}
+
+/// What a bounded subprocess printed and how it ended.
+#[derive(Debug)]
+pub struct Ran {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// Why a bounded subprocess gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{program} did not answer within {} ms", .timeout.as_millis())]
+    TimedOut { program: String, timeout: Duration },
+    #[error("waiting for {program}: {source}")]
+    Wait {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
+/// Runs `cmd` (stdin from /dev/null, C messages) and kills it if it has not ended after
+/// `timeout`: every helper sshdoctor starts (`ssh -G`, `sshd -T`, `sshd -t`, `journalctl`,
+/// `ssh -V`/`-Q`) goes through here, so a hung one (a `Match exec`, a journal on a slow disk)
+/// cannot hang sshdoctor with it. On a timeout the pipe readers are left to finish on their
+/// own: a grandchild may still hold the pipes open, and joining would hang with it.
+pub fn run_bounded(cmd: &mut std::process::Command, timeout: Duration) -> Result<Ran, RunError> {
+    use std::io::Read;
+    use std::process::Stdio;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| RunError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let read_all = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out_t = read_all(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err_t = read_all(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let start = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(RunError::TimedOut { program, timeout });
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(source) => return Err(RunError::Wait { program, source }),
+        }
+    };
+    Ok(Ran {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +408,25 @@ mod tests {
             assert!(slave >= 0);
             (File::from_raw_fd(master), File::from_raw_fd(slave))
         }
+    }
+
+    #[test]
+    fn a_helper_that_hangs_is_killed_at_its_bound_and_one_that_answers_is_read() {
+        let ran = run_bounded(
+            std::process::Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(30),
+        )
+        .unwrap();
+        assert_eq!(ran.stdout, b"out\n");
+        assert_eq!(ran.stderr, b"err\n");
+        assert_eq!(ran.status.code(), Some(3));
+        let t0 = std::time::Instant::now();
+        let hung = run_bounded(
+            std::process::Command::new("sleep").arg("600"),
+            Duration::from_millis(200),
+        );
+        assert!(matches!(hung, Err(RunError::TimedOut { .. })), "{hung:?}");
+        assert!(t0.elapsed() < Duration::from_secs(60));
     }
 
     #[test]

@@ -197,35 +197,9 @@ fn read_password(user: &str, host: &str) -> anyhow::Result<zeroize::Zeroizing<St
     Ok(line)
 }
 
-/// Reads a passphrase from the terminal with echo off; it goes straight to key decryption.
+/// Reads a passphrase from the terminal with echo off (`fix::secret::prompt`); it goes
+/// straight to key decryption.
 fn ask_passphrase(path: &Path) -> Option<String> {
-    use std::io::BufRead;
-    use std::os::fd::AsRawFd;
-    let tty = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/tty")
-        .ok()?;
-    let fd = tty.as_raw_fd();
-    // SAFETY: termios is plain data; tcgetattr/tcsetattr only read/write it for a valid fd.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    let have = unsafe { libc::tcgetattr(fd, &mut term) } == 0;
-    let saved = term;
-    if have {
-        term.c_lflag &= !libc::ECHO;
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) };
-    }
-    let mut w = &tty;
-    let _ = write!(w, "Passphrase for {}: ", path.display());
-    // The typed line (with its newline) is wiped on drop; only the trimmed copy leaves, and the
-    // probe wraps that in `Zeroizing` too.
-    let mut line = zeroize::Zeroizing::new(String::new());
-    let read = std::io::BufReader::new(&tty).read_line(&mut line);
-    if have {
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
-    }
-    let _ = writeln!(w);
-    read.ok()?;
-    let p = line.trim_end_matches(['\n', '\r']).to_string();
-    (!p.is_empty()).then_some(p)
+    let line = crate::fix::secret::prompt(&format!("Passphrase for {}: ", path.display())).ok()?;
+    (!line.is_empty()).then(|| line.to_string())
 }

@@ -7,10 +7,9 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use super::{
     expand_tokens_for, is_yes, lossy, ConfigRequest, ConfigSource, EffectiveConfig,
@@ -77,41 +76,19 @@ pub(super) fn run_with_timeout(
     args: &[String],
     timeout: Duration,
 ) -> Result<String, String> {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
-    let out = child.stdout.take();
-    let err = child.stderr.take();
-    let out_t = std::thread::spawn(move || read_all(out));
-    let err_t = std::thread::spawn(move || read_all(err));
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Ok(st),
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break Err(format!(
-                    "{} -G did not answer within {} ms",
-                    program.to_string_lossy(),
+    let ran =
+        crate::sys::run_bounded(Command::new(program).args(args), timeout).map_err(
+            |e| match e {
+                crate::sys::RunError::TimedOut { program, timeout } => format!(
+                    "{program} -G did not answer within {} ms",
                     timeout.as_millis()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => break Err(format!("waiting for ssh -G: {e}")),
-        }
-    };
-    // On a timeout the readers are left to finish on their own: a grandchild (a `Match exec`
-    // command) may still hold the pipes open, and joining would hang us with it.
-    let status = status?;
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    if status.success() && !stdout.trim().is_empty() {
+                ),
+                other => other.to_string(),
+            },
+        )?;
+    let stdout = lossy(&ran.stdout);
+    let stderr = lossy(&ran.stderr);
+    if ran.status.success() && !stdout.trim().is_empty() {
         Ok(stdout)
     } else {
         let msg: Vec<&str> = stderr
@@ -120,19 +97,11 @@ pub(super) fn run_with_timeout(
             .filter(|l| !l.is_empty() && !l.starts_with("Pseudo-terminal will not be allocated"))
             .collect();
         Err(if msg.is_empty() {
-            format!("ssh -G failed ({status})")
+            format!("ssh -G failed ({})", ran.status)
         } else {
             msg.join("; ")
         })
     }
-}
-
-fn read_all<R: Read>(r: Option<R>) -> String {
-    let mut buf = Vec::new();
-    if let Some(mut r) = r {
-        let _ = r.read_to_end(&mut buf);
-    }
-    lossy(&buf)
 }
 
 /// Reads `ssh -G` output into an [`EffectiveConfig`]. Pure apart from looking up the password

@@ -24,7 +24,6 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Why a file could not be replaced. The original is untouched in every case.
@@ -183,12 +182,7 @@ pub fn temp_owner_pid(name: &str) -> Option<u32> {
 }
 
 fn pid_is_running(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists; it sends nothing.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    crate::sys::process_exists(pid)
 }
 
 /// Removes temp files in `dir` left by sshdoctor processes that no longer run (killed with
@@ -224,12 +218,10 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
 /// the filesystem does not support locks (some NFS setups): the re-read check still runs.
 fn lock_exclusive(f: &File) -> Result<bool, std::io::Error> {
     loop {
-        // SAFETY: flock on a file descriptor we own; no memory is passed.
-        let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let e = std::io::Error::last_os_error();
+        let e = match crate::sys::flock_exclusive(f) {
+            Ok(()) => return Ok(true),
+            Err(e) => e,
+        };
         match e.raw_os_error() {
             Some(libc::EINTR) => continue,
             Some(libc::ENOLCK) | Some(libc::EOPNOTSUPP) | Some(libc::EBADF) => return Ok(false),
@@ -402,6 +394,7 @@ pub fn create(path: &Path, bytes: &[u8], mode: u32) -> Result<(), AtomicError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::io::AsRawFd;
 
     #[test]
     fn replace_keeps_mode_writes_backup_and_follows_symlinks() {

@@ -187,8 +187,7 @@ pub fn append(path: &Path, make: impl FnOnce(u64, u64) -> Record) -> anyhow::Res
         .map_err(|e| anyhow::anyhow!("cannot open the fix journal {}: {e}", path.display()))?;
     // Two fixes finishing at once must not take the same sequence number: hold an exclusive
     // lock from reading the last number to writing the new record. Released when `f` closes.
-    // SAFETY: flock on a file descriptor we own; it has no memory effects.
-    let _ = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+    let _ = crate::sys::flock_exclusive(&f);
     let seq = read(path)?.iter().map(Record::seq).max().unwrap_or(0) + 1;
     let record = make(seq, now());
     let mut line = serde_json::to_string(&record)?;

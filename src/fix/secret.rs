@@ -17,8 +17,7 @@ pub type Secret = Zeroizing<String>;
 
 /// Whether stdin is a terminal (a person can be asked).
 pub fn stdin_is_tty() -> bool {
-    // SAFETY: isatty only inspects the descriptor.
-    unsafe { libc::isatty(0) == 1 }
+    crate::sys::stdin_is_tty()
 }
 
 /// The secret from `var`, only when stdin is not a terminal (scripts, tests).
@@ -29,21 +28,6 @@ pub fn from_env(var: &str) -> Option<Secret> {
     std::env::var(var).ok().map(Zeroizing::new)
 }
 
-/// Restores the terminal's echo setting when dropped, even if reading fails.
-struct EchoOff {
-    fd: i32,
-    saved: libc::termios,
-}
-
-impl Drop for EchoOff {
-    fn drop(&mut self) {
-        // SAFETY: restores the attributes read from the same open descriptor.
-        unsafe {
-            libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved);
-        }
-    }
-}
-
 /// Asks on `/dev/tty` with echo off. Fails (never falls back to stdin) when there is no
 /// terminal.
 pub fn prompt(question: &str) -> anyhow::Result<Secret> {
@@ -52,19 +36,8 @@ pub fn prompt(question: &str) -> anyhow::Result<Secret> {
         .write(true)
         .open("/dev/tty")
         .map_err(|e| anyhow::anyhow!("no terminal to ask for a secret on (/dev/tty: {e})"))?;
-    let fd = tty.as_raw_fd();
-    // SAFETY: a zeroed termios is a valid buffer; tcgetattr fills it or fails.
-    let mut term: libc::termios = unsafe { std::mem::zeroed() };
-    if unsafe { libc::tcgetattr(fd, &mut term) } != 0 {
-        anyhow::bail!("cannot read the terminal settings of /dev/tty");
-    }
-    let guard = EchoOff { fd, saved: term };
-    term.c_lflag &= !libc::ECHO;
-    term.c_lflag |= libc::ECHONL;
-    // SAFETY: applies modified attributes to the same descriptor; restored by `guard`.
-    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &term) } != 0 {
-        anyhow::bail!("cannot turn off echo on /dev/tty");
-    }
+    let guard = crate::sys::EchoOff::on(tty.as_raw_fd())
+        .map_err(|e| anyhow::anyhow!("cannot turn off echo on /dev/tty: {e}"))?;
     let mut out = &tty;
     out.write_all(question.as_bytes())?;
     out.flush()?;

@@ -684,17 +684,18 @@ pub fn apply(sp: &ServerPlan, journal_path: &Path) -> Result<Applied, FixError> 
             }
         }
         AfterApply::ValidateSshd { sshd, config } => {
-            let out = std::process::Command::new(sshd)
-                .arg("-t")
-                .arg("-f")
-                .arg(config)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .map_err(|source| FixError::Io {
-                    path: sshd.clone(),
-                    action: "cannot run",
-                    source,
-                })?;
+            let out = crate::sys::run_bounded(
+                std::process::Command::new(sshd)
+                    .arg("-t")
+                    .arg("-f")
+                    .arg(config),
+                std::time::Duration::from_secs(30),
+            )
+            .map_err(|e| FixError::Io {
+                path: sshd.clone(),
+                action: "cannot run",
+                source: std::io::Error::other(e.to_string()),
+            })?;
             if out.status.success() {
                 applied.done.push(format!(
                     "sshd -t -f {}: configuration valid",

@@ -766,11 +766,11 @@ fn is_protocol_violation(e: &russh::Error) -> bool {
 
 /// What the local `ssh -Q` lists for a category, to show beside the server's offer.
 fn local_ssh_list(query: &str) -> Option<Vec<String>> {
-    let out = std::process::Command::new("ssh")
-        .arg("-Q")
-        .arg(query)
-        .output()
-        .ok()?;
+    let out = crate::sys::run_bounded(
+        std::process::Command::new("ssh").arg("-Q").arg(query),
+        std::time::Duration::from_secs(10),
+    )
+    .ok()?;
     if !out.status.success() {
         return None;
     }

@@ -256,8 +256,8 @@ pub(super) fn system_log(explicit: Option<&Path>) -> Result<String, ServerError>
             source,
         });
     }
-    if let Ok(o) = std::process::Command::new("journalctl")
-        .args([
+    if let Ok(o) = crate::sys::run_bounded(
+        std::process::Command::new("journalctl").args([
             "-u",
             "ssh",
             "-u",
@@ -267,11 +267,9 @@ pub(super) fn system_log(explicit: Option<&Path>) -> Result<String, ServerError>
             "--no-pager",
             "-o",
             "short-iso",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-    {
+        ]),
+        super::HELPER_TIMEOUT,
+    ) {
         let s = String::from_utf8_lossy(&o.stdout).into_owned();
         if o.status.success() && s.lines().any(|l| l.contains("sshd")) {
             return Ok(s);

@@ -45,6 +45,11 @@ use log::system_log;
 use sshd_config::sshd_dump;
 use strict_modes::{debian_sshd, stat_of};
 
+/// How long a helper sshd's side is read with (`sshd -T`, `journalctl`, `ssh -V`) may take
+/// before it is given up on: long enough for a cold journal, short enough that a hung one does
+/// not hang `sshdoctor server` or the dashboard's Server pane.
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What to inspect.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
@@ -100,8 +105,7 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
             .cloned()
             .ok_or_else(|| ServerError::NoSuchUser(n.clone()))?,
         None => {
-            // SAFETY: getuid has no preconditions and cannot fail.
-            let uid = unsafe { libc::getuid() };
+            let uid = crate::sys::current_uid();
             passwd
                 .iter()
                 .find(|p| p.uid == uid)

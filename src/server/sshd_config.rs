@@ -346,15 +346,16 @@ pub(super) fn sshd_dump(config: &Path, user: &str, addr: Option<IpAddr>) -> Opti
     if let Some(a) = addr {
         spec.push_str(&format!(",addr={a},host={a}"));
     }
-    let out = std::process::Command::new(sshd)
-        .arg("-T")
-        .arg("-f")
-        .arg(config)
-        .arg("-C")
-        .arg(spec)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
+    let out = crate::sys::run_bounded(
+        std::process::Command::new(sshd)
+            .arg("-T")
+            .arg("-f")
+            .arg(config)
+            .arg("-C")
+            .arg(spec),
+        super::HELPER_TIMEOUT,
+    )
+    .ok()?;
     if !out.status.success() {
         return None;
     }

@@ -272,14 +272,15 @@ pub(super) fn stat_of(p: &Path) -> Option<FileStat> {
 
 /// The OpenSSH build on this machine carries Debian's private-group exception.
 pub(super) fn debian_sshd() -> bool {
-    std::process::Command::new("ssh")
-        .arg("-V")
-        .output()
-        .map(|o| {
-            let s = String::from_utf8_lossy(&o.stderr);
-            s.contains("Debian") || s.contains("Ubuntu")
-        })
-        .unwrap_or(false)
+    crate::sys::run_bounded(
+        std::process::Command::new("ssh").arg("-V"),
+        super::HELPER_TIMEOUT,
+    )
+    .map(|o| {
+        let s = String::from_utf8_lossy(&o.stderr);
+        s.contains("Debian") || s.contains("Ubuntu")
+    })
+    .unwrap_or(false)
 }
 
 #[cfg(test)]
