@@ -228,11 +228,6 @@ impl ProbeReport {
     pub fn exit(&self) -> crate::exit::Exit {
         crate::exit::Exit::problem_if(self.findings.iter().any(|f| f.severity == Severity::Error))
     }
-
-    /// [`Self::exit`] as the process exit code.
-    pub fn exit_code(&self) -> i32 {
-        self.exit().code()
-    }
 }
 
 /// Runs the probe to completion. Stages are sent on `events` as they start and finish.

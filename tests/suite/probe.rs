@@ -63,7 +63,7 @@ fn closed_port_is_connection_refused_well_under_a_second() {
     assert_eq!(stage(&r, "connect"), StageStatus::Fail);
     assert_eq!(stage(&r, "login"), StageStatus::Skipped);
     assert_eq!(r.stages.len(), 8);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn silent_server_is_cut_off_at_the_timeout() {
     );
     assert_eq!(ids(&r), ["banner-timeout"]);
     assert_eq!(stage(&r, "banner"), StageStatus::Fail);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -106,7 +106,7 @@ fn a_web_server_is_named_not_ssh() {
         f.evidence,
         ["server's first line: HTTP/1.1 400 Bad Request"]
     );
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn a_server_that_hangs_up_is_connection_closed() {
     let r = run(opts(port, vec![], None));
     assert_eq!(ids(&r), ["connection-closed"]);
     assert_eq!(stage(&r, "banner"), StageStatus::Fail);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn ssh_rsa_only_server_is_an_algorithm_mismatch_with_the_fixing_line() {
     );
     assert_eq!(stage(&r, "banner"), StageStatus::Ok);
     assert_eq!(stage(&r, "kex"), StageStatus::Fail);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn old_kex_only_server_lists_the_servers_whole_offer() {
         "{:?}",
         f.evidence
     );
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -237,7 +237,7 @@ fn changed_host_key_is_an_error_with_both_fingerprints_and_stops_before_auth() {
         !server.log().contains("publickey for root"),
         "no key offered to a changed host"
     );
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -266,7 +266,7 @@ fn authorized_key_logs_in_and_unknown_host_is_only_a_warning() {
     );
     assert_eq!(stage(&r, "login"), StageStatus::Ok);
     assert_eq!(r.server.auth_methods, ["publickey"]);
-    assert_eq!(r.exit_code(), 0);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Clean);
     // The probe's login is a real one, as sshd sees it.
     assert_eq!(
         server
@@ -299,7 +299,7 @@ fn server_without_publickey_is_password_only() {
         ["server offers: password", "a password was not tried"]
     );
     // No method the probe tried would log in: an error, with the way to try the password.
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
     assert_eq!(finding(&r, "password-only").fixes[0].id, "try-password");
     assert_eq!(stage(&r, "keys"), StageStatus::Skipped);
 }
@@ -334,7 +334,7 @@ fn unauthorized_keys_are_key_rejected_with_each_fingerprint() {
         ]
     );
     assert!(f.fixes.iter().any(|x| x.command == "sshdoctor server"));
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
     // RSA was asked with rsa-sha2-*, so sshd judged the key and not the algorithm.
     assert!(
         !server.log().contains("not in PubkeyAcceptedAlgorithms"),
@@ -375,7 +375,7 @@ fn eight_keys_against_max_auth_tries_3_find_the_working_one() {
         .contains(&format!("IdentityFile {}", good.display())));
     assert_eq!(stage(&r, "keys"), StageStatus::Ok);
     assert_eq!(stage(&r, "login"), StageStatus::Ok);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
     // The working key was asked about without a signature first (PK_OK), as the protocol allows.
     assert!(server.log().contains("Postponed publickey for root"));
 
@@ -402,7 +402,7 @@ fn accepted_encrypted_key_without_agent_is_found_without_its_passphrase() {
     ));
     assert_eq!(ids(&r), ["encrypted-key-no-agent", "auth-ok"]);
     assert_eq!(stage(&r, "login"), StageStatus::Skipped);
-    assert_eq!(r.exit_code(), 0);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Clean);
     assert_eq!(
         finding(&r, "encrypted-key-no-agent").fixes[0].command,
         format!("ssh-add {}", key.display())
@@ -626,7 +626,7 @@ fn dropped_syns_are_connect_timeout_at_the_timeout() {
     assert!(took < Duration::from_secs(8), "{took:?}");
     assert_eq!(ids(&r), ["connect-timeout"]);
     assert_eq!(stage(&r, "connect"), StageStatus::Fail);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 /// Issue 12, point 2: the probe is shown the host key ssh is shown. A server with an ed25519 and

@@ -141,7 +141,7 @@ fn login_through_the_jump_host_reaches_the_target_and_records_its_banner() {
         .as_deref()
         .is_some_and(|b| b.starts_with("SSH-2.0-OpenSSH_")));
     assert_eq!(r.target.port, target.port);
-    assert_eq!(r.exit_code(), 0);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Clean);
     // Both logins were real ones, as each sshd sees them: one by ssh, one by the probe.
     assert_eq!(accepted(&jump), 2, "{}", jump.log());
     assert_eq!(accepted(&target), 2, "{}", target.log());
@@ -192,7 +192,7 @@ fn jump_host_without_tcp_forwarding_is_jump_forwarding_refused() {
     assert_eq!(stage(&r, "jump:login"), StageStatus::Ok);
     assert_eq!(stage(&r, "connect"), StageStatus::Fail);
     assert_eq!(stage(&r, "banner"), StageStatus::Skipped);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
     assert_eq!(accepted(&target), 0, "{}", target.log());
 }
 
@@ -225,7 +225,7 @@ fn target_down_behind_the_jump_is_jump_forwarding_refused_with_connect_failed() 
             jump.port
         )
     );
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -287,7 +287,7 @@ fn changed_jump_host_key_stops_before_any_key_is_offered_anywhere() {
     for s in probe::STAGES {
         assert_eq!(stage(&r, s), StageStatus::Skipped, "{s}");
     }
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
     assert!(!jump.log().contains("publickey for root"), "{}", jump.log());
     assert!(!target.log().contains("publickey for root"));
 }
@@ -362,7 +362,7 @@ fn key_refused_by_the_jump_host_is_jump_key_rejected() {
     );
     assert_eq!(stage(&r, "jump:keys"), StageStatus::Fail);
     assert_eq!(stage(&r, "resolve"), StageStatus::Skipped);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
@@ -387,7 +387,7 @@ fn key_refused_by_the_target_behind_a_good_jump_is_plain_key_rejected() {
         assert_eq!(stage(&r, s), StageStatus::Ok, "{s}");
     }
     assert_eq!(stage(&r, "keys"), StageStatus::Fail);
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit(), sshdoctor::exit::Exit::Problem);
 }
 
 #[test]
