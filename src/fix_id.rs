@@ -81,6 +81,7 @@ fix_ids! {
     GenerateMissingIdentity = "generate-missing-identity": "Create the key an IdentityFile line names.",
     IdentitiesOnly = "identities-only": "Offer only the right key to the host, with IdentitiesOnly (shown).",
     InspectCertificate = "inspect-certificate": "Look at a certificate with `ssh-keygen -L` (shown).",
+    IgnoreUnknownOption = "ignore-unknown-option": "Let ssh skip config options it does not know (`IgnoreUnknown`, shown).",
     InspectFile = "inspect-file": "Look at a file sshdoctor cannot read as expected (shown).",
     KnownHostsAddFinalNewline = "known-hosts-add-final-newline": "End known_hosts' last line, so the next key ssh adds is not glued to it.",
     KnownHostsDeleteLines = "known-hosts-delete-lines": "Delete the known_hosts lines chosen in the browser.",

@@ -241,7 +241,11 @@ pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
         );
     }
     if let Some(c) = &config {
+        findings.extend(config::rejection_finding(c));
         findings.extend(config::identity_findings(c, &|p: &Path| p.exists(), paths));
+    } else if let Some(f) = config_rejection_without_target(opts, paths) {
+        // Without a target too: an option ssh does not know stops it for every host.
+        findings.push(f);
     }
     findings.extend(agent::findings(&agent));
 
@@ -313,4 +317,23 @@ fn unreadable_finding(path: &Path, error: &str, paths: &SshPaths) -> Finding {
             crate::finding::shell_quote(&path.display().to_string())
         ),
     ))
+}
+
+/// Whether ssh refuses the config at all, asked without a target: ssh reads every line, in
+/// every Host block, before it connects, so one unknown option stops it for every host. Asked
+/// only when there is a config file to refuse.
+fn config_rejection_without_target(opts: &InspectOptions, paths: &SshPaths) -> Option<Finding> {
+    let file = opts.config_file.clone().unwrap_or_else(|| paths.config());
+    if !file.is_file() {
+        return None;
+    }
+    let target = crate::target::parse_target("localhost").ok()?;
+    let req = ConfigRequest {
+        target: &target,
+        config_file: opts.config_file.as_deref(),
+        port: None,
+        user: None,
+        identity_files: &[],
+    };
+    config::rejection_finding(&config::effective(&req, paths).ok()?)
 }

@@ -37,6 +37,7 @@ mod ssh_g;
 pub use crate::target::{parse_target, Target, TargetError};
 pub use identity::{all_identity_files, command_line_identity_missing, identity_findings};
 pub use parse::effective_parsed;
+pub use ssh_g::rejection_finding;
 pub use ssh_g::{parse_ssh_g, parse_ssh_g_with_home};
 
 use identity::identity_lines;

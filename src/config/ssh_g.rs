@@ -15,8 +15,95 @@ use super::{
     expand_tokens_for, is_yes, lossy, ConfigRequest, ConfigSource, EffectiveConfig,
     DEFAULT_IDENTITY_FILES,
 };
+use crate::finding::{Finding, Fix, Severity};
+use crate::fix_id::FixId;
 use crate::paths::SshPaths;
 use crate::sys::passwd;
+
+/// Options only Apple's OpenSSH knows: a config written on a Mac stops every other ssh.
+const APPLE_ONLY_OPTIONS: &[&str] = &["usekeychain"];
+
+/// `ssh-config-rejected`: ssh itself refuses the config ("Bad configuration option", "terminating,
+/// N bad configuration options"), so every `ssh` command fails before it connects, whatever the
+/// server. The dashboard and `check` would otherwise read the file with sshdoctor's own parser
+/// and call it fine. `None` when ssh accepted it, was absent or only slow.
+pub fn rejection_finding(cfg: &EffectiveConfig) -> Option<Finding> {
+    let why = cfg.ssh_g_error.as_deref()?;
+    let pieces: Vec<&str> = why.split("; ").collect();
+    let bad: Vec<&str> = pieces
+        .iter()
+        .copied()
+        .filter(|p| p.contains("Bad configuration option") || p.contains("terminating"))
+        .collect();
+    if bad.is_empty() {
+        return None;
+    }
+    let options: Vec<String> = bad
+        .iter()
+        .filter_map(|p| p.rsplit_once("Bad configuration option: "))
+        .map(|(_, o)| o.trim().to_ascii_lowercase())
+        .collect();
+    let apple: Vec<&String> = options
+        .iter()
+        .filter(|o| APPLE_ONLY_OPTIONS.contains(&o.as_str()))
+        .collect();
+    let mut f = Finding::new(
+        "ssh-config-rejected",
+        Severity::Error,
+        "ssh refuses your ssh config and stops before connecting anywhere",
+    )
+    .explain(
+        "ssh reads every line of the config before it connects, and an option it does not know \
+         stops it (\"terminating, N bad configuration options\"): every ssh, scp and git over \
+         ssh fails, for every host. Fix the line, or tell ssh to skip an option it does not \
+         know with `IgnoreUnknown OPTION` at the top of the file.",
+    );
+    for piece in &bad {
+        f = f.evidence(format!("ssh says: {piece}"));
+    }
+    if !apple.is_empty() {
+        let names: Vec<&str> = apple.iter().map(|o| o.as_str()).collect();
+        f = f.evidence(format!(
+            "{} exists only in Apple's OpenSSH (macOS): a config copied from a Mac",
+            names.join(", ")
+        ));
+    }
+    let skip = if apple.is_empty() {
+        options.join(",")
+    } else {
+        // Spelled as Apple documents it, so a reader finds it.
+        apple
+            .iter()
+            .map(|o| {
+                if o.as_str() == "usekeychain" {
+                    "UseKeychain".to_string()
+                } else {
+                    o.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    // ssh names the file it stopped in: "FILE: line N: Bad configuration option: X".
+    let file = bad
+        .iter()
+        .find_map(|p| p.split_once(": line ").map(|(file, _)| PathBuf::from(file)));
+    if let (false, Some(file)) = (skip.is_empty(), file) {
+        f = f.fix(
+            Fix::new(
+                FixId::IgnoreUnknownOption,
+                format!("Put `IgnoreUnknown {skip}` at the top of the config, so ssh skips what it does not know"),
+                format!(
+                    "sed -i {} {}",
+                    crate::finding::shell_quote(&format!("1i IgnoreUnknown {skip}")),
+                    crate::finding::shell_quote(&file.display().to_string())
+                ),
+            )
+            .on_path(file),
+        );
+    }
+    Some(f)
+}
 
 /// The file ssh should read: the explicit one, else ours when the password database's home is
 /// not [`SshPaths::home`] (ssh would read the other user's file), else None (ssh's own choice,

@@ -777,3 +777,77 @@ proptest::proptest! {
         }
     }
 }
+
+/// A config written on a Mac (`UseKeychain`, Apple's OpenSSH only): OpenSSH here stops at it
+/// for every host, so `check` must say so, with or without a target, and name the fix.
+#[test]
+fn a_config_ssh_refuses_is_an_error_for_every_host_with_the_ignore_unknown_fix() {
+    use crate::support::run::{ids_of, Sshdoctor};
+    let (d, paths) = temp_home();
+    write(
+        &paths.config(),
+        "Host *\n  UseKeychain yes\n  AddKeysToAgent yes\n",
+    );
+    // The oracle: ssh itself refuses the file, for any host.
+    let ssh = Command::new("ssh")
+        .args(["-F"])
+        .arg(paths.config())
+        .args(["-G", "anyhost"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ssh");
+    assert!(!ssh.status.success());
+    let said = String::from_utf8_lossy(&ssh.stderr);
+    assert!(
+        said.contains("line 2: Bad configuration option: usekeychain"),
+        "{said}"
+    );
+
+    for args in [vec!["check", "--json"], vec!["check", "lab", "--json"]] {
+        let (code, v) = Sshdoctor::new(d.path()).args(&args).json();
+        assert_eq!(code, Some(1), "{args:?}: {v}");
+        assert!(
+            ids_of(&v).contains(&"ssh-config-rejected".to_string()),
+            "{v}"
+        );
+        let f = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == "ssh-config-rejected")
+            .unwrap();
+        let evidence = f["evidence"].to_string();
+        assert!(
+            evidence.contains("line 2: Bad configuration option: usekeychain"),
+            "{evidence}"
+        );
+        assert!(evidence.contains("Apple's OpenSSH"), "{evidence}");
+        assert_eq!(f["fixes"][0]["id"], "ignore-unknown-option");
+        let cmd = f["fixes"][0]["command"].as_str().unwrap();
+        assert!(cmd.contains("IgnoreUnknown UseKeychain"), "{cmd}");
+    }
+
+    // The fix as shown, done by hand: ssh accepts the file, and the finding is gone.
+    let text = std::fs::read_to_string(paths.config()).unwrap();
+    write(
+        &paths.config(),
+        &format!("IgnoreUnknown UseKeychain\n{text}"),
+    );
+    let ssh = Command::new("ssh")
+        .arg("-F")
+        .arg(paths.config())
+        .args(["-G", "anyhost"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ssh");
+    assert!(
+        ssh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ssh.stderr)
+    );
+    let (_, v) = Sshdoctor::new(d.path()).args(["check", "--json"]).json();
+    assert!(
+        !ids_of(&v).contains(&"ssh-config-rejected".to_string()),
+        "{v}"
+    );
+}
