@@ -689,7 +689,7 @@ pub fn parse_expiry(s: &str) -> Option<SystemTime> {
     let secs = if utc {
         days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec
     } else {
-        local_mktime(y, mo, d, h, mi, sec)?
+        crate::sys::local_mktime(y, mo, d, h, mi, sec)?
     };
     if secs >= 0 {
         UNIX_EPOCH.checked_add(Duration::from_secs(secs as u64))
@@ -707,11 +707,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146097 + doe - 719468
-}
-
-/// Local time to epoch seconds through the C library, as sshd's `mktime` does.
-fn local_mktime(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
-    crate::sys::local_mktime(y, mo, d, h, mi, s)
 }
 
 #[cfg(test)]

@@ -122,7 +122,7 @@ fn known_hosts_paths(paths: &SshPaths, cfg: Option<&EffectiveConfig>) -> Vec<Pat
 /// Gathers the user's side and draws every local finding from it.
 pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
     let paths = &opts.paths;
-    let uid = crate::paths::current_uid();
+    let uid = crate::sys::current_uid();
 
     let config = match &opts.target {
         Some(target) => {

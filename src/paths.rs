@@ -58,11 +58,6 @@ impl SshPaths {
     }
 }
 
-/// The uid whose files these are; ssh and sshd compare owners against it.
-pub fn current_uid() -> u32 {
-    crate::sys::current_uid()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

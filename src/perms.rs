@@ -276,9 +276,9 @@ fn check(meta: &FileMeta, role: Role, user_uid: u32, paths: &SshPaths) -> Vec<Fi
 
 /// (user name, primary group name) for the `chown` fix; numbers when the names are unknown.
 fn user_and_group(uid: u32) -> (String, String) {
-    match passwd_entry(uid) {
+    match crate::sys::user_by_uid(uid) {
         Some((name, gid)) => {
-            let group = group_entry(gid)
+            let group = crate::sys::group_by_gid(gid)
                 .map(|(g, _)| g)
                 .unwrap_or_else(|| gid.to_string());
             (name, group)
@@ -290,9 +290,10 @@ fn user_and_group(uid: u32) -> (String, String) {
 /// Debian's rule: a group-writable file is safe when its group has exactly one possible member,
 /// the file's owner (listed alone, or no listed members and it is the owner's primary group).
 fn group_is_private(gid: u32, owner: u32) -> bool {
-    let (Some((owner_name, owner_gid)), Some((_, members))) =
-        (passwd_entry(owner), group_entry(gid))
-    else {
+    let (Some((owner_name, owner_gid)), Some((_, members))) = (
+        crate::sys::user_by_uid(owner),
+        crate::sys::group_by_gid(gid),
+    ) else {
         return false;
     };
     match members.as_slice() {
@@ -300,12 +301,4 @@ fn group_is_private(gid: u32, owner: u32) -> bool {
         [only] => *only == owner_name,
         _ => false,
     }
-}
-
-fn passwd_entry(uid: u32) -> Option<(String, u32)> {
-    crate::sys::user_by_uid(uid)
-}
-
-fn group_entry(gid: u32) -> Option<(String, Vec<String>)> {
-    crate::sys::group_by_gid(gid)
 }

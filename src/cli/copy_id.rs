@@ -156,7 +156,7 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<Exit> {
     } else if remote::key_needs_passphrase(&private) {
         match secret::from_env("SSHDOCTOR_PASSPHRASE") {
             Some(p) => russh::keys::load_secret_key(&private, Some(p.as_str())).ok(),
-            None if secret::stdin_is_tty() => {
+            None if crate::sys::stdin_is_tty() => {
                 let p = secret::prompt(&format!(
                     "Passphrase for {} (to verify the login): ",
                     paths.display(&private)
@@ -171,7 +171,7 @@ pub fn run(args: &CopyIdArgs) -> anyhow::Result<Exit> {
     let password = match (&session.offered, secret::from_env("SSHDOCTOR_PASSWORD")) {
         (None, _) => secret::Secret::default(),
         (_, Some(p)) => p,
-        _ if secret::stdin_is_tty() => secret::prompt(&format!("{user}@{host}'s password: "))?,
+        _ if crate::sys::stdin_is_tty() => secret::prompt(&format!("{user}@{host}'s password: "))?,
         _ => {
             eprintln!("sshdoctor: no terminal to ask for the password on (scripts may set SSHDOCTOR_PASSWORD)");
             return Ok(Exit::Usage);

@@ -73,7 +73,7 @@ pub enum Answer {
 
 /// Asks `[y/N]` on the terminal (stdin must be one). With `strong`, only the word `yes` counts.
 pub fn confirm(question: &str, strong: bool) -> Answer {
-    if !secret::stdin_is_tty() {
+    if !crate::sys::stdin_is_tty() {
         return Answer::NoTerminal;
     }
     let hint = if strong { "[type yes/N]" } else { "[y/N]" };

@@ -186,7 +186,7 @@ fn unloadable_key_findings(files: &[PathBuf], paths: &SshPaths) -> Vec<crate::fi
 /// input is not a terminal (scripts, tests), its first line. Never echoed, logged or reported.
 fn read_password(user: &str, host: &str) -> anyhow::Result<zeroize::Zeroizing<String>> {
     use crate::fix::secret;
-    if secret::stdin_is_tty() {
+    if crate::sys::stdin_is_tty() {
         return secret::prompt(&format!("{user}@{host}'s password: "));
     }
     let mut line = zeroize::Zeroizing::new(String::new());

@@ -181,17 +181,13 @@ pub fn temp_owner_pid(name: &str) -> Option<u32> {
     pid.parse().ok().filter(|&p| p > 0)
 }
 
-fn pid_is_running(pid: u32) -> bool {
-    crate::sys::process_exists(pid)
-}
-
 /// Removes temp files in `dir` left by sshdoctor processes that no longer run (killed with
 /// `kill -9` between creating the temp file and renaming it; nothing else can leave one).
 /// Only regular files named `.sshdoctor-PID-*` whose PID is gone and that belong to the caller
 /// are removed: a temp file of a running sshdoctor is never touched (a reused pid only keeps a
 /// stale file longer). Returns how many were removed. Errors are ignored: this is tidying.
 pub fn remove_stale_temp_files(dir: &Path) -> usize {
-    let me = crate::paths::current_uid();
+    let me = crate::sys::current_uid();
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
@@ -204,7 +200,7 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
         let Ok(meta) = entry.metadata() else {
             continue;
         };
-        if !meta.file_type().is_file() || meta.uid() != me || pid_is_running(pid) {
+        if !meta.file_type().is_file() || meta.uid() != me || crate::sys::process_exists(pid) {
             continue;
         }
         if fs::remove_file(entry.path()).is_ok() {
@@ -307,7 +303,7 @@ pub fn replace(
     pieces: &[&[u8]],
     backup: Option<&Path>,
 ) -> Result<(), AtomicError> {
-    let me = crate::paths::current_uid();
+    let me = crate::sys::current_uid();
     if me != 0 && snap.uid != me {
         return Err(AtomicError::NotOurs {
             path: snap.path.clone(),

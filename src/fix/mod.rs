@@ -376,7 +376,7 @@ enum Ready<'a> {
 /// Checks every change against the disk before writing any: the files still hold what the plan
 /// was computed from, files to create do not exist, files to chmod are ours with the old mode.
 fn check_all(plan: &FixPlan) -> Result<Vec<Ready<'_>>, FixError> {
-    let me = crate::paths::current_uid();
+    let me = crate::sys::current_uid();
     let mut ready = Vec::new();
     for change in &plan.changes {
         match change {

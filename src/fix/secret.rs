@@ -15,14 +15,9 @@ use zeroize::Zeroizing;
 /// A secret string that is overwritten with zeros when dropped.
 pub type Secret = Zeroizing<String>;
 
-/// Whether stdin is a terminal (a person can be asked).
-pub fn stdin_is_tty() -> bool {
-    crate::sys::stdin_is_tty()
-}
-
 /// The secret from `var`, only when stdin is not a terminal (scripts, tests).
 pub fn from_env(var: &str) -> Option<Secret> {
-    if stdin_is_tty() {
+    if crate::sys::stdin_is_tty() {
         return None;
     }
     std::env::var(var).ok().map(Zeroizing::new)

@@ -430,7 +430,7 @@ fn lookup_user(name: Option<&str>) -> anyhow::Result<PwEntry> {
     let text = std::fs::read_to_string("/etc/passwd")
         .map_err(|e| anyhow::anyhow!("cannot read /etc/passwd: {e}"))?;
     let pw = parse_passwd(&text);
-    let uid = crate::paths::current_uid();
+    let uid = crate::sys::current_uid();
     match name {
         Some(n) => pw.into_iter().find(|p| p.name == n),
         None => pw.into_iter().find(|p| p.uid == uid),
@@ -551,7 +551,7 @@ pub fn resolve(
             let make_dir = file.starts_with(&user.home);
             let command = append_key_command(&file, pubf, &user.name, make_dir);
             let mut p = append_key_plan(&file, existing.as_deref(), &line, &key, command);
-            let root = crate::paths::current_uid() == 0;
+            let root = crate::sys::current_uid() == 0;
             let after = if existing.is_none() && root && user.uid != 0 {
                 p.title.push_str(&format!(" (created for {})", user.name));
                 let mut owned = vec![file.clone()];

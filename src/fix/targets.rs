@@ -36,7 +36,7 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// Plans for a permission fix id, from the files' metadata now.
 fn chmod_plans(id: FixId, target: Option<&Path>, paths: &SshPaths) -> Vec<FixPlan> {
-    let uid = crate::paths::current_uid();
+    let uid = crate::sys::current_uid();
     let mut plans = Vec::new();
     if id == FixId::ChmodPrivateKey {
         let scan = keys::scan(&paths.ssh_dir, &[]);

@@ -12,8 +12,9 @@ use crate::config::{self, ConfigRequest, EffectiveConfig};
 use crate::inspect::read_known_hosts;
 use crate::keys;
 use crate::known_hosts::{self, HostKeyStatus, KnownHosts};
-use crate::paths::{current_uid, SshPaths};
+use crate::paths::SshPaths;
 use crate::perms;
+use crate::sys::current_uid;
 use crate::target::{parse_target, Target};
 
 /// What the user asked to probe, before the config is applied.

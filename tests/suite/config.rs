@@ -788,14 +788,17 @@ fn a_config_ssh_refuses_is_an_error_for_every_host_with_the_ignore_unknown_fix()
         &paths.config(),
         "Host *\n  UseKeychain yes\n  AddKeysToAgent yes\n",
     );
+    let ssh_g_any_host = || {
+        Command::new("ssh")
+            .arg("-F")
+            .arg(paths.config())
+            .args(["-G", "anyhost"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ssh")
+    };
     // The oracle: ssh itself refuses the file, for any host.
-    let ssh = Command::new("ssh")
-        .args(["-F"])
-        .arg(paths.config())
-        .args(["-G", "anyhost"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ssh");
+    let ssh = ssh_g_any_host();
     assert!(!ssh.status.success());
     let said = String::from_utf8_lossy(&ssh.stderr);
     assert!(
@@ -833,13 +836,7 @@ fn a_config_ssh_refuses_is_an_error_for_every_host_with_the_ignore_unknown_fix()
         &paths.config(),
         &format!("IgnoreUnknown UseKeychain\n{text}"),
     );
-    let ssh = Command::new("ssh")
-        .arg("-F")
-        .arg(paths.config())
-        .args(["-G", "anyhost"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ssh");
+    let ssh = ssh_g_any_host();
     assert!(
         ssh.status.success(),
         "{}",
