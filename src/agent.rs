@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::finding::{shell_quote, Finding, Fix, Severity};
 use crate::fix_id::FixId;
+use crate::platform::{is_launchd_agent_socket, Platform};
 
 /// How long connecting and asking for identities may take together.
 pub const AGENT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -206,24 +207,49 @@ const AGENT_PURPOSE: &str = "The ssh-agent keeps your unlocked private keys in m
     use them without asking for the passphrase every time, and so forwarded sessions \
     (ForwardAgent) can use them too. ssh finds it through the SSH_AUTH_SOCK variable.";
 
-/// `agent-not-running` when there is no usable agent, `agent-empty` when it holds no key.
+/// `agent-not-running` when there is no usable agent, `agent-empty` when it holds no key, with
+/// the advice for the platform sshdoctor runs on.
 pub fn findings(status: &AgentStatus) -> Vec<Finding> {
+    findings_on(status, Platform::current())
+}
+
+/// [`findings`] with the platform as a value: macOS's launchd provides an agent in every login
+/// session, so "start one" is the wrong advice there, and its passphrases live in the keychain.
+pub fn findings_on(status: &AgentStatus, platform: Platform) -> Vec<Finding> {
     let start = Fix::new(
         FixId::StartAgent,
-        "Start an agent in this shell and add your keys",
-        "eval \"$(ssh-agent -s)\" && ssh-add",
+        if platform == Platform::MacOs {
+            "Take launchd's agent back into this shell (or start one) and add your keys"
+        } else {
+            "Start an agent in this shell and add your keys"
+        },
+        format!(
+            "{} && {}",
+            platform.start_agent_command(),
+            platform.add_key_command("").trim_end()
+        ),
     );
+    let not_set = match platform {
+        Platform::MacOs => {
+            "It is not set in this shell. On a Mac, launchd starts an agent for every login \
+             session and hands SSH_AUTH_SOCK to the programs started from the desktop, so a \
+             shell without it was started another way (over ssh, by cron or a launchd job, \
+             with a cleared environment, or an old tmux session). ssh reads key files directly \
+             and asks for each passphrase; agent forwarding cannot work."
+        }
+        _ => {
+            "It is not set here, so ssh reads key files directly and asks for each passphrase. \
+             Logins can still work; passphrase prompts, and anything that relies on agent \
+             forwarding, will not."
+        }
+    };
     match status {
         AgentStatus::NotSet => vec![Finding::new(
             "agent-not-running",
             Severity::Warning,
             "No ssh-agent is running in this session",
         )
-        .explain(format!(
-            "{AGENT_PURPOSE} It is not set here, so ssh reads key files directly and asks for \
-             each passphrase. Logins can still work; passphrase prompts, and anything that relies \
-             on agent forwarding, will not."
-        ))
+        .explain(format!("{AGENT_PURPOSE} {not_set}"))
         .evidence("SSH_AUTH_SOCK is not set")
         .fix(start)],
         AgentStatus::Unreachable {
@@ -288,24 +314,79 @@ pub fn findings(status: &AgentStatus) -> Vec<Finding> {
             vec![f]
         }
         AgentStatus::Running { socket, identities } if identities.is_empty() => {
-            vec![Finding::new(
+            let mut f = Finding::new(
                 "agent-empty",
                 Severity::Info,
                 "The ssh-agent is running but holds no keys",
-            )
-            .explain(
-                "The agent answers but has no keys loaded, so ssh offers it nothing and reads \
-                 key files directly. `ssh-add` loads your default keys (asking for each \
-                 passphrase once); `AddKeysToAgent yes` in ~/.ssh/config does it on first use.",
-            )
-            .evidence(format!("SSH_AUTH_SOCK={}", socket.display()))
-            .evidence("ssh-add -l: The agent has no identities.")
-            .fix(Fix::new(
-                FixId::AddKeys,
-                "Load your keys into the agent",
-                "ssh-add",
-            ))]
+            );
+            f = if platform == Platform::MacOs && is_launchd_agent_socket(socket) {
+                f.explain(
+                    "This is the agent macOS's launchd starts for your session. It starts \
+                     empty after every login or reboot: macOS no longer loads keys by itself. \
+                     `ssh-add --apple-use-keychain KEY` loads a key and stores its passphrase in \
+                     the login keychain; with `UseKeychain yes` and `AddKeysToAgent yes` under \
+                     `Host *` in ~/.ssh/config, ssh loads it from there on first use without \
+                     asking again.",
+                )
+                .evidence(format!(
+                    "SSH_AUTH_SOCK={} (launchd's agent)",
+                    socket.display()
+                ))
+            } else {
+                f.explain(
+                    "The agent answers but has no keys loaded, so ssh offers it nothing and reads \
+                     key files directly. `ssh-add` loads your default keys (asking for each \
+                     passphrase once); `AddKeysToAgent yes` in ~/.ssh/config does it on first use.",
+                )
+                .evidence(format!("SSH_AUTH_SOCK={}", socket.display()))
+            };
+            vec![f
+                .evidence("ssh-add -l: The agent has no identities.")
+                .fix(Fix::new(
+                    FixId::AddKeys,
+                    "Load your keys into the agent",
+                    platform.add_key_command("").trim_end(),
+                ))]
         }
         AgentStatus::Running { .. } => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn commands(fs: &[Finding]) -> Vec<String> {
+        fs.iter()
+            .flat_map(|f| f.fixes.iter().map(|x| x.command.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn on_a_mac_a_shell_without_an_agent_takes_launchds_back() {
+        let mac = findings_on(&AgentStatus::NotSet, Platform::MacOs);
+        assert_eq!(mac[0].id, "agent-not-running");
+        assert!(mac[0].explanation.contains("launchd starts an agent"));
+        let cmd = &commands(&mac)[0];
+        assert!(cmd.starts_with("export SSH_AUTH_SOCK=\"$(launchctl getenv SSH_AUTH_SOCK)\""));
+        assert!(cmd.ends_with("ssh-add --apple-use-keychain"), "{cmd}");
+        let linux = findings_on(&AgentStatus::NotSet, Platform::Linux);
+        assert_eq!(commands(&linux)[0], "eval \"$(ssh-agent -s)\" && ssh-add");
+    }
+
+    #[test]
+    fn launchds_empty_agent_is_named_and_filled_from_the_keychain() {
+        let status = AgentStatus::Running {
+            socket: PathBuf::from("/private/tmp/com.apple.launchd.Xy12/Listeners"),
+            identities: Vec::new(),
+        };
+        let mac = findings_on(&status, Platform::MacOs);
+        assert_eq!(mac[0].id, "agent-empty");
+        assert!(mac[0].evidence[0].ends_with("(launchd's agent)"));
+        assert!(mac[0].explanation.contains("UseKeychain yes"));
+        assert_eq!(commands(&mac), ["ssh-add --apple-use-keychain"]);
+        let linux = findings_on(&status, Platform::Linux);
+        assert_eq!(commands(&linux), ["ssh-add"]);
+        assert!(!linux[0].explanation.contains("launchd"));
     }
 }

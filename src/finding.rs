@@ -166,6 +166,12 @@ impl Finding {
         self.fixes.push(fix);
         self
     }
+
+    /// Adds the fixes there are: a step one platform needs and another does not is an `Option`.
+    pub fn fixes_from(mut self, fixes: impl IntoIterator<Item = Fix>) -> Self {
+        self.fixes.extend(fixes);
+        self
+    }
 }
 
 /// Sorts findings worst first, keeping the discovery order within one severity.

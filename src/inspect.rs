@@ -189,6 +189,7 @@ pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
         .unwrap_or_default();
     let agent_running = matches!(agent, AgentStatus::Running { .. });
     let ctx = KeyContext {
+        platform: crate::platform::Platform::current(),
         agent_running,
         agent_fingerprints: &agent_fingerprints,
         identity_files: &identity_files,

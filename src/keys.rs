@@ -26,6 +26,7 @@ use crate::finding::{mode_string, Finding, Fix, Severity};
 use crate::fix_id::FixId;
 use crate::paths::SshPaths;
 use crate::perms::shell_path;
+use crate::platform::Platform;
 
 /// Keys are a few kilobytes at most; anything larger is not a key, and reading it all (a 1 GB log
 /// someone dropped in `~/.ssh`) would only waste memory.
@@ -152,6 +153,8 @@ pub struct ScanResult {
 /// What the rest of the diagnosis knows that the key findings depend on.
 #[derive(Debug, Clone, Copy)]
 pub struct KeyContext<'a> {
+    /// Whose advice to give: on macOS a passphrase goes into the keychain.
+    pub platform: Platform,
     pub agent_running: bool,
     /// `SHA256:...` fingerprints of the identities the agent holds.
     pub agent_fingerprints: &'a [String],
@@ -1221,7 +1224,11 @@ fn agent_finding(
             .fix(Fix::new(
                 FixId::StartAgentAddKey,
                 "Start an agent and add the key",
-                format!("eval \"$(ssh-agent -s)\" && ssh-add {q}"),
+                format!(
+                    "{} && {}",
+                    ctx.platform.start_agent_command(),
+                    ctx.platform.add_key_command(&q)
+                ),
             )),
         );
     }
@@ -1238,12 +1245,26 @@ fn agent_finding(
         .fix(
             Fix::new(
                 FixId::AddKey,
-                "Add the key to the running agent",
-                format!("ssh-add {q}"),
+                if ctx.platform == Platform::MacOs {
+                    "Add the key to the agent, its passphrase kept in the login keychain"
+                } else {
+                    "Add the key to the running agent"
+                },
+                ctx.platform.add_key_command(&q),
             )
             .on_path(&key.path),
         ),
     )
+    .map(|mut f| {
+        if let Some(lines) = ctx.platform.keychain_config_lines() {
+            f.explanation.push_str(&format!(
+                " On a Mac, `--apple-use-keychain` keeps the passphrase in the login keychain, \
+                 and these lines in ~/.ssh/config make ssh load the key from there by itself \
+                 after every reboot:\n{lines}"
+            ));
+        }
+        f
+    })
 }
 
 fn weak_finding(key: &KeyInfo, shown: &str) -> Option<Finding> {

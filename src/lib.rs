@@ -24,6 +24,7 @@ pub mod mem;
 pub mod paths;
 pub mod pattern;
 pub mod perms;
+pub mod platform;
 pub mod probe;
 pub mod safe_text;
 pub mod scan;

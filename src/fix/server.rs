@@ -21,6 +21,7 @@ use super::{undo, Applied, FixError, FixPlan, PlannedChange};
 use crate::authorized_keys::{self, LineKind};
 use crate::finding::shell_quote;
 use crate::fix_id::FixId;
+use crate::platform::Platform;
 use crate::server::{allow_from_command, append_key_command, parse_passwd, PwEntry, SshdConfig};
 
 /// What the server-side fixes need besides the fix id and TARGET (the `fix` command's flags).
@@ -253,7 +254,7 @@ pub fn allow_from_plan(
             "Allow {addr} in the from= option of {}:{line}",
             file.display()
         ),
-        allow_from_command(&file.display().to_string(), line, addr),
+        allow_from_command(Platform::current(), &file.display().to_string(), line, addr),
     );
     p.changes.push(PlannedChange::Replace {
         path: file.to_path_buf(),
@@ -296,8 +297,8 @@ pub fn parse_setting(text: &str) -> Result<(String, String), String> {
 pub fn sshd_config_set_command(config: &Path, sshd: &Path, line: &str) -> String {
     let c = shell_quote(&config.display().to_string());
     format!(
-        "sed -i {} {c} && {} -t -f {c}",
-        shell_quote(&format!("1i {line}")),
+        "{} && {} -t -f {c}",
+        Platform::current().prepend_line_command(config, line),
         shell_quote(&sshd.display().to_string())
     )
 }
@@ -336,7 +337,7 @@ fn is_sed_space(b: u8) -> bool {
 }
 
 /// Appends ` USER` to every `AllowUsers` line, exactly as
-/// `sed 's/^\s*AllowUsers\s.*/& USER/I'`: the keyword in any case, after optional leading
+/// `sed 's/^[[:space:]]*AllowUsers[[:space:]].*/& USER/I'`: the keyword in any case, after optional leading
 /// whitespace, followed by whitespace. Empty when there is no such line (the list then comes
 /// from an Include or a Match block, which the user must edit).
 pub fn allow_user_bytes(bytes: &[u8], user: &str) -> Option<Vec<u8>> {
@@ -372,8 +373,11 @@ pub fn allow_user_bytes(bytes: &[u8], user: &str) -> Option<Vec<u8>> {
 pub fn allow_user_command(config: &Path, sshd: &Path, user: &str) -> String {
     let c = shell_quote(&config.display().to_string());
     format!(
-        "sed -i {} {c} && {} -t -f {c}",
-        shell_quote(&format!(r"s/^\s*AllowUsers\s.*/& {user}/I")),
+        "{} {} {c} && {} -t -f {c}",
+        Platform::current().sed_in_place(),
+        shell_quote(&format!(
+            r"s/^[[:space:]]*AllowUsers[[:space:]].*/& {user}/I"
+        )),
         shell_quote(&sshd.display().to_string())
     )
 }
@@ -469,8 +473,8 @@ pub fn resolve(
     match id {
         FixId::ChmodGoW => {
             let path = abs(need_target(id, target, "PATH")?);
-            let meta = std::fs::metadata(&path)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let meta =
+                std::fs::metadata(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             use std::os::unix::fs::MetadataExt;
             one(chmod_go_w_plan(
                 &path,
@@ -564,7 +568,10 @@ pub fn resolve(
             } else {
                 AfterApply::Nothing
             };
-            Ok(Some(ServerResolved::Plans(vec![ServerPlan { plan: p, after }])))
+            Ok(Some(ServerResolved::Plans(vec![ServerPlan {
+                plan: p,
+                after,
+            }])))
         }
         FixId::SshdConfigSet | FixId::SshdConfigAllowUser => {
             let sshd = find_sshd().ok_or_else(|| {
@@ -601,16 +608,24 @@ pub fn resolve(
                 after: AfterApply::ValidateSshd { sshd, config },
             }])))
         }
-        FixId::ReloadSshd => Ok(Some(ServerResolved::Manual {
-            why: "sshd is a system service run by root; reloading it is the administrator's call \
-                  (a reload with a broken config can lock everyone out), so sshdoctor leaves it to you"
-                .into(),
-            command: "systemctl reload ssh || systemctl reload sshd".into(),
+        FixId::ReloadSshd => Ok(Some(match Platform::current().reload_sshd_command() {
+            Some(cmd) => ServerResolved::Manual {
+                why: "sshd is a system service run by root; reloading it is the administrator's \
+                      call (a reload with a broken config can lock everyone out), so sshdoctor \
+                      leaves it to you"
+                    .into(),
+                command: cmd.into(),
+            },
+            None => ServerResolved::Manual {
+                why: "nothing to reload here: launchd starts a new sshd for every connection, \
+                      and it reads sshd_config afresh; check the file before the next login"
+                    .into(),
+                command: "sudo /usr/sbin/sshd -t".into(),
+            },
         })),
         FixId::StartSshd => Ok(Some(ServerResolved::Manual {
             why: "sshd is a system service run by root; sshdoctor does not start services".into(),
-            command: "systemctl restart ssh || systemctl restart sshd; systemctl status ssh sshd"
-                .into(),
+            command: Platform::current().start_sshd_command().into(),
         })),
         FixId::UnlockAccount => {
             let user = ctx
@@ -764,7 +779,7 @@ mod tests {
             let ours = allow_user_bytes(input, "bob").unwrap();
             assert_eq!(
                 ours,
-                sed(r"s/^\s*AllowUsers\s.*/& bob/I", input),
+                sed(r"s/^[[:space:]]*AllowUsers[[:space:]].*/& bob/I", input),
                 "{}",
                 String::from_utf8_lossy(input)
             );

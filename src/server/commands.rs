@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use crate::finding::shell_quote;
+use crate::platform::Platform;
 
 /// The shell command that does what `fix::server::append_key_plan` does (and what `server` shows).
 pub fn append_key_command(file: &Path, pubkey: &Path, user: &str, make_dir: bool) -> String {
@@ -27,10 +28,12 @@ pub fn append_key_command(file: &Path, pubkey: &Path, user: &str, make_dir: bool
     )
 }
 
-/// `sed` command equivalent to `fix::server::allow_from_line` on line `line` of `file`.
-pub fn allow_from_command(file: &str, line: usize, addr: IpAddr) -> String {
+/// `sed` command equivalent to `fix::server::allow_from_line` on line `line` of `file`, in the
+/// server's `sed` dialect.
+pub fn allow_from_command(platform: Platform, file: &str, line: usize, addr: IpAddr) -> String {
     format!(
-        "sed -i {} {}",
+        "{} {} {}",
+        platform.sed_in_place(),
         shell_quote(&format!(r#"{line}s/\(from="[^"]*\)"/\1,{addr}"/I"#)),
         shell_quote(file)
     )

@@ -21,6 +21,7 @@ use super::strict_modes::{violation_finding, Violation};
 use crate::authorized_keys::{self, AuthorizedKeys, Entry};
 use crate::finding::{shell_quote, sort_worst_first, Finding, Fix, Severity};
 use crate::fix_id::FixId;
+use crate::platform::Platform;
 
 /// One authorized_keys file as found on disk.
 #[derive(Debug, Clone)]
@@ -53,25 +54,35 @@ pub struct ServerFacts {
     pub wanted: Option<WantedKey>,
     pub client_addr: Option<IpAddr>,
     pub log: Vec<LogLine>,
+    /// `None` where the platform has no `/proc/net/tcp` to read them from.
     pub listening: Option<Vec<(IpAddr, u16)>>,
+    /// macOS's Remote Login switch (`systemsetup -getremotelogin`), `None` elsewhere or when it
+    /// could not be read (it needs an administrator).
+    pub remote_login: Option<bool>,
+    /// Which commands the fixes show: sshd is managed differently on each system.
+    pub platform: Platform,
     pub now: SystemTime,
 }
 
 /// Prepending works because sshd takes the first value of a keyword it sees.
-fn prepend_option(cfg: &Path, line: &str) -> String {
+fn prepend_option(platform: Platform, cfg: &Path, line: &str) -> String {
     let c = shell_quote(&cfg.display().to_string());
     format!(
-        "sed -i {} {c} && /usr/sbin/sshd -t -f {c}",
-        shell_quote(&format!("1i {line}"))
+        "{} && /usr/sbin/sshd -t -f {c}",
+        platform.prepend_line_command(cfg, line)
     )
 }
 
-fn reload_fix() -> Fix {
-    Fix::new(
-        FixId::ReloadSshd,
-        "Reload sshd so it reads the new configuration",
-        "systemctl reload ssh || systemctl reload sshd",
-    )
+/// The "reload sshd" step after a config change, where the platform needs one: macOS's
+/// launchd starts a new sshd for every connection, which reads the file afresh.
+fn reload_fix(platform: Platform) -> Option<Fix> {
+    platform.reload_sshd_command().map(|cmd| {
+        Fix::new(
+            FixId::ReloadSshd,
+            "Reload sshd so it reads the new configuration",
+            cmd,
+        )
+    })
 }
 
 /// sshd's `allowed_user` order: DenyUsers, AllowUsers, DenyGroups, AllowGroups. Returns the
@@ -148,9 +159,9 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
             .fix(Fix::new(
                 FixId::SshdConfigSet,
                 format!("Turn PubkeyAuthentication on in {cfg_disp}"),
-                prepend_option(&f.config_path, "PubkeyAuthentication yes"),
+                prepend_option(f.platform, &f.config_path, "PubkeyAuthentication yes"),
             ))
-            .fix(reload_fix()),
+            .fixes_from(reload_fix(f.platform)),
         );
     }
     if f.user.uid == 0 {
@@ -171,9 +182,13 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
                 .fix(Fix::new(
                     FixId::SshdConfigSet,
                     format!("Allow root logins with a key only, in {cfg_disp}"),
-                    prepend_option(&f.config_path, "PermitRootLogin prohibit-password"),
+                    prepend_option(
+                        f.platform,
+                        &f.config_path,
+                        "PermitRootLogin prohibit-password",
+                    ),
                 ))
-                .fix(reload_fix()),
+                .fixes_from(reload_fix(f.platform)),
             );
         }
     }
@@ -200,11 +215,14 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
                     FixId::SshdConfigAllowUser,
                     format!("Add {user} to AllowUsers in {cfg_disp}"),
                     format!(
-                        "sed -i {} {c} && /usr/sbin/sshd -t -f {c}",
-                        shell_quote(&format!(r"s/^\s*AllowUsers\s.*/& {user}/I"))
+                        "{} {} {c} && /usr/sbin/sshd -t -f {c}",
+                        f.platform.sed_in_place(),
+                        shell_quote(&format!(
+                            r"s/^[[:space:]]*AllowUsers[[:space:]].*/& {user}/I"
+                        ))
                     ),
                 ))
-                .fix(reload_fix());
+                .fixes_from(reload_fix(f.platform));
         }
         out.push(fi);
     }
@@ -337,7 +355,7 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
             fi = fi.fix(Fix::new(
                 FixId::StartSshd,
                 "Start sshd (and read why it failed if it does not stay up)",
-                "systemctl restart ssh || systemctl restart sshd; systemctl status ssh sshd",
+                f.platform.start_sshd_command(),
             ));
             out.push(fi);
         } else {
@@ -355,12 +373,87 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
                 );
             }
         }
+    } else {
+        out.extend(listening_unchecked(f));
     }
 
     key_type_findings(f, &mut out);
     attach_log(f, &mut out);
     sort_worst_first(&mut out);
     out
+}
+
+/// Where the listening sockets cannot be read (no `/proc/net/tcp`), say what is known instead
+/// of guessing: on macOS the Remote Login switch decides (launchd, not sshd, holds port 22 and
+/// starts sshd per connection), elsewhere the finding names the command that would tell.
+fn listening_unchecked(f: &ServerFacts) -> Option<Finding> {
+    let check = |cmd: &str| {
+        Fix::new(
+            FixId::CheckSshdRunning,
+            "See whether sshd accepts connections",
+            cmd,
+        )
+    };
+    match (f.platform, f.remote_login) {
+        (Platform::MacOs, Some(true)) => None,
+        (Platform::MacOs, Some(false)) => Some(
+            Finding::new(
+                "remote-login-off",
+                Severity::Error,
+                "Remote Login is off: this Mac accepts no SSH connections",
+            )
+            .explain(
+                "On macOS sshd is not a service that runs all the time: launchd listens on \
+                 port 22 and starts sshd for each connection, but only while Remote Login \
+                 (System Settings → General → Sharing) is on. With it off, clients get \
+                 \"Connection refused\" whatever sshd_config says.",
+            )
+            .evidence("systemsetup -getremotelogin: Remote Login: Off")
+            .fix(Fix::new(
+                FixId::StartSshd,
+                "Turn Remote Login on (or in System Settings → General → Sharing)",
+                f.platform.start_sshd_command(),
+            )),
+        ),
+        (Platform::MacOs, None) => Some(
+            Finding::new(
+                "listening-not-checked",
+                Severity::Info,
+                "Whether this Mac accepts SSH connections was not checked",
+            )
+            .explain(
+                "On macOS launchd, not sshd, listens on port 22 while Remote Login is on, and \
+                 reading that switch needs an administrator. Run sshdoctor with sudo, or look \
+                 in System Settings → General → Sharing → Remote Login.",
+            )
+            .evidence("systemsetup -getremotelogin: not readable without administrator rights")
+            .fix(check("sudo systemsetup -getremotelogin")),
+        ),
+        (platform, _) => Some(
+            Finding::new(
+                "listening-not-checked",
+                Severity::Info,
+                if platform.has_proc_net() {
+                    "Which ports sshd listens on was not checked: /proc/net/tcp is not readable"
+                        .to_string()
+                } else {
+                    format!(
+                        "Which ports sshd listens on was not checked: {} has no /proc/net/tcp",
+                        platform.name()
+                    )
+                },
+            )
+            .explain(
+                "sshdoctor reads the listening sockets from /proc/net/tcp, which only Linux \
+                 has; rather than guess, it leaves this check to the command below.",
+            )
+            .fix(check(if platform == Platform::FreeBsd {
+                "sockstat -4 -6 -l | grep sshd"
+            } else {
+                "netstat -an | grep LISTEN"
+            })),
+        ),
+    }
 }
 
 fn key_findings(
@@ -447,7 +540,7 @@ fn key_findings(
         .evidence(format!("{p}:{}: {r}", e.line))
         .evidence(format!("client address: {addr}"));
         if let Some(from) = e.option("from").and_then(|o| o.value.as_deref()) {
-            if let Some(fix) = allow_from_fix(&p, e, from, addr) {
+            if let Some(fix) = allow_from_fix(f.platform, &p, e, from, addr) {
                 fi = fi.fix(fix);
             }
         }
@@ -458,7 +551,13 @@ fn key_findings(
 /// Adds the client address at the end of the line's `from=` list, every other byte of the line
 /// kept (`sshdoctor fix authorized-key-allow-from FILE:LINE --from ADDR` does the same). No fix
 /// when a negated pattern excludes the address: adding it would not help.
-fn allow_from_fix(path: &str, e: &Entry, from: &str, addr: IpAddr) -> Option<Fix> {
+fn allow_from_fix(
+    platform: Platform,
+    path: &str,
+    e: &Entry,
+    from: &str,
+    addr: IpAddr,
+) -> Option<Fix> {
     let negated = from.split(',').any(|p| {
         p.starts_with('!')
             && authorized_keys::match_host_and_ip(
@@ -473,7 +572,7 @@ fn allow_from_fix(path: &str, e: &Entry, from: &str, addr: IpAddr) -> Option<Fix
     Some(Fix::new(
         FixId::AuthorizedKeyAllowFrom,
         format!("Allow {addr} in the from= option of line {}", e.line),
-        allow_from_command(path, e.line, addr),
+        allow_from_command(platform, path, e.line, addr),
     ))
 }
 
@@ -778,11 +877,12 @@ fn key_type_findings(f: &ServerFacts, out: &mut Vec<Finding>) {
                 f.config_path.display()
             ),
             prepend_option(
+                f.platform,
                 &f.config_path,
                 &format!("PubkeyAcceptedAlgorithms {new_list}"),
             ),
         ))
-        .fix(reload_fix());
+        .fixes_from(reload_fix(f.platform));
     out.push(fi);
 }
 
@@ -797,6 +897,100 @@ fn f_listed(f: &ServerFacts, fp: &str) -> bool {
 mod tests {
     use super::*;
     use std::net::Ipv4Addr;
+
+    fn facts_on(platform: Platform, remote_login: Option<bool>) -> ServerFacts {
+        ServerFacts {
+            user: PwEntry {
+                name: "bob".into(),
+                uid: 1000,
+                gid: 1000,
+                home: "/Users/bob".into(),
+                shell: "/bin/zsh".into(),
+            },
+            groups: Vec::new(),
+            sshd: SshdConfig::from_dump("port 22\nlistenaddress 0.0.0.0:22\n"),
+            config_path: "/etc/ssh/sshd_config".into(),
+            violations: Vec::new(),
+            key_files: Vec::new(),
+            wanted: None,
+            client_addr: None,
+            log: Vec::new(),
+            listening: None,
+            remote_login,
+            platform,
+            now: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn a_mac_with_remote_login_off_refuses_every_connection() {
+        let off = diagnose(&facts_on(Platform::MacOs, Some(false)));
+        let f = off
+            .iter()
+            .find(|f| f.id == "remote-login-off")
+            .expect("finding");
+        assert_eq!(f.severity, Severity::Error);
+        assert_eq!(
+            f.fixes[0].command,
+            "sudo systemsetup -setremotelogin on && sudo systemsetup -getremotelogin"
+        );
+        let on = diagnose(&facts_on(Platform::MacOs, Some(true)));
+        assert!(on
+            .iter()
+            .all(|f| f.id != "remote-login-off" && f.id != "listening-not-checked"));
+        let unknown = diagnose(&facts_on(Platform::MacOs, None));
+        let f = unknown
+            .iter()
+            .find(|f| f.id == "listening-not-checked")
+            .expect("finding");
+        assert_eq!(f.fixes[0].command, "sudo systemsetup -getremotelogin");
+    }
+
+    #[test]
+    fn without_proc_the_listening_check_says_it_was_not_done() {
+        let bsd = diagnose(&facts_on(Platform::FreeBsd, None));
+        let f = bsd
+            .iter()
+            .find(|f| f.id == "listening-not-checked")
+            .expect("finding");
+        assert!(
+            f.title.contains("FreeBSD has no /proc/net/tcp"),
+            "{}",
+            f.title
+        );
+        assert!(bsd.iter().all(|f| f.id != "sshd-not-listening"));
+    }
+
+    #[test]
+    fn config_fixes_use_the_servers_sed_and_service_manager() {
+        let mut mac = facts_on(Platform::MacOs, Some(true));
+        mac.sshd = SshdConfig::from_dump("pubkeyauthentication no\n");
+        let found = diagnose(&mac);
+        let f = found
+            .iter()
+            .find(|f| f.id == "pubkey-auth-disabled")
+            .expect("finding");
+        assert!(
+            f.fixes[0]
+                .command
+                .starts_with("sed -i '' '1i\\\nPubkeyAuthentication yes\n'"),
+            "{}",
+            f.fixes[0].command
+        );
+        // launchd starts sshd per connection: nothing to reload.
+        assert!(f.fixes.iter().all(|x| x.id != FixId::ReloadSshd));
+        let mut linux = facts_on(Platform::Linux, None);
+        linux.sshd = SshdConfig::from_dump("pubkeyauthentication no\n");
+        let found = diagnose(&linux);
+        let f = found
+            .iter()
+            .find(|f| f.id == "pubkey-auth-disabled")
+            .expect("finding");
+        assert!(f.fixes[0]
+            .command
+            .starts_with("sed -i '1i PubkeyAuthentication yes'"));
+        assert!(f.fixes.iter().any(|x| x.id == FixId::ReloadSshd));
+    }
 
     #[test]
     fn allow_users_with_host_part() {

@@ -13,6 +13,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::ServerError;
+use crate::platform::Platform;
 
 /// One log line: its time (as written) and sshd's message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -125,13 +126,15 @@ fn re(cell: &'static OnceLock<Option<Regex>>, pat: &str) -> Option<&'static Rege
 
 /// Splits a log line into its time and message. Understands syslog (`Mar  5 10:00:00 host
 /// sshd[1]: ...`), ISO (`2024-03-05T10:00:00.123+00:00 host sshd[1]: ...`, journalctl
-/// `short-iso`) and the bare lines `sshd -E FILE` writes. Lines from other programs are `None`.
+/// `short-iso`), macOS's `log show --style syslog` (`2024-03-05 10:00:00.123456+0100  host
+/// sshd[1]: (libpam.2.dylib) ...`, the sender image in parentheses dropped) and the bare lines
+/// `sshd -E FILE` writes. Lines from other programs are `None`.
 pub fn parse_log_line(line: &str) -> Option<LogLine> {
     static PREFIX: OnceLock<Option<Regex>> = OnceLock::new();
     let line = line.trim_end_matches(['\r', '\n']);
     let prefix = re(
         &PREFIX,
-        r"^(\d{4}-\d\d-\d\dT\S+|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\s+\S+\s+([\w.@-]+)(?:\[\d+\])?:\s?(.*)$",
+        r"^(\d{4}-\d\d-\d\dT\S+|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\S*|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\s+\S+\s+([\w.@-]+)(?:\[\d+\])?:\s?(?:\([\w.+-]+\) )?(.*)$",
     )?;
     match prefix.captures(line) {
         Some(c) => {
@@ -248,12 +251,37 @@ fn read_tail(p: &Path, max: u64) -> std::io::Result<String> {
     })
 }
 
-/// Recent sshd log text: the given file, else the journal, else auth.log/secure.
-pub(super) fn system_log(explicit: Option<&Path>) -> Result<String, ServerError> {
+/// Recent sshd log text: the given file, else the system's log (macOS: the unified log
+/// through `log show`; elsewhere the journal), else auth.log/secure.
+pub(super) fn system_log(
+    explicit: Option<&Path>,
+    platform: Platform,
+) -> Result<String, ServerError> {
     if let Some(p) = explicit {
         return read_tail(p, 4 << 20).map_err(|source| ServerError::Read {
             path: p.display().to_string(),
             source,
+        });
+    }
+    if platform == Platform::MacOs {
+        // sshd logs through syslog at "info", which `log show` leaves out without --info;
+        // OpenSSH 9.8 and later log the session half as `sshd-session`, hence BEGINSWITH.
+        let ran = crate::sys::run_bounded(
+            std::process::Command::new("log").args([
+                "show",
+                "--style",
+                "syslog",
+                "--info",
+                "--last",
+                "1h",
+                "--predicate",
+                "process BEGINSWITH \"sshd\"",
+            ]),
+            super::HELPER_TIMEOUT,
+        );
+        return Ok(match ran {
+            Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+            _ => String::new(),
         });
     }
     if let Ok(o) = crate::sys::run_bounded(
@@ -286,6 +314,21 @@ pub(super) fn system_log(explicit: Option<&Path>) -> Result<String, ServerError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macos_log_show_lines_are_read_like_syslog() {
+        let l = parse_log_line("2024-03-05 10:00:00.123456+0100  mac sshd-session[812]: Failed publickey for bob from 192.168.1.5 port 50000 ssh2: ED25519 SHA256:abc").expect("sshd line");
+        assert_eq!(l.time.as_deref(), Some("2024-03-05 10:00:00.123456+0100"));
+        assert!(
+            matches!(classify(&l.message), Some(LogEvent::FailedPublickey { user, .. }) if user == "bob")
+        );
+        let pam = parse_log_line("2024-03-05 10:00:01.000001+0100  mac sshd[90]: (libpam.2.dylib) User bob from 10.0.0.2 not allowed because not listed in AllowUsers").expect("sshd line");
+        assert!(matches!(
+            classify(&pam.message),
+            Some(LogEvent::NotAllowed { .. })
+        ));
+        assert!(parse_log_line("2024-03-05 10:00:00.1+0100  mac loginwindow[1]: x").is_none());
+    }
 
     #[test]
     fn log_lines_classify() {

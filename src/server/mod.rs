@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::authorized_keys;
 use crate::finding::Finding;
+use crate::platform::Platform;
 
 pub use commands::{allow_from_command, append_key_command};
 pub use diagnose::{diagnose, user_refused, KeyFile, ServerFacts, WantedKey};
@@ -115,7 +116,7 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
     };
     let groups = user_groups(&user, &groups_db);
 
-    let log_text = system_log(opts.log.as_deref())?;
+    let log_text = system_log(opts.log.as_deref(), Platform::current())?;
     let log: Vec<LogLine> = log_text.lines().filter_map(parse_log_line).collect();
 
     let mut wanted = None;
@@ -210,6 +211,7 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
         key_files.push(KeyFile { path, content });
     }
 
+    let platform = Platform::current();
     let mut socks = Vec::new();
     let mut have_proc = false;
     for p in ["/proc/net/tcp", "/proc/net/tcp6"] {
@@ -230,6 +232,8 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
         client_addr,
         log,
         listening: have_proc.then_some(socks.clone()),
+        remote_login: (platform == Platform::MacOs).then(remote_login).flatten(),
+        platform,
         now: SystemTime::now(),
     };
     let findings = diagnose(&facts);
@@ -278,7 +282,48 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
     })
 }
 
+/// macOS's Remote Login switch, from `systemsetup -getremotelogin` (`None` without the
+/// administrator rights it needs, or when it says something else).
+fn remote_login() -> Option<bool> {
+    let ran = crate::sys::run_bounded(
+        std::process::Command::new("systemsetup").arg("-getremotelogin"),
+        HELPER_TIMEOUT,
+    )
+    .ok()?;
+    parse_remote_login(&String::from_utf8_lossy(&ran.stdout))
+}
+
+/// `Remote Login: On` / `Remote Login: Off`, as systemsetup prints it.
+pub fn parse_remote_login(text: &str) -> Option<bool> {
+    let v = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Remote Login:"))?;
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" => Some(true),
+        "off" => Some(false),
+        _ => None,
+    }
+}
+
 /// Convenience for callers that want anyhow context.
 pub fn inspect_ctx(opts: &ServerOptions) -> anyhow::Result<ServerReport> {
     inspect(opts).context("inspecting the server side")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn remote_login_is_read_as_systemsetup_prints_it() {
+        assert_eq!(super::parse_remote_login("Remote Login: On\n"), Some(true));
+        assert_eq!(
+            super::parse_remote_login("Remote Login: Off\n"),
+            Some(false)
+        );
+        assert_eq!(
+            super::parse_remote_login(
+                "You need administrator access to run this tool... exiting!\n"
+            ),
+            None
+        );
+    }
 }

@@ -10,6 +10,7 @@ use crate::support::run::sshdoctor;
 use sshdoctor::finding::Severity;
 use sshdoctor::keys::{self, Classified, KeyContext, KeyError, KeyKind};
 use sshdoctor::paths::SshPaths;
+use sshdoctor::platform::Platform;
 
 /// Runs `ssh-keygen` with no stdin (it must never prompt) and returns (status ok, stdout).
 fn keygen(args: &[&str]) -> (bool, String) {
@@ -240,6 +241,7 @@ fn mismatched_pub_is_an_error_with_both_fingerprints() {
 
     let paths = SshPaths::with_home(dir.path());
     let ctx = KeyContext {
+        platform: Platform::Linux,
         agent_running: true,
         agent_fingerprints: &[],
         identity_files: &[],
@@ -384,6 +386,7 @@ fn no_private_key_means_no_keys_error() {
     fs::create_dir(&ssh).unwrap();
     let paths = SshPaths::with_home(home.path());
     let ctx = KeyContext {
+        platform: Platform::Linux,
         agent_running: false,
         agent_fingerprints: &[],
         identity_files: &[],
@@ -409,6 +412,7 @@ fn encrypted_key_needs_an_agent() {
     let infos = [info];
 
     let no_agent = KeyContext {
+        platform: Platform::Linux,
         agent_running: false,
         agent_fingerprints: &[],
         identity_files: &[],
@@ -426,6 +430,7 @@ fn encrypted_key_needs_an_agent() {
 
     let other = vec!["SHA256:somethingelse".to_string()];
     let agent_without = KeyContext {
+        platform: Platform::Linux,
         agent_running: true,
         agent_fingerprints: &other,
         identity_files: &[],
@@ -434,8 +439,27 @@ fn encrypted_key_needs_an_agent() {
     let w = f.iter().find(|f| f.id == "encrypted-key-no-agent").unwrap();
     assert_eq!(w.fixes[0].command, "ssh-add ~/.ssh/id_ed25519");
 
+    // On a Mac the passphrase goes into the login keychain, and the config lines that make
+    // launchd's agent load it after a reboot are named.
+    let mac = KeyContext {
+        platform: Platform::MacOs,
+        ..agent_without
+    };
+    let f = keys::findings(&infos, &mac, &paths);
+    let w = f.iter().find(|f| f.id == "encrypted-key-no-agent").unwrap();
+    assert_eq!(
+        w.fixes[0].command,
+        "ssh-add --apple-use-keychain ~/.ssh/id_ed25519"
+    );
+    assert!(
+        w.explanation.contains("UseKeychain yes"),
+        "{}",
+        w.explanation
+    );
+
     let loaded = vec![fp];
     let agent_with = KeyContext {
+        platform: Platform::Linux,
         agent_running: true,
         agent_fingerprints: &loaded,
         identity_files: &[],
@@ -464,6 +488,7 @@ fn dsa_and_short_rsa_are_weak() {
     assert_eq!(rsa.bits, Some(listed(&ssh.join("id_rsa")).unwrap().bits));
     let paths = SshPaths::with_home(home.path());
     let ctx = KeyContext {
+        platform: Platform::Linux,
         agent_running: true,
         agent_fingerprints: &[],
         identity_files: &[],
@@ -493,6 +518,7 @@ fn key_with_another_name_is_not_offered_unless_configured() {
     let paths = SshPaths::with_home(home.path());
     let none: [PathBuf; 0] = [];
     let ctx = KeyContext {
+        platform: Platform::Linux,
         agent_running: true,
         agent_fingerprints: &[],
         identity_files: &none,
@@ -505,6 +531,7 @@ fn key_with_another_name_is_not_offered_unless_configured() {
 
     let configured = [ssh.join("work")];
     let ctx = KeyContext {
+        platform: Platform::Linux,
         identity_files: &configured,
         ..ctx
     };
