@@ -53,6 +53,7 @@ fix_ids! {
     AllowTcpForwarding = "allow-tcp-forwarding": "On a jump host: `AllowTcpForwarding yes` (shown, not applied).",
     AppendAuthorizedKey = "append-authorized-key": "Add a public key to an authorized_keys file (server side).",
     AuthorizedKeyAllowFrom = "authorized-key-allow-from": "Add this client's address to an authorized_keys `from=` option.",
+    AuthorizedKeyAllowAgentForwarding = "authorized-key-allow-agent-forwarding": "Let one authorized_keys line forward an agent (drop `no-agent-forwarding`, or add `agent-forwarding` after `restrict`).",
     CheckDns = "check-dns": "Look at what the name resolves to (shown).",
     CheckPort = "check-port": "See which port ssh really uses for the host (shown).",
     CheckReachability = "check-reachability": "Test whether the port is reachable from here (shown).",

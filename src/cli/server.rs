@@ -33,6 +33,10 @@ pub struct ServerArgs {
     /// The client's address, for `from=` options and `Match Address` (default: from the log).
     #[arg(long, value_name = "ADDR")]
     pub from: Option<IpAddr>,
+    /// Also say whether the user can forward an agent here (`ssh -A`), and which setting
+    /// refuses it: AllowAgentForwarding, DisableForwarding, or the key's authorized_keys options.
+    #[arg(long)]
+    pub forwarding: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -47,6 +51,7 @@ pub fn run(args: &ServerArgs) -> anyhow::Result<Exit> {
         sshd_config: args.sshd_config.clone(),
         log: args.log.clone(),
         client_addr: args.from,
+        forwarding: args.forwarding,
     };
     let report = match inspect(&opts) {
         Ok(r) => r,
@@ -90,6 +95,29 @@ pub fn render_text(r: &ServerReport) -> String {
             other => other.to_string(),
         };
         s.push_str(&format!("  {k} {}\n", printable(&val)));
+    }
+    if let Some(fw) = &r.forwarding {
+        s.push_str(&format!(
+            "\nAgent forwarding for {}: {}\n",
+            printable(&r.user),
+            if fw.allowed { "allowed" } else { "refused" }
+        ));
+        s.push_str(&format!(
+            "  allowagentforwarding {}, disableforwarding {}\n",
+            printable(&fw.allow_agent_forwarding),
+            printable(&fw.disable_forwarding)
+        ));
+        for k in &fw.keys {
+            s.push_str(&format!(
+                "  {} {}: {}\n",
+                printable(&k.at),
+                k.fingerprint,
+                match &k.refused_by {
+                    Some(by) => format!("refused by {by}"),
+                    None => "allowed".to_string(),
+                }
+            ));
+        }
     }
     s.push('\n');
     if r.findings.is_empty() {

@@ -22,7 +22,10 @@ use crate::authorized_keys::{self, LineKind};
 use crate::finding::shell_quote;
 use crate::fix_id::FixId;
 use crate::platform::Platform;
-use crate::server::{allow_from_command, append_key_command, parse_passwd, PwEntry, SshdConfig};
+use crate::server::{
+    allow_agent_forwarding_line, allow_from_command, append_key_command, parse_passwd,
+    replace_line_command, PwEntry, SshdConfig,
+};
 
 /// What the server-side fixes need besides the fix id and TARGET (the `fix` command's flags).
 #[derive(Debug, Clone, Default)]
@@ -240,22 +243,41 @@ pub fn allow_from_plan(
             file.display()
         )
     })?;
-    let mut after = Vec::with_capacity(bytes.len() + a.len() + 1);
+    Ok(line_replaced_plan(
+        FixPlan::new(
+            FixId::AuthorizedKeyAllowFrom,
+            format!(
+                "Allow {addr} in the from= option of {}:{line}",
+                file.display()
+            ),
+            allow_from_command(Platform::current(), &file.display().to_string(), line, addr),
+        ),
+        file,
+        bytes,
+        &ak,
+        line,
+        &new_line,
+    ))
+}
+
+/// `p` with one change: the authorized_keys file with line `line` replaced by `new_line`, every
+/// other line's bytes as they were.
+fn line_replaced_plan(
+    mut p: FixPlan,
+    file: &Path,
+    bytes: &[u8],
+    ak: &authorized_keys::AuthorizedKeys,
+    line: usize,
+    new_line: &[u8],
+) -> FixPlan {
+    let mut after = Vec::with_capacity(bytes.len() + new_line.len());
     for x in &ak.lines {
         if x.number == line {
-            after.extend_from_slice(&new_line);
+            after.extend_from_slice(new_line);
         } else {
             after.extend_from_slice(&x.raw);
         }
     }
-    let mut p = FixPlan::new(
-        FixId::AuthorizedKeyAllowFrom,
-        format!(
-            "Allow {addr} in the from= option of {}:{line}",
-            file.display()
-        ),
-        allow_from_command(Platform::current(), &file.display().to_string(), line, addr),
-    );
     p.changes.push(PlannedChange::Replace {
         path: file.to_path_buf(),
         before: bytes.to_vec(),
@@ -264,7 +286,50 @@ pub fn allow_from_plan(
         removed_lines: Vec::new(),
         secret: false,
     });
-    Ok(p)
+    p
+}
+
+/// Lets the key on line `line` of an authorized_keys file forward an agent: its
+/// `no-agent-forwarding` option removed, or `agent-forwarding` added after `restrict`; every other
+/// byte of the file kept. Refused (with the reason) when no key sits there or nothing on the
+/// line refuses forwarding.
+pub fn allow_agent_forwarding_plan(
+    file: &Path,
+    bytes: &[u8],
+    line: usize,
+) -> Result<FixPlan, String> {
+    let ak = authorized_keys::parse(bytes.to_vec());
+    let Some(l) = ak.lines.iter().find(|l| l.number == line) else {
+        return Err(format!("{} has no line {line}", file.display()));
+    };
+    if !matches!(l.kind, LineKind::Entry(_)) {
+        return Err(format!(
+            "{}:{line} is not a key line sshd reads",
+            file.display()
+        ));
+    }
+    let new_line = allow_agent_forwarding_line(&l.raw)
+        .map_err(|why| format!("{}:{line}: {why}", file.display()))?;
+    Ok(line_replaced_plan(
+        FixPlan::new(
+            FixId::AuthorizedKeyAllowAgentForwarding,
+            format!(
+                "Allow agent forwarding on line {line} of {}",
+                file.display()
+            ),
+            replace_line_command(
+                Platform::current(),
+                &file.display().to_string(),
+                line,
+                &new_line,
+            ),
+        ),
+        file,
+        bytes,
+        &ak,
+        line,
+        &new_line,
+    ))
 }
 
 /// `Keyword value` checked to be one sshd_config line: a keyword of letters and a value
@@ -500,6 +565,21 @@ pub fn resolve(
             let path = abs(file);
             let bytes = read(&path)?;
             match allow_from_plan(&path, &bytes, line, addr) {
+                Ok(p) => one(p),
+                Err(why) => Ok(Some(ServerResolved::Manual {
+                    why,
+                    command: format!("${{EDITOR:-vi}} +{line} {}", shell_quote(file)),
+                })),
+            }
+        }
+        FixId::AuthorizedKeyAllowAgentForwarding => {
+            let t = need_target(id, target, "FILE:LINE")?;
+            let Some((file, line)) = file_and_line(t) else {
+                anyhow::bail!("{id} wants FILE:LINE as `sshdoctor server` shows it, not {t:?}");
+            };
+            let path = abs(file);
+            let bytes = read(&path)?;
+            match allow_agent_forwarding_plan(&path, &bytes, line) {
                 Ok(p) => one(p),
                 Err(why) => Ok(Some(ServerResolved::Manual {
                     why,
@@ -766,6 +846,34 @@ mod tests {
             .unwrap();
         assert!(o.status.success(), "{o:?}");
         std::fs::read(&f).unwrap()
+    }
+
+    /// The command shown for the agent-forwarding line edit does what the plan writes (LF files;
+    /// sed cannot keep a CRLF, the plan does).
+    #[test]
+    fn allow_agent_forwarding_matches_the_sed_command_it_shows() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("authorized_keys");
+        let input = b"# keys\nrestrict,command=\"echo a\\\\b\" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAHQ7fvCo6VlQq2ZlVZyh3tG2Jq3zGBCPo4Tzm3bJjrY x\nssh-rsa AAAA y\n";
+        std::fs::write(&f, input).unwrap();
+        let plan = allow_agent_forwarding_plan(&f, input, 2).unwrap();
+        let PlannedChange::Replace { after, .. } = &plan.changes[0] else {
+            panic!("{plan:?}")
+        };
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(&plan.command)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        let after = after.to_vec(input);
+        assert_eq!(std::fs::read(&f).unwrap(), after);
+        assert!(String::from_utf8_lossy(&after)
+            .contains("restrict,command=\"echo a\\\\b\",agent-forwarding ssh-ed25519"));
+        assert!(
+            allow_agent_forwarding_plan(&f, input, 3).is_err(),
+            "nothing refuses on line 3"
+        );
     }
 
     #[test]

@@ -798,14 +798,14 @@ pub fn agent_forwarding_refused(t: &Target) -> Finding {
          `ssh -A` gives you no agent there (ssh-add on the server: \"Could not open a \
          connection to your authentication agent\"). The usual causes: AllowAgentForwarding no \
          or DisableForwarding yes in sshd_config (or a Match block), or `no-agent-forwarding` / \
-         `restrict` on this key's line in authorized_keys. `sshdoctor server` on that server \
+         `restrict` on this key's line in authorized_keys. `sshdoctor server --forwarding` on that server \
          finds which.",
     )
     .evidence("auth-agent-req@openssh.com: refused")
     .fix(Fix::new(
         FixId::CheckServer,
         "On the server: find the setting that refuses it",
-        format!("sshdoctor server --user {}", shell_quote(&t.user)),
+        format!("sshdoctor server --forwarding --user {}", shell_quote(&t.user)),
     ))
 }
 

@@ -38,3 +38,17 @@ pub fn allow_from_command(platform: Platform, file: &str, line: usize, addr: IpA
         shell_quote(file)
     )
 }
+
+/// `sed` command that replaces line `line` of `file` with `new` (its line end dropped: sed adds
+/// its own), in the form both GNU and BSD sed read (`Nc\` with the text on the next line, `\`
+/// doubled). What `fix::server`'s authorized_keys line edits write, for a person to compare.
+pub fn replace_line_command(platform: Platform, file: &str, line: usize, new: &[u8]) -> String {
+    let text = String::from_utf8_lossy(new);
+    let text = text.trim_end_matches(['\r', '\n']).replace('\\', "\\\\");
+    format!(
+        "{} {} {}",
+        platform.sed_in_place(),
+        shell_quote(&format!("{line}c\\\n{text}\n")),
+        shell_quote(file)
+    )
+}

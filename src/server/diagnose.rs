@@ -65,7 +65,7 @@ pub struct ServerFacts {
 }
 
 /// Prepending works because sshd takes the first value of a keyword it sees.
-fn prepend_option(platform: Platform, cfg: &Path, line: &str) -> String {
+pub(super) fn prepend_option(platform: Platform, cfg: &Path, line: &str) -> String {
     let c = shell_quote(&cfg.display().to_string());
     format!(
         "{} && /usr/sbin/sshd -t -f {c}",
@@ -75,7 +75,7 @@ fn prepend_option(platform: Platform, cfg: &Path, line: &str) -> String {
 
 /// The "reload sshd" step after a config change, where the platform needs one: macOS's
 /// launchd starts a new sshd for every connection, which reads the file afresh.
-fn reload_fix(platform: Platform) -> Option<Fix> {
+pub(super) fn reload_fix(platform: Platform) -> Option<Fix> {
     platform.reload_sshd_command().map(|cmd| {
         Fix::new(
             FixId::ReloadSshd,

@@ -16,6 +16,7 @@
 
 mod commands;
 mod diagnose;
+mod forwarding;
 mod listen;
 mod log;
 mod passwd;
@@ -34,8 +35,11 @@ use crate::authorized_keys;
 use crate::finding::Finding;
 use crate::platform::Platform;
 
-pub use commands::{allow_from_command, append_key_command};
+pub use commands::{allow_from_command, append_key_command, replace_line_command};
 pub use diagnose::{diagnose, user_refused, KeyFile, ServerFacts, WantedKey};
+pub use forwarding::{
+    allow_agent_forwarding_line, line_refuses, ForwardingSummary, KeyLineForwarding,
+};
 pub use listen::parse_proc_net_tcp;
 pub use log::{classify, parse_log_line, LogEvent, LogLine};
 pub use passwd::{parse_group, parse_passwd, private_group, user_groups, GroupEntry, PwEntry};
@@ -60,6 +64,8 @@ pub struct ServerOptions {
     pub sshd_config: Option<PathBuf>,
     pub log: Option<PathBuf>,
     pub client_addr: Option<IpAddr>,
+    /// Also say whether this user can forward an agent here (`--forwarding`).
+    pub forwarding: bool,
 }
 
 /// Everything `sshdoctor server` reports.
@@ -72,6 +78,9 @@ pub struct ServerReport {
     pub authorized_keys: Vec<serde_json::Value>,
     pub log_lines: Vec<String>,
     pub listening: Vec<String>,
+    /// With `--forwarding`: whether sshd lets this user forward an agent, and why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarding: Option<ForwardingSummary>,
     pub findings: Vec<Finding>,
 }
 
@@ -148,6 +157,21 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
     // Without a key given, the last key sshd refused for this user is the one in question; and
     // the last client address sshd saw for the user stands in for the client.
     let events: Vec<LogEvent> = log.iter().filter_map(|l| classify(&l.message)).collect();
+    if wanted.is_none() && opts.forwarding {
+        // For forwarding the login works: the key in question is the last one sshd accepted.
+        if let Some(LogEvent::AcceptedPublickey { fingerprint, .. }) = events
+            .iter()
+            .rev()
+            .find(|e| matches!(e, LogEvent::AcceptedPublickey { user: u, .. } if *u == user.name))
+        {
+            wanted = Some(WantedKey {
+                fingerprint: fingerprint.clone(),
+                key: None,
+                pubkey_file: None,
+                source: "last key accepted in the log".into(),
+            });
+        }
+    }
     if wanted.is_none() {
         if let Some(LogEvent::FailedPublickey { fingerprint, .. }) = events
             .iter()
@@ -236,7 +260,13 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
         platform,
         now: SystemTime::now(),
     };
-    let findings = diagnose(&facts);
+    let mut findings = diagnose(&facts);
+    let forwarding = opts.forwarding.then(|| {
+        let (summary, more) = forwarding::forwarding(&facts);
+        findings.extend(more);
+        crate::finding::sort_worst_first(&mut findings);
+        summary
+    });
     let authorized_keys = facts
         .key_files
         .iter()
@@ -278,6 +308,7 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
                 IpAddr::V4(_) => format!("{a}:{p}"),
             })
             .collect(),
+        forwarding,
         findings,
     })
 }

@@ -500,3 +500,115 @@ fn an_sshd_config_edit_that_sshd_rejects_is_rolled_back() {
     lab.login()
         .expect("sshd still starts and logs in with the restored config");
 }
+
+/// Real `ssh -A` with an agent holding the lab's key, then `ssh-add -l` on the server: the
+/// fingerprint when the agent reached the server, sshd's refusal otherwise.
+fn forwarded_agent_lists(lab: &Lab, agent: &crate::support::agent::Agent) -> String {
+    let o = std::process::Command::new("ssh")
+        .args(["-A", "-F", "/dev/null", "-o", "BatchMode=yes"])
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", lab.known_hosts.display()))
+        .arg("-i")
+        .arg(&lab.key)
+        .args(["-p", &lab.port.to_string()])
+        .arg(format!("{}@127.0.0.1", lab.user))
+        .arg("ssh-add -l")
+        .env("HOME", lab.root.join("client"))
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh -A");
+    String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr)
+}
+
+/// Issue 14: `server --forwarding` names what refuses `ssh -A`, each case first shown with real
+/// `ssh -A` (the server's `ssh-add -l` cannot reach the agent): `AllowAgentForwarding no` in
+/// sshd_config, then `restrict` on the key's authorized_keys line, whose native fix lets the
+/// forwarded agent through (real ssh proves it) and whose undo gives the line back byte for
+/// byte; with nothing refusing, the report says forwarding is allowed and names its cost.
+#[test]
+fn server_forwarding_names_the_setting_that_refuses_ssh_a_and_fixes_the_key_line() {
+    let mut lab = Lab::new(true);
+    let agent = crate::support::agent::Agent::start();
+    agent.add(&lab.key);
+    let fp = crate::support::sshd::fingerprint(&lab.pubkey);
+    let pubkey = lab.pubkey.to_str().unwrap_or_default().to_string();
+
+    lab.start("fw-sshd", "AllowAgentForwarding no", "");
+    let said = forwarded_agent_lists(&lab, &agent);
+    assert!(said.contains("Could not open a connection"), "{said}");
+    let (code, report) = lab.doctor(&["--forwarding", "--pubkey", &pubkey]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["forwarding"]["allowed"], false, "{report:#}");
+    let f = finding(&report, "agent-forwarding-disabled").unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(f["severity"], "error");
+    assert!(has_evidence(f, "allowagentforwarding no"), "{f:#}");
+    assert!(offered(f, "sshd-config-set")["command"]
+        .as_str()
+        .is_some_and(|c| c.contains("AllowAgentForwarding yes")));
+
+    // The key's own line: `restrict` turns forwarding off for logins with it.
+    lab.start("fw-restrict", "", "");
+    let ak = lab.authorized_keys();
+    let line = std::fs::read(&ak).expect("read authorized_keys");
+    let mut restricted = b"restrict ".to_vec();
+    restricted.extend_from_slice(&line);
+    std::fs::write(&ak, &restricted).expect("write authorized_keys");
+    let said = forwarded_agent_lists(&lab, &agent);
+    assert!(said.contains("Could not open a connection"), "{said}");
+    let (code, report) = lab.doctor(&["--forwarding", "--pubkey", &pubkey]);
+    assert_eq!(code, 1, "{report:#}");
+    let f = finding(&report, "agent-forwarding-disabled").unwrap_or_else(|| panic!("{report:#}"));
+    let at = format!("{}:1", ak.display());
+    assert!(has_evidence(f, &format!("{at}: restrict")), "{f:#}");
+    assert_eq!(report["forwarding"]["keys"][0]["refused_by"], "restrict");
+    let shown = offered(f, "authorized-key-allow-agent-forwarding")["command"].clone();
+    let (code, out, err) = lab.sshdoctor(&[
+        "fix",
+        "authorized-key-allow-agent-forwarding",
+        &at,
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let plans: serde_json::Value = serde_json::from_str(&out).expect("fix --json");
+    assert_eq!(
+        plans["plans"][0]["command"], shown,
+        "the plan is the command offered"
+    );
+    let (code, out, err) =
+        lab.sshdoctor(&["fix", "authorized-key-allow-agent-forwarding", &at, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let mut expected = b"restrict,agent-forwarding ".to_vec();
+    expected.extend_from_slice(&line);
+    assert_eq!(std::fs::read(&ak).expect("read"), expected);
+    let said = forwarded_agent_lists(&lab, &agent);
+    assert!(
+        said.contains(&fp),
+        "the forwarded agent now lists the key: {said}"
+    );
+    let (code, report) = lab.doctor(&["--forwarding", "--pubkey", &pubkey]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["forwarding"]["allowed"], true, "{report:#}");
+    let f = finding(&report, "agent-forwarding-allowed").unwrap_or_else(|| panic!("{report:#}"));
+    assert!(f["explanation"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("ProxyJump"));
+
+    let (code, out, err) = lab.sshdoctor(&["undo", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        std::fs::read(&ak).expect("read"),
+        restricted,
+        "undo, byte for byte"
+    );
+    let said = forwarded_agent_lists(&lab, &agent);
+    assert!(said.contains("Could not open a connection"), "{said}");
+}

@@ -701,6 +701,7 @@ fn server_report() -> ServerReport {
         authorized_keys: Vec::new(),
         log_lines: Vec::new(),
         listening: vec!["0.0.0.0:22".into()],
+        forwarding: None,
         findings: vec![
             Finding::new(
                 "strictmodes-mode",
