@@ -70,7 +70,7 @@ fn median(mut run: impl FnMut() -> anyhow::Result<Duration>) -> anyhow::Result<D
 fn first_frame(paths: &SshPaths, kh: &Path) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let mut app = App::dashboard(paths.clone(), None, kh.to_path_buf());
-    app.size = SIZE;
+    app.shared.size = SIZE;
     let effects = app.initial_effects();
     let screen = draw(&app)?;
     let took = start.elapsed();
@@ -87,7 +87,7 @@ fn first_frame(paths: &SshPaths, kh: &Path) -> anyhow::Result<Duration> {
 fn loaded_frame(paths: &SshPaths, kh: &Path) -> anyhow::Result<Duration> {
     let start = Instant::now();
     let mut app = App::dashboard(paths.clone(), None, kh.to_path_buf());
-    app.size = SIZE;
+    app.shared.size = SIZE;
     let _ = app.initial_effects();
     let opts = InspectOptions {
         paths: paths.clone(),

@@ -1,6 +1,10 @@
 //! The dashboard's state, its one message type and `update`. Nothing here touches the disk, the
 //! network or the terminal: work is asked for with [`Effect`]s that the shell in `mod.rs` runs,
 //! and results come back as [`Msg`]s. That keeps every screen reachable from a test.
+//!
+//! Each pane is a component (`tui::panes`) that owns its state, keys and drawing; the `App`
+//! keeps what they share ([`Shared`]) and what is no one pane's (the overlay, the status line,
+//! undo, the effects), and routes keys, clicks and messages to the pane in focus.
 
 use std::path::PathBuf;
 
@@ -11,16 +15,22 @@ use ratatui::crossterm::event::{
 use super::browser::{self, Browser, Load, Resolution};
 use super::edit::{self, Applied};
 use super::fixes::{self, LiveTarget, Proposal, Request};
-use super::keymap::{self, Action, Scope};
+use super::keymap::{self, Action};
 use super::layout;
-use crate::agent::AgentStatus;
+use super::panes::agent::AgentPane;
+use super::panes::findings::FindingsPane;
+use super::panes::keys::KeysPane;
+use super::panes::live::LivePane;
+use super::panes::permissions::PermissionsPane;
+use super::panes::server::ServerPane;
+use super::panes::{Component, Outcome, Shared};
 use crate::finding::{sort_worst_first, Finding, Fix, FixTarget};
 use crate::fix::FixPlan;
 use crate::fix_id::FixId;
 use crate::inspect::Inspection;
 use crate::paths::SshPaths;
 use crate::perms::FileMeta;
-use crate::probe::{ProbeReport, Stage, StageEvent, STAGES};
+use crate::probe::{ProbeReport, StageEvent};
 use crate::server::ServerReport;
 
 /// The panes, in Tab order.
@@ -46,26 +56,6 @@ impl Pane {
             Pane::Agent => "Agent",
             Pane::KnownHosts => "known_hosts",
             Pane::Server => "Server",
-        }
-    }
-
-    pub fn scope(self) -> Scope {
-        match self {
-            Pane::Findings => Scope::Findings,
-            Pane::Live => Scope::Live,
-            Pane::Keys | Pane::Permissions | Pane::Agent => Scope::Rows,
-            Pane::KnownHosts => Scope::KnownHosts,
-            Pane::Server => Scope::Server,
-        }
-    }
-
-    /// Index into the row cursors of the table panes.
-    fn table(self) -> Option<usize> {
-        match self {
-            Pane::Keys => Some(0),
-            Pane::Permissions => Some(1),
-            Pane::Agent => Some(2),
-            _ => None,
         }
     }
 }
@@ -147,52 +137,6 @@ pub struct Inspected {
     pub perms: Vec<PermRow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StageState {
-    Pending,
-    Running,
-    Done(Stage),
-}
-
-/// The live test's timeline.
-#[derive(Debug)]
-pub struct Live {
-    pub target: String,
-    pub stages: Vec<(&'static str, StageState)>,
-    pub report: Option<ProbeReport>,
-    pub running: bool,
-    pub error: Option<String>,
-}
-
-impl Live {
-    pub fn new(target: String) -> Live {
-        Live {
-            target,
-            stages: STAGES.iter().map(|s| (*s, StageState::Pending)).collect(),
-            report: None,
-            running: false,
-            error: None,
-        }
-    }
-
-    fn start(&mut self) {
-        self.stages = STAGES.iter().map(|s| (*s, StageState::Pending)).collect();
-        self.report = None;
-        self.error = None;
-        self.running = true;
-    }
-
-    fn event(&mut self, ev: StageEvent) {
-        let (name, state) = match ev {
-            StageEvent::Started(name) => (name.to_string(), StageState::Running),
-            StageEvent::Finished(stage) => (stage.stage.clone(), StageState::Done(stage)),
-        };
-        if let Some(slot) = self.stages.iter_mut().find(|(n, _)| *n == name) {
-            slot.1 = state;
-        }
-    }
-}
-
 /// A question waiting for `y` (or, for a changed host key, the typed word `yes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
@@ -219,109 +163,26 @@ pub struct Status {
     pub error: bool,
 }
 
-/// A cursor in a list with its scroll window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Cursor {
-    pub pos: usize,
-    pub offset: usize,
-}
-
-impl Cursor {
-    fn move_by(&mut self, delta: isize, len: usize, height: usize) {
-        if len == 0 {
-            *self = Cursor::default();
-            return;
-        }
-        self.pos = (self.pos as isize + delta).clamp(0, len as isize - 1) as usize;
-        let height = height.max(1);
-        if self.pos < self.offset {
-            self.offset = self.pos;
-        } else if self.pos >= self.offset + height {
-            self.offset = self.pos + 1 - height;
-        }
-        self.offset = self.offset.min(len.saturating_sub(1));
-    }
-}
-
-/// A known_hosts scan in progress or done.
-#[derive(Debug, Clone, Default)]
-pub struct ScanState {
-    pub total: usize,
-    pub results: Vec<crate::scan::ScanResult>,
-    /// Each marked line's verdict by the line's bytes, to mark the list again after a reload.
-    pub marks: std::collections::HashMap<Vec<u8>, browser::ScanMark>,
-    pub running: bool,
-}
-
-impl ScanState {
-    fn count(&self, status: crate::scan::ScanStatus) -> usize {
-        self.results.iter().filter(|r| r.status == status).count()
-    }
-
-    /// One line for the status bar: progress, then the verdicts that need action.
-    pub fn summary(&self) -> String {
-        use crate::scan::ScanStatus as S;
-        let head = if self.running {
-            format!(
-                "Scanning {}/{}",
-                self.results.len(),
-                crate::words::count(self.total, "host")
-            )
-        } else {
-            format!(
-                "Scanned {}",
-                crate::words::count(self.results.len(), "host")
-            )
-        };
-        let mut s = format!(
-            "{head}: {} key changed, {} unreachable, {} not SSH, {} unchanged",
-            self.count(S::Changed),
-            self.count(S::Unreachable),
-            self.count(S::NotSsh),
-            self.count(S::Unchanged)
-        );
-        if self.count(S::Revoked) > 0 {
-            s.push_str(&format!(", {} @revoked", self.count(S::Revoked)));
-        }
-        if !self.running && self.count(S::Changed) > 0 {
-            s.push_str(" (marked KEY CHANGED: Space selects, d deletes)");
-        }
-        s
-    }
-}
-
 pub struct App {
     pub panes: Vec<Pane>,
     pub pane: usize,
     pub overlay: Overlay,
-    pub paths: SshPaths,
-    /// `None` while the inspection runs.
-    pub inspected: Option<Result<Inspected, String>>,
-    /// Local and live findings together, worst first.
-    pub findings: Vec<Finding>,
-    pub finding: Cursor,
-    pub detail: bool,
-    pub fix_cursor: usize,
-    pub detail_scroll: u16,
+    /// What every pane reads: the inspection, the findings, the size.
+    pub shared: Shared,
+    pub findings_pane: FindingsPane,
+    pub live: LivePane,
+    pub keys: KeysPane,
+    pub permissions: PermissionsPane,
+    pub agent: AgentPane,
+    pub browser: Browser,
+    pub server: ServerPane,
     /// First row of the help overlay shown (it scrolls when the terminal is short).
     pub help_scroll: usize,
-    pub rows: [Cursor; 3],
-    pub live: Option<Live>,
-    pub browser: Browser,
-    /// The Server pane's report: `None` until it comes (or when this machine runs no sshd).
-    pub server: Option<Result<ServerReport, String>>,
-    pub server_cursor: Cursor,
     pub status: Option<Status>,
     /// Journal records applied in this session, newest last: what `u` reverts.
     pub undo_stack: Vec<u64>,
     /// The title of the finding whose fix is being prepared, for its confirmation.
     pub pending_for: Option<String>,
-    /// The known_hosts scan (`S`): results so far, kept so a reloaded list is marked again.
-    pub scan: Option<ScanState>,
-    pub size: (u16, u16),
-    pub tick: usize,
-    /// False under `NO_COLOR`: only bold/reverse, no colours.
-    pub color: bool,
     pub quit: bool,
 }
 
@@ -340,27 +201,19 @@ impl App {
             ],
             pane: 0,
             overlay: Overlay::None,
-            inspected: None,
-            findings: Vec::new(),
-            finding: Cursor::default(),
-            detail: false,
-            fix_cursor: 0,
-            detail_scroll: 0,
-            help_scroll: 0,
-            rows: [Cursor::default(); 3],
-            live: target.map(Live::new),
+            findings_pane: FindingsPane::default(),
+            live: LivePane::new(target),
+            keys: KeysPane::default(),
+            permissions: PermissionsPane::default(),
+            agent: AgentPane::default(),
             browser: Browser::new(known_hosts, shown),
-            server: None,
-            server_cursor: Cursor::default(),
+            server: ServerPane::default(),
+            help_scroll: 0,
             status: None,
             undo_stack: Vec::new(),
             pending_for: None,
-            scan: None,
-            size: (80, 24),
-            tick: 0,
-            color: true,
             quit: false,
-            paths,
+            shared: Shared::new(paths),
         }
     }
 
@@ -378,7 +231,7 @@ impl App {
             out.push(Effect::Inspect);
             out.push(Effect::InspectServer);
         }
-        if let Some(live) = &mut self.live {
+        if let Some(live) = &mut self.live.test {
             live.start();
             out.push(Effect::Probe);
         }
@@ -392,9 +245,36 @@ impl App {
             .unwrap_or(Pane::KnownHosts)
     }
 
+    /// The pane in focus, to draw or ask.
+    pub fn focused(&self) -> &dyn Component {
+        match self.current() {
+            Pane::Findings => &self.findings_pane,
+            Pane::Live => &self.live,
+            Pane::Keys => &self.keys,
+            Pane::Permissions => &self.permissions,
+            Pane::Agent => &self.agent,
+            Pane::KnownHosts => &self.browser,
+            Pane::Server => &self.server,
+        }
+    }
+
+    /// The pane in focus, to route a key or a click to, with what it reads.
+    fn focused_mut(&mut self) -> (&mut dyn Component, &Shared) {
+        let pane: &mut dyn Component = match self.current() {
+            Pane::Findings => &mut self.findings_pane,
+            Pane::Live => &mut self.live,
+            Pane::Keys => &mut self.keys,
+            Pane::Permissions => &mut self.permissions,
+            Pane::Agent => &mut self.agent,
+            Pane::KnownHosts => &mut self.browser,
+            Pane::Server => &mut self.server,
+        };
+        (pane, &self.shared)
+    }
+
     /// Whether something moves on screen without input (the spinner).
     pub fn animating(&self) -> bool {
-        self.live.as_ref().is_some_and(|l| l.running)
+        self.live.running()
     }
 
     fn say(&mut self, text: impl Into<String>, error: bool) {
@@ -406,10 +286,10 @@ impl App {
 
     fn rebuild_findings(&mut self) {
         let mut all: Vec<Finding> = Vec::new();
-        if let Some(r) = self.live.as_ref().and_then(|l| l.report.as_ref()) {
+        if let Some(r) = self.live.report() {
             all.extend(r.findings.iter().cloned());
         }
-        if let Some(Ok(i)) = &self.inspected {
+        if let Some(Ok(i)) = &self.shared.inspected {
             merge_local(&mut all, &i.inspection.findings);
         }
         if let Some(t) = self.live_target() {
@@ -418,90 +298,18 @@ impl App {
             }
         }
         sort_worst_first(&mut all);
-        self.findings = all;
-        let h = self.list_height();
-        self.finding.move_by(0, self.findings.len(), h);
-        self.fix_cursor = 0;
+        self.shared.findings = all;
+        self.findings_pane.findings_changed(&self.shared);
     }
 
     /// The server the live test talked to, once it has a report.
     pub fn live_target(&self) -> Option<LiveTarget> {
-        let r = self.live.as_ref()?.report.as_ref()?;
-        Some(LiveTarget {
-            host: r.target.host.clone(),
-            port: r.target.port,
-        })
-    }
-
-    /// The Server pane's findings (empty until the report is in).
-    pub fn server_findings(&self) -> &[Finding] {
-        match &self.server {
-            Some(Ok(r)) => &r.findings,
-            _ => &[],
-        }
+        self.live.target()
     }
 
     /// Rows of the list in the current pane.
     pub fn list_height(&self) -> usize {
-        let pane = self.current();
-        let detail = match pane {
-            Pane::KnownHosts => self.browser.detail,
-            _ => self.detail,
-        };
-        let n = if pane == Pane::Server {
-            self.server_findings().len()
-        } else {
-            self.findings.len()
-        };
-        layout::list_height(self.size, pane, detail, n)
-    }
-
-    /// Number of rows in a table pane.
-    pub fn table_len(&self, pane: Pane) -> usize {
-        let Some(Ok(i)) = &self.inspected else {
-            return 0;
-        };
-        match pane {
-            Pane::Keys => i.inspection.keys.len(),
-            Pane::Permissions => i.perms.len(),
-            Pane::Agent => match &i.inspection.agent {
-                AgentStatus::Running { identities, .. } => identities.len().max(1),
-                _ => 1,
-            },
-            _ => 0,
-        }
-    }
-
-    /// The finding whose evidence is about this path (`~/.ssh/id_rsa: mode 0644`).
-    pub fn finding_about(&self, shown: &str) -> Option<usize> {
-        self.findings.iter().position(|f| {
-            f.evidence.iter().any(|e| {
-                e.strip_prefix(shown)
-                    .is_some_and(|rest| rest.starts_with(':'))
-            }) || f.title.contains(shown)
-        })
-    }
-
-    /// The finding behind a row of a table pane.
-    pub fn row_finding(&self, pane: Pane, row: usize) -> Option<usize> {
-        let Some(Ok(i)) = &self.inspected else {
-            return None;
-        };
-        match pane {
-            Pane::Keys => {
-                let key = i.inspection.keys.get(row)?;
-                self.finding_about(&self.paths.display(&key.path))
-            }
-            Pane::Permissions => self.finding_about(&i.perms.get(row)?.shown),
-            Pane::Agent => {
-                let ids: Vec<String> = crate::agent::findings(&i.inspection.agent)
-                    .into_iter()
-                    .map(|f| f.id)
-                    .collect();
-                self.findings.iter().position(|f| ids.contains(&f.id))
-            }
-            _ => None,
-        }
+        self.focused().list_height(&self.shared)
     }
 
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
@@ -512,57 +320,41 @@ impl App {
                 Vec::new()
             }
             Msg::Resize(w, h) => {
-                self.size = (w, h);
+                self.shared.size = (w, h);
                 let height = self.list_height();
                 self.browser.scroll_into_view(height);
                 Vec::new()
             }
             Msg::Tick => {
-                self.tick = self.tick.wrapping_add(1);
+                self.shared.tick = self.shared.tick.wrapping_add(1);
                 Vec::new()
             }
             Msg::Inspected(result) => {
-                self.inspected = Some(*result);
+                self.shared.inspected = Some(*result);
                 self.rebuild_findings();
                 Vec::new()
             }
             Msg::KnownHostsLoaded(load) => {
-                self.browser.set_loaded(load);
-                if let (Some(scan), Load::Ready(l)) = (&self.scan, &mut self.browser.load) {
-                    browser::reapply_scan_marks(&mut l.rows, &l.kh, &scan.marks);
-                }
-                let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
-                self.browser.scroll_into_view(h);
+                self.browser.loaded(load, &self.shared);
                 Vec::new()
             }
             Msg::Stage(ev) => {
-                if let Some(live) = &mut self.live {
-                    live.event(ev);
-                }
+                self.live.stage(ev);
                 Vec::new()
             }
             Msg::ProbeDone(report) => {
-                if let Some(live) = &mut self.live {
-                    for st in &report.stages {
-                        live.event(StageEvent::Finished(st.clone()));
-                    }
-                    live.report = Some(*report);
-                    live.running = false;
-                }
+                self.live.done(*report);
                 self.rebuild_findings();
                 Vec::new()
             }
             Msg::ProbeFailed(e) => {
-                if let Some(live) = &mut self.live {
-                    live.running = false;
-                    live.error = Some(e.clone());
-                }
+                self.live.failed(&e);
                 self.say(format!("The live test could not start: {e}"), true);
                 Vec::new()
             }
             Msg::Applied(Ok(applied)) => {
                 self.undo_stack.extend(applied.seqs.iter().copied());
-                let rerun = if self.live.is_some() {
+                let rerun = if self.live.test.is_some() {
                     " Press r to run the live test again."
                 } else {
                     ""
@@ -613,83 +405,37 @@ impl App {
             }
             Msg::ServerInspected(result) => {
                 if let Some(r) = *result {
-                    self.server = Some(r);
                     if !self.panes.contains(&Pane::Server) {
                         self.panes.push(Pane::Server);
                     }
-                    let n = self.server_findings().len();
-                    let h = layout::list_height(self.size, Pane::Server, false, n);
-                    self.server_cursor.move_by(0, n, h);
+                    self.server.set_report(r, &self.shared);
                 }
                 Vec::new()
             }
             Msg::ScanStarted(total) => {
-                let scan = ScanState {
-                    total,
-                    running: true,
-                    ..ScanState::default()
-                };
-                self.say(scan.summary(), false);
-                self.scan = Some(scan);
+                let text = self.browser.scan_started(total);
+                self.say(text, false);
                 Vec::new()
             }
             Msg::Scanned(r, marks) => {
-                if let Load::Ready(l) = &mut self.browser.load {
-                    browser::apply_scan_marks(&mut l.rows, &l.kh, &marks);
-                }
-                if let Some(scan) = &mut self.scan {
-                    for m in marks {
-                        let worse = scan
-                            .marks
-                            .get(&m.raw)
-                            .is_none_or(|o| m.mark.stale || !o.stale);
-                        if worse {
-                            scan.marks.insert(m.raw, m.mark);
-                        }
-                    }
-                    scan.results.push(*r);
-                    let text = scan.summary();
+                if let Some(text) = self.browser.scanned(*r, marks) {
                     self.say(text, false);
                 }
                 Vec::new()
             }
             Msg::ScanDone(result) => {
-                if let Some(scan) = &mut self.scan {
-                    scan.running = false;
-                    match result {
-                        Ok(()) => {
-                            let text = scan.summary();
-                            self.say(text, false);
-                        }
-                        Err(e) => self.say(format!("Scan failed: {e}"), true),
-                    }
+                if let Some((text, error)) = self.browser.scan_done(result) {
+                    self.say(text, error);
                 }
                 Vec::new()
             }
             Msg::NamesChecked(answers) => {
-                let marked = match &mut self.browser.load {
-                    Load::Ready(l) => browser::mark_unresolved(&mut l.rows, &answers),
-                    _ => 0,
-                };
-                let unknown = answers
-                    .values()
-                    .filter(|a| **a == Resolution::Unknown)
-                    .count();
-                let mut text = format!(
-                    "Checked {} name{}: {marked} entr{} no longer resolve{}",
-                    answers.len(),
-                    if answers.len() == 1 { "" } else { "s" },
-                    if marked == 1 { "y" } else { "ies" },
-                    if marked == 1 { "s" } else { "" },
-                );
-                if unknown > 0 {
-                    text.push_str(&format!(" ({unknown} gave no answer in time: not marked)"));
-                }
+                let text = self.browser.names_checked(&answers);
                 self.say(text, false);
                 Vec::new()
             }
         };
-        let h = layout::list_height(self.size, Pane::KnownHosts, false, 0);
+        let h = layout::list_height(self.shared.size, Pane::KnownHosts, false, 0);
         self.browser.fill_fingerprints(h);
         effects
     }
@@ -714,7 +460,7 @@ impl App {
             return Vec::new();
         }
         // The "terminal too small" screen shows nothing else: q quits at once from it.
-        if super::layout::too_small(self.size)
+        if super::layout::too_small(self.shared.size)
             && matches!(key.code, KeyCode::Char('q') | KeyCode::Esc)
         {
             self.quit = true;
@@ -724,7 +470,8 @@ impl App {
             Overlay::Help => {
                 // The arrows (and j/k, PgUp/PgDn, Space) scroll a help that does not fit;
                 // any other key closes it.
-                let page = usize::from(self.size.1.saturating_sub(4)).max(1);
+                let size = self.shared.size;
+                let page = usize::from(size.1.saturating_sub(4)).max(1);
                 let scroll = match key.code {
                     KeyCode::Down | KeyCode::Char('j') => Some(self.help_scroll.saturating_add(1)),
                     KeyCode::Up | KeyCode::Char('k') => Some(self.help_scroll.saturating_sub(1)),
@@ -735,7 +482,7 @@ impl App {
                     _ => None,
                 };
                 if let Some(s) = scroll {
-                    self.help_scroll = s.min(self.help_rows(self.size.0).saturating_sub(1));
+                    self.help_scroll = s.min(self.help_rows(size.0).saturating_sub(1));
                     self.overlay = Overlay::Help;
                 }
                 return Vec::new();
@@ -773,9 +520,9 @@ impl App {
             }
             Overlay::None => {}
         }
-        if self.current() == Pane::KnownHosts && self.browser.editing {
-            let h = self.list_height();
-            self.browser.on_filter_key(key, h);
+        let (pane, shared) = self.focused_mut();
+        if pane.prompt().is_some() {
+            pane.prompt_key(key, shared);
             return Vec::new();
         }
         match keymap::lookup(&key) {
@@ -784,37 +531,28 @@ impl App {
         }
     }
 
+    /// An action from the key table: the pane in focus has it first; what it leaves is the
+    /// app's (quit, help, panes, fix, undo, re-run).
     fn act(&mut self, action: Action) -> Vec<Effect> {
-        let pane = self.current();
-        let height = self.list_height();
-        // The browser owns its keys; the app keeps the ones that need the rest of the
-        // dashboard (confirmations, effects, panes).
-        if pane == Pane::KnownHosts && self.browser.act(action, height) {
-            return Vec::new();
-        }
-        let page = height.max(1) as isize;
-        let step = match action {
-            Action::Up => Some(-1),
-            Action::Down => Some(1),
-            Action::PageUp => Some(-page),
-            Action::PageDown => Some(page),
-            Action::Top => Some(isize::MIN / 2),
-            Action::Bottom => Some(isize::MAX / 2),
-            _ => None,
-        };
-        if let Some(delta) = step {
-            self.move_cursor(pane, action, delta, height);
-            return Vec::new();
+        let (pane, shared) = self.focused_mut();
+        match pane.on_action(action, shared) {
+            Outcome::Unhandled => {}
+            Outcome::Handled => return Vec::new(),
+            Outcome::Say(text) => {
+                self.say(text, false);
+                return Vec::new();
+            }
+            Outcome::Confirm(c) => {
+                self.overlay = Overlay::Confirm(c);
+                return Vec::new();
+            }
+            Outcome::Run(effects, text) => {
+                self.say(text, false);
+                return effects;
+            }
         }
         match action {
-            Action::Quit => self.quit = true,
-            Action::Back => {
-                if pane == Pane::Findings && self.detail {
-                    self.detail = false;
-                } else {
-                    self.quit = true;
-                }
-            }
+            Action::Quit | Action::Back => self.quit = true,
             Action::Help => {
                 self.overlay = Overlay::Help;
                 self.help_scroll = 0;
@@ -827,16 +565,6 @@ impl App {
                     (self.pane + n - 1) % n
                 };
             }
-            Action::Enter => match pane {
-                Pane::Findings if !self.findings.is_empty() => {
-                    self.detail = !self.detail;
-                    self.fix_cursor = 0;
-                    self.detail_scroll = 0;
-                    let h = self.list_height();
-                    self.finding.move_by(0, self.findings.len(), h);
-                }
-                _ => {}
-            },
             Action::Fix => match self.fix_target() {
                 Some((f, x)) => {
                     let f = f.clone();
@@ -844,20 +572,6 @@ impl App {
                 }
                 None => self.say("Nothing to fix here.", false),
             },
-            Action::Delete if pane == Pane::KnownHosts => self.confirm_delete(),
-            Action::CheckNames if pane == Pane::KnownHosts => {
-                let names = browser::names_to_check(self.browser.rows());
-                if names.is_empty() {
-                    self.say(
-                        "No plain host names to look up (hashed entries hide theirs).",
-                        false,
-                    );
-                } else {
-                    self.say(format!("Looking up {} names…", names.len()), false);
-                    return vec![Effect::CheckNames(names)];
-                }
-            }
-            Action::Scan if pane == Pane::KnownHosts => self.confirm_scan(),
             Action::Undo => match self.undo_stack.pop() {
                 Some(seq) => return vec![Effect::Undo(seq)],
                 None => self.say(
@@ -865,7 +579,7 @@ impl App {
                     false,
                 ),
             },
-            Action::Rerun => match &mut self.live {
+            Action::Rerun => match &mut self.live.test {
                 Some(live) if live.running => self.say("The live test is still running.", false),
                 Some(live) => {
                     live.start();
@@ -887,23 +601,11 @@ impl App {
         Vec::new()
     }
 
-    /// The finding `f` would fix here, with the index of the fix: the selected finding (and
-    /// fix, in its details), the finding behind the selected row of a table, or the selected
-    /// server finding.
+    /// The finding `f` would fix here, with the index of the fix: the pane in focus says
+    /// which (the selected finding and fix, the finding behind a table's row, the selected
+    /// server finding).
     fn fix_target(&self) -> Option<(&Finding, usize)> {
-        let pane = self.current();
-        if pane == Pane::Server {
-            let f = self.server_findings().get(self.server_cursor.pos)?;
-            return Some((f, 0));
-        }
-        let (i, x) = match pane {
-            Pane::Findings => (
-                self.finding.pos,
-                if self.detail { self.fix_cursor } else { 0 },
-            ),
-            p => (self.row_finding(p, self.rows[p.table()?].pos)?, 0),
-        };
-        Some((self.findings.get(i)?, x))
+        self.focused().fix_target(&self.shared)
     }
 
     /// Whether `action` would do something on the current pane now: the footer offers only
@@ -911,57 +613,19 @@ impl App {
     /// undo` after a change), while `?` keeps listing every key.
     pub fn enabled(&self, action: Action) -> bool {
         match action {
-            Action::Fix => self.fix_target().is_some_and(|(f, _)| !f.fixes.is_empty()),
-            Action::Delete => !self.browser.targets().is_empty(),
             Action::Undo => !self.undo_stack.is_empty(),
-            Action::Rerun => !self.live.as_ref().is_some_and(|l| l.running),
-            Action::Enter => match self.current() {
-                Pane::Findings => !self.findings.is_empty(),
-                _ => true,
-            },
-            _ => true,
+            Action::Rerun => !self.live.running(),
+            _ => self.focused().enabled(action, &self.shared),
         }
     }
 
     /// The footer for the current pane: its keys that would do something now.
     pub fn hints(&self) -> Vec<keymap::Hint> {
-        keymap::footer(self.current().scope())
+        self.focused()
+            .hints(&self.shared)
             .into_iter()
             .filter(|h| self.enabled(h.action))
             .collect()
-    }
-
-    fn move_cursor(&mut self, pane: Pane, action: Action, delta: isize, height: usize) {
-        match pane {
-            Pane::Findings if self.detail => {
-                let fixes = self
-                    .findings
-                    .get(self.finding.pos)
-                    .map_or(0, |f| f.fixes.len());
-                match action {
-                    Action::Up | Action::Down => {
-                        let max = fixes.saturating_sub(1) as isize;
-                        self.fix_cursor = (self.fix_cursor as isize + delta).clamp(0, max) as usize;
-                    }
-                    _ => {
-                        let s = (self.detail_scroll as isize + delta.signum() * 5).clamp(0, 500);
-                        self.detail_scroll = s as u16;
-                    }
-                }
-            }
-            Pane::Findings => self.finding.move_by(delta, self.findings.len(), height),
-            Pane::KnownHosts => self.browser.move_by(delta, height),
-            Pane::Server => {
-                let n = self.server_findings().len();
-                self.server_cursor.move_by(delta, n, height);
-            }
-            p => {
-                if let Some(t) = p.table() {
-                    let len = self.table_len(p);
-                    self.rows[t].move_by(delta, len, height);
-                }
-            }
-        }
     }
 
     /// `f` on fix `x` of `finding`: a fix sshdoctor cannot apply shows its command and why at
@@ -979,7 +643,7 @@ impl App {
         let req = fixes::request(
             finding,
             fix,
-            &self.paths,
+            &self.shared.paths,
             &self.browser.path,
             target.as_ref(),
         );
@@ -1058,97 +722,16 @@ impl App {
         });
     }
 
-    /// Asks before deleting, listing the exact lines that will go.
-    /// `S`: says how many hosts the scan connects to, and starts it on `y`.
-    fn confirm_scan(&mut self) {
-        if self.scan.as_ref().is_some_and(|s| s.running) {
-            self.say("A scan is already running.", false);
-            return;
-        }
-        let Load::Ready(loaded) = &self.browser.load else {
-            return;
-        };
-        let targets = crate::scan::targets_from_known_hosts(&loaded.kh, &self.browser.shown);
-        if targets.is_empty() {
-            self.say(
-                "No plain host names to scan (hashed entries hide theirs: `sshdoctor scan --from config` checks the hosts your config names).",
-                false,
-            );
-            return;
-        }
-        let lines = vec![
-            format!(
-                "Connect to the {} host{} named in {} and fetch each one's host key, as ssh-keyscan does?",
-                targets.len(),
-                if targets.len() == 1 { "" } else { "s" },
-                self.browser.shown
-            ),
-            "Key exchange only: no login, no key or password is sent. 64 at a time, 5 s each."
-                .into(),
-            "Entries whose server now shows another key are marked KEY CHANGED; nothing is deleted."
-                .into(),
-            String::new(),
-            "y: scan   any other key: cancel".into(),
-        ];
-        self.overlay = Overlay::Confirm(Confirm {
-            title: "Scan the known hosts?".into(),
-            lines,
-            effect: Some(Effect::Scan(self.browser.path.clone())),
-            strong: false,
-            typed: String::new(),
-        });
-    }
-
-    fn confirm_delete(&mut self) {
-        let Load::Ready(loaded) = &self.browser.load else {
-            return;
-        };
-        let targets = self.browser.targets();
-        if targets.is_empty() {
-            self.say("Nothing to delete.", false);
-            return;
-        }
-        let raw: Vec<&[u8]> = loaded.kh.bytes().split(|&b| b == b'\n').collect();
-        let mut lines = vec![format!(
-            "Delete {} line{} from {}:",
-            targets.len(),
-            if targets.len() == 1 { "" } else { "s" },
-            self.browser.shown
-        )];
-        for n in &targets {
-            let text = raw
-                .get(n.saturating_sub(1))
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            lines.push(format!("{n:>6}: {text}"));
-        }
-        lines.push(String::new());
-        lines.push(format!(
-            "The previous file is kept in {}.old; u undoes.",
-            self.browser.shown
-        ));
-        lines.push("y: delete   any other key: cancel".into());
-        let effect = Effect::Apply(edit::Action::DeleteLines {
-            file: self.browser.path.clone(),
-            lines: targets,
-            seen: loaded.kh.bytes().to_vec(),
-        });
-        self.browser.selected.clear();
-        self.overlay = Overlay::Confirm(Confirm {
-            title: "Delete these lines?".into(),
-            lines,
-            effect: Some(effect),
-            strong: false,
-            typed: String::new(),
-        });
-    }
-
     fn on_mouse(&mut self, m: MouseEvent) {
-        let pane = self.current();
-        let height = self.list_height();
         match m.kind {
-            MouseEventKind::ScrollDown => self.move_cursor(pane, Action::Down, 3, height),
-            MouseEventKind::ScrollUp => self.move_cursor(pane, Action::Up, -3, height),
+            MouseEventKind::ScrollDown => {
+                let (pane, shared) = self.focused_mut();
+                pane.scroll(Action::Down, 3, shared);
+            }
+            MouseEventKind::ScrollUp => {
+                let (pane, shared) = self.focused_mut();
+                pane.scroll(Action::Up, -3, shared);
+            }
             MouseEventKind::Down(MouseButton::Left) => {
                 if m.row == 0 {
                     if let Some(i) = layout::tab_at(&self.panes, m.column) {
@@ -1156,51 +739,10 @@ impl App {
                     }
                     return;
                 }
-                let detail = if pane == Pane::KnownHosts {
-                    self.browser.detail
-                } else {
-                    self.detail
-                };
-                let n = if pane == Pane::Server {
-                    self.server_findings().len()
-                } else {
-                    self.findings.len()
-                };
-                let Some(row) = layout::list_row_at(self.size, pane, detail, n, m.row) else {
-                    return;
-                };
-                match pane {
-                    Pane::Server => {
-                        let target = self.server_cursor.offset + row;
-                        if target < n {
-                            let d = target as isize - self.server_cursor.pos as isize;
-                            self.server_cursor.move_by(d, n, height);
-                        }
-                    }
-                    Pane::Findings => {
-                        let target = self.finding.offset + row;
-                        if target < self.findings.len() {
-                            let d = target as isize - self.finding.pos as isize;
-                            self.finding.move_by(d, self.findings.len(), height);
-                        }
-                    }
-                    Pane::KnownHosts => {
-                        let target = self.browser.offset + row;
-                        if target < self.browser.visible.len() {
-                            let d = target as isize - self.browser.cursor as isize;
-                            self.browser.move_by(d, height);
-                        }
-                    }
-                    p => {
-                        if let Some(t) = p.table() {
-                            let len = self.table_len(p);
-                            let target = self.rows[t].offset + row;
-                            if target < len {
-                                let d = target as isize - self.rows[t].pos as isize;
-                                self.rows[t].move_by(d, len, height);
-                            }
-                        }
-                    }
+                let (pane, shared) = self.focused_mut();
+                let height = pane.list_height(shared);
+                if let Some(row) = layout::list_row_at(height, m.row) {
+                    pane.click(row, shared);
                 }
             }
             _ => {}
@@ -1298,10 +840,10 @@ mod tests {
         assert!(!keys(&app).contains(&"Enter"));
         assert!(keys(&app).contains(&"q"));
         // A finding nothing can fix: details yes, fix no.
-        app.findings = vec![Finding::new("agent-empty", Severity::Info, "t")];
+        app.shared.findings = vec![Finding::new("agent-empty", Severity::Info, "t")];
         assert!(keys(&app).contains(&"Enter"));
         assert!(!keys(&app).contains(&"f"));
-        app.findings[0]
+        app.shared.findings[0]
             .fixes
             .push(Fix::new(FixId::AddKeys, "t", "ssh-add"));
         assert!(keys(&app).contains(&"f"));

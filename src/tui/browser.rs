@@ -200,6 +200,8 @@ pub struct Browser {
     pub selected: BTreeSet<usize>,
     /// Show the whole line under the cursor.
     pub detail: bool,
+    /// The scan (`S`): results so far, kept so a reloaded list is marked again.
+    pub scan: Option<ScanState>,
 }
 
 impl Browser {
@@ -216,6 +218,7 @@ impl Browser {
             offset: 0,
             selected: BTreeSet::new(),
             detail: false,
+            scan: None,
         }
     }
 
@@ -416,6 +419,53 @@ impl Browser {
                 self.selected.insert(line);
             }
         }
+    }
+}
+
+/// A known_hosts scan in progress or done.
+#[derive(Debug, Clone, Default)]
+pub struct ScanState {
+    pub total: usize,
+    pub results: Vec<crate::scan::ScanResult>,
+    /// Each marked line's verdict by the line's bytes, to mark the list again after a reload.
+    pub marks: std::collections::HashMap<Vec<u8>, ScanMark>,
+    pub running: bool,
+}
+
+impl ScanState {
+    fn count(&self, status: crate::scan::ScanStatus) -> usize {
+        self.results.iter().filter(|r| r.status == status).count()
+    }
+
+    /// One line for the status bar: progress, then the verdicts that need action.
+    pub fn summary(&self) -> String {
+        use crate::scan::ScanStatus as S;
+        let head = if self.running {
+            format!(
+                "Scanning {}/{}",
+                self.results.len(),
+                crate::words::count(self.total, "host")
+            )
+        } else {
+            format!(
+                "Scanned {}",
+                crate::words::count(self.results.len(), "host")
+            )
+        };
+        let mut s = format!(
+            "{head}: {} key changed, {} unreachable, {} not SSH, {} unchanged",
+            self.count(S::Changed),
+            self.count(S::Unreachable),
+            self.count(S::NotSsh),
+            self.count(S::Unchanged)
+        );
+        if self.count(S::Revoked) > 0 {
+            s.push_str(&format!(", {} @revoked", self.count(S::Revoked)));
+        }
+        if !self.running && self.count(S::Changed) > 0 {
+            s.push_str(" (marked KEY CHANGED: Space selects, d deletes)");
+        }
+        s
     }
 }
 

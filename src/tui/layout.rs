@@ -41,16 +41,10 @@ pub fn list_height(size: (u16, u16), pane: Pane, detail: bool, findings: usize) 
     }
 }
 
-/// The list row (0 = first shown) at screen row `y`, if `y` is on the list.
-pub fn list_row_at(
-    size: (u16, u16),
-    pane: Pane,
-    detail: bool,
-    findings: usize,
-    y: u16,
-) -> Option<usize> {
+/// The list row (0 = first shown) at screen row `y`, if `y` is on a list of `height` rows.
+pub fn list_row_at(height: usize, y: u16) -> Option<usize> {
     let row = usize::from(y.checked_sub(LIST_TOP)?);
-    (row < list_height(size, pane, detail, findings)).then_some(row)
+    (row < height).then_some(row)
 }
 
 /// The tab bar's text before the first tab.

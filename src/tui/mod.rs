@@ -13,8 +13,10 @@ pub mod effects;
 pub mod fixes;
 pub mod keymap;
 pub mod layout;
+pub mod panes;
 pub mod render;
 pub mod text;
+pub mod widgets;
 
 use std::io::{self, Stdout, Write};
 use std::path::PathBuf;
@@ -251,7 +253,7 @@ fn test_panic_requested() -> bool {
 }
 
 fn run_app(mut app: App, mut shell: effects::Shell) -> anyhow::Result<Exit> {
-    app.color = !no_color();
+    app.shared.color = !no_color();
     let panic_on_key = test_panic_requested();
     let (tx, rx) = mpsc::channel();
     shell.tx = tx;

@@ -382,7 +382,7 @@ fn no_color_draws_without_colours() {
         .content()
         .iter()
         .any(|c| c.fg == Color::Red));
-    app.color = false;
+    app.shared.color = false;
     let (_, t) = draw(&app, 80, 24);
     for c in t.backend().buffer().content() {
         assert_eq!((c.fg, c.bg), (Color::Reset, Color::Reset));
@@ -800,12 +800,12 @@ fn mouse_clicks_select_tabs_and_rows_and_the_wheel_scrolls() {
     let mut app = changed_dashboard();
     // Row 4 on screen is the second finding (tab bar, summary, header, first finding).
     app.update(click(10, 4));
-    assert_eq!(app.finding.pos, 1);
+    assert_eq!(app.findings_pane.cursor.pos, 1);
     let (lines, _) = draw(&app, 80, 24);
     assert!(lines[4].contains("ssh ignores ~/.ssh/id_ed25519"));
     // A click below the list changes nothing.
     app.update(click(10, 20));
-    assert_eq!(app.finding.pos, 1);
+    assert_eq!(app.findings_pane.cursor.pos, 1);
 
     let x = tab_column(&app, 80, 24, "known_hosts");
     app.update(click(x, 0));
@@ -841,9 +841,9 @@ fn mouse_clicks_select_tabs_and_rows_and_the_wheel_scrolls() {
     app.update(click(x, 0));
     assert_eq!(app.current(), sshdoctor::tui::app::Pane::Server);
     app.update(click(10, 4));
-    assert_eq!(app.server_cursor.pos, 1);
+    assert_eq!(app.server.cursor.pos, 1);
     app.update(mouse(MouseEventKind::ScrollUp, 10, 4));
-    assert_eq!(app.server_cursor.pos, 0);
+    assert_eq!(app.server.cursor.pos, 0);
 }
 
 #[test]
