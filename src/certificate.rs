@@ -123,7 +123,7 @@ fn span(secs: u64) -> String {
 }
 
 /// `2026-12-01 12:27 UTC`.
-fn utc(secs: u64) -> String {
+pub fn utc(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     // Howard Hinnant's civil-from-days.

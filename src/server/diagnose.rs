@@ -10,8 +10,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use russh::keys::ssh_key::PublicKey;
+use russh::keys::ssh_key::{Certificate, PublicKey};
 
+use super::certificates::TrustedCas;
 use super::commands::{allow_from_command, append_key_command};
 use super::listen::{host_port, serves};
 use super::log::{classify, LogEvent, LogLine};
@@ -40,6 +41,9 @@ pub struct WantedKey {
     pub pubkey_file: Option<PathBuf>,
     /// Where we learned of it: `--key`, `--pubkey` or the log.
     pub source: String,
+    /// When `--pubkey` named a certificate (`KEY-cert.pub`): `fingerprint` and `key` are then its
+    /// key's, and the certificate is checked as sshd checks it.
+    pub certificate: Option<Certificate>,
 }
 
 /// Everything read from the system, so [`diagnose`] can stay pure.
@@ -61,6 +65,10 @@ pub struct ServerFacts {
     pub remote_login: Option<bool>,
     /// Which commands the fixes show: sshd is managed differently on each system.
     pub platform: Platform,
+    /// `TrustedUserCAKeys`, read, or `None` when sshd trusts no user CA.
+    pub user_cas: Option<TrustedCas>,
+    /// `AuthorizedPrincipalsFile` for this user, expanded and read, when set.
+    pub principals_file: Option<(PathBuf, Result<Vec<String>, String>)>,
     pub now: SystemTime,
 }
 
@@ -315,8 +323,13 @@ pub fn diagnose(f: &ServerFacts) -> Vec<Finding> {
         out.push(fi);
     }
     if let Some(w) = &f.wanted {
-        key_findings(f, w, &all_entries, has_akc, &mut out);
+        // A certificate is trusted through its CA, not by an authorized_keys line of its key:
+        // "not in authorized_keys" would name the wrong cause (the certificate checks do).
+        if w.certificate.is_none() {
+            key_findings(f, w, &all_entries, has_akc, &mut out);
+        }
     }
+    out.extend(super::certificates::findings(f));
 
     // Listening
     if let Some(socks) = &f.listening {
@@ -641,6 +654,16 @@ fn attach_log(f: &ServerFacts, out: &mut Vec<Finding>) {
                     },
                 );
             }
+            // A refused certificate is the certificate checks' to explain; so is its plain key
+            // (ssh offers it after the certificate) when the certificate is the one asked about.
+            LogEvent::FailedPublickey {
+                key_type,
+                fingerprint,
+                ..
+            } if key_type.ends_with("-CERT")
+                || f.wanted
+                    .as_ref()
+                    .is_some_and(|w| w.certificate.is_some() && w.fingerprint == *fingerprint) => {}
             LogEvent::FailedPublickey { fingerprint, .. } => {
                 let fp = fingerprint.clone();
                 let listed = f_listed(f, fingerprint);
@@ -918,6 +941,8 @@ mod tests {
             listening: None,
             remote_login,
             platform,
+            user_cas: None,
+            principals_file: None,
             now: SystemTime::now(),
         }
     }

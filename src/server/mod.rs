@@ -14,6 +14,7 @@
 //! - `diagnose`: the rules that turn the facts into findings.
 //! - `commands`: the shell commands the findings show.
 
+mod certificates;
 mod commands;
 mod diagnose;
 mod forwarding;
@@ -28,7 +29,7 @@ use std::path::PathBuf;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use russh::keys::ssh_key::{HashAlg, PublicKey};
+use russh::keys::ssh_key::{Certificate, HashAlg, PublicKey};
 use serde::Serialize;
 
 use crate::authorized_keys;
@@ -131,14 +132,29 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
     let mut wanted = None;
     if let Some(p) = &opts.pubkey {
         let text = read(&p.display().to_string())?;
-        let key = PublicKey::from_openssh(text.trim()).map_err(|e| {
-            ServerError::BadInput(format!("{} is not an OpenSSH public key: {e}", p.display()))
-        })?;
+        let cert = text
+            .trim()
+            .contains("-cert-v01@openssh.com ")
+            .then(|| Certificate::from_openssh(text.trim()))
+            .transpose()
+            .map_err(|e| {
+                ServerError::BadInput(format!(
+                    "{} is not an OpenSSH certificate: {e}",
+                    p.display()
+                ))
+            })?;
+        let key = match &cert {
+            Some(c) => PublicKey::from(c.public_key().clone()),
+            None => PublicKey::from_openssh(text.trim()).map_err(|e| {
+                ServerError::BadInput(format!("{} is not an OpenSSH public key: {e}", p.display()))
+            })?,
+        };
         wanted = Some(WantedKey {
             fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
             key: Some(key),
             pubkey_file: Some(p.clone()),
             source: format!("--pubkey {}", p.display()),
+            certificate: cert,
         });
     } else if let Some(fp) = &opts.key_fingerprint {
         let fp = fp.trim();
@@ -152,6 +168,7 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
             key: None,
             pubkey_file: None,
             source: "--key".into(),
+            certificate: None,
         });
     }
     // Without a key given, the last key sshd refused for this user is the one in question; and
@@ -169,6 +186,7 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
                 key: None,
                 pubkey_file: None,
                 source: "last key accepted in the log".into(),
+                certificate: None,
             });
         }
     }
@@ -183,6 +201,7 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
                 key: None,
                 pubkey_file: None,
                 source: "last key refused in the log".into(),
+                certificate: None,
             });
         }
     }
@@ -245,6 +264,8 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
         }
     }
 
+    let user_cas = trusted_user_cas(&sshd);
+    let principals_file = principals_file(&sshd, &user);
     let facts = ServerFacts {
         user: user.clone(),
         groups,
@@ -258,6 +279,8 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
         listening: have_proc.then_some(socks.clone()),
         remote_login: (platform == Platform::MacOs).then(remote_login).flatten(),
         platform,
+        user_cas,
+        principals_file,
         now: SystemTime::now(),
     };
     let mut findings = diagnose(&facts);
@@ -311,6 +334,60 @@ pub fn inspect(opts: &ServerOptions) -> Result<ServerReport, ServerError> {
         forwarding,
         findings,
     })
+}
+
+/// `TrustedUserCAKeys`, read (`None` when it is `none`).
+fn trusted_user_cas(sshd: &SshdConfig) -> Option<certificates::TrustedCas> {
+    let v = sshd.get("trustedusercakeys")?;
+    if v.eq_ignore_ascii_case("none") {
+        return None;
+    }
+    let path = PathBuf::from(v);
+    let fingerprints = std::fs::read_to_string(&path)
+        .map(|t| certificates::ca_fingerprints(&t))
+        .map_err(|e| e.to_string());
+    Some(certificates::TrustedCas { path, fingerprints })
+}
+
+/// `AuthorizedPrincipalsFile` for `user` (`%h`, `%u`, `%U`, `%%` expanded; relative to the home
+/// directory), read, or `None` when it is `none`.
+fn principals_file(
+    sshd: &SshdConfig,
+    user: &PwEntry,
+) -> Option<(PathBuf, Result<Vec<String>, String>)> {
+    let v = sshd.get("authorizedprincipalsfile")?;
+    if v.eq_ignore_ascii_case("none") {
+        return None;
+    }
+    let mut expanded = String::new();
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            expanded.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('h') => expanded.push_str(&user.home.display().to_string()),
+            Some('u') => expanded.push_str(&user.name),
+            Some('U') => expanded.push_str(&user.uid.to_string()),
+            Some(o) => {
+                if o != '%' {
+                    expanded.push('%');
+                }
+                expanded.push(o);
+            }
+            None => expanded.push('%'),
+        }
+    }
+    let path = if expanded.starts_with('/') {
+        PathBuf::from(expanded)
+    } else {
+        user.home.join(expanded)
+    };
+    let listed = std::fs::read_to_string(&path)
+        .map(|t| certificates::principals_in_file(&t))
+        .map_err(|e| e.to_string());
+    Some((path, listed))
 }
 
 /// macOS's Remote Login switch, from `systemsetup -getremotelogin` (`None` without the

@@ -612,3 +612,135 @@ fn server_forwarding_names_the_setting_that_refuses_ssh_a_and_fixes_the_key_line
     let said = forwarded_agent_lists(&lab, &agent);
     assert!(said.contains("Could not open a connection"), "{said}");
 }
+
+/// Issue 13, server side: `sshdoctor server` explains why sshd refuses a user certificate, from
+/// sshd's log line where it writes one and from the certificate itself (`--pubkey
+/// KEY-cert.pub`) where it writes none (an untrusted CA). Each case is first a real `ssh` login
+/// with the certificate beside the key, refused (authorized_keys is empty, so only the
+/// certificate could log in); a good certificate logs in and the report finds nothing.
+#[test]
+fn server_names_why_sshd_refuses_a_user_certificate() {
+    let mut lab = Lab::new(true);
+    let sshd_dir = lab.root.join("sshd");
+    let ca = keygen(&sshd_dir, "user_ca", "ed25519", "");
+    let other_ca = keygen(&sshd_dir, "other_ca", "ed25519", "");
+    let ca_pub = ca.with_extension("pub");
+    let revoked = sshd_dir.join("revoked_keys");
+    std::fs::write(&revoked, "").expect("write revoked");
+    let cert = lab.root.join("client/id_ed25519-cert.pub");
+    let user = lab.user.clone();
+    let pubkey = lab.pubkey.to_str().unwrap_or_default().to_string();
+    let sign = |ca: &std::path::Path, principals: &str, validity: &str, extra: &[&str]| {
+        let mut args = vec![
+            "-q",
+            "-s",
+            ca.to_str().unwrap_or_default(),
+            "-I",
+            "test-cert",
+        ];
+        args.extend(["-n", principals, "-V", validity]);
+        args.extend(extra);
+        args.push(&pubkey);
+        let o = lab::run("ssh-keygen", &args);
+        assert!(o.status.success(), "{o:?}");
+    };
+    let cert_arg = cert.to_str().unwrap_or_default().to_string();
+    let first = format!(
+        "TrustedUserCAKeys {}\nRevokedKeys {}",
+        ca_pub.display(),
+        revoked.display()
+    );
+    let ca_fp = crate::support::sshd::fingerprint(&ca_pub);
+    let other_fp = crate::support::sshd::fingerprint(&other_ca.with_extension("pub"));
+
+    struct Case<'a> {
+        name: &'a str,
+        sign: (&'a std::path::Path, &'a str, &'a str, &'a [&'a str]),
+        revoke: bool,
+        id: &'a str,
+        evidence: Vec<String>,
+    }
+    let cases = [
+        Case {
+            name: "expired",
+            sign: (&ca, &user, "20200101:20200102", &[]),
+            revoke: false,
+            id: "certificate-invalid",
+            evidence: vec!["Certificate invalid: expired".into()],
+        },
+        Case {
+            name: "principal",
+            sign: (&ca, "someone-else", "-1h:+1h", &[]),
+            revoke: false,
+            id: "certificate-invalid",
+            evidence: vec![
+                "Certificate invalid: name is not a listed principal".into(),
+                "principals someone-else".into(),
+            ],
+        },
+        Case {
+            name: "untrusted-ca",
+            sign: (&other_ca, &user, "-1h:+1h", &[]),
+            revoke: false,
+            id: "certificate-ca-not-trusted",
+            evidence: vec![format!("signed by CA {other_fp}"), ca_fp.clone()],
+        },
+        Case {
+            name: "source-address",
+            sign: (&ca, &user, "-1h:+1h", &["-O", "source-address=10.9.9.9"]),
+            revoke: false,
+            id: "certificate-source-address",
+            evidence: vec!["not from a permitted source address (127.0.0.1)".into()],
+        },
+        Case {
+            name: "revoked",
+            sign: (&ca, &user, "-1h:+1h", &[]),
+            revoke: true,
+            id: "key-revoked",
+            evidence: vec!["revoked by file".into()],
+        },
+    ];
+    for c in &cases {
+        lab.reset_files();
+        std::fs::write(lab.authorized_keys(), "").expect("empty authorized_keys");
+        let (ca_key, principals, validity, extra) = c.sign;
+        sign(ca_key, principals, validity, extra);
+        let revoked_text = if c.revoke {
+            std::fs::read(&lab.pubkey).expect("pubkey")
+        } else {
+            Vec::new()
+        };
+        std::fs::write(&revoked, revoked_text).expect("write revoked");
+        lab.start(&format!("cert-{}", c.name), &first, "");
+        let err = lab
+            .login()
+            .expect_err(&format!("{}: ssh refuses the certificate", c.name));
+        assert!(err.contains("Permission denied"), "{}: {err}", c.name);
+        let (code, report) = lab.doctor(&["--pubkey", &cert_arg, "--from", "127.0.0.1"]);
+        assert_eq!(code, 1, "{}: {report:#}", c.name);
+        let f = finding(&report, c.id)
+            .unwrap_or_else(|| panic!("{}: no {} in {report:#}\n{}", c.name, c.id, lab.log_text()));
+        for e in &c.evidence {
+            assert!(has_evidence(f, e), "{}: {e:?} missing in {f:#}", c.name);
+        }
+        // Not the wrong cause: the key of a certificate needs no authorized_keys line.
+        assert!(
+            finding(&report, "key-not-authorized").is_none(),
+            "{}: {report:#}",
+            c.name
+        );
+    }
+
+    lab.reset_files();
+    std::fs::write(lab.authorized_keys(), "").expect("empty authorized_keys");
+    std::fs::write(&revoked, "").expect("write revoked");
+    sign(&ca, &user, "-1h:+1h", &[]);
+    lab.start("cert-ok", &first, "");
+    lab.login().expect("a good certificate logs in");
+    let (code, report) = lab.doctor(&["--pubkey", &cert_arg, "--from", "127.0.0.1"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        report["sshd"]["trustedusercakeys"],
+        ca_pub.display().to_string()
+    );
+}
