@@ -359,26 +359,8 @@ fn principals_file(
     if v.eq_ignore_ascii_case("none") {
         return None;
     }
-    let mut expanded = String::new();
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            expanded.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('h') => expanded.push_str(&user.home.display().to_string()),
-            Some('u') => expanded.push_str(&user.name),
-            Some('U') => expanded.push_str(&user.uid.to_string()),
-            Some(o) => {
-                if o != '%' {
-                    expanded.push('%');
-                }
-                expanded.push(o);
-            }
-            None => expanded.push('%'),
-        }
-    }
+    let expanded =
+        sshd_config::percent_expand(v, &user.home.display().to_string(), &user.name, user.uid);
     let path = if expanded.starts_with('/') {
         PathBuf::from(expanded)
     } else {

@@ -280,7 +280,8 @@ impl SshdConfig {
     }
 }
 
-fn percent_expand(s: &str, home: &str, user: &str, uid: u32) -> String {
+/// sshd's `%h`, `%u`, `%U` and `%%` tokens in file names (AuthorizedKeysFile, AuthorizedPrincipalsFile).
+pub(super) fn percent_expand(s: &str, home: &str, user: &str, uid: u32) -> String {
     let mut out = String::new();
     let mut it = s.chars();
     while let Some(c) = it.next() {
