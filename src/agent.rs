@@ -15,6 +15,7 @@ use russh::keys::agent::AgentIdentity as RusshIdentity;
 use russh::keys::ssh_key::{Algorithm, HashAlg, PublicKey};
 use serde::Serialize;
 
+use crate::certificate::CertInfo;
 use crate::finding::{shell_quote, Finding, Fix, Severity};
 use crate::fix_id::FixId;
 use crate::platform::{is_launchd_agent_socket, Platform};
@@ -68,6 +69,10 @@ pub struct AgentIdentity {
     pub comment: String,
     #[serde(skip)]
     pub public_key: PublicKey,
+    /// For a certificate: what it says (key id, principals, validity, CA), as `keys` shows a
+    /// `-cert.pub` file; its `path` is the agent's socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertInfo>,
 }
 
 /// The agent named by `SSH_AUTH_SOCK` in this process's environment.
@@ -155,7 +160,7 @@ pub fn status_with_timeout(sock: Option<&Path>, timeout: Duration) -> AgentStatu
         ),
         Ok(Ok(ids)) => AgentStatus::Running {
             socket: sock.to_path_buf(),
-            identities: ids.iter().map(identity).collect(),
+            identities: ids.iter().map(|i| identity(sock, i)).collect(),
         },
     }
 }
@@ -172,11 +177,18 @@ fn file_kind(t: &std::fs::FileType) -> &'static str {
     }
 }
 
-fn identity(id: &RusshIdentity) -> AgentIdentity {
-    let (cert, comment) = match id {
-        RusshIdentity::PublicKey { comment, .. } => (false, comment.clone()),
-        RusshIdentity::Certificate { comment, .. } => (true, comment.clone()),
+fn identity(sock: &Path, id: &RusshIdentity) -> AgentIdentity {
+    let (certificate, comment) = match id {
+        RusshIdentity::PublicKey { comment, .. } => (None, comment.clone()),
+        RusshIdentity::Certificate {
+            certificate,
+            comment,
+        } => (
+            Some(crate::certificate::info(sock, certificate)),
+            comment.clone(),
+        ),
     };
+    let cert = certificate.is_some();
     let public_key = id.public_key().into_owned();
     let mut key_type = type_label(&public_key.algorithm());
     if cert {
@@ -187,6 +199,7 @@ fn identity(id: &RusshIdentity) -> AgentIdentity {
         fingerprint: public_key.fingerprint(HashAlg::Sha256).to_string(),
         comment,
         public_key,
+        certificate,
     }
 }
 
@@ -348,8 +361,30 @@ pub fn findings_on(status: &AgentStatus, platform: Platform) -> Vec<Finding> {
                     platform.add_key_command("").trim_end(),
                 ))]
         }
-        AgentStatus::Running { .. } => Vec::new(),
+        AgentStatus::Running { identities, .. } => certificate_findings(identities),
     }
+}
+
+/// The agent's certificates that servers will refuse (expired, not yet valid, a bad signature)
+/// or soon will: ssh offers them before the plain keys, so an expired one costs an attempt on
+/// every login and, where only the certificate is trusted, the login itself.
+fn certificate_findings(identities: &[AgentIdentity]) -> Vec<Finding> {
+    let now = crate::certificate::now_unix();
+    identities
+        .iter()
+        .filter_map(|i| i.certificate.as_ref())
+        .flat_map(|c| {
+            let shown = format!("the agent's certificate \"{}\"", c.key_id);
+            crate::certificate::findings_named(c, &shown, None, now)
+        })
+        .map(|f| {
+            f.fix(Fix::new(
+                FixId::RenewCertificate,
+                "Get a fresh certificate from your CA (its tool adds it to the agent), or drop this one",
+                "ssh-add -d KEY-cert.pub   # the certificate file it was added from (ssh-add -D empties the agent)",
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

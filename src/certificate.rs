@@ -54,12 +54,17 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<CertInfo, String> {
         .find(|l| !l.is_empty() && !l.starts_with('#'))
         .ok_or("the file is empty")?;
     let cert = Certificate::from_openssh(line).map_err(|e| format!("not a certificate: {e}"))?;
+    Ok(info(path, &cert))
+}
+
+/// What a parsed certificate says; `path` is where it was found (a file, or the agent's socket).
+pub fn info(path: &Path, cert: &Certificate) -> CertInfo {
     let fp = |k: &russh::keys::ssh_key::public::KeyData| {
         PublicKey::new(k.clone(), "")
             .fingerprint(HashAlg::Sha256)
             .to_string()
     };
-    Ok(CertInfo {
+    CertInfo {
         path: path.to_path_buf(),
         cert_type: match cert.cert_type() {
             CertType::User => "user",
@@ -79,7 +84,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<CertInfo, String> {
             .collect(),
         extensions: cert.extensions().keys().cloned().collect(),
         signature_ok: cert.verify_signature().is_ok(),
-    })
+    }
 }
 
 /// "valid for 3 more hours", "expired 2 days ago", "valid from ... (in 5 minutes)".
@@ -163,7 +168,16 @@ pub fn findings(
     now: u64,
     paths: &SshPaths,
 ) -> Vec<Finding> {
-    let shown = paths.display(&c.path);
+    findings_named(c, &paths.display(&c.path), key_fingerprint, now)
+}
+
+/// [`findings`] for a certificate shown as `shown` (a file, or "the agent's certificate ...").
+pub fn findings_named(
+    c: &CertInfo,
+    shown: &str,
+    key_fingerprint: Option<&str>,
+    now: u64,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let evidence = |f: Finding| {
         f.evidence(format!(

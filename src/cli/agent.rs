@@ -28,6 +28,7 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<Exit> {
                 socket.display(),
                 identities.len()
             );
+            let now = crate::certificate::now_unix();
             for i in identities {
                 println!(
                     "  {:<22} {}  {}",
@@ -35,6 +36,21 @@ pub fn run(args: &AgentArgs) -> anyhow::Result<Exit> {
                     i.fingerprint,
                     crate::safe_text::printable(&i.comment)
                 );
+                if let Some(c) = &i.certificate {
+                    println!(
+                        "  {:<22} certificate \"{}\" (serial {}) for {}; {}; CA {}",
+                        "",
+                        crate::safe_text::printable(&c.key_id),
+                        c.serial,
+                        if c.principals.is_empty() {
+                            "any principal".to_string()
+                        } else {
+                            crate::safe_text::printable(&c.principals.join(","))
+                        },
+                        crate::certificate::validity_text(c, now),
+                        c.ca_fingerprint
+                    );
+                }
             }
         }
     }

@@ -246,3 +246,99 @@ fn a_missing_path_is_unreachable() {
         }
     ));
 }
+
+/// Issue 13: certificates in the agent (ssh-add loads `KEY-cert.pub` with `KEY`) are listed with
+/// what they say, as `ssh-keygen -L` reads them, and an expired one is named: ssh offers it
+/// before the plain key and servers refuse it. A valid one is not a finding.
+#[test]
+fn certificates_in_the_agent_are_listed_and_an_expired_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = Agent::start_in(dir.path());
+    let ca = keygen(dir.path(), "ca", "ed25519", None, "ca");
+    for (name, validity) in [("old", "20200101:20200102"), ("new", "-1h:+30d")] {
+        let key = keygen(dir.path(), name, "ed25519", None, name);
+        let signed = Command::new("ssh-keygen")
+            .args(["-q", "-s"])
+            .arg(&ca)
+            .args([
+                "-I",
+                &format!("{name}-id"),
+                "-n",
+                "alice,deploy",
+                "-z",
+                "42",
+                "-V",
+                validity,
+            ])
+            .arg(key.with_extension("pub"))
+            .output()
+            .expect("ssh-keygen -s");
+        assert!(signed.status.success(), "{signed:?}");
+        let added = agent.ssh_add(&[&key]);
+        assert!(
+            String::from_utf8_lossy(&added.stderr).contains("Certificate added"),
+            "{added:?}"
+        );
+    }
+    let listed = ssh_add_list(&agent);
+    assert_eq!(
+        listed.iter().filter(|l| l.2 == "ED25519-CERT").count(),
+        2,
+        "{listed:?}"
+    );
+    // What ssh-keygen -L says about the certificate in the agent (ssh-add -L gives it back).
+    let dumped = agent.ssh_add(&[Path::new("-L")]);
+    let cert_line = String::from_utf8_lossy(&dumped.stdout)
+        .lines()
+        .find(|l| l.starts_with("ssh-ed25519-cert-v01@openssh.com") && l.ends_with(" old"))
+        .expect("the old certificate")
+        .to_string();
+    let cert_file = dir.path().join("dumped-cert.pub");
+    std::fs::write(&cert_file, format!("{cert_line}\n")).unwrap();
+    let l = Command::new("ssh-keygen")
+        .arg("-L")
+        .arg("-f")
+        .arg(&cert_file)
+        .output()
+        .unwrap();
+    let l = String::from_utf8_lossy(&l.stdout).to_string();
+    assert!(
+        l.contains("Key ID: \"old-id\"") && l.contains("Serial: 42"),
+        "{l}"
+    );
+
+    let st = status(Some(&agent.sock));
+    let AgentStatus::Running { identities, .. } = &st else {
+        panic!("{st:?}")
+    };
+    let old = identities
+        .iter()
+        .find_map(|i| i.certificate.as_ref().filter(|c| c.key_id == "old-id"))
+        .expect("the old certificate is listed");
+    assert_eq!(old.serial, 42);
+    assert_eq!(old.principals, ["alice", "deploy"]);
+    assert!(l.contains("alice") && l.contains("deploy"), "{l}");
+    assert!(
+        old.valid_before < 1_600_000_000,
+        "ended in January 2020: {}",
+        old.valid_before
+    );
+    let f = findings(&st);
+    let ids: Vec<&str> = f.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["certificate-expired"], "{f:#?}");
+    assert!(
+        f[0].title.contains("the agent's certificate \"old-id\""),
+        "{}",
+        f[0].title
+    );
+
+    let json = serde_json::to_value(&st).unwrap();
+    let certs: Vec<&serde_json::Value> = json["identities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i.get("certificate"))
+        .collect();
+    assert_eq!(certs.len(), 2, "{json:#}");
+    assert_eq!(certs[0]["principals"][1], "deploy");
+}

@@ -94,6 +94,7 @@ fn case(lab: &mut Lab, c: Case) {
         .login()
         .expect_err(&format!("{name}: login should fail"));
     assert!(err.contains("Permission denied"), "{name}: {err}");
+    lab.wait_log(&c.log_needle);
     let (code, report) = lab.doctor(&["--pubkey", lab.pubkey.to_str().unwrap_or_default()]);
     assert_eq!(
         code, 1,
@@ -716,6 +717,8 @@ fn server_names_why_sshd_refuses_a_user_certificate() {
             .login()
             .expect_err(&format!("{}: ssh refuses the certificate", c.name));
         assert!(err.contains("Permission denied"), "{}: {err}", c.name);
+        // The refusal's lines come before sshd's end of the connection.
+        lab.wait_log("Connection closed by authenticating user");
         let (code, report) = lab.doctor(&["--pubkey", &cert_arg, "--from", "127.0.0.1"]);
         assert_eq!(code, 1, "{}: {report:#}", c.name);
         let f = finding(&report, c.id)

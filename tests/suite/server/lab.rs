@@ -153,6 +153,12 @@ impl Lab {
         self.sshd = None;
     }
 
+    /// The log once it holds `needle`: sshd writes the end of a refused connection after the
+    /// client has already given up, so a test reads it only when it is there.
+    pub fn wait_log(&self, needle: &str) -> String {
+        self.sshd.as_ref().expect("sshd started").wait_log(needle)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
