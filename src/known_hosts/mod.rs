@@ -24,6 +24,7 @@
 use std::ops::Range;
 
 mod findings;
+mod host_cert;
 mod key_blob;
 mod list;
 mod lookup;
@@ -31,6 +32,7 @@ mod parse;
 mod remove;
 
 pub use findings::{findings, findings_at};
+pub use host_cert::{check_host_certificate, has_cert_authority, HostCertStatus};
 pub use list::{list_json, ListJson, ListWalk};
 pub use lookup::{
     check_host_key, check_host_key_in, find_in, find_output, find_output_in, host_port_name, Found,

@@ -829,3 +829,127 @@ fn listing_a_100k_line_file_takes_at_most_twice_its_size_in_memory() {
         );
     }
 }
+
+/// Issue 13, host certificates: `check_host_certificate` gives ssh's own verdict. Each case is a
+/// real sshd presenting a host certificate and a known_hosts holding only an `@cert-authority`
+/// line (no plain key, so a certificate ssh rejects ends in "Host key verification failed"):
+/// real `ssh` logs in or fails first, then the verdict must agree, and say why.
+#[test]
+fn host_certificates_are_judged_as_ssh_judges_them() {
+    use crate::support::sshd::{keygen as sshd_keygen, Ssh, Sshd};
+    use sshdoctor::known_hosts::{check_host_certificate, has_cert_authority, HostCertStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let host = sshd_keygen(d, "host_ed25519", "ed25519", "");
+    let ca = sshd_keygen(d, "host_ca", "ed25519", "");
+    let other_ca = sshd_keygen(d, "other_ca", "ed25519", "");
+    let client = sshd_keygen(d, "id_ed25519", "ed25519", "");
+    let cert = d.join("host_ed25519-cert.pub");
+    let kh = d.join("known_hosts");
+    let ca_line = |ca: &Path, hosts: &str, marker: &str| {
+        let k = fs::read_to_string(ca.with_extension("pub")).unwrap();
+        format!("@{marker} {hosts} {}", k.trim())
+    };
+    type Want = fn(&HostCertStatus) -> bool;
+    /// Name, ssh-keygen -s options, HostKeyAlias, whether real ssh logs in, the verdict wanted.
+    type Case<'a> = (&'a str, Vec<&'a str>, Option<&'a str>, bool, Want);
+    let cases: Vec<Case> = vec![
+        ("exact", vec!["-n", "127.0.0.1"], None, true, |s| {
+            matches!(s, HostCertStatus::Trusted { .. })
+        }),
+        ("no principals", vec![], None, true, |s| {
+            matches!(s, HostCertStatus::Trusted { .. })
+        }),
+        (
+            "wildcard",
+            vec!["-n", "127.0.0.*"],
+            None,
+            false,
+            |s| matches!(s, HostCertStatus::WrongPrincipal { name, .. } if name == "127.0.0.1"),
+        ),
+        (
+            "other name",
+            vec!["-n", "db.example.com"],
+            None,
+            false,
+            |s| matches!(s, HostCertStatus::WrongPrincipal { principals, .. } if principals == &["db.example.com"]),
+        ),
+        (
+            "alias",
+            vec!["-n", "db-alias"],
+            Some("db-alias"),
+            true,
+            |s| matches!(s, HostCertStatus::Trusted { .. }),
+        ),
+        (
+            "expired",
+            vec!["-n", "127.0.0.1", "-V", "20200101:20200102"],
+            None,
+            false,
+            |s| matches!(s, HostCertStatus::Expired { .. }),
+        ),
+        ("untrusted", vec!["-n", "127.0.0.1"], None, false, |s| {
+            matches!(s, HostCertStatus::UntrustedCa { .. })
+        }),
+        ("revoked", vec!["-n", "127.0.0.1"], None, false, |s| {
+            matches!(s, HostCertStatus::Revoked { .. })
+        }),
+    ];
+    for (name, sign, alias, works, want) in cases {
+        let _ = fs::remove_file(&cert);
+        let mut args = vec!["-q", "-s", ca.to_str().unwrap(), "-h", "-I", "host-id"];
+        if !sign.contains(&"-V") {
+            args.extend(["-V", "-1h:+1h"]);
+        }
+        args.extend(sign.iter().copied());
+        let host_pub = host.with_extension("pub");
+        args.push(host_pub.to_str().unwrap());
+        let o = keygen(d, &args);
+        assert!(o.status.success(), "{name}: {o:?}");
+        let server = Sshd::builder()
+            .host_key(&host)
+            .line(format!("HostCertificate {}", cert.display()))
+            .start();
+        server.authorize(&client.with_extension("pub"));
+        let hosts = match alias {
+            Some(a) => a.to_string(),
+            None => format!("[127.0.0.1]:{}", server.port),
+        };
+        let mut lines = vec![ca_line(
+            if name == "untrusted" { &other_ca } else { &ca },
+            &hosts,
+            "cert-authority",
+        )];
+        if name == "revoked" {
+            lines.push(ca_line(&ca, &hosts, "revoked"));
+        }
+        fs::write(&kh, lines.join("\n") + "\n").unwrap();
+        let mut extra: Vec<String> = Vec::new();
+        if let Some(a) = alias {
+            extra.push(format!("HostKeyAlias={a}"));
+        }
+        let mut ssh = Ssh::new(d, server.port, &kh).strict("yes").key(&client);
+        let opts: Vec<String> = extra
+            .iter()
+            .flat_map(|o| ["-o".to_string(), o.clone()])
+            .collect();
+        let opt_refs: Vec<&str> = opts.iter().map(String::as_str).collect();
+        ssh = ssh.args(&opt_refs);
+        let out = ssh.run();
+        let said = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.success(), works, "{name}: real ssh: {said}");
+
+        let known = sshdoctor::known_hosts::parse(fs::read(&kh).unwrap());
+        let c = russh::keys::load_openssh_certificate(&cert).unwrap();
+        assert!(
+            has_cert_authority(&known, "127.0.0.1", server.port, alias),
+            "{name}"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let verdict = check_host_certificate(&known, "127.0.0.1", server.port, alias, &c, now);
+        assert!(want(&verdict), "{name}: {verdict:?} (ssh said: {said})");
+    }
+}
