@@ -79,6 +79,87 @@ pub enum FixTarget {
         /// `(fingerprint, type)` of the key known_hosts holds now, when it changed.
         known: Option<(String, String)>,
     },
+    /// Options to put in ~/.ssh/config where ssh will read them for one host.
+    ConfigOption {
+        /// The host name as typed to ssh, which is what `Host` lines match (never `user@` or
+        /// `:port`); `None`: every host (the option goes at the top of the file).
+        host: Option<String>,
+        settings: Vec<ConfigSetting>,
+    },
+}
+
+/// One option a config fix sets: OpenSSH's keyword as the manual spells it and what it must
+/// end up as for the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigSetting {
+    pub keyword: String,
+    pub want: ConfigWant,
+}
+
+/// What a [`ConfigSetting`] asks of the option's effective value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigWant {
+    /// Exactly this value (`IdentitiesOnly yes`): ssh takes the first one it reads.
+    Set(String),
+    /// A comma-separated list that must contain this item (`HostKeyAlgorithms +ssh-rsa`,
+    /// `IgnoreUnknown UseKeychain`).
+    InList(String),
+    /// One more value of an option that adds up (`IdentityFile`).
+    Add(String),
+}
+
+impl ConfigSetting {
+    pub fn set(keyword: &str, value: impl Into<String>) -> Self {
+        ConfigSetting {
+            keyword: keyword.to_string(),
+            want: ConfigWant::Set(value.into()),
+        }
+    }
+    pub fn in_list(keyword: &str, item: impl Into<String>) -> Self {
+        ConfigSetting {
+            keyword: keyword.to_string(),
+            want: ConfigWant::InList(item.into()),
+        }
+    }
+    pub fn add(keyword: &str, value: impl Into<String>) -> Self {
+        ConfigSetting {
+            keyword: keyword.to_string(),
+            want: ConfigWant::Add(value.into()),
+        }
+    }
+
+    /// The line as a person writes it in ssh_config (`HostKeyAlgorithms +ssh-rsa`).
+    pub fn line(&self) -> String {
+        format!("{} {}", self.keyword, self.value_text())
+    }
+
+    /// The value written on a new line for this setting.
+    pub fn value_text(&self) -> String {
+        let v = match &self.want {
+            ConfigWant::InList(item) if is_algorithm_list(&self.keyword) => format!("+{item}"),
+            ConfigWant::Set(v) | ConfigWant::InList(v) | ConfigWant::Add(v) => v.clone(),
+        };
+        if v.chars().any(char::is_whitespace) {
+            format!("\"{v}\"")
+        } else {
+            v
+        }
+    }
+}
+
+/// Options whose value is an algorithm list, where `+x` means "the defaults and x".
+pub fn is_algorithm_list(keyword: &str) -> bool {
+    matches!(
+        keyword.to_ascii_lowercase().as_str(),
+        "hostkeyalgorithms"
+            | "kexalgorithms"
+            | "ciphers"
+            | "macs"
+            | "pubkeyacceptedalgorithms"
+            | "pubkeyacceptedkeytypes"
+            | "hostbasedacceptedalgorithms"
+            | "casignaturealgorithms"
+    )
 }
 
 /// One way to repair a finding: what it does, the shell command a person would type for the same

@@ -14,7 +14,8 @@
 //!   `userknownhostsfile` and `identityagent` already expanded; [`parse_ssh_g`] evens that out.
 //!
 //! The pieces: `ssh_g` runs and reads `ssh -G`, `parse` is the stand-in parser, `identity` lists
-//! the IdentityFile lines and judges the configured keys. This file holds the types they share,
+//! the IdentityFile lines and judges the configured keys, `edit` is the lossless editor behind
+//! the config fixes and `proof` checks its result with `ssh -G` before anything is written. This file holds the types they share,
 //! the entry point [`effective`] that picks between the two sources, and the `%` token expansion
 //! both use. The target itself (`[user@]host[:port]`) is [`crate::target`].
 
@@ -28,8 +29,10 @@ use serde::Serialize;
 use crate::paths::SshPaths;
 use crate::sys::{current_uid, local_hostname, passwd};
 
+pub mod edit;
 mod identity;
 mod parse;
+pub mod proof;
 mod ssh_g;
 
 // The target lives in `crate::target`; re-exported so the `sshdoctor::config::` paths the
