@@ -61,6 +61,17 @@ pub struct FixArgs {
     /// authorized-key-allow-from: the client address to allow.
     #[arg(long, value_name = "ADDR")]
     pub from: Option<std::net::IpAddr>,
+    /// enable-legacy-algorithm: the config line for the host, as ssh -o takes it
+    /// (`HostKeyAlgorithms=+ssh-rsa`, `KexAlgorithms=+diffie-hellman-group14-sha1`).
+    #[arg(short = 'o', long = "option", value_name = "KEYWORD=VALUE")]
+    pub options: Vec<String>,
+    /// identities-only: the key ssh should offer the host (IdentityFile).
+    #[arg(short = 'i', long = "identity-file", value_name = "KEY")]
+    pub identity_file: Option<PathBuf>,
+    /// Config fixes for `user@host:port`: also write `User` and `Port` lines for the host (when
+    /// they differ from the local user name and 22), so a plain `ssh host` logs in the same way.
+    #[arg(long)]
+    pub with_user_port: bool,
 }
 
 /// The user's answer to a confirmation.
@@ -479,8 +490,116 @@ fn check_file_target(fix_id: FixId, target: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The fixes that edit ~/.ssh/config: the line placed where ssh reads it for the host as typed,
+/// proved with `ssh -G` before the plan is shown.
+fn config_fix(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
+    let id = args.fix_id;
+    let mut options = Vec::new();
+    for o in &args.options {
+        let Some((k, v)) = o.split_once('=') else {
+            return Err(crate::exit::usage(format!(
+                "-o {o:?}: write KEYWORD=VALUE, as with ssh -o"
+            )));
+        };
+        options.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let (host, user, port, unknown) = if id == FixId::IgnoreUnknownOption {
+        let names: Vec<String> = match &args.target {
+            Some(t) => t.split(',').map(|s| s.trim().to_string()).collect(),
+            None => rejected_options(paths),
+        };
+        (None, None, None, names)
+    } else {
+        let Some(t) = &args.target else {
+            return Err(crate::exit::usage(format!(
+                "{id} needs the host: sshdoctor fix {id} [USER@]HOST[:PORT]"
+            )));
+        };
+        let t = crate::target::parse_target(t).map_err(|e| crate::exit::usage(e.to_string()))?;
+        (Some(t.host), t.user, t.port, Vec::new())
+    };
+    let key = match &args.identity_file {
+        Some(k) => {
+            let k = targets::absolute(&k.display().to_string(), paths);
+            if !k.is_file() {
+                return Err(crate::exit::usage(format!(
+                    "{}: no such key file (ssh would skip it)",
+                    k.display()
+                )));
+            }
+            Some(k)
+        }
+        None => None,
+    };
+    let mut settings = fix::config::settings_for(id, &options, key.as_deref(), &unknown)
+        .map_err(|e| crate::exit::usage(e.0))?;
+    if args.with_user_port {
+        let local = crate::sys::passwd().map(|p| p.name);
+        if let Some(u) = user
+            .as_ref()
+            .filter(|u| Some(u.as_str()) != local.as_deref())
+        {
+            settings.push(crate::finding::ConfigSetting::set("User", u.clone()));
+        }
+        if let Some(p) = port.filter(|&p| p != 22) {
+            settings.push(crate::finding::ConfigSetting::set("Port", p.to_string()));
+        }
+    }
+    let cf = fix::config::ConfigFix {
+        id,
+        host,
+        user,
+        port,
+        settings,
+    };
+    let p = fix::config::plan(&cf, paths, std::ffi::OsStr::new("ssh"))?;
+    Ok(show_and_apply(
+        &[p],
+        args.yes,
+        args.dry_run,
+        args.json,
+        false,
+    ))
+}
+
+/// The options ssh refuses in the config now ("Bad configuration option: X"), as the
+/// `ssh-config-rejected` finding names them.
+fn rejected_options(paths: &SshPaths) -> Vec<String> {
+    let target = crate::target::Target {
+        user: None,
+        host: crate::config::proof::OTHER_HOST.to_string(),
+        port: None,
+    };
+    let req = crate::config::ConfigRequest {
+        target: &target,
+        config_file: None,
+        port: None,
+        user: None,
+        identity_files: &[],
+    };
+    let Ok(cfg) = crate::config::effective(&req, paths) else {
+        return Vec::new();
+    };
+    crate::config::rejection_finding(&cfg)
+        .into_iter()
+        .flat_map(|f| f.fixes)
+        .filter_map(|f| match f.target {
+            crate::finding::FixTarget::ConfigOption { settings, .. } => Some(settings),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|s| match s.want {
+            crate::finding::ConfigWant::InList(o) => Some(o),
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn run(args: &FixArgs) -> anyhow::Result<Exit> {
     let paths = SshPaths::from_env()?;
+    if fix::config::is_config_fix(args.fix_id) {
+        return config_fix(args, &paths);
+    }
     match args.fix_id {
         FixId::TrustHostKey | FixId::AcceptHostKey => return trust_host_key(args, &paths),
         FixId::GenerateKey | FixId::GenerateMissingIdentity => return generate_key(args, &paths),

@@ -288,19 +288,37 @@ struct Seen {
     insert_at: InsertAt,
     /// For a header: whether it opens a block that applies to the target.
     active: bool,
+    /// False inside a `Match` block (or a file included from one): ssh may or may not read it
+    /// for the target, so it cannot count as already holding a value.
+    certain: bool,
 }
 
 struct Walk<'a> {
     set: &'a ConfigSet,
     host: Option<&'a str>,
     seen: Vec<Seen>,
+    /// The line being walked is in a `Match` block, or in a file read only under one.
+    in_match: bool,
+    lifted: bool,
 }
 
 /// OpenSSH's READCONF_MAX_DEPTH.
 const MAX_DEPTH: usize = 16;
 
 impl Walk<'_> {
-    fn file(&mut self, fi: usize, active: bool, scope: Scope, via: Option<InsertAt>, depth: usize) {
+    /// Walks file `fi`. `via`: where a new block goes to be read before this file's top part
+    /// (the Include line's place). `lift`: the file is read only when a `Match` holds, which
+    /// this walk cannot tell, so nothing in it is edited and every new block goes above that
+    /// `Match` instead.
+    fn file(
+        &mut self,
+        fi: usize,
+        active: bool,
+        scope: Scope,
+        via: Option<InsertAt>,
+        lift: Option<InsertAt>,
+        depth: usize,
+    ) {
         if depth > MAX_DEPTH {
             return;
         }
@@ -308,11 +326,13 @@ impl Walk<'_> {
         let mut cur_active = active;
         let mut cur_scope = scope;
         let mut header: Option<usize> = None;
+        let mut in_match = false;
         for (i, l) in split_lines(bytes).iter().enumerate() {
             let Some(t) = tokens(line_text(bytes, l)) else {
                 continue;
             };
             let kw = t.keyword.to_ascii_lowercase();
+            self.in_match = in_match;
             let insert_at = match header {
                 Some(h) => InsertAt {
                     file: fi,
@@ -325,18 +345,22 @@ impl Walk<'_> {
                     reopen: true,
                 }),
             };
-            let own_line = InsertAt {
+            let own_line = lift.unwrap_or(InsertAt {
                 file: fi,
                 line: i,
                 reopen: false,
-            };
+            });
+            let insert_at = lift.unwrap_or(insert_at);
+            self.lifted = lift.is_some();
             match kw.as_str() {
                 "host" => {
                     header = Some(i);
+                    in_match = false;
+                    self.in_match = false;
                     (cur_active, cur_scope) = match self.host {
                         None => (true, Scope::Shared),
                         Some(h) => {
-                            let own = t.args.len() == 1 && t.args[0] == h;
+                            let own = t.args.len() == 1 && t.args[0] == h && lift.is_none();
                             let m = host_matches(h, &t.args);
                             (m, if own { Scope::Own } else { Scope::Shared })
                         }
@@ -345,6 +369,8 @@ impl Walk<'_> {
                 }
                 "match" => {
                     header = Some(i);
+                    in_match = true;
+                    self.in_match = true;
                     (cur_active, cur_scope) = (true, Scope::Shared);
                     self.push(fi, i, kw, t.args, cur_scope, header, own_line, true);
                 }
@@ -363,7 +389,15 @@ impl Walk<'_> {
                         let targets = self.set.includes.get(pattern).cloned().unwrap_or_default();
                         for p in targets {
                             if let Some(fj) = self.set.index_of(&p) {
-                                self.file(fj, cur_active, cur_scope, Some(insert_at), depth + 1);
+                                let lift = lift.or(in_match.then_some(insert_at));
+                                self.file(
+                                    fj,
+                                    cur_active,
+                                    cur_scope,
+                                    Some(insert_at),
+                                    lift,
+                                    depth + 1,
+                                );
                             }
                         }
                     }
@@ -388,6 +422,7 @@ impl Walk<'_> {
         insert_at: InsertAt,
         active: bool,
     ) {
+        let certain = !self.in_match && !self.lifted;
         self.seen.push(Seen {
             file,
             line,
@@ -397,6 +432,7 @@ impl Walk<'_> {
             header,
             insert_at,
             active,
+            certain,
         });
     }
 }
@@ -420,8 +456,10 @@ fn walk<'a>(set: &'a ConfigSet, host: Option<&'a str>) -> Vec<Seen> {
         set,
         host,
         seen: Vec::new(),
+        in_match: false,
+        lifted: false,
     };
-    w.file(0, true, Scope::Global, None, 0);
+    w.file(0, true, Scope::Global, None, None, 0);
     w.seen
 }
 
@@ -602,7 +640,7 @@ fn apply_one(
         ConfigWant::Add(v) => {
             if let Some(x) = setting
                 .iter()
-                .find(|x| x.args.first().is_some_and(|a| same_path(a, v, paths)))
+                .find(|x| x.certain && x.args.first().is_some_and(|a| same_path(a, v, paths)))
             {
                 edit.already.push(format!(
                     "{} is already there {for_whom} ({})",
@@ -616,7 +654,7 @@ fn apply_one(
         want => {
             let first = setting.first().copied();
             if let Some(x) = first {
-                if satisfied(&x.args, want) {
+                if x.certain && satisfied(&x.args, want) {
                     edit.already.push(format!(
                         "{} already holds {for_whom}: {} ({})",
                         s.keyword,

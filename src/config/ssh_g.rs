@@ -89,6 +89,10 @@ pub fn rejection_finding(cfg: &EffectiveConfig) -> Option<Finding> {
         .iter()
         .find_map(|p| p.split_once(": line ").map(|(file, _)| PathBuf::from(file)));
     if let (false, Some(file)) = (skip.is_empty(), file) {
+        let settings = skip
+            .split(',')
+            .map(|o| crate::finding::ConfigSetting::in_list("IgnoreUnknown", o))
+            .collect();
         f = f.fix(
             Fix::new(
                 FixId::IgnoreUnknownOption,
@@ -99,7 +103,10 @@ pub fn rejection_finding(cfg: &EffectiveConfig) -> Option<Finding> {
                     crate::finding::shell_quote(&file.display().to_string())
                 ),
             )
-            .on_path(file),
+            .on(crate::finding::FixTarget::ConfigOption {
+                host: None,
+                settings,
+            }),
         );
     }
     Some(f)

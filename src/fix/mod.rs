@@ -9,6 +9,7 @@
 
 pub mod agent_socket;
 pub mod atomic;
+pub mod config;
 pub mod journal;
 pub mod keygen;
 pub mod plan;
@@ -255,6 +256,11 @@ pub struct FixPlan {
     pub lines_removed: Vec<RemovedLine>,
     /// Things the user must read before saying yes (a changed host key, a shared host key).
     pub warnings: Vec<String>,
+    /// What the plan found and checked (a config edit: where an earlier value is, the same
+    /// edit by hand, what `ssh -G` confirmed).
+    pub notes: Vec<String>,
+    /// A diff-style view of an edited text file (`+`/`-` lines with context).
+    pub preview: Vec<String>,
 }
 
 impl FixPlan {
@@ -267,6 +273,8 @@ impl FixPlan {
             changes: Vec::new(),
             lines_removed: Vec::new(),
             warnings: Vec::new(),
+            notes: Vec::new(),
+            preview: Vec::new(),
         }
     }
 
@@ -292,6 +300,12 @@ impl FixPlan {
                 l.text
             ));
         }
+        for n in &self.notes {
+            out.push_str(&format!("  {n}\n"));
+        }
+        for l in &self.preview {
+            out.push_str(&format!("    {l}\n"));
+        }
         out.push_str(&format!("  equivalent command: {}\n", self.command));
         out
     }
@@ -309,6 +323,8 @@ impl FixPlan {
             "lines_removed": self.lines_removed.iter().map(|l| json!({
                 "path": l.path, "line": l.line, "text": l.text,
             })).collect::<Vec<_>>(),
+            "notes": self.notes,
+            "preview": self.preview,
         })
     }
 }

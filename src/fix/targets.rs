@@ -371,7 +371,12 @@ fn resolve_client(
             why: "only your shell can change its own environment".into(),
             command: "unset SSH_AUTH_SOCK SSH_AGENT_PID".into(),
         },
-        FixId::IdentitiesOnly | FixId::EnableLegacyAlgorithm | FixId::ReadSshdLog | FixId::InspectFile
+        FixId::IdentitiesOnly | FixId::EnableLegacyAlgorithm | FixId::AddKeysToAgent
+        | FixId::IgnoreUnknownOption => Resolved::Manual {
+            why: "this fix edits ~/.ssh/config for one host and needs to know which (and which key or algorithm)".into(),
+            command: format!("sshdoctor fix {id} [USER@]HOST[:PORT] (-i KEY for identities-only, -o KEYWORD=+ALGORITHM for enable-legacy-algorithm)"),
+        },
+        FixId::ReadSshdLog | FixId::InspectFile
         | FixId::CheckServer | FixId::CheckServerPubkey | FixId::CheckSshdRunning | FixId::CheckRoute
         | FixId::CheckReachability | FixId::CheckPort | FixId::CheckDns => Resolved::Manual {
             why: "this is a change to your ssh config or to the server, or a check to make; sshdoctor shows the command but does not run it".into(),

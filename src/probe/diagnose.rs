@@ -330,15 +330,24 @@ pub fn algorithm_mismatch(t: &Target, m: &Mismatch) -> Finding {
         let line = format!("{} +{}", m.keyword, alg);
         f = f
             .evidence(format!("config line that would fix it: {line}"))
-            .fix(Fix::new(
-                FixId::EnableLegacyAlgorithm,
-                format!(
-                    "Add `{line}` under `Host {}` in ~/.ssh/config (security cost: {})",
-                    t.host_pattern(),
-                    security_cost(alg)
-                ),
-                t.ssh_command(&["-o".into(), format!("{}=+{}", m.keyword, alg)]),
-            ));
+            .fix(
+                Fix::new(
+                    FixId::EnableLegacyAlgorithm,
+                    format!(
+                        "Add `{line}` under `Host {}` in ~/.ssh/config (security cost: {})",
+                        t.host_pattern(),
+                        security_cost(alg)
+                    ),
+                    t.ssh_command(&["-o".into(), format!("{}=+{}", m.keyword, alg)]),
+                )
+                .on(FixTarget::ConfigOption {
+                    host: Some(t.host_pattern()),
+                    settings: vec![crate::finding::ConfigSetting::in_list(
+                        &m.keyword,
+                        alg.clone(),
+                    )],
+                }),
+            );
     } else {
         f = f.evidence("the local ssh supports none of the server's algorithms either");
     }
@@ -621,7 +630,14 @@ pub fn too_many_auth_failures(
                     "-i".into(),
                     path.clone(),
                 ]),
-            ));
+            )
+            .on(FixTarget::ConfigOption {
+                host: Some(t.host_pattern()),
+                settings: vec![
+                    crate::finding::ConfigSetting::set("IdentitiesOnly", "yes"),
+                    crate::finding::ConfigSetting::add("IdentityFile", path.clone()),
+                ],
+            }));
     } else {
         // The key lives only in the agent: ssh accepts a public key file as IdentityFile.
         let comment = working
@@ -668,6 +684,20 @@ pub fn encrypted_key_no_agent(t: &Target, key: &KeyLabel) -> Finding {
         ),
         key,
     ))
+    .fix(
+        Fix::new(
+            FixId::AddKeysToAgent,
+            format!(
+                "Add `AddKeysToAgent yes` under `Host {}` in ~/.ssh/config: ssh loads the key into a running agent the first time you type its passphrase",
+                t.host_pattern()
+            ),
+            t.ssh_command(&["-o".into(), "AddKeysToAgent=yes".into()]),
+        )
+        .on(FixTarget::ConfigOption {
+            host: Some(t.host_pattern()),
+            settings: vec![crate::finding::ConfigSetting::set("AddKeysToAgent", "yes")],
+        }),
+    )
 }
 
 /// The fix acts on the key's file, when the key has one (not only the agent).

@@ -49,6 +49,13 @@ pub enum Request {
         /// `(fingerprint, type)` of the key known_hosts holds now, when it changed.
         old: Option<(String, String)>,
     },
+    /// A line in ~/.ssh/config for one host (or every host), placed and proved by the fix
+    /// module exactly as `sshdoctor fix` does.
+    Config {
+        id: FixId,
+        host: Option<String>,
+        settings: Vec<crate::finding::ConfigSetting>,
+    },
     /// sshdoctor does not do this one itself.
     Manual { why: String, command: String },
     /// A fix that asks for a passphrase at a prompt: `sshdoctor ARGS` runs in this terminal
@@ -193,6 +200,14 @@ pub fn request(
             None => in_terminal(vec!["fix".into(), FixId::AddKeys.to_string()]),
         },
         FixId::CopyId => manual(NEEDS_A_PROMPT),
+        id if fix::config::is_config_fix(id) => match &fix.target {
+            FixTarget::ConfigOption { host, settings } => Request::Config {
+                id,
+                host: host.clone(),
+                settings: settings.clone(),
+            },
+            _ => manual("sshdoctor could not tell which host and line this fix is for"),
+        },
         FixId::SshdConfigSet | FixId::SshdConfigAllowUser => manual(
             "a change to sshd's configuration needs root and a reload of sshd; sshdoctor shows the edit but never changes /etc/ssh itself",
         ),
@@ -262,6 +277,8 @@ pub fn plan_lines(plans: &[FixPlan], paths: &SshPaths) -> Vec<String> {
         for l in &p.lines_removed {
             lines.push(format!("    - line {}: {}", l.line, l.text));
         }
+        lines.extend(p.notes.iter().cloned());
+        lines.extend(p.preview.iter().map(|l| format!("    {l}")));
         lines.push(format!("$ {}", p.command));
     }
     lines
@@ -340,6 +357,17 @@ pub fn prepare(req: &Request, paths: &SshPaths) -> anyhow::Result<Proposal> {
                 anyhow::bail!("sshdoctor does not apply this fix itself: {why}; run: {command}")
             }
         },
+        Request::Config { id, host, settings } => {
+            let cf = fix::config::ConfigFix {
+                id: *id,
+                host: host.clone(),
+                user: None,
+                port: None,
+                settings: settings.clone(),
+            };
+            let p = fix::config::plan(&cf, paths, std::ffi::OsStr::new("ssh"))?;
+            (vec![p], Vec::new(), false)
+        }
         Request::Chmod {
             id,
             path,
@@ -507,6 +535,22 @@ mod tests {
             request(&f, &fix, &paths(), &kh(), None),
             Request::InTerminal { args, .. } if args == ["fix", "generate-missing-identity", "/h/.ssh/work"]
         ));
+        // A config line goes to the fix module with its typed host and settings.
+        let settings = vec![crate::finding::ConfigSetting::set("IdentitiesOnly", "yes")];
+        let fix = Fix::new(FixId::IdentitiesOnly, "t", "ssh -o IdentitiesOnly=yes").on(
+            FixTarget::ConfigOption {
+                host: Some("web".into()),
+                settings: settings.clone(),
+            },
+        );
+        assert_eq!(
+            request(&f, &fix, &paths(), &kh(), None),
+            Request::Config {
+                id: FixId::IdentitiesOnly,
+                host: Some("web".into()),
+                settings
+            }
+        );
         for (id, cmd) in [
             (FixId::SshdConfigSet, "sudoedit /etc/ssh/sshd_config"),
             (FixId::StartAgent, "eval \"$(ssh-agent -s)\""),

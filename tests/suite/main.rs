@@ -8,6 +8,7 @@ mod agent;
 mod authorized_keys;
 mod cli;
 mod config;
+mod config_fix;
 mod faults;
 mod fix;
 mod fix_sshd;
