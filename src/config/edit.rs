@@ -805,7 +805,7 @@ fn apply_one(
     }
     let shown_block: Vec<String> = block
         .iter()
-        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .map(|l| String::from_utf8_lossy(l).trim().to_string())
         .collect();
     let file_shown = shown(work, paths, fi);
     let total = split_lines(&work.files[fi].1).len();

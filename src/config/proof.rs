@@ -25,6 +25,9 @@ use crate::target::Target;
 /// A name no `Host` line mentions, standing for every other host.
 pub const OTHER_HOST: &str = "sshdoctor-other-host.invalid";
 const SSH_G_TIMEOUT: Duration = Duration::from_secs(5);
+/// How a reading that did not end starts: one is enough to stop (a `Match exec` that hangs
+/// would hang every one of them).
+const TIMED_OUT: &str = "no answer: ";
 /// ssh -G is a process per name and version: enough names to cover a real config, bounded.
 const MAX_NAMES: usize = 40;
 
@@ -94,7 +97,7 @@ fn ssh_g(ssh: &OsStr, main: &Path, name: &str, t: &ProofTarget) -> Result<Option
     let ran = match crate::sys::run_bounded(&mut cmd, SSH_G_TIMEOUT) {
         Ok(r) => r,
         Err(crate::sys::RunError::Spawn { .. }) => return Err(None),
-        Err(e) => return Err(Some(e.to_string())),
+        Err(e) => return Err(Some(format!("{TIMED_OUT}{e}"))),
     };
     let out = String::from_utf8_lossy(&ran.stdout);
     if !ran.status.success() || out.trim().is_empty() {
@@ -328,6 +331,11 @@ pub fn prove(
             *target
         };
         let b = rb.read(name, &t);
+        if let Err(e) = &b {
+            if let Some(why) = e.strip_prefix(TIMED_OUT) {
+                return Err(format!("{why} (for {name}); nothing was written"));
+            }
+        }
         let a = ra
             .read(name, &t)
             .map_err(|e| format!("with the edit, ssh refuses the config for {name}: {e}"))?;

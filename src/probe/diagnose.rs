@@ -476,9 +476,11 @@ pub fn password_only(t: &Target, methods: &[String]) -> Finding {
         FixId::CheckServerPubkey,
         "On the server: check the effective setting",
         format!(
+            // `host` and `addr` are the client's (what sshd's Match Host/Address see), not the
+            // server's name.
             "sshd -T -C user={},host={},addr={} | grep -i pubkeyauthentication",
             t.user,
-            t.host,
+            t.client_addr(),
             t.client_addr()
         ),
     ))
@@ -779,9 +781,11 @@ pub fn password_auth_disabled(t: &Target, methods: &[String]) -> Finding {
         FixId::CheckServerPasswordAuth,
         "On the server: check the effective settings",
         format!(
+            // `host` and `addr` are the client's (what sshd's Match Host/Address see), not the
+            // server's name.
             "sshd -T -C user={},host={},addr={} | grep -Ei 'passwordauthentication|kbdinteractive|permitrootlogin'",
             t.user,
-            t.host,
+            t.client_addr(),
             t.client_addr()
         ),
     ))
@@ -1066,6 +1070,7 @@ mod tests {
         let f = password_only(&remote, &["password".to_string()]);
         let cmd = &f.fixes[0].command;
         assert!(!cmd.contains("addr=127.0.0.1"), "{cmd}");
+        assert!(!cmd.contains("host=db.example.com"), "{cmd}");
         assert!(!f.explanation.contains("still works"), "{}", f.explanation);
     }
 

@@ -637,3 +637,49 @@ fn the_proof_refuses_an_edit_that_changes_another_host_or_misses_the_target() {
         assert!(e.contains("more than asked"), "{e}");
     }
 }
+
+#[test]
+fn the_dashboards_f_writes_the_same_config_line_after_y() {
+    let server = Sshd::builder()
+        .host_key_type("rsa")
+        .line("HostKeyAlgorithms ssh-rsa")
+        .start();
+    let h = home(true);
+    let key = sshd::keygen(&h.path().join(".ssh"), "id_ed25519", "ed25519", "");
+    server.authorize(&key.with_extension("pub"));
+    let kh = h.path().join(".ssh/known_hosts");
+    std::fs::write(&kh, server.known_hosts_line()).expect("known_hosts");
+    let cfg = h.path().join(".ssh/config");
+    let original = "Host *\n  HostKeyAlgorithms ssh-ed25519\n";
+    std::fs::write(&cfg, original).expect("config");
+    set_mode(&cfg, 0o600);
+    let out = ssh(h.path(), server.port, &kh, &[&key], None);
+    ssh_says(
+        &out,
+        "no matching host key type found. Their offer: ssh-rsa",
+    );
+
+    let t = crate::support::tmux::Tmux::start_sshdoctor(
+        h.path(),
+        "SSHDOCTOR_NO_SERVER_PANE=1",
+        &[&format!("root@127.0.0.1:{}", server.port)],
+    );
+    t.wait_for("No common host key algorithm with 127.0.0.1");
+    t.keys(&["Enter", "f"]);
+    let s = t.wait_for("Apply this fix?");
+    assert!(s.contains("+ Host 127.0.0.1"), "{s}");
+    assert_eq!(std::fs::read_to_string(&cfg).expect("config"), original);
+    t.keys(&["y"]);
+    t.wait_for("Done: ~/.ssh/config");
+    t.keys(&["q", "q"]);
+    t.wait_for("EXIT=0");
+    assert_eq!(
+        std::fs::read_to_string(&cfg).expect("config"),
+        format!("Host 127.0.0.1\n  HostKeyAlgorithms +ssh-rsa\n\n{original}")
+    );
+    let out = ssh(h.path(), server.port, &kh, &[&key], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_ok(h.path(), &["undo", "--yes"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&cfg).expect("config"), original);
+}
