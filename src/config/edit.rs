@@ -676,9 +676,11 @@ fn apply_one(
     // 1. The first value is in a block of the target's own (or, for every host, at the top):
     //    change that line.
     if let Some(x) = shadow {
+        // For every host (IgnoreUnknown) only a line that nothing comes before will do: an
+        // unknown option above it already stopped ssh.
         let own = match host {
             Some(_) => x.scope == Scope::Own,
-            None => x.scope == Scope::Global,
+            None => x.scope == Scope::Global && seen_index(&seen, x) == 0,
         };
         if own {
             let new_value = match &s.want {
@@ -1162,6 +1164,29 @@ mod tests {
         assert_eq!(
             String::from_utf8(e.files[0].after.clone()).unwrap(),
             "IgnoreUnknown UseKeychain,Foo\nHost x\n  IgnoreUnknown Foo\n  UseKeychain yes\n"
+        );
+    }
+
+    #[test]
+    fn every_host_edits_a_first_line_in_place_but_not_one_below_the_unknown_option() {
+        let run = |cfg: &str| {
+            let set = ConfigSet::single(Path::new("/h/.ssh/config"), Some(cfg.as_bytes()));
+            let e = plan_edit(
+                &set,
+                None,
+                &[ConfigSetting::in_list("IgnoreUnknown", "UseKeychain")],
+                &paths(),
+            )
+            .unwrap();
+            String::from_utf8(e.files[0].after.clone()).unwrap()
+        };
+        assert_eq!(
+            run("# top\nIgnoreUnknown=Foo\nUseKeychain yes\n"),
+            "# top\nIgnoreUnknown=Foo,UseKeychain\nUseKeychain yes\n"
+        );
+        assert_eq!(
+            run("UseKeychain yes\nIgnoreUnknown Foo\n"),
+            "IgnoreUnknown UseKeychain,Foo\nUseKeychain yes\nIgnoreUnknown Foo\n"
         );
     }
 

@@ -206,7 +206,7 @@ pub fn request(
                 host: host.clone(),
                 settings: settings.clone(),
             },
-            _ => manual("sshdoctor could not tell which host and line this fix is for"),
+            _ => manual("this one needs the command shown run first; then `sshdoctor fix` with the host and the file it wrote writes the config line"),
         },
         FixId::SshdConfigSet | FixId::SshdConfigAllowUser => manual(
             "a change to sshd's configuration needs root and a reload of sshd; sshdoctor shows the edit but never changes /etc/ssh itself",
