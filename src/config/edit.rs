@@ -591,7 +591,8 @@ pub fn plan_edit(
     for s in settings {
         if s.keyword.is_empty()
             || !s.keyword.bytes().all(|b| b.is_ascii_alphanumeric())
-            || s.value_text().contains(['\n', '\r'])
+            || s.value_text().contains(['\n', '\r', '\0'])
+            || s.value_text().trim_matches('"').contains('"')
         {
             return Err(EditError::Unsupported(format!(
                 "{:?} is not an ssh_config line sshdoctor can write",
@@ -1244,13 +1245,18 @@ mod tests {
         for h in ["", "a b", "*", "-oProxy", "a,b"] {
             assert!(plan_edit(&set, Some(h), &[], &paths()).is_err(), "{h}");
         }
-        assert!(plan_edit(
-            &set,
-            Some("web"),
-            &[ConfigSetting::set("User", "a\nProxyCommand x")],
-            &paths()
-        )
-        .is_err());
+        for v in ["a\nProxyCommand x", "a\" b", "x\0"] {
+            assert!(
+                plan_edit(
+                    &set,
+                    Some("web"),
+                    &[ConfigSetting::set("User", v)],
+                    &paths()
+                )
+                .is_err(),
+                "{v:?}"
+            );
+        }
     }
 
     #[test]

@@ -92,7 +92,16 @@ fn to_plan(
             lines.join(", "),
             files.join(", ")
         ),
-        format!("${{EDITOR:-vi}} {editor}   # {}", e.steps.join("; ")),
+        // The edit itself is in the notes ("by hand: ...") and the preview; the editor opens
+        // at the first changed line.
+        match e
+            .files
+            .first()
+            .map(|f| first_changed_line(&f.before, &f.after))
+        {
+            Some(n) if e.files.len() == 1 => format!("${{EDITOR:-vi}} +{n} {editor}"),
+            _ => format!("${{EDITOR:-vi}} {editor}"),
+        },
     );
     p.notes.extend(e.found.iter().cloned());
     p.notes.extend(e.already.iter().cloned());
@@ -121,6 +130,13 @@ fn to_plan(
         });
     }
     p
+}
+
+/// The 1-based number of the first line that differs between two versions of a file.
+fn first_changed_line(before: &[u8], after: &[u8]) -> usize {
+    let a = before.split_inclusive(|&b| b == b'\n');
+    let b = after.split_inclusive(|&b| b == b'\n');
+    a.zip(b).take_while(|(x, y)| x == y).count() + 1
 }
 
 /// Why the fix's arguments do not make settings (bad usage: exit 2).
@@ -258,5 +274,8 @@ mod tests {
         assert!(settings_for(FixId::IgnoreUnknownOption, &[], None, &["a b".into()]).is_err());
         assert!(settings_for(FixId::ChmodConfig, &[], None, &[]).is_err());
         assert!(is_config_fix(FixId::AddKeysToAgent) && !is_config_fix(FixId::ChmodConfig));
+        assert_eq!(first_changed_line(b"a\nb\n", b"a\nx\nb\n"), 2);
+        assert_eq!(first_changed_line(b"", b"Host x\n"), 1);
+        assert_eq!(first_changed_line(b"a", b"a\nb"), 1);
     }
 }

@@ -667,6 +667,7 @@ fn the_dashboards_f_writes_the_same_config_line_after_y() {
     t.wait_for("No common host key algorithm with 127.0.0.1");
     t.keys(&["Enter", "f"]);
     let s = t.wait_for("Apply this fix?");
+    assert!(s.contains("checked with ssh -G"), "{s}");
     assert!(s.contains("+ Host 127.0.0.1"), "{s}");
     assert_eq!(std::fs::read_to_string(&cfg).expect("config"), original);
     t.keys(&["y"]);
