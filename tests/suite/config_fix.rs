@@ -684,3 +684,93 @@ fn the_dashboards_f_writes_the_same_config_line_after_y() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(&cfg).expect("config"), original);
 }
+
+#[test]
+fn a_block_in_an_included_file_is_edited_there_and_proved_through_the_include() {
+    let h = home(true);
+    let ssh_dir = h.path().join(".ssh");
+    std::fs::create_dir(ssh_dir.join("conf.d")).expect("mkdir");
+    let key = sshd::keygen(&ssh_dir, "work", "ed25519", "");
+    let main = "Include conf.d/*\nHost *\n  IdentitiesOnly no\n";
+    let web = "Host web\n  HostName 10.0.0.5\n  IdentitiesOnly no # for now\n";
+    std::fs::write(ssh_dir.join("config"), main).expect("config");
+    std::fs::write(ssh_dir.join("conf.d/web"), web).expect("include");
+    let key_s = key.display().to_string();
+    let out = run_ok(
+        h.path(),
+        &[
+            "fix",
+            "identities-only",
+            "web",
+            "-i",
+            &key_s,
+            "--yes",
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        stderr(&out)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["results"][0]["applied"], true, "{v:#}");
+    assert!(v["plans"][0]["notes"].as_array().is_some_and(|n| n
+        .iter()
+        .any(|x| x.as_str().is_some_and(|s| s.contains("conf.d/web:3")))));
+    // The include's own block, edited where it is; the main file untouched.
+    assert_eq!(
+        std::fs::read_to_string(ssh_dir.join("conf.d/web")).expect("include"),
+        format!("Host web\n  HostName 10.0.0.5\n  IdentitiesOnly yes # for now\n  IdentityFile {key_s}\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(ssh_dir.join("config")).expect("config"),
+        main
+    );
+    // ssh agrees, reading the include by its absolute name (its own ~ is not this HOME).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let copy = dir.path().join("config");
+    std::fs::write(
+        &copy,
+        main.replace("conf.d/*", &format!("{}/conf.d/*", ssh_dir.display())),
+    )
+    .expect("copy");
+    let g = ssh_g(&copy, "web").expect("ssh -G");
+    assert_eq!(option(&g, "identitiesonly"), Some("yes"));
+    let g = ssh_g(&copy, "db").expect("ssh -G");
+    assert_eq!(option(&g, "identitiesonly"), Some("no"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
+
+    #[test]
+    fn ignore_unknown_for_every_host_changes_nothing_else(
+        main in config_lines(),
+        crlf in any::<bool>(),
+        final_newline in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let paths = SshPaths::with_home(dir.path());
+        let cfg = dir.path().join("config");
+        let bytes = join(&main, crlf, final_newline);
+        std::fs::write(&cfg, &bytes).expect("write");
+        let names: Vec<&str> = NAMES.iter().copied().chain(["other.invalid"]).collect();
+        let before: Vec<Option<String>> = names.iter().map(|n| ssh_g(&cfg, n)).collect();
+        prop_assume!(before.iter().all(Option::is_some));
+        let set = ConfigSet::single(&cfg, Some(&bytes));
+        let s = [ConfigSetting::in_list("IgnoreUnknown", "UseKeychain")];
+        let edit = plan_edit(&set, None, &s, &paths).expect("plan");
+        let f = &edit.files[0];
+        prop_assert!(f.after.ends_with(&f.before), "only a first line is added");
+        std::fs::write(&cfg, &f.after).expect("write");
+        for (n, b) in names.iter().zip(&before) {
+            let a = ssh_g(&cfg, n).unwrap_or_default();
+            prop_assert_eq!(option(&a, "ignoreunknown"), Some("UseKeychain"));
+            let rest = |g: &str| g.lines().filter(|l| !l.starts_with("ignoreunknown ")).map(str::to_string).collect::<Vec<_>>();
+            prop_assert_eq!(rest(&a), rest(b.as_deref().unwrap_or_default()));
+        }
+    }
+}
