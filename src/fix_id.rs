@@ -110,6 +110,7 @@ fix_ids! {
     TryPassword = "try-password": "Test a password login (`probe --password`).",
     UnlockAccount = "unlock-account": "Allow key logins for an account locked with `!` (shown; needs root).",
     UnsetStaleAgent = "unset-stale-agent": "Forget a dead agent in this shell (shown).",
+    UseKeychain = "use-keychain": "On a Mac: `UseKeychain yes` and `AddKeysToAgent yes` for every host in ~/.ssh/config, so keys load from the keychain by themselves.",
     UseKeyWithI = "use-key-with-i": "Use a key file explicitly with `ssh -i` (shown).",
     UsePrivateKey = "use-private-key": "Give ssh the private key instead of its .pub (shown).",
     UseProxyJump = "use-proxy-jump": "Reach a second server with ProxyJump instead of agent forwarding (shown).",

@@ -1262,6 +1262,19 @@ fn agent_finding(
                  and these lines in ~/.ssh/config make ssh load the key from there by itself \
                  after every reboot:\n{lines}"
             ));
+            if let Some(settings) = ctx.platform.keychain_settings() {
+                f = f.fix(
+                    Fix::new(
+                        FixId::UseKeychain,
+                        "Let ssh load keys from the keychain by itself (UseKeychain, AddKeysToAgent)",
+                        "sshdoctor fix use-keychain",
+                    )
+                    .on(crate::finding::FixTarget::ConfigOption {
+                        host: None,
+                        settings,
+                    }),
+                );
+            }
         }
         f
     })

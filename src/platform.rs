@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::finding::shell_quote;
+use crate::finding::{shell_quote, ConfigSetting};
 
 /// The operating system a finding's advice is written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +90,19 @@ impl Platform {
             Platform::MacOs => Some("Host *\n  UseKeychain yes\n  AddKeysToAgent yes"),
             _ => None,
         }
+    }
+
+    /// The same lines as settings for the config editor (`use-keychain`, every host): ssh then
+    /// takes a key's passphrase from the login keychain and loads the key into launchd's agent
+    /// by itself. `None` off macOS: only Apple's OpenSSH knows UseKeychain, and any other ssh
+    /// stops at it ("Bad configuration option").
+    pub fn keychain_settings(self) -> Option<Vec<ConfigSetting>> {
+        (self == Platform::MacOs).then(|| {
+            vec![
+                ConfigSetting::set("UseKeychain", "yes"),
+                ConfigSetting::set("AddKeysToAgent", "yes"),
+            ]
+        })
     }
 
     /// How to put a public key on the clipboard, for pasting into a web form or a server's

@@ -1031,6 +1031,29 @@ mod tests {
         }
     }
 
+    /// Issue 18: the Mac's keychain lines for every host go above the first Host block, where
+    /// ssh reads them first for every host.
+    #[test]
+    fn the_keychain_lines_for_every_host_go_on_top() {
+        let cfg = "Host web\n  User bob\nHost *\n  ServerAliveInterval 30\n";
+        let settings = crate::platform::Platform::MacOs
+            .keychain_settings()
+            .expect("a Mac has them");
+        let set = ConfigSet::single(Path::new("/h/.ssh/config"), Some(cfg.as_bytes()));
+        let e = plan_edit(&set, None, &settings, &paths()).unwrap();
+        let out = String::from_utf8(e.files[0].after.clone()).unwrap();
+        let body = out
+            .strip_suffix(cfg)
+            .unwrap_or_else(|| panic!("the rest is kept: {out:?}"));
+        assert!(
+            body.contains("UseKeychain yes\n") && body.contains("AddKeysToAgent yes\n"),
+            "{out:?}"
+        );
+        assert!(crate::platform::Platform::Linux
+            .keychain_settings()
+            .is_none());
+    }
+
     #[test]
     fn a_new_block_goes_above_host_star_that_sets_the_option_first() {
         let cfg = "# mine\nHost *\n  IdentitiesOnly no\n";

@@ -197,6 +197,7 @@ pub fn settings_for(
             Ok(out)
         }
         FixId::AddKeysToAgent => Ok(vec![ConfigSetting::set("AddKeysToAgent", "yes")]),
+        FixId::UseKeychain => use_keychain_settings(crate::platform::Platform::current()),
         FixId::IgnoreUnknownOption => {
             if unknown.is_empty() {
                 return err("ignore-unknown-option needs the option: sshdoctor fix ignore-unknown-option OPTION (ssh names it: \"Bad configuration option: OPTION\")".into());
@@ -216,6 +217,19 @@ pub fn settings_for(
     }
 }
 
+/// [`Platform::keychain_settings`](crate::platform::Platform::keychain_settings), refused
+/// with the reason elsewhere than on a Mac.
+pub fn use_keychain_settings(
+    platform: crate::platform::Platform,
+) -> Result<Vec<ConfigSetting>, ArgsError> {
+    platform.keychain_settings().ok_or_else(|| {
+        ArgsError(format!(
+            "use-keychain is for macOS: UseKeychain exists only in Apple's OpenSSH, and the ssh on {} would refuse the whole config for it",
+            platform.name()
+        ))
+    })
+}
+
 /// Whether a fix id is one of the config-line fixes.
 pub fn is_config_fix(id: FixId) -> bool {
     matches!(
@@ -223,6 +237,7 @@ pub fn is_config_fix(id: FixId) -> bool {
         FixId::IdentitiesOnly
             | FixId::EnableLegacyAlgorithm
             | FixId::AddKeysToAgent
+            | FixId::UseKeychain
             | FixId::IgnoreUnknownOption
     )
 }
@@ -274,6 +289,12 @@ mod tests {
         assert!(settings_for(FixId::IgnoreUnknownOption, &[], None, &["a b".into()]).is_err());
         assert!(settings_for(FixId::ChmodConfig, &[], None, &[]).is_err());
         assert!(is_config_fix(FixId::AddKeysToAgent) && !is_config_fix(FixId::ChmodConfig));
+        assert!(is_config_fix(FixId::UseKeychain));
+        let mac = use_keychain_settings(crate::platform::Platform::MacOs).unwrap();
+        let lines: Vec<String> = mac.iter().map(ConfigSetting::line).collect();
+        assert_eq!(lines, ["UseKeychain yes", "AddKeysToAgent yes"]);
+        let linux = use_keychain_settings(crate::platform::Platform::Linux).unwrap_err();
+        assert!(linux.0.contains("only in Apple's OpenSSH"), "{linux}");
         assert_eq!(first_changed_line(b"a\nb\n", b"a\nx\nb\n"), 2);
         assert_eq!(first_changed_line(b"", b"Host x\n"), 1);
         assert_eq!(first_changed_line(b"a", b"a\nb"), 1);

@@ -456,6 +456,11 @@ fn encrypted_key_needs_an_agent() {
         "{}",
         w.explanation
     );
+    assert!(
+        w.fixes.iter().any(|f| f.id == "use-keychain"),
+        "the config lines are a fix of their own on a Mac: {:?}",
+        w.fixes
+    );
 
     let loaded = vec![fp];
     let agent_with = KeyContext {
