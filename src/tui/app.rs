@@ -24,6 +24,7 @@ use super::panes::live::LivePane;
 use super::panes::permissions::PermissionsPane;
 use super::panes::server::ServerPane;
 use super::panes::{Component, Outcome, Shared};
+use super::password::{Answer, PasswordPrompt};
 use crate::finding::{sort_worst_first, Finding, Fix, FixTarget};
 use crate::fix::FixPlan;
 use crate::fix_id::FixId;
@@ -32,6 +33,7 @@ use crate::paths::SshPaths;
 use crate::perms::FileMeta;
 use crate::probe::{ProbeReport, StageEvent};
 use crate::server::ServerReport;
+use zeroize::Zeroizing;
 
 /// The panes, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +103,10 @@ pub enum Msg {
 pub enum Effect {
     Inspect,
     LoadKnownHosts,
+    /// The live test as the config says.
     Probe,
+    /// The live test with a password or agent forwarding.
+    ProbeWith(LiveRun),
     Apply(edit::Action),
     Undo(u64),
     /// Work out what a fix changes (reads files; fetches a host key for a trust fix).
@@ -155,6 +160,18 @@ pub enum Overlay {
     None,
     Help,
     Confirm(Confirm),
+    /// The masked prompt for "try a password".
+    Password(PasswordPrompt),
+}
+
+/// What a live test run tests beyond what the config says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveRun {
+    /// Agent forwarding after the login, as `ssh -A` (`ForwardAgent yes` turns it on anyway).
+    pub forward_agent: bool,
+    /// A password to try instead of keys, once. Wiped when the attempt is over (`Zeroizing`);
+    /// its `Debug` shows nothing of it.
+    pub password: Option<Zeroizing<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,6 +362,11 @@ impl App {
             Msg::ProbeDone(report) => {
                 self.live.done(*report);
                 self.rebuild_findings();
+                if let Some(f) = self.live.password_outcome() {
+                    let text = format!("Password tried once: {}", f.title);
+                    let error = f.severity == crate::finding::Severity::Error;
+                    self.say(text, error);
+                }
                 Vec::new()
             }
             Msg::ProbeFailed(e) => {
@@ -459,8 +481,10 @@ impl App {
             self.quit = true;
             return Vec::new();
         }
-        // The "terminal too small" screen shows nothing else: q quits at once from it.
+        // The "terminal too small" screen shows nothing else: q quits at once from it (but a
+        // q typed into a password is part of the password).
         if super::layout::too_small(self.shared.size)
+            && !matches!(self.overlay, Overlay::Password(_))
             && matches!(key.code, KeyCode::Char('q') | KeyCode::Esc)
         {
             self.quit = true;
@@ -484,6 +508,16 @@ impl App {
                 if let Some(s) = scroll {
                     self.help_scroll = s.min(self.help_rows(size.0).saturating_sub(1));
                     self.overlay = Overlay::Help;
+                }
+                return Vec::new();
+            }
+            Overlay::Password(mut p) => {
+                match p.key(key) {
+                    Answer::Typing => self.overlay = Overlay::Password(p),
+                    Answer::Cancel => {
+                        self.say("Nothing was sent: the password was not tried.", false)
+                    }
+                    Answer::Submit(password) => return self.try_password(password),
                 }
                 return Vec::new();
             }
@@ -579,6 +613,12 @@ impl App {
                     false,
                 ),
             },
+            Action::ForwardAgent => {
+                return self.rerun_with(LiveRun {
+                    forward_agent: true,
+                    password: None,
+                })
+            }
             Action::Rerun => match &mut self.live.test {
                 Some(live) if live.running => self.say("The live test is still running.", false),
                 Some(live) => {
@@ -615,6 +655,7 @@ impl App {
         match action {
             Action::Undo => !self.undo_stack.is_empty(),
             Action::Rerun => !self.live.running(),
+            Action::ForwardAgent => self.live.test.is_some() && !self.live.running(),
             _ => self.focused().enabled(action, &self.shared),
         }
     }
@@ -648,6 +689,10 @@ impl App {
             target.as_ref(),
         );
         match req {
+            Request::TryPassword => {
+                self.ask_password();
+                Vec::new()
+            }
             Request::InTerminal { args, command } => {
                 self.overlay = Overlay::Confirm(Confirm {
                     title: "Run this fix here?".into(),
@@ -691,6 +736,61 @@ impl App {
                 vec![Effect::Prepare(Box::new(req))]
             }
         }
+    }
+
+    /// `f` on "try a password": the masked prompt, for the login the live test just tested.
+    fn ask_password(&mut self) {
+        if self.live.running() {
+            self.say("The live test is still running.", false);
+            return;
+        }
+        let Some(r) = self.live.report() else {
+            self.say(
+                "A password is tried by the live test: start sshdoctor with user@host.",
+                false,
+            );
+            return;
+        };
+        let t = &r.target;
+        let login = if t.port == 22 {
+            format!("{}@{}", t.user, t.host)
+        } else {
+            format!("{}@{}:{}", t.user, t.host, t.port)
+        };
+        self.overlay = Overlay::Password(PasswordPrompt::new(login));
+    }
+
+    /// Enter in the password prompt: the live test again, trying this password once.
+    fn try_password(&mut self, password: Zeroizing<String>) -> Vec<Effect> {
+        let effects = self.rerun_with(LiveRun {
+            forward_agent: false,
+            password: Some(password),
+        });
+        if !effects.is_empty() {
+            self.say("Trying the password once…", false);
+        }
+        effects
+    }
+
+    /// The live test again with a password or agent forwarding, shown on the Live pane.
+    fn rerun_with(&mut self, run: LiveRun) -> Vec<Effect> {
+        let Some(live) = &mut self.live.test else {
+            self.say(
+                "The live test needs a target: start sshdoctor with user@host.",
+                false,
+            );
+            return Vec::new();
+        };
+        if live.running {
+            self.say("The live test is still running.", false);
+            return Vec::new();
+        }
+        live.start_with(run.password.is_some(), run.forward_agent);
+        self.status = None;
+        if let Some(i) = self.panes.iter().position(|p| *p == Pane::Live) {
+            self.pane = i;
+        }
+        vec![Effect::ProbeWith(run)]
     }
 
     /// The confirmation for prepared plans: every change, and the word to confirm with.

@@ -257,13 +257,8 @@ impl Shell {
                     let _ = tx.send(Msg::KnownHostsLoaded(load));
                 });
             }
-            Effect::Probe => {
-                let Some(req) = self.probe.clone() else {
-                    return;
-                };
-                let paths = self.paths.clone();
-                std::thread::spawn(move || run_probe(req, &paths, tx));
-            }
+            Effect::Probe => self.probe(app::LiveRun::default(), tx),
+            Effect::ProbeWith(run) => self.probe(run, tx),
             Effect::Apply(action) => {
                 let (journal, paths) = (self.journal.clone(), self.paths.clone());
                 std::thread::spawn(move || {
@@ -292,6 +287,17 @@ impl Shell {
             // Needs the terminal, which the event loop owns: see `dispatch`.
             Effect::RunInTerminal(_) => {}
         }
+    }
+}
+
+impl Shell {
+    /// The live test on its own thread, with what this run adds (a password, forwarding).
+    fn probe(&self, run: app::LiveRun, tx: Sender<Msg>) {
+        let Some(req) = self.probe.clone() else {
+            return;
+        };
+        let paths = self.paths.clone();
+        std::thread::spawn(move || run_probe(req, &paths, run, tx));
     }
 }
 
@@ -344,18 +350,24 @@ fn user_known_hosts(target: &str, paths: &SshPaths) -> Option<PathBuf> {
     cfg.user_known_hosts_files.first().cloned()
 }
 
-/// Runs the probe on its own tokio runtime and forwards its stages as they happen.
-fn run_probe(mut req: ProbeRequest, paths: &SshPaths, tx: Sender<Msg>) {
+/// Runs the probe on its own tokio runtime and forwards its stages as they happen. As `sshdoctor
+/// probe` does with `--password` and `-A`: the password replaces the key login for this one
+/// attempt (and is wiped with the options when the probe ends), and forwarding is tested when
+/// asked or when the config says `ForwardAgent yes`.
+fn run_probe(mut req: ProbeRequest, paths: &SshPaths, run: app::LiveRun, tx: Sender<Msg>) {
     if req.known_hosts_file.is_none() {
         req.known_hosts_file = user_known_hosts(&req.target, paths);
     }
-    let opts = match crate::probe::setup::options(&req, paths, crate::probe::LoginMode::WithKey) {
+    let mut opts = match crate::probe::setup::options(&req, paths, crate::probe::LoginMode::WithKey)
+    {
         Ok((opts, _)) => opts,
         Err(e) => {
             let _ = tx.send(Msg::ProbeFailed(format!("{e:#}")));
             return;
         }
     };
+    opts.password = run.password;
+    opts.forward_agent |= run.forward_agent;
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -58,6 +58,9 @@ pub enum Request {
     },
     /// sshdoctor does not do this one itself.
     Manual { why: String, command: String },
+    /// `try-password`: the dashboard asks for the password in its masked prompt and runs the
+    /// live test again with it, once (nothing is planned or written).
+    TryPassword,
     /// A fix that asks for a passphrase at a prompt: `sshdoctor ARGS` runs in this terminal
     /// while the dashboard steps aside (`Effect::RunInTerminal`), then the dashboard comes back.
     InTerminal { args: Vec<String>, command: String },
@@ -200,6 +203,7 @@ pub fn request(
             None => in_terminal(vec!["fix".into(), FixId::AddKeys.to_string()]),
         },
         FixId::CopyId => manual(NEEDS_A_PROMPT),
+        FixId::TryPassword => Request::TryPassword,
         id if fix::config::is_config_fix(id) => match &fix.target {
             FixTarget::ConfigOption { host, settings } => Request::Config {
                 id,
@@ -344,6 +348,9 @@ pub fn trust_proposal(t: &TrustInput, paths: &SshPaths) -> Proposal {
 pub fn prepare(req: &Request, paths: &SshPaths) -> anyhow::Result<Proposal> {
     let (plans, mut lines, strong) = match req {
         Request::Manual { .. } => anyhow::bail!("sshdoctor does not apply this fix itself"),
+        Request::TryPassword => {
+            anyhow::bail!("a password is tried by the live test, not planned as a change")
+        }
         Request::InTerminal { command, .. } => {
             anyhow::bail!("this fix runs in the terminal: {command}")
         }

@@ -27,6 +27,8 @@ pub enum Action {
     Delete,
     Undo,
     Rerun,
+    /// `A`: the live test again, with agent forwarding (as `ssh -A`).
+    ForwardAgent,
     CheckNames,
     Scan,
 }
@@ -223,6 +225,15 @@ pub const BINDINGS: &[Binding] = &[
         footer: true,
     },
     Binding {
+        keys: &[KeyCode::Char('A')],
+        ctrl: false,
+        label: "A",
+        help: "forwarding: run the live test again with agent forwarding, as ssh -A (your agent's keys usable on the server while it runs)",
+        action: Action::ForwardAgent,
+        scopes: &[Findings, Live],
+        footer: true,
+    },
+    Binding {
         keys: &[KeyCode::Char('s')],
         ctrl: false,
         label: "s",
@@ -247,6 +258,10 @@ pub const BINDINGS: &[Binding] = &[
 pub const MODAL_HELP: &[(&str, &str)] = &[
     ("y", "in a confirmation: yes (any other key: no)"),
     ("yes", "to trust a CHANGED host key: type yes, then Enter"),
+    (
+        "password",
+        "in the password prompt (f on \"only passwords\"): type it (one star a character), Enter tries it once, Esc cancels",
+    ),
     (
         "type",
         "while filtering: narrow the list; Enter keeps it, Esc clears it",

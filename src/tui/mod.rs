@@ -14,6 +14,7 @@ pub mod fixes;
 pub mod keymap;
 pub mod layout;
 pub mod panes;
+pub mod password;
 pub mod render;
 pub mod text;
 pub mod widgets;

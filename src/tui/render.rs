@@ -76,6 +76,19 @@ impl App {
                 self.render_popup(frame, area, &c.title, &lines)
             }
             Overlay::Confirm(c) => self.render_popup(frame, area, &c.title, &c.lines),
+            // The password itself is never drawn: one `*` a character.
+            Overlay::Password(p) => {
+                let lines = vec![
+                    format!("For: {}", p.login),
+                    "The live test runs again and sends this password once, with password or \
+                     keyboard-interactive login; it is not shown, logged or kept."
+                        .to_string(),
+                    String::new(),
+                    format!("{}'s password: {}█", p.login, p.masked()),
+                    "Enter: try it once   Esc: cancel".to_string(),
+                ];
+                self.render_popup(frame, area, "Try a password login", &lines)
+            }
         }
     }
 

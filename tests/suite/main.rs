@@ -23,6 +23,7 @@ mod probe_jump;
 mod scan;
 mod secrets;
 mod server;
+mod tui_live;
 mod tui_render;
 mod tui_restore;
 mod tui_tmux;

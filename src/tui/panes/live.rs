@@ -8,7 +8,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{Component, Outcome, Shared};
-use crate::finding::Severity;
+use crate::finding::{Finding, Severity};
 use crate::probe::{ProbeReport, Stage, StageEvent, StageStatus, STAGES};
 use crate::safe_text::printable;
 use crate::tui::fixes::LiveTarget;
@@ -27,30 +27,68 @@ pub enum StageState {
 #[derive(Debug)]
 pub struct Live {
     pub target: String,
-    pub stages: Vec<(&'static str, StageState)>,
+    /// Stage names and states in the order shown: the eight, and the stages only some runs
+    /// have (jump hosts before them, agent forwarding after them) where they come.
+    pub stages: Vec<(String, StageState)>,
     pub report: Option<ProbeReport>,
     pub running: bool,
     pub error: Option<String>,
+    /// What this run tests beyond keys: a password, agent forwarding.
+    pub with: Vec<&'static str>,
+    /// This run tried a password (instead of keys).
+    pub password: bool,
+}
+
+/// The stage after the login that agent forwarding adds (`probe -A`).
+pub const AGENT_FORWARDING: &str = "agent-forwarding";
+
+fn pending() -> Vec<(String, StageState)> {
+    STAGES
+        .iter()
+        .map(|s| (s.to_string(), StageState::Pending))
+        .collect()
 }
 
 impl Live {
     pub fn new(target: String) -> Live {
         Live {
             target,
-            stages: STAGES.iter().map(|s| (*s, StageState::Pending)).collect(),
+            stages: pending(),
             report: None,
             running: false,
             error: None,
+            with: Vec::new(),
+            password: false,
         }
     }
 
+    /// A new run, as the config says (`ForwardAgent yes` adds its stage when it starts).
     pub fn start(&mut self) {
-        self.stages = STAGES.iter().map(|s| (*s, StageState::Pending)).collect();
+        self.start_with(false, false);
+    }
+
+    /// A new run that also tests a password (instead of keys) or agent forwarding: the
+    /// header says so, and a forwarding run shows its stage pending from the start.
+    pub fn start_with(&mut self, password: bool, forward_agent: bool) {
+        self.stages = pending();
+        self.with.clear();
+        self.password = password;
+        if password {
+            self.with.push("a password, tried once");
+        }
+        if forward_agent {
+            self.with.push("agent forwarding");
+            self.stages
+                .push((AGENT_FORWARDING.to_string(), StageState::Pending));
+        }
         self.report = None;
         self.error = None;
         self.running = true;
     }
 
+    /// A stage started or finished. One the timeline does not list yet (a jump host's, agent
+    /// forwarding from the config) goes in where it happens: before the first stage still
+    /// pending, or at the end.
     pub fn event(&mut self, ev: StageEvent) {
         let (name, state) = match ev {
             StageEvent::Started(name) => (name.to_string(), StageState::Running),
@@ -58,7 +96,14 @@ impl Live {
         };
         if let Some(slot) = self.stages.iter_mut().find(|(n, _)| *n == name) {
             slot.1 = state;
+            return;
         }
+        let at = self
+            .stages
+            .iter()
+            .position(|(_, s)| *s == StageState::Pending)
+            .unwrap_or(self.stages.len());
+        self.stages.insert(at, (name, state));
     }
 }
 
@@ -89,6 +134,18 @@ impl LivePane {
         Some(LiveTarget {
             host: r.target.host.clone(),
             port: r.target.port,
+        })
+    }
+
+    /// After a run that tried a password: what became of it (`auth-ok`, `password-rejected`,
+    /// `password-auth-disabled`).
+    pub fn password_outcome(&self) -> Option<&Finding> {
+        let live = self.test.as_ref().filter(|l| l.password && !l.running)?;
+        live.report.as_ref()?.findings.iter().find(|f| {
+            matches!(
+                f.id.as_str(),
+                "auth-ok" | "password-rejected" | "password-auth-disabled"
+            )
         })
     }
 
@@ -141,23 +198,25 @@ impl Component for LivePane {
             return;
         };
         let mut lines = Vec::new();
-        let head = if live.running {
-            format!("Live test of {}: running…", printable(&live.target))
-        } else if let Some(e) = &live.error {
+        let target = if live.with.is_empty() {
+            printable(&live.target)
+        } else {
             format!(
-                "Live test of {}: could not start: {}",
+                "{} with {}",
                 printable(&live.target),
-                printable(e)
+                live.with.join(" and ")
             )
+        };
+        let head = if live.running {
+            format!("Live test of {target}: running…")
+        } else if let Some(e) = &live.error {
+            format!("Live test of {target}: could not start: {}", printable(e))
         } else {
             let total: u64 = live
                 .report
                 .as_ref()
                 .map_or(0, |r| r.stages.iter().map(|s| s.ms).sum());
-            format!(
-                "Live test of {}: done in {total} ms (r runs it again)",
-                printable(&live.target)
-            )
+            format!("Live test of {target}: done in {total} ms (r runs it again)")
         };
         lines.push(Line::styled(head, theme.bold()));
         lines.push(Line::default());
@@ -205,7 +264,13 @@ impl Component for LivePane {
                     printable(fp)
                 )));
             }
-            match r.findings.iter().find(|f| f.severity == Severity::Error) {
+            // A run that tried a password answers that question first.
+            let outcome = self.password_outcome();
+            match outcome.or_else(|| r.findings.iter().find(|f| f.severity == Severity::Error)) {
+                Some(f) if outcome.is_some() => lines.push(Line::styled(
+                    format!("Password: {}", printable(&f.title)),
+                    theme.severity(f.severity),
+                )),
                 Some(f) => lines.push(Line::styled(
                     format!("Login fails: {} (see Findings)", printable(&f.title)),
                     theme.severity(Severity::Error),
@@ -214,6 +279,13 @@ impl Component for LivePane {
                     "No error found in the live test.",
                     theme.style(Color::Green),
                 )),
+            }
+            // What it found, one row each (the password's outcome, agent forwarding's):
+            // Enter on the Findings pane shows the evidence.
+            if !r.findings.is_empty() {
+                lines.push(Line::default());
+                lines.push(Line::styled("What the live test found:", theme.bold()));
+                lines.extend(r.findings.iter().map(|f| theme.finding_row(f)));
             }
         }
         frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
