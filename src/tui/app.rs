@@ -360,6 +360,7 @@ impl App {
                 Vec::new()
             }
             Msg::ProbeDone(report) => {
+                self.agent.live_done(&report);
                 self.live.done(*report);
                 self.rebuild_findings();
                 if let Some(f) = self.live.password_outcome() {

@@ -302,6 +302,65 @@ fn a_forwards_the_agent_and_the_live_pane_shows_the_stage_and_its_finding() {
 }
 
 #[test]
+fn the_agent_pane_marks_the_keys_the_server_could_use_through_forwarding() {
+    const ED: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    let public_key =
+        russh::keys::ssh_key::PublicKey::from_openssh(&format!("ssh-ed25519 {ED} k")).unwrap();
+    let fp = public_key
+        .fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
+        .to_string();
+    let mut inspected = no_local_findings();
+    inspected.inspection.agent = AgentStatus::Running {
+        socket: PathBuf::from("/tmp/agent.sock"),
+        identities: vec![sshdoctor::agent::AgentIdentity {
+            key_type: "ED25519".into(),
+            fingerprint: fp.clone(),
+            comment: "alice@laptop".into(),
+            public_key,
+            certificate: None,
+        }],
+    };
+    let mut app = tested(Vec::new());
+    app.update(Msg::Inspected(Box::new(Ok(inspected))));
+    while app.current() != Pane::Agent {
+        app.update(key(KeyCode::Tab));
+    }
+    let s = draw(&app, 120, 24);
+    assert!(
+        s.contains("Agent at /tmp/agent.sock: 1 key; ssh -A would hand the server all of them"),
+        "{s}"
+    );
+    assert!(!s.contains("usable on"), "{s}");
+    let mut r = report(
+        vec![diagnose::agent_forwarding_ok(
+            &target(),
+            &[format!("256 {fp} alice@laptop (ED25519)")],
+        )],
+        StageStatus::Ok,
+    );
+    r.stages.push(Stage {
+        stage: "agent-forwarding".into(),
+        status: StageStatus::Ok,
+        ms: 3,
+        detail: String::new(),
+    });
+    app.update(Msg::ProbeDone(Box::new(r)));
+    let s = draw(&app, 120, 24);
+    assert!(
+        s.contains("forwarded to 127.0.0.1, which could use the keys marked"),
+        "{s}"
+    );
+    let row = s.lines().find(|l| l.contains(&fp)).expect(&s);
+    assert!(row.contains("alice@laptop  usable on 127.0.0.1"), "{s}");
+    // A run that did not forward leaves the answer standing.
+    app.update(Msg::ProbeDone(Box::new(report(
+        Vec::new(),
+        StageStatus::Ok,
+    ))));
+    assert!(draw(&app, 120, 24).contains("usable on 127.0.0.1"));
+}
+
+#[test]
 fn stages_the_timeline_does_not_list_go_where_they_happen() {
     let mut app = tested(Vec::new());
     app.update(key(KeyCode::Char('r')));
@@ -521,6 +580,10 @@ fn the_dashboard_tests_agent_forwarding_with_a_and_with_forward_agent_yes() {
     let s = t.wait_for("Agent forwarding to 127.0.0.1 works");
     assert!(s.contains("with agent forwarding: done"), "{s}");
     assert!(s.contains("✔ agent-forwarding"), "{s}");
+    // The Agent pane marks the key the server listed through the forwarded agent.
+    t.keys(&["Tab", "Tab", "Tab"]);
+    let s = t.wait_for("usable on 127.0.0.1");
+    assert!(s.contains(&fp), "{s}");
     t.keys(&["q"]);
     t.wait_for("EXIT=0");
 

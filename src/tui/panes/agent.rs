@@ -1,5 +1,6 @@
-//! The Agent pane: whether an ssh-agent answers on `$SSH_AUTH_SOCK`, the keys it holds, and
-//! the finding about it.
+//! The Agent pane: whether an ssh-agent answers on `$SSH_AUTH_SOCK`, the keys it holds, the
+//! finding about it, and, once the live test tried agent forwarding (`A`, or `ForwardAgent
+//! yes`), which of them the server could use through it.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -7,8 +8,12 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{table, Component, Cursor, Outcome, Shared};
+use ratatui::style::Color;
+
+use super::live::AGENT_FORWARDING;
 use crate::agent::AgentStatus;
 use crate::finding::Finding;
+use crate::probe::{ProbeReport, StageStatus};
 use crate::safe_text::printable;
 use crate::tui::app::Pane;
 use crate::tui::keymap::{Action, Scope};
@@ -17,9 +22,62 @@ use crate::tui::text::column;
 #[derive(Debug, Default)]
 pub struct AgentPane {
     pub cursor: Cursor,
+    /// What the last live test that forwarded the agent found.
+    pub forwarded: Option<Forwarded>,
+}
+
+/// Agent forwarding as the live test found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarded {
+    pub host: String,
+    /// The lines `ssh-add -l` printed on the server (fingerprints in them), when it worked.
+    pub server_lines: Vec<String>,
+    /// It worked: a request made on the server reached this agent.
+    pub ok: bool,
+}
+
+/// How `agent-forwarding-ok` gives each line the server's `ssh-add -l` printed.
+const SERVER_LINE: &str = "on the server, ssh-add -l: ";
+
+impl Forwarded {
+    /// From a live test's report: `None` when it did not try forwarding.
+    pub fn from_report(r: &ProbeReport) -> Option<Forwarded> {
+        let stage = r.stages.iter().find(|s| s.stage == AGENT_FORWARDING)?;
+        if stage.status == StageStatus::Skipped {
+            return None;
+        }
+        let server_lines = r
+            .findings
+            .iter()
+            .filter(|f| f.id == "agent-forwarding-ok")
+            .flat_map(|f| &f.evidence)
+            .filter_map(|e| e.strip_prefix(SERVER_LINE))
+            .map(str::to_string)
+            .collect();
+        Some(Forwarded {
+            host: r.target.host.clone(),
+            server_lines,
+            ok: stage.status == StageStatus::Ok,
+        })
+    }
+
+    /// Whether the server listed this key (by its `SHA256:` fingerprint).
+    fn lists(&self, fingerprint: &str) -> bool {
+        self.server_lines
+            .iter()
+            .any(|l| l.split_whitespace().any(|w| w == fingerprint))
+    }
 }
 
 impl AgentPane {
+    /// A live test ended: what it found about forwarding, if it tried (a run that did not
+    /// forward leaves the last answer standing).
+    pub fn live_done(&mut self, r: &ProbeReport) {
+        if let Some(f) = Forwarded::from_report(r) {
+            self.forwarded = Some(f);
+        }
+    }
+
     /// One row a key, or one row saying why there is none.
     fn len(shared: &Shared) -> usize {
         match shared.inspection().map(|i| &i.inspection.agent) {
@@ -97,10 +155,18 @@ impl Component for AgentPane {
             ),
             AgentStatus::Running { socket, identities } => (
                 format!(
-                    "Agent at {}: {} key{}",
+                    "Agent at {}: {} key{}{}",
                     printable(&socket.display().to_string()),
                     identities.len(),
-                    if identities.len() == 1 { "" } else { "s" }
+                    if identities.len() == 1 { "" } else { "s" },
+                    match &self.forwarded {
+                        Some(f) if f.ok => format!(
+                            "; forwarded to {}, which could use the keys marked",
+                            printable(&f.host)
+                        ),
+                        Some(f) => format!("; forwarding to {} failed", printable(&f.host)),
+                        None => "; ssh -A would hand the server all of them".to_string(),
+                    }
                 ),
                 if identities.is_empty() {
                     vec![Self::note_line(shared, "the agent holds no keys")]
@@ -108,12 +174,21 @@ impl Component for AgentPane {
                     identities
                         .iter()
                         .map(|id| {
-                            Line::from(format!(
+                            let mut l = Line::from(format!(
                                 " {} {} {}",
                                 column(&printable(&id.key_type), 12),
                                 column(&id.fingerprint, 50),
                                 printable(&id.comment)
-                            ))
+                            ));
+                            if let Some(f) =
+                                self.forwarded.as_ref().filter(|f| f.lists(&id.fingerprint))
+                            {
+                                l.push_span(Span::styled(
+                                    format!("  usable on {}", printable(&f.host)),
+                                    shared.theme().style(Color::Magenta),
+                                ));
+                            }
+                            l
                         })
                         .collect()
                 },
