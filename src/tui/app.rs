@@ -17,6 +17,7 @@ use super::edit::{self, Applied};
 use super::fixes::{self, LiveTarget, Proposal, Request};
 use super::keymap::{self, Action};
 use super::layout;
+use super::merge;
 use super::panes::agent::AgentPane;
 use super::panes::findings::FindingsPane;
 use super::panes::keys::KeysPane;
@@ -25,9 +26,8 @@ use super::panes::permissions::PermissionsPane;
 use super::panes::server::ServerPane;
 use super::panes::{Component, Outcome, Shared};
 use super::password::{Answer, PasswordPrompt};
-use crate::finding::{sort_worst_first, Finding, Fix, FixTarget};
+use crate::finding::{sort_worst_first, Finding};
 use crate::fix::FixPlan;
-use crate::fix_id::FixId;
 use crate::inspect::Inspection;
 use crate::paths::SshPaths;
 use crate::perms::FileMeta;
@@ -307,11 +307,11 @@ impl App {
             all.extend(r.findings.iter().cloned());
         }
         if let Some(Ok(i)) = &self.shared.inspected {
-            merge_local(&mut all, &i.inspection.findings);
+            merge::merge_local(&mut all, &i.inspection.findings);
         }
         if let Some(t) = self.live_target() {
             for f in &mut all {
-                add_trust_fix(f, &t);
+                merge::add_trust_fix(f, &t);
             }
         }
         sort_worst_first(&mut all);
@@ -851,84 +851,11 @@ impl App {
     }
 }
 
-/// For a live host-key finding, the fix the dashboard can carry out itself: fetch the key again,
-/// check it is the one the test saw, and trust it (replacing the old one when it changed).
-fn add_trust_fix(f: &mut Finding, t: &LiveTarget) {
-    if f.fixes
-        .iter()
-        .any(|x| matches!(x.id, FixId::TrustHostKey | FixId::AcceptHostKey))
-    {
-        return;
-    }
-    if f.id != "host-key-changed" {
-        return;
-    }
-    let name = crate::known_hosts::host_port_name(&t.host, t.port);
-    // The same server key the remove fix is about: trusting it replaces the old one.
-    let target = f
-        .fixes
-        .iter()
-        .find(|x| x.id == FixId::RemoveOldHostKey)
-        .map(|x| x.target.clone())
-        .unwrap_or_default();
-    f.fixes.push(
-        Fix::new(
-            FixId::TrustHostKey,
-            "After confirming the new fingerprint out of band, replace the old key with the one the server shows now",
-            format!(
-                "sshdoctor fix trust-host-key {} --accept-changed-host-key",
-                crate::finding::shell_quote(&name)
-            ),
-        )
-        .destructive()
-        .on(target),
-    );
-}
-
-/// The file a finding's chmod fix is about.
-fn chmod_target(f: &Finding) -> Option<&std::path::Path> {
-    f.fixes.iter().find_map(|fix| match &fix.target {
-        FixTarget::Path(p) | FixTarget::Mode { path: p, .. }
-            if matches!(
-                fix.id,
-                FixId::ChmodPrivateKey | FixId::Chmod600 | FixId::Chmod700 | FixId::ChmodGoW
-            ) =>
-        {
-            Some(p.as_path())
-        }
-        _ => None,
-    })
-}
-
-/// Adds the local findings to the live test's. A local finding the live test already names
-/// (same id and title, or the same key's permissions: the probe says the server accepts the key
-/// ssh ignores) is not listed twice: its evidence joins the live finding's.
-fn merge_local(all: &mut Vec<Finding>, local: &[Finding]) {
-    for f in local {
-        let same = all.iter().position(|g| {
-            g.id == f.id
-                && (g.title == f.title
-                    || (f.id == "private-key-permissions"
-                        && chmod_target(g).is_some()
-                        && chmod_target(g) == chmod_target(f)))
-        });
-        match same {
-            Some(i) => {
-                for e in &f.evidence {
-                    if !all[i].evidence.contains(e) {
-                        all[i].evidence.push(e.clone());
-                    }
-                }
-            }
-            None => all.push(f.clone()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::finding::{Fix, Severity};
+    use crate::fix_id::FixId;
 
     #[test]
     fn the_footer_offers_only_keys_that_would_do_something_here() {
@@ -958,46 +885,5 @@ mod tests {
             .unwrap();
         assert!(!keys(&app).contains(&"d"), "{:?}", keys(&app));
         assert!(keys(&app).contains(&"/"));
-    }
-
-    #[test]
-    fn a_key_the_server_accepts_but_ssh_ignores_is_one_finding_with_both_evidences() {
-        let paths = SshPaths::with_home(std::path::Path::new("/home/bob"));
-        let mut live = vec![Finding::new(
-            "private-key-permissions",
-            Severity::Error,
-            "lab accepts id_ed25519, but ssh ignores that key because of its permissions",
-        )
-        .evidence("accepted: id_ed25519")
-        .fix(
-            Fix::new(FixId::Chmod600, "t", "chmod 600 /home/bob/.ssh/id_ed25519")
-                .on_path("/home/bob/.ssh/id_ed25519"),
-        )];
-        let key_finding = |name: &str| {
-            Finding::new(
-                "private-key-permissions",
-                Severity::Error,
-                format!("ssh ignores ~/.ssh/{name}: its permissions 0644 are too open"),
-            )
-            .evidence(format!("~/.ssh/{name}: mode 0644"))
-            .fix(
-                Fix::new(
-                    FixId::ChmodPrivateKey,
-                    "t",
-                    format!("chmod 600 ~/.ssh/{name}"),
-                )
-                .on_path(paths.ssh_dir.join(name)),
-            )
-        };
-        merge_local(
-            &mut live,
-            &[key_finding("id_ed25519"), key_finding("id_rsa")],
-        );
-        assert_eq!(live.len(), 2, "{live:#?}");
-        assert_eq!(
-            live[0].evidence,
-            ["accepted: id_ed25519", "~/.ssh/id_ed25519: mode 0644"]
-        );
-        assert!(live[1].title.contains("id_rsa"));
     }
 }

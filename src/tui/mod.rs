@@ -13,6 +13,7 @@ pub mod effects;
 pub mod fixes;
 pub mod keymap;
 pub mod layout;
+mod merge;
 pub mod panes;
 pub mod password;
 pub mod render;
