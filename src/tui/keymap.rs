@@ -230,7 +230,8 @@ pub const BINDINGS: &[Binding] = &[
         label: "A",
         help: "forwarding: run the live test again with agent forwarding, as ssh -A (your agent's keys usable on the server while it runs)",
         action: Action::ForwardAgent,
-        scopes: &[Findings, Live],
+        // The footer on the Findings pane is full at 80 columns; the key works there too.
+        scopes: &[Live],
         footer: true,
     },
     Binding {
