@@ -270,6 +270,57 @@ pub fn flock_exclusive(f: &File) -> std::io::Result<()> {
     }
 }
 
+/// Whether another process holds the file `(dev, ino)` open for writing, read from
+/// `/proc/PID/fd` and `fdinfo` (only the processes this user may look into, which include every
+/// `ssh` of this user). Why: ssh appends to known_hosts without a lock, so after sshdoctor renamed
+/// an edited file into place, an ssh that opened the old file before the rename may still write
+/// to it; while one holds it open, the edit keeps carrying its appends over. Off Linux there is
+/// no `/proc` to ask: `false`, and the carry-over stops at its last look.
+pub fn open_for_writing_elsewhere(dev: u64, ino: u64) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let me = std::process::id().to_string();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return false;
+        };
+        for p in procs.flatten() {
+            let name = p.file_name();
+            let name = name.to_string_lossy();
+            if name == me || !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                let Ok(m) = std::fs::metadata(fd.path()) else {
+                    continue;
+                };
+                if m.dev() != dev || m.ino() != ino {
+                    continue;
+                }
+                let info = std::fs::read_to_string(p.path().join("fdinfo").join(fd.file_name()));
+                // O_WRONLY or O_RDWR (octal flags); unreadable counts as writable, to be safe.
+                let writable = info.ok().and_then(|i| {
+                    i.lines()
+                        .find_map(|l| l.strip_prefix("flags:"))
+                        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                });
+                if writable.is_none_or(|f| f & 3 != 0) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (dev, ino);
+        false
+    }
+}
+
 /// Whether a process with this pid exists (signal 0: nothing is sent). A process of another
 /// user counts as running.
 pub fn process_exists(pid: u32) -> bool {

@@ -14,9 +14,10 @@
 //! sshdoctor waits, then finds the path names a new inode, locks that one, re-reads and refuses.
 //! `ssh` does not lock (it opens known_hosts with `O_APPEND` and writes one line), so an append
 //! can still land in the old inode after the re-read; the old inode is held open, and whatever
-//! grew past the verified length after the rename is appended to the new file. What remains is
-//! an `ssh` that opened the old file before the rename and writes after that last look (the time
-//! between its `open` and its `write`, microseconds): see RELIABILITY.md point 4.
+//! grew past the verified length after the rename is appended to the new file, for as long as
+//! another process still holds the old file open for writing (an `ssh` between its `open` and
+//! its `write`, which a loaded machine can stretch to milliseconds; bounded, and on Linux only,
+//! where `/proc` tells): see RELIABILITY.md point 4.
 //!
 //! A temp file is named `.sshdoctor-PID-XXXXXX`; one left by a process killed with `kill -9`
 //! (whose pid no longer runs) is removed by the next edit in that directory.
@@ -262,6 +263,37 @@ fn late_appends(old: &File, from: u64) -> Vec<u8> {
     }
 }
 
+/// How long an edit waits, after its rename, for another process to close the old file it
+/// holds open for writing (an `ssh` about to append a host key), carrying its appends over.
+const CARRY_OVER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Appends to the new file whatever reached the old one past `copied` (looking until quiet).
+fn carry_over(
+    old: &File,
+    copied: &mut u64,
+    target: &Path,
+    shown: &Path,
+) -> Result<(), AtomicError> {
+    for _ in 0..100 {
+        let tail = late_appends(old, *copied);
+        if tail.is_empty() {
+            break;
+        }
+        let mut out = OpenOptions::new().append(true).open(target).map_err(io(
+            shown,
+            "cannot carry over lines appended during the edit to",
+        ))?;
+        out.write_all(&tail)
+            .and_then(|()| out.sync_all())
+            .map_err(io(
+                shown,
+                "cannot carry over lines appended during the edit to",
+            ))?;
+        *copied += tail.len() as u64;
+    }
+    Ok(())
+}
+
 /// Makes `backup` a second name of the old file (the locked inode `old`), as `ssh-keygen -R`
 /// does with `known_hosts.old`: no copy of a file that may be 30 MB, the exact old bytes, mode
 /// and owner. Through a temp name and a rename, so an existing backup is replaced atomically.
@@ -349,27 +381,21 @@ pub fn replace(
         .persist(&snap.target)
         .map_err(|e| io(&snap.target, "cannot replace")(e.error))?;
     // An `ssh` that opened the old file before the rename may have appended to it after the
-    // re-read: carry those bytes over (more can arrive while copying, so look until quiet).
+    // re-read: carry those bytes over (more can arrive while copying, so look until quiet), and
+    // while another process still holds the old file open for writing (an ssh between its open
+    // and its write, which on a loaded machine can be milliseconds), keep looking until it lets
+    // go, for at most CARRY_OVER_WAIT.
     let mut copied = expected.len() as u64;
-    for _ in 0..100 {
-        let tail = late_appends(&old, copied);
-        if tail.is_empty() {
-            break;
+    carry_over(&old, &mut copied, &snap.target, &snap.path)?;
+    if let Ok(m) = old.metadata() {
+        let deadline = std::time::Instant::now() + CARRY_OVER_WAIT;
+        while crate::sys::open_for_writing_elsewhere(m.dev(), m.ino())
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            carry_over(&old, &mut copied, &snap.target, &snap.path)?;
         }
-        let mut out = OpenOptions::new()
-            .append(true)
-            .open(&snap.target)
-            .map_err(io(
-                &snap.path,
-                "cannot carry over lines appended during the edit to",
-            ))?;
-        out.write_all(&tail)
-            .and_then(|()| out.sync_all())
-            .map_err(io(
-                &snap.path,
-                "cannot carry over lines appended during the edit to",
-            ))?;
-        copied += tail.len() as u64;
+        carry_over(&old, &mut copied, &snap.target, &snap.path)?;
     }
     sync_dir(dir);
     drop(new);
@@ -501,6 +527,35 @@ mod tests {
         late.write_all(b"c\n").unwrap();
         assert_eq!(late_appends(&old, 4), b"c\n");
         assert!(late_appends(&old, 6).is_empty());
+    }
+
+    /// The window RELIABILITY.md used to leave open: another process opened the file for
+    /// appending before the rename and writes only after it (here 300 ms later, as a descheduled
+    /// ssh on a loaded machine might). The edit waits while that process holds the old file open
+    /// for writing, so its line reaches the new file.
+    #[test]
+    fn a_writer_holding_the_old_file_open_across_the_rename_loses_nothing() {
+        use std::io::{BufRead, BufReader};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("known_hosts");
+        fs::write(&p, b"a\nb\n").unwrap();
+        let (snap, before) = Snapshot::read(&p).unwrap();
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("exec 3>>\"$1\"; echo ready; sleep 0.3; echo late >&3")
+            .arg("sh")
+            .arg(&p)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready, "ready\n");
+        replace(&snap, &before, &[b"b\n"], None).unwrap();
+        child.wait().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"b\nlate\n");
     }
 
     #[test]
