@@ -45,6 +45,13 @@ pub struct ProbeArgs {
     /// Test agent forwarding after the login, as `ssh -A` (also on with ForwardAgent yes).
     #[arg(short = 'A', long = "forward-agent")]
     pub forward_agent: bool,
+    /// Skip the last stage, `ssh-check`, which runs your own ssh once (with -v, BatchMode, -N,
+    /// writing nothing) and compares its verdict with the probe's.
+    #[arg(long)]
+    pub no_cross_check: bool,
+    /// Seconds after which a stage that works counts as slow (a `slow-login` warning).
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub slow_after: f64,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -144,6 +151,11 @@ fn resolve_with_config(
             "--timeout takes seconds, more than 0 and at most 3600",
         ));
     }
+    if !(args.slow_after.is_finite() && args.slow_after > 0.0 && args.slow_after <= 3600.0) {
+        return Err(crate::exit::usage(
+            "--slow-after takes seconds, more than 0 and at most 3600",
+        ));
+    }
     let paths = SshPaths::from_env()?;
     let req = setup::ProbeRequest {
         target: args.target.clone(),
@@ -154,6 +166,8 @@ fn resolve_with_config(
         known_hosts_file: args.known_hosts.clone(),
         timeout: Duration::from_secs_f64(args.timeout),
         agent_socket: setup::agent_socket_from_env(),
+        cross_check: !args.no_cross_check,
+        slow_after: Some(Duration::from_secs_f64(args.slow_after)),
     };
     let login = if args.ask_passphrase {
         LoginMode::AskPassphrase(Box::new(ask_passphrase))

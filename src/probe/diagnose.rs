@@ -1041,6 +1041,182 @@ pub fn accepted_key_ignored_locally(t: &Target, key: &KeyLabel) -> Finding {
     ))
 }
 
+/// `rsa-sha1-required`: an old server that verifies RSA user keys only as SHA-1 `ssh-rsa` and
+/// names no `rsa-sha2-*` in `server-sig-algs` (or sends none). OpenSSH ≥ 8.8 does not sign
+/// with `ssh-rsa` unless PubkeyAcceptedAlgorithms allows it, so it does not even offer the key
+/// (`-v`: "send_pubkey_test: no mutual signature algorithm") and ends in "Permission denied".
+/// `key` is the RSA key the server accepts with `ssh-rsa`, when the probe asked.
+pub fn rsa_sha1_required(t: &Target, key: Option<&KeyLabel>) -> Finding {
+    let host = t.host_pattern();
+    let mut f = Finding::new(
+        "rsa-sha1-required",
+        Severity::Error,
+        format!(
+            "{} takes RSA keys only with SHA-1 (ssh-rsa) signatures, which your ssh no longer makes",
+            t.host
+        ),
+    )
+    .explain(
+        "The server is old (sshd before 7.2, or an appliance): it verifies RSA keys only with \
+         the SHA-1 `ssh-rsa` signature and does not announce the SHA-2 ones (no rsa-sha2-256/512 \
+         in its server-sig-algs). OpenSSH 8.8 and later do not sign with SHA-1 by default, so ssh \
+         finds \"no mutual signature algorithm\", does not offer the key at all and fails with \
+         \"Permission denied (publickey)\", although the key is in authorized_keys. Allowing \
+         ssh-rsa for this one host makes it work again, at a cost: SHA-1 has practical collision \
+         attacks (since 2020), so such a signature could in principle be forged. The lasting fix \
+         is a newer sshd on the server, or a key of another type (Ed25519, ECDSA) in its \
+         authorized_keys. If ssh also fails with \"no matching host key type found. Their offer: \
+         ssh-rsa\", add `HostKeyAlgorithms +ssh-rsa` in the same block.",
+    );
+    if let Some(k) = key {
+        f = f.evidence(format!(
+            "accepted with ssh-rsa (SHA-1) only: {}",
+            k.evidence()
+        ));
+    }
+    f.evidence("server-sig-algs names no rsa-sha2-256/512: ssh offers no RSA signature it would verify")
+        .fix(Fix::new(
+            FixId::AcceptSshRsaSignatures,
+            format!(
+                "Add `PubkeyAcceptedAlgorithms +ssh-rsa` under `Host {host}` in ~/.ssh/config (security cost: {})",
+                security_cost("ssh-rsa")
+            ),
+            t.ssh_command(&["-o".into(), "PubkeyAcceptedAlgorithms=+ssh-rsa".into()]),
+        ))
+        .fix(Fix::new(
+            FixId::GenerateKey,
+            "The lasting fix: an Ed25519 key (install its .pub on the server), or a newer sshd there",
+            "ssh-keygen -t ed25519",
+        ))
+}
+
+/// `ssh-disagrees`: the user's own ssh, run once as the user would (the `ssh-check` stage),
+/// came to another verdict than the probe. `probe_ok`: the probe found the login working (so
+/// ssh failed; an error), or not (so ssh logged in, and the probe's diagnosis above is in
+/// doubt; a warning). `command` is what was run, `lines` ssh's own words.
+pub fn ssh_disagrees(
+    t: &Target,
+    probe_ok: bool,
+    command: &str,
+    why: Option<&str>,
+    lines: &[String],
+) -> Finding {
+    let mut f = if probe_ok {
+        Finding::new(
+            "ssh-disagrees",
+            Severity::Error,
+            format!(
+                "sshdoctor can log in to {} as {}, but your ssh cannot",
+                t.host, t.user
+            ),
+        )
+        .explain(
+            "sshdoctor's own client got in, and the ssh you use, run once the same way, did not. \
+             What your ssh does is what counts: its lines below say where it stops. Usually it \
+             is something only OpenSSH applies (a config line, a key it refuses to load, an \
+             algorithm it no longer uses); `sshdoctor explain` reads a full `ssh -v` of yours \
+             the same way.",
+        )
+    } else {
+        Finding::new(
+            "ssh-disagrees",
+            Severity::Warning,
+            format!(
+                "Your ssh logs in to {} as {}, although sshdoctor found a problem",
+                t.host, t.user
+            ),
+        )
+        .explain(
+            "The ssh you use, run once the same way, got in where sshdoctor's own client did \
+             not. The diagnosis above may be wrong or may concern a path your ssh does not take \
+             (another key, the agent, a method sshdoctor does not test).",
+        )
+    };
+    f = f.evidence(format!("ran: {command}"));
+    if let Some(w) = why {
+        f = f.evidence(format!("ssh's output points to: {w}"));
+    }
+    for l in lines {
+        f = f.evidence(format!("ssh: {}", crate::safe_text::printable(l)));
+    }
+    f.fix(Fix::new(
+        FixId::CompareWithSsh,
+        "See the whole story from OpenSSH itself",
+        format!("{} -v true", t.ssh_command(&[])),
+    ))
+}
+
+/// `ssh-needs-input`: the user's ssh would have logged in only after asking for something
+/// (a passphrase, a password) that the cross-check, run with BatchMode, never asks.
+pub fn ssh_needs_input(t: &Target, what: &str, command: &str) -> Finding {
+    Finding::new(
+        "ssh-needs-input",
+        Severity::Info,
+        format!("ssh would ask before logging in to {}", t.host),
+    )
+    .explain(
+        "The cross-check runs your ssh with BatchMode, so it never prompts; here ssh stopped \
+         where it would have asked you. That is not a disagreement: run interactively, ssh asks \
+         and goes on.",
+    )
+    .evidence(what.to_string())
+    .evidence(format!("ran: {command}"))
+}
+
+/// `slow-login`: a stage that works but takes far longer than it should, with what usually
+/// causes that stage to be slow and the setting that fixes it.
+pub fn slow_login(t: &Target, stage: &str, ms: u64, threshold_ms: u64) -> Finding {
+    let (causes, fix): (&str, Fix) = match stage {
+        "banner" | "connect" => (
+            "The server waits before it says hello: sshd looks the client's address up in DNS \
+             (`UseDNS yes`) and the reverse lookup times out, or the server is overloaded \
+             (MaxStartups), or a proxy in the path stalls.",
+            Fix::new(
+                FixId::SshdConfigSet,
+                "On the server: turn off the reverse lookup (`UseDNS no`, the default since OpenSSH 6.8) and reload sshd",
+                "sshd -T | grep -i usedns",
+            ),
+        ),
+        "auth-methods" | "kex" => (
+            "The first authentication round is slow: sshd does a reverse DNS lookup of the client \
+             (`UseDNS yes`), or GSSAPI/Kerberos is tried first and waits for a KDC \
+             (`GSSAPIAuthentication`), or PAM's account modules (LDAP, sssd) are slow.",
+            Fix::new(
+                FixId::SshdConfigSet,
+                "On the server: check UseDNS, GSSAPIAuthentication and UsePAM",
+                "sshd -T | grep -Ei 'usedns|gssapiauthentication|usepam'",
+            ),
+        ),
+        _ => (
+            "The login itself is slow: PAM session modules (a home directory mounted over the \
+             network, pam_systemd, LDAP), a slow shell start-up, or GSSAPI tried on the client \
+             (`GSSAPIAuthentication yes` in ~/.ssh/config) before the key.",
+            Fix::new(
+                FixId::SshdConfigSet,
+                "On the server: check UsePAM and the PAM session modules; on the client, try `-o GSSAPIAuthentication=no`",
+                t.ssh_command(&["-o".into(), "GSSAPIAuthentication=no".into(), "-v".into()]),
+            ),
+        ),
+    };
+    Finding::new(
+        "slow-login",
+        Severity::Warning,
+        format!(
+            "Logging in to {} is slow: the {stage} stage took {:.1} s",
+            t.host,
+            ms as f64 / 1000.0
+        ),
+    )
+    .explain(format!(
+        "Everything works, but one step took far longer than it should (a healthy server answers \
+         each step in well under a second). {causes}"
+    ))
+    .evidence(format!(
+        "stage {stage}: {ms} ms (more than {threshold_ms} ms counts as slow)"
+    ))
+    .fix(fix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

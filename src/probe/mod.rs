@@ -11,6 +11,8 @@
 //! - `handler`: russh's client handler, its record of what the server sent, and the handshake.
 //! - `auth`: the key queries, the login, and the password login.
 //! - `agent_forwarding`: the stage that tests `ssh -A` after a login.
+//! - `ssh_check`: the last stage, the user's own ssh run once as a second opinion, read by
+//!   `ssh_verbose` (which `sshdoctor explain` uses on its own).
 
 mod agent_forwarding;
 mod auth;
@@ -22,6 +24,8 @@ pub mod dns;
 pub mod jump;
 pub mod keyscan;
 pub mod setup;
+pub mod ssh_check;
+pub mod ssh_verbose;
 pub mod wire;
 
 use std::path::PathBuf;
@@ -122,6 +126,12 @@ pub struct ProbeOptions {
     /// After the login, test agent forwarding (`ssh -A`, `ForwardAgent yes`): the stage
     /// `agent-forwarding`, run only when the host key matched known_hosts.
     pub forward_agent: bool,
+    /// The user's own ssh to run as the last stage ([`CROSS_CHECK_STAGE`]), when ssh is
+    /// installed and the cross-check was not turned off (`--no-cross-check`).
+    pub cross_check: Option<ssh_check::CrossCheck>,
+    /// A stage that works but takes longer than this is reported as `slow-login` (`None`: not
+    /// judged).
+    pub slow_after: Option<Duration>,
 }
 
 /// The key exchange methods, ciphers and MACs ssh offers, in its order (from `ssh -G`, which
@@ -152,6 +162,14 @@ pub const STAGES: [&str; 8] = [
     "keys",
     "login",
 ];
+
+/// The stage after the eight (target only, when the cross-check runs): the user's own ssh,
+/// run once as a second opinion (see [`ssh_check`]).
+pub const CROSS_CHECK_STAGE: &str = "ssh-check";
+
+/// The stages whose time is judged for `slow-login`: where a slow server, a reverse DNS lookup,
+/// GSSAPI or PAM shows (the key queries are left out: their time grows with the number of keys).
+const TIMED_STAGES: [&str; 5] = ["connect", "banner", "kex", "auth-methods", "login"];
 
 /// What a stage is called in the dashboard and the CLI's text output alike: its JSON name, with
 /// the everyday word beside it where the name alone says little ("resolve (DNS)"), so what a
@@ -297,6 +315,78 @@ pub async fn run(
             .disconnect(russh::Disconnect::ByApplication, "", "")
             .await;
     }
+    slow_stages(&mut p);
+    if let Some(check) = p.opts.cross_check.take() {
+        cross_check(&mut p, check).await;
+    }
     crate::finding::sort_worst_first(&mut p.report.findings);
     p.report
+}
+
+/// `slow-login` for each timed stage of the target that succeeded but took too long.
+fn slow_stages(p: &mut Probe) {
+    let Some(limit) = p.opts.slow_after else {
+        return;
+    };
+    let limit_ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
+    let slow: Vec<(String, u64)> = p
+        .report
+        .stages
+        .iter()
+        .filter(|s| {
+            s.status == StageStatus::Ok
+                && TIMED_STAGES.contains(&s.stage.as_str())
+                && s.ms > limit_ms
+        })
+        .map(|s| (s.stage.clone(), s.ms))
+        .collect();
+    for (stage, ms) in slow {
+        let f = diagnose::slow_login(&p.target, &stage, ms, limit_ms);
+        p.report.findings.push(f);
+    }
+}
+
+/// The `ssh-check` stage: runs the user's ssh (off the async threads, bounded) and compares its
+/// verdict with the probe's. Skipped where ssh could only repeat a wait the probe already
+/// timed out on (connect and banner timeouts).
+async fn cross_check(p: &mut Probe, check: ssh_check::CrossCheck) {
+    p.started(CROSS_CHECK_STAGE);
+    let t0 = Instant::now();
+    let waited = p.report.findings.iter().any(|f| {
+        let id = f.id.strip_prefix("jump-").unwrap_or(&f.id);
+        matches!(id, "connect-timeout" | "banner-timeout")
+    });
+    if waited {
+        let detail = "skipped: ssh would wait just as long for the same server";
+        p.stage(CROSS_CHECK_STAGE, StageStatus::Skipped, t0, detail);
+        return;
+    }
+    let probe_ok = !p
+        .report
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error);
+    let bound = p.opts.timeout.saturating_mul(3).max(Duration::from_secs(3));
+    let run = {
+        let check = check.clone();
+        tokio::task::spawn_blocking(move || ssh_check::run(&check, bound)).await
+    };
+    let run = match run {
+        Ok(r) => r,
+        Err(e) => {
+            let detail = format!("skipped: the ssh run failed: {e}");
+            p.stage(CROSS_CHECK_STAGE, StageStatus::Skipped, t0, detail);
+            return;
+        }
+    };
+    let (agree, detail, finding) = ssh_check::judge(&p.target, &check, &run, probe_ok);
+    let status = match (&run.ended, agree) {
+        (ssh_check::Ended::NotRun(_), _) => StageStatus::Skipped,
+        (_, true) => StageStatus::Ok,
+        (_, false) => StageStatus::Fail,
+    };
+    p.stage(CROSS_CHECK_STAGE, status, t0, detail);
+    if let Some(f) = finding {
+        p.report.findings.push(f);
+    }
 }

@@ -33,7 +33,17 @@ pub struct ProbeRequest {
     pub timeout: Duration,
     /// The agent socket (normally `$SSH_AUTH_SOCK`).
     pub agent_socket: Option<PathBuf>,
+    /// End with the `ssh-check` stage (the user's own ssh as a second opinion) where ssh is
+    /// installed; off with `--no-cross-check`.
+    pub cross_check: bool,
+    /// A stage slower than this is a `slow-login` warning (`None`: timings are not judged).
+    pub slow_after: Option<Duration>,
 }
+
+/// What counts as slow for one stage when nothing else is asked: a healthy server answers each
+/// step in a fraction of a second, a reverse DNS lookup that times out costs 5 s or more, and a
+/// loaded machine must not make a normal login look slow.
+pub const DEFAULT_SLOW_AFTER: Duration = Duration::from_secs(3);
 
 impl ProbeRequest {
     /// A request for `target` as the dashboard makes it: ssh's defaults, 5 seconds per network
@@ -43,6 +53,8 @@ impl ProbeRequest {
             target: target.to_string(),
             timeout: Duration::from_secs(5),
             agent_socket: agent_socket_from_env(),
+            cross_check: true,
+            slow_after: Some(DEFAULT_SLOW_AFTER),
             ..ProbeRequest::default()
         }
     }
@@ -113,7 +125,66 @@ pub fn options(
             ));
         }
     }
+    if req.cross_check {
+        opts.cross_check =
+            find_ssh().map(|ssh| cross_check_command(req, &target, &cfg, paths, ssh));
+    }
+    opts.slow_after = req.slow_after;
     Ok((opts, cfg))
+}
+
+/// `ssh` on `PATH`, as the user's shell would find it.
+fn find_ssh() -> Option<std::ffi::OsString> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("ssh"))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .map(|p| p.into_os_string())
+}
+
+/// The cross-check's ssh command (see `ssh_check` for the options): as the user typed it when
+/// ssh's home (the password database's) is `paths.home`; otherwise with the config file and
+/// the resolved key and known_hosts files named, so ssh never reads the other home.
+fn cross_check_command(
+    req: &ProbeRequest,
+    target: &Target,
+    cfg: &EffectiveConfig,
+    paths: &SshPaths,
+    ssh: std::ffi::OsString,
+) -> super::ssh_check::CrossCheck {
+    let same_home = crate::sys::passwd().is_some_and(|p| p.home == paths.home);
+    let mut inv = super::ssh_check::Invocation {
+        host: target.host.clone(),
+        port: req.port.or(target.port),
+        user: req.user.clone().or_else(|| target.user.clone()),
+        identity_files: req.identity_files.clone(),
+        config_file: req.config_file.clone(),
+        timeout: req.timeout,
+        ..Default::default()
+    };
+    if !same_home {
+        // As `config` hands ssh -G the file it reads itself (config::ssh_g).
+        inv.config_file.get_or_insert_with(|| {
+            let own = paths.config();
+            if own.exists() {
+                own
+            } else {
+                PathBuf::from("/dev/null")
+            }
+        });
+        inv.explicit_identities = Some(cfg.identity_files.clone());
+        inv.user_known_hosts = Some(cfg.user_known_hosts_files.clone());
+        inv.global_known_hosts = Some(cfg.global_known_hosts_files.clone());
+    }
+    if let Some(f) = &req.known_hosts_file {
+        // `--known-hosts FILE`: the probe compares with that file only; so does ssh.
+        inv.user_known_hosts = Some(vec![f.clone()]);
+        inv.global_known_hosts = Some(Vec::new());
+    }
+    super::ssh_check::command(&inv, ssh)
 }
 
 /// HostKeyAlgorithms as the config files write it for this target (the first value, as ssh
@@ -200,6 +271,8 @@ fn host_options(
         },
         password: None,
         forward_agent: cfg.forward_agent,
+        cross_check: None,
+        slow_after: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod authorized_keys;
 mod cli;
 mod config;
 mod config_fix;
+mod cross_check;
 mod faults;
 mod fix;
 mod fix_sshd;

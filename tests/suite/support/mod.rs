@@ -121,6 +121,8 @@ pub fn probe_options(port: u16, identities: Vec<Identity>, known: Option<String>
         algorithms: Default::default(),
         password: None,
         forward_agent: false,
+        cross_check: None,
+        slow_after: None,
     }
 }
 
