@@ -32,6 +32,7 @@ pub mod agent;
 pub mod check;
 pub mod config;
 pub mod copy_id;
+pub mod explain;
 pub mod findings;
 pub mod fix;
 pub mod generate;
@@ -84,6 +85,9 @@ pub enum Command {
     /// Test a login for real: DNS, TCP, banner, key exchange, host key, auth methods, which keys
     /// the server accepts, login. Exit 0 when login would succeed, 1 on an error diagnosis.
     Probe(probe::ProbeArgs),
+    /// Explain a failed `ssh -v` from a file or standard input: the same findings as the probe.
+    /// Exit 0: no error found; 1: an error; 2: unreadable input.
+    Explain(explain::ExplainArgs),
     /// Apply a fix offered by `check` or `probe` (shows the plan, asks first).
     Fix(fix::FixArgs),
     /// Revert the last applied fix, byte for byte.
@@ -184,6 +188,7 @@ pub fn main() -> i32 {
         Some(Command::Agent(a)) => agent::run(a),
         Some(Command::Server(a)) => server::run(a),
         Some(Command::Probe(a)) => probe::run(a),
+        Some(Command::Explain(a)) => explain::run(a),
         Some(Command::Fix(a)) => fix::run(a),
         Some(Command::Undo(a)) => undo::run(a),
         Some(Command::CopyId(a)) => copy_id::run(a),

@@ -10,6 +10,7 @@ mod cli;
 mod config;
 mod config_fix;
 mod cross_check;
+mod explain;
 mod faults;
 mod fix;
 mod fix_sshd;
