@@ -172,7 +172,15 @@ impl Probe {
                 .filter(|i| !in_agent(&i.public_key))
                 .flat_map(|i| with_cert(i, false)),
         );
-        out
+        // As ssh: a key whose type the client's PubkeyAcceptedAlgorithms leaves out is skipped
+        // ("Skipping ssh-ed25519 key ... - corresponding algorithm not in
+        // PubkeyAcceptedAlgorithms").
+        let accepted = accepted_pubkey_algorithms(&self.opts.algorithms.pubkey);
+        let (kept, skipped): (Vec<Candidate>, Vec<Candidate>) = out
+            .into_iter()
+            .partition(|c| type_accepted(&c.key, c.certificate.is_some(), &accepted));
+        self.skipped_by_config = skipped.into_iter().map(|c| c.label).collect();
+        kept
     }
 
     async fn query(&self, conn: &mut Conn, c: &Candidate) -> Query {
@@ -181,6 +189,12 @@ impl Probe {
         } else {
             None
         };
+        self.query_as(conn, c, hash).await
+    }
+
+    /// [`Self::query`] with the RSA signature algorithm chosen by the caller (`None`: SHA-1
+    /// `ssh-rsa`).
+    async fn query_as(&self, conn: &mut Conn, c: &Candidate, hash: Option<HashAlg>) -> Query {
         let mut signer = QuerySigner;
         let user = self.opts.user.clone();
         let ask = async {
@@ -211,16 +225,29 @@ impl Probe {
         }
     }
 
+    /// The RSA signature algorithm ssh would use with this server, as OpenSSH's
+    /// `key_sig_algorithm`: the first RSA algorithm of the client's PubkeyAcceptedAlgorithms
+    /// that the server's `server-sig-algs` names; without `server-sig-algs`, `ssh-rsa` if the
+    /// client accepts it. None of them: ssh does not offer RSA keys at all ("no mutual
+    /// signature algorithm"), recorded in `rsa_no_mutual`.
     async fn rsa_hash_for(&mut self, conn: &Conn, cands: &[Candidate]) {
-        if self.rsa_hash.is_none() && cands.iter().any(|c| c.key.algorithm().is_rsa()) {
-            let best =
-                tokio::time::timeout(self.opts.timeout, conn.handle.best_supported_rsa_hash())
-                    .await;
-            self.rsa_hash = match best {
-                Ok(Ok(Some(h))) => h,
-                _ => Some(HashAlg::Sha512),
-            };
+        if self.rsa_decided || !cands.iter().any(|c| c.key.algorithm().is_rsa()) {
+            return;
         }
+        let best =
+            tokio::time::timeout(self.opts.timeout, conn.handle.best_supported_rsa_hash()).await;
+        let server = match best {
+            Ok(Ok(Some(h))) => ServerRsa::Listed(h),
+            Ok(Ok(None)) => ServerRsa::NoExtension,
+            // Not known in time: assume a current server (SHA-2).
+            _ => ServerRsa::Listed(Some(HashAlg::Sha512)),
+        };
+        let accepted = accepted_pubkey_algorithms(&self.opts.algorithms.pubkey);
+        match rsa_signature(&accepted, server) {
+            Some(h) => self.rsa_hash = h,
+            None => self.rsa_no_mutual = true,
+        }
+        self.rsa_decided = true;
     }
 
     /// Stage 7: which keys the server accepts, asked without signing. At most `limit - 1`
@@ -230,6 +257,14 @@ impl Probe {
         self.started("keys");
         let t0 = Instant::now();
         let cands = self.candidates().await;
+        if cands.is_empty() && !self.skipped_by_config.is_empty() {
+            let detail =
+                "no key to offer: PubkeyAcceptedAlgorithms leaves out the type of every key";
+            self.stage("keys", StageStatus::Fail, t0, detail);
+            let f = self.excluded_finding(Severity::Error);
+            self.find(f);
+            return None;
+        }
         if cands.is_empty() {
             self.stage(
                 "keys",
@@ -245,6 +280,22 @@ impl Probe {
             return None;
         }
         self.rsa_hash_for(&conn, &cands).await;
+        // ssh does not offer RSA keys to a server with no RSA signature both accept; they are
+        // asked about only afterwards, with ssh-rsa, to tell why (`rsa-sha1-required`).
+        let (cands, sha1_only): (Vec<Candidate>, Vec<Candidate>) = if self.rsa_no_mutual {
+            cands.into_iter().partition(|c| !c.key.algorithm().is_rsa())
+        } else {
+            (cands, Vec::new())
+        };
+        if cands.is_empty() {
+            let mut conn = conn;
+            self.sha1_only(&mut conn, &sha1_only, &[], t0).await;
+            let _ = conn
+                .handle
+                .disconnect(russh::Disconnect::ByApplication, "", "")
+                .await;
+            return None;
+        }
         let mut conn = Some(conn);
         let mut next = 0usize;
         let mut rejected: Vec<usize> = Vec::new();
@@ -303,6 +354,25 @@ impl Probe {
         let label = |i: &usize| cands.get(*i).map(|c| c.label.clone());
         let tried: Vec<KeyLabel> = rejected.iter().filter_map(label).collect();
         let Some(ok) = accepted else {
+            if !sha1_only.is_empty() {
+                let reuse = conn.take().filter(|_| failures_here + 1 < self.limit);
+                let fresh = match reuse {
+                    Some(c) => Some(c),
+                    None => self.reconnect().await,
+                };
+                if let Some(mut c) = fresh {
+                    self.sha1_only(&mut c, &sha1_only, &tried, t0).await;
+                    let _ = c
+                        .handle
+                        .disconnect(russh::Disconnect::ByApplication, "", "")
+                        .await;
+                    return None;
+                }
+            }
+            if !self.skipped_by_config.is_empty() {
+                let f = self.excluded_finding(Severity::Warning);
+                self.find(f);
+            }
             let detail = format!(
                 "{} of {} keys refused over {connections} connection(s)",
                 tried.len(),
@@ -371,6 +441,72 @@ impl Probe {
                 certificate: cand.certificate.clone(),
             },
         ))
+    }
+
+    /// The end of stage 7 when ssh offers no key because none of its RSA signatures is one the
+    /// server names: each RSA key is asked about (unsigned) with SHA-1 `ssh-rsa`, within the
+    /// failure budget. Accepted: `rsa-sha1-required`; otherwise the keys are refused either way.
+    async fn sha1_only(
+        &mut self,
+        conn: &mut Conn,
+        rsa: &[Candidate],
+        refused_before: &[KeyLabel],
+        t0: Instant,
+    ) {
+        let budget = usize::try_from(self.limit.saturating_sub(1).max(1)).unwrap_or(1);
+        let mut refused: Vec<KeyLabel> = refused_before.to_vec();
+        let mut accepted: Option<&Candidate> = None;
+        for c in rsa.iter().take(budget) {
+            match self.query_as(conn, c, None).await {
+                Query::Accepted => {
+                    accepted = Some(c);
+                    break;
+                }
+                Query::Rejected => refused.push(c.label.clone()),
+                Query::Closed(_) => break,
+            }
+        }
+        match accepted {
+            Some(c) => {
+                let detail = format!(
+                    "no RSA signature both sides accept: the server takes {} only with ssh-rsa (SHA-1), which ssh does not offer",
+                    c.label.name
+                );
+                self.stage("keys", StageStatus::Fail, t0, detail);
+                let mut f = diagnose::rsa_sha1_required(&self.target, Some(&c.label))
+                    .evidence("ssh -v says: send_pubkey_test: no mutual signature algorithm");
+                if let Some(src) = &self.opts.algorithms.pubkey_source {
+                    f = f.evidence(format!("PubkeyAcceptedAlgorithms set at {src}"));
+                }
+                self.find(f);
+            }
+            None => {
+                let detail = format!(
+                    "{} key(s) refused (RSA asked with ssh-rsa too)",
+                    refused.len()
+                );
+                self.stage("keys", StageStatus::Fail, t0, detail);
+                let f = diagnose::key_rejected(
+                    &self.target,
+                    &refused,
+                    diagnose::takes_password(&self.report.server.auth_methods),
+                );
+                self.find(f);
+            }
+        }
+    }
+
+    /// `pubkey-algorithm-excluded` for the keys the client's PubkeyAcceptedAlgorithms skips.
+    fn excluded_finding(&self, severity: Severity) -> crate::finding::Finding {
+        let accepted = accepted_pubkey_algorithms(&self.opts.algorithms.pubkey);
+        let mut f = diagnose::pubkey_algorithm_excluded(
+            &self.target,
+            &self.skipped_by_config,
+            &accepted,
+            self.opts.algorithms.pubkey_source.as_deref(),
+        );
+        f.severity = severity;
+        f
     }
 
     /// Stage 8: a real login with the accepted key (agent signature, or the key file, asking
@@ -644,5 +780,146 @@ impl Probe {
             }
         };
         Ok(matches!(result, AuthResult::Success))
+    }
+}
+
+/// What the server's `server-sig-algs` says about RSA signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerRsa {
+    /// Sent: its best RSA algorithm (`None`: only SHA-1 `ssh-rsa`).
+    Listed(Option<HashAlg>),
+    /// No `server-sig-algs` at all (an old server).
+    NoExtension,
+}
+
+/// OpenSSH 9.2's default PubkeyAcceptedAlgorithms (`ssh -Q PubkeyAcceptedAlgorithms` minus
+/// what is off by default: no SHA-1 `ssh-rsa`, no DSA), for when `ssh -G` could not say.
+const DEFAULT_PUBKEY_ACCEPTED: &[&str] = &[
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "sk-ssh-ed25519-cert-v01@openssh.com",
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+];
+
+/// The client's list as ssh resolved it, or OpenSSH's default when unknown.
+fn accepted_pubkey_algorithms(configured: &[String]) -> Vec<String> {
+    if configured.is_empty() {
+        DEFAULT_PUBKEY_ACCEPTED
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        configured.to_vec()
+    }
+}
+
+/// Whether ssh would offer `key` (as a certificate when `cert`) under `accepted`: RSA keys by
+/// any of their signature algorithms, certificates by their `-cert-v01@openssh.com` names.
+fn type_accepted(key: &PublicKey, cert: bool, accepted: &[String]) -> bool {
+    let names: Vec<String> = if key.algorithm().is_rsa() {
+        ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        vec![key.algorithm().as_str().to_string()]
+    };
+    names.iter().any(|n| {
+        let want = if cert {
+            match n.strip_suffix("@openssh.com") {
+                Some(base) => format!("{base}-cert-v01@openssh.com"),
+                None => format!("{n}-cert-v01@openssh.com"),
+            }
+        } else {
+            n.clone()
+        };
+        accepted.contains(&want)
+    })
+}
+
+/// OpenSSH's choice of RSA signature algorithm (`key_sig_algorithm` in sshconnect2.c): `Some`
+/// with russh's hash (`None` inside: SHA-1 `ssh-rsa`), or `None` for "no mutual signature
+/// algorithm". The server's list is known only by its best RSA entry; a server that names
+/// rsa-sha2-512 is taken to name rsa-sha2-256 and ssh-rsa too, as OpenSSH's does.
+fn rsa_signature(accepted: &[String], server: ServerRsa) -> Option<Option<HashAlg>> {
+    let (has512, has256, has_sha1) = match server {
+        ServerRsa::Listed(Some(HashAlg::Sha512)) => (true, true, true),
+        ServerRsa::Listed(Some(_)) => (false, true, true),
+        ServerRsa::Listed(None) => (false, false, true),
+        ServerRsa::NoExtension => (false, false, true),
+    };
+    for a in accepted {
+        match a.as_str() {
+            "rsa-sha2-512" if has512 && server != ServerRsa::NoExtension => {
+                return Some(Some(HashAlg::Sha512))
+            }
+            "rsa-sha2-256" if has256 && server != ServerRsa::NoExtension => {
+                return Some(Some(HashAlg::Sha256))
+            }
+            "ssh-rsa" if has_sha1 => return Some(None),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod signature_tests {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn rsa_signatures_are_chosen_as_openssh_chooses_them() {
+        let default = accepted_pubkey_algorithms(&[]);
+        let modern = ServerRsa::Listed(Some(HashAlg::Sha512));
+        assert_eq!(rsa_signature(&default, modern), Some(Some(HashAlg::Sha512)));
+        // An old server: only ssh-rsa named, or no server-sig-algs at all.
+        assert_eq!(rsa_signature(&default, ServerRsa::Listed(None)), None);
+        assert_eq!(rsa_signature(&default, ServerRsa::NoExtension), None);
+        // `PubkeyAcceptedAlgorithms +ssh-rsa` makes it work there, with SHA-1.
+        let mut plus = default.clone();
+        plus.push("ssh-rsa".into());
+        assert_eq!(rsa_signature(&plus, ServerRsa::NoExtension), Some(None));
+        assert_eq!(rsa_signature(&plus, ServerRsa::Listed(None)), Some(None));
+        assert_eq!(rsa_signature(&plus, modern), Some(Some(HashAlg::Sha512)));
+        assert_eq!(
+            rsa_signature(&v(&["rsa-sha2-256"]), modern),
+            Some(Some(HashAlg::Sha256))
+        );
+    }
+
+    #[test]
+    fn key_types_left_out_of_the_list_are_not_offered() {
+        let ed = PublicKey::from_openssh(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        )
+        .expect("key");
+        assert!(type_accepted(&ed, false, &accepted_pubkey_algorithms(&[])));
+        assert!(!type_accepted(
+            &ed,
+            false,
+            &v(&["rsa-sha2-512", "rsa-sha2-256"])
+        ));
+        assert!(type_accepted(
+            &ed,
+            true,
+            &v(&["ssh-ed25519-cert-v01@openssh.com"])
+        ));
+        assert!(!type_accepted(&ed, true, &v(&["ssh-ed25519"])));
     }
 }

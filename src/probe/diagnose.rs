@@ -1217,6 +1217,55 @@ pub fn slow_login(t: &Target, stage: &str, ms: u64, threshold_ms: u64) -> Findin
     .fix(fix)
 }
 
+/// `pubkey-algorithm-excluded`: the client's own PubkeyAcceptedAlgorithms (ssh_config) leaves
+/// out the type of these keys, so ssh skips them ("Skipping ssh-ed25519 key FILE -
+/// corresponding algorithm not in PubkeyAcceptedAlgorithms") however the server would answer.
+/// `source` is the config line, when found.
+pub fn pubkey_algorithm_excluded(
+    t: &Target,
+    skipped: &[KeyLabel],
+    accepted: &[String],
+    source: Option<&str>,
+) -> Finding {
+    let mut f = Finding::new(
+        "pubkey-algorithm-excluded",
+        Severity::Error,
+        format!(
+            "Your ssh config does not let ssh offer {} for {}",
+            crate::words::count(skipped.len(), "key"),
+            t.host
+        ),
+    )
+    .explain(
+        "PubkeyAcceptedAlgorithms in the client's config lists the key types ssh may use, and \
+         these keys' types are not in it, so ssh skips them without asking the server. Add the \
+         type to the list (with `+`, for this Host only), or use a key of a listed type.",
+    );
+    for k in skipped {
+        f = f.evidence(format!("skipped: {}", k.evidence()));
+    }
+    f = f.evidence(format!("PubkeyAcceptedAlgorithms: {}", accepted.join(",")));
+    if let Some(src) = source {
+        f = f.evidence(format!("set at {src}"));
+    }
+    if let Some(k) = skipped.first() {
+        let alg = if k.key_type == "ssh-rsa" {
+            "rsa-sha2-512".to_string()
+        } else {
+            k.key_type.clone()
+        };
+        f = f.fix(Fix::new(
+            FixId::EnableLegacyAlgorithm,
+            format!(
+                "Add `PubkeyAcceptedAlgorithms +{alg}` under `Host {}` in ~/.ssh/config",
+                t.host_pattern()
+            ),
+            t.ssh_command(&["-o".into(), format!("PubkeyAcceptedAlgorithms=+{alg}")]),
+        ));
+    }
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

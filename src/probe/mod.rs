@@ -141,6 +141,11 @@ pub struct Algorithms {
     pub kex: Vec<String>,
     pub ciphers: Vec<String>,
     pub macs: Vec<String>,
+    /// PubkeyAcceptedAlgorithms: key types ssh offers and RSA signatures it makes (empty:
+    /// OpenSSH's default, which has no SHA-1 `ssh-rsa`).
+    pub pubkey: Vec<String>,
+    /// The config line that set PubkeyAcceptedAlgorithms (`file:line: text`), when found.
+    pub pubkey_source: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -44,6 +44,12 @@ pub(super) struct Probe {
     /// The server's MaxAuthTries as learned so far.
     pub(super) limit: u32,
     pub(super) rsa_hash: Option<HashAlg>,
+    /// Whether `rsa_hash` was chosen yet (its `None` means SHA-1 `ssh-rsa`).
+    pub(super) rsa_decided: bool,
+    /// ssh would find "no mutual signature algorithm" for RSA keys with this server.
+    pub(super) rsa_no_mutual: bool,
+    /// Keys ssh skips because the client's PubkeyAcceptedAlgorithms leaves their type out.
+    pub(super) skipped_by_config: Vec<super::diagnose::KeyLabel>,
     pub(super) agent: Option<AgentClient<UnixStream>>,
     /// Set when this probe walks a jump host rather than the target.
     pub(super) hop: Option<Hop>,
@@ -92,6 +98,9 @@ impl Probe {
             events,
             target,
             rsa_hash: None,
+            rsa_decided: false,
+            rsa_no_mutual: false,
+            skipped_by_config: Vec::new(),
             agent: None,
             hop,
             via,

@@ -133,6 +133,34 @@ pub fn options(
     Ok((opts, cfg))
 }
 
+/// The config files ssh reads for this request, first first: `-F`, or ~/.ssh/config and the
+/// system-wide one.
+fn config_files(req: &ProbeRequest, paths: &SshPaths) -> Vec<PathBuf> {
+    match &req.config_file {
+        Some(f) => vec![f.clone()],
+        None => vec![paths.config(), PathBuf::from("/etc/ssh/ssh_config")],
+    }
+}
+
+/// The first line of `file` that sets `keyword` (lower-case), as `FILE:LINE: TEXT`, so a
+/// failure caused by a config line can name it. (Lines of `Include`d files are not searched;
+/// the effective value itself always comes from `ssh -G`.)
+fn config_line(file: &Path, keyword: &str) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines().enumerate().find_map(|(i, line)| {
+        let t = line.trim();
+        let word = t.split(|c: char| c.is_whitespace() || c == '=').next()?;
+        word.eq_ignore_ascii_case(keyword).then(|| {
+            format!(
+                "{}:{}: {}",
+                file.display(),
+                i + 1,
+                crate::safe_text::printable(t)
+            )
+        })
+    })
+}
+
 /// `ssh` on `PATH`, as the user's shell would find it.
 fn find_ssh() -> Option<std::ffi::OsString> {
     use std::os::unix::fs::PermissionsExt;
@@ -268,6 +296,10 @@ fn host_options(
             kex: list(cfg.kex_algorithms.as_deref()),
             ciphers: list(cfg.ciphers.as_deref()),
             macs: list(cfg.macs.as_deref()),
+            pubkey: list(cfg.pubkey_accepted_algorithms.as_deref()),
+            pubkey_source: config_files(req, paths)
+                .iter()
+                .find_map(|f| config_line(f, "pubkeyacceptedalgorithms")),
         },
         password: None,
         forward_agent: cfg.forward_agent,

@@ -445,6 +445,37 @@ fn failure(log: &SshLog, t: &Target) -> Option<Finding> {
             &[l, log.find("Permission denied").unwrap_or("")],
         ));
     }
+    // `Skipping ssh-ed25519 key FILE - corresponding algo not in PubkeyAcceptedAlgorithms`:
+    // the client's own config kept the key back.
+    let skipped: Vec<&str> = log
+        .lines
+        .iter()
+        .map(|l| bare(l))
+        .filter(|l| l.starts_with("Skipping ") && l.contains("not in PubkeyAcceptedAlgorithms"))
+        .collect();
+    if let (false, true, Some(_)) = (skipped.is_empty(), log.offered.is_empty(), &denied) {
+        let labels: Vec<KeyLabel> = skipped
+            .iter()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace().skip(1);
+                let key_type = w.next()?.to_string();
+                let file = l.split_once(" key ")?.1.rsplit_once(" - ")?.0.to_string();
+                Some(KeyLabel {
+                    name: file.clone(),
+                    path: Some(file),
+                    fingerprint: String::new(),
+                    key_type,
+                    local_problem: None,
+                })
+            })
+            .collect();
+        let mut f = diagnose::pubkey_algorithm_excluded(t, &labels, &[], None);
+        f.evidence
+            .retain(|e| !e.starts_with("PubkeyAcceptedAlgorithms: "));
+        let mut lines = skipped.clone();
+        lines.push(log.find("Permission denied").unwrap_or(""));
+        return Some(quoted(f, &lines));
+    }
     if let Some(methods) = denied {
         let l = log.find("Permission denied").unwrap_or("Permission denied");
         let f = if methods.is_empty() {
@@ -672,6 +703,20 @@ mod tests {
         );
         assert!(log.needs_input().is_some_and(|w| w.contains("/t/enc")));
         assert_eq!(findings(&log, None)[0].id, "encrypted-key-no-agent");
+    }
+
+    #[test]
+    fn a_key_the_client_config_skips_is_named() {
+        let f = &findings(
+            &parse(
+                "debug1: Skipping ssh-ed25519 key /t/user - corresponding algo not in PubkeyAcceptedAlgorithms\n\
+                 root@127.0.0.1: Permission denied (publickey).\n",
+            ),
+            None,
+        )[0];
+        assert_eq!(f.id, "pubkey-algorithm-excluded");
+        assert!(f.evidence.iter().any(|e| e.starts_with("skipped: /t/user")));
+        assert!(f.fixes[0].title.contains("+ssh-ed25519"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod parsers_never_panic;
 mod perms;
 mod probe;
 mod probe_jump;
+mod rsa_sha1;
 mod scan;
 mod secrets;
 mod server;

@@ -4,6 +4,7 @@
 //! built from files ssh-keygen wrote.
 
 pub mod agent;
+pub mod old_server;
 pub mod run;
 pub mod sshd;
 pub mod tmux;
