@@ -26,6 +26,7 @@ mod rsa_sha1;
 mod scan;
 mod secrets;
 mod server;
+mod slow_login;
 mod tui_live;
 mod tui_render;
 mod tui_restore;
