@@ -146,6 +146,19 @@ pub struct Algorithms {
     pub pubkey: Vec<String>,
     /// The config line that set PubkeyAcceptedAlgorithms (`file:line: text`), when found.
     pub pubkey_source: Option<String>,
+    /// The config lines that set HostKeyAlgorithms, KexAlgorithms, Ciphers or MACs, by
+    /// keyword as ssh_config spells it (`file:line: text`): a failure they cause names them.
+    pub sources: Vec<(String, String)>,
+}
+
+impl Algorithms {
+    /// The config line that set `keyword` (`HostKeyAlgorithms`, ...), when one was found.
+    pub fn source(&self, keyword: &str) -> Option<&str> {
+        self.sources
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(keyword))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -533,7 +533,10 @@ impl Probe {
                     theirs,
                     local_ssh: local_ssh_list(q),
                 };
-                let f = diagnose::algorithm_mismatch(&self.target, &m);
+                let mut f = diagnose::algorithm_mismatch(&self.target, &m);
+                if let Some(src) = self.opts.algorithms.source(keyword) {
+                    f = f.evidence(format!("{keyword} set at {src}"));
+                }
                 self.find(f);
                 None
             }
@@ -606,7 +609,7 @@ impl Probe {
                     file.display()
                 );
                 self.stage("host-key", StageStatus::Fail, t0, d);
-                let f = diagnose::host_key_changed(
+                let mut f = diagnose::host_key_changed(
                     &self.target,
                     &file,
                     line,
@@ -615,6 +618,16 @@ impl Probe {
                     &fp,
                     &ty,
                 );
+                // Another key type than the one known, asked for by a config line: the server
+                // may well still have the known key; ssh was shown this one because of it.
+                if let (true, Some(src)) = (
+                    old_key_type != ty,
+                    self.opts.algorithms.source("HostKeyAlgorithms"),
+                ) {
+                    f = f.evidence(format!(
+                        "ssh asks for a {ty} host key, not the {old_key_type} one known_hosts holds, because of HostKeyAlgorithms at {src}"
+                    ));
+                }
                 self.find(f);
                 false
             }

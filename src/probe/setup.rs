@@ -300,6 +300,16 @@ fn host_options(
             pubkey_source: config_files(req, paths)
                 .iter()
                 .find_map(|f| config_line(f, "pubkeyacceptedalgorithms")),
+            sources: ["HostKeyAlgorithms", "KexAlgorithms", "Ciphers", "MACs"]
+                .iter()
+                .filter_map(|k| {
+                    let lower = k.to_ascii_lowercase();
+                    config_files(req, paths)
+                        .iter()
+                        .find_map(|f| config_line(f, &lower))
+                        .map(|src| (k.to_string(), src))
+                })
+                .collect(),
         },
         password: None,
         forward_agent: cfg.forward_agent,

@@ -697,6 +697,25 @@ fn the_probe_negotiates_the_host_key_ssh_negotiates() {
     );
     assert!(ids(&v).contains(&"host-key-changed".to_string()), "{v}");
     assert_eq!(v["server"]["host_key_type"], "ssh-rsa", "{v}");
+    // The config line that made ssh ask for the RSA key is named, file:line.
+    let cfg = home.path().join("config");
+    let named = format!(
+        "ssh asks for a ssh-rsa host key, not the ssh-ed25519 one known_hosts holds, because of HostKeyAlgorithms at {}:1: HostKeyAlgorithms rsa-sha2-512",
+        cfg.display()
+    );
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["id"] == "host-key-changed"
+                && f["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| *e == named)),
+        "{v:#}"
+    );
 
     let (ssh, v) = run_case(&rsa_line, "");
     assert!(!ssh.contains("HOST IDENTIFICATION"), "{ssh}");

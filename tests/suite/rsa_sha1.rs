@@ -2,7 +2,8 @@
 //! verifies RSA keys only as SHA-1 `ssh-rsa` and does not announce rsa-sha2 (the in-process
 //! stand-in of `support::old_server`), and `pubkey-algorithm-excluded` for a key type the
 //! client's own PubkeyAcceptedAlgorithms leaves out (real sshd). Each first shows what real
-//! ssh does, then the probe's verdict with and without the cross-check.
+//! ssh does, then the probe's verdict with and without the cross-check. A failure caused by
+//! a config line names that line (file:line).
 
 use std::path::{Path, PathBuf};
 
@@ -219,6 +220,56 @@ fn a_key_type_left_out_of_the_client_s_pubkey_accepted_algorithms_is_not_offered
         assert_eq!(
             f["fixes"][0]["title"],
             "Add `PubkeyAcceptedAlgorithms +ssh-ed25519` under `Host lab` in ~/.ssh/config"
+        );
+    }
+}
+
+/// A config line that restricts an algorithm list below what the server offers: ssh cannot
+/// negotiate, and the probe names the line (file:line) as well as the mismatch.
+#[test]
+fn an_algorithm_mismatch_caused_by_a_config_line_names_the_line() {
+    let server = Sshd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kh = dir.path().join("known_hosts");
+    std::fs::write(&kh, server.known_hosts_line()).expect("write");
+    let cfg = dir.path().join("config");
+    std::fs::write(
+        &cfg,
+        format!(
+            "Host lab\n  HostName 127.0.0.1\n  Port {}\n  User root\n  UserKnownHostsFile {}\n  \
+             KexAlgorithms diffie-hellman-group14-sha1\n",
+            server.port,
+            kh.display()
+        ),
+    )
+    .expect("write config");
+    let out = std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["-o", "BatchMode=yes", "lab", "true"])
+        .env("HOME", dir.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ssh");
+    ssh_says(&out, "no matching key exchange method found");
+
+    let cfg_arg = cfg.to_str().expect("utf-8");
+    for cross in [true, false] {
+        let (code, v) = probe(dir.path(), &["lab", "-F", cfg_arg], cross);
+        assert_eq!(code, 1, "{v:#}");
+        assert_eq!(ids_of(&v)[0], "algorithm-mismatch", "{v:#}");
+        let f = finding(&v, "algorithm-mismatch");
+        assert!(
+            f["evidence"]
+                .as_array()
+                .expect("evidence")
+                .iter()
+                .any(|e| *e
+                    == format!(
+                    "KexAlgorithms set at {cfg_arg}:6: KexAlgorithms diffie-hellman-group14-sha1"
+                )),
+            "{f:#}"
         );
     }
 }
