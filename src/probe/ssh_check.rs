@@ -23,7 +23,9 @@
 //! HOME, the tests), ssh gets the config file the probe read (`-F`, as `config::effective`
 //! gives `ssh -G`) and the resolved IdentityFile and known_hosts files explicitly, so it never
 //! falls back to the other home's defaults; only a `~` written inside that config would still
-//! point there, as it would for the user's real ssh.
+//! point there, as it would for the user's real ssh. A ProxyJump hop is reached by the ssh that
+//! ssh itself starts, which gets the same `-F` but not the explicit files: its keys are the
+//! config's (as with the user's own ssh).
 //!
 //! The run is bounded: `ConnectTimeout` is the probe's `--timeout`, and the whole run is killed
 //! at three times that (connection, key exchange and authentication each get one).

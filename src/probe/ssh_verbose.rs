@@ -727,6 +727,31 @@ mod tests {
         assert!(log.needs_input().is_none());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_text(text in "\\PC{0,400}", lines in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "debug1: Offering public key: ",
+                "debug1: Server accepts key: ",
+                "Load key \"",
+                "Permission denied (",
+                "Unable to negotiate with x port 1: no matching ",
+                "debug1: Connecting to ",
+                "debug1: Authenticating to ",
+                "Offending ",
+                "Skipping ",
+                "Their offer: ",
+                " SHA256:",
+            ]),
+            0..12,
+        )) {
+            let mixed: String = lines.iter().map(|l| format!("{l}{text}\n")).collect();
+            let log = parse(&mixed);
+            let _ = findings(&log, None);
+            let _ = log.needs_input();
+        }
+    }
+
     #[test]
     fn changed_host_key_names_the_offending_line() {
         let text = "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\r\n\

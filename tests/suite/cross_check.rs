@@ -327,3 +327,45 @@ fn a_refused_connection_is_refused_for_both() {
         "{st:#}"
     );
 }
+
+/// `probe --password` logs in with the password; ssh in BatchMode never sends one, and says
+/// so: `ssh-needs-input`, not a disagreement, and sshd sees no password attempt from it.
+#[test]
+fn a_password_login_is_a_question_for_ssh_and_no_password_is_sent_by_it() {
+    let user = crate::support::user::TestUser::with_password("Xc-check-9!");
+    let server = Sshd::builder().password_auth().start();
+    let lab = Lab::new();
+    let kh = lab.known_hosts(&server.known_hosts_line());
+    let target = format!("{}@127.0.0.1:{}", user.name, server.port);
+    let out = Sshdoctor::new(lab.path())
+        .args([
+            "probe",
+            &target,
+            "--known-hosts",
+            kh.to_str().expect("utf-8"),
+        ])
+        .args(["--password", "--json"])
+        .stdin("Xc-check-9!\n")
+        .output();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        crate::support::stderr(&out)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ids = ids_of(&v);
+    assert!(ids.contains(&"auth-ok".to_string()), "{ids:?}");
+    assert!(ids.contains(&"ssh-needs-input".to_string()), "{v:#}");
+    let st = check_stage(&v).expect("ssh-check stage");
+    assert!(
+        st["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ssh would ask for a password")),
+        "{st:#}"
+    );
+    assert!(!v.to_string().contains("Xc-check-9!"));
+    let log = server.log();
+    assert_eq!(log.matches("Failed password for").count(), 0, "{log}");
+    assert_eq!(log.matches("Accepted password for").count(), 1, "{log}");
+}
