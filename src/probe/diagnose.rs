@@ -82,7 +82,12 @@ pub struct KeyLabel {
 
 impl KeyLabel {
     fn evidence(&self) -> String {
-        let mut s = format!("{} {} ({})", self.name, self.fingerprint, self.key_type);
+        // A key named only by file and type (an `ssh -v` line without its fingerprint).
+        let mut s = if self.fingerprint.is_empty() {
+            format!("{} ({})", self.name, self.key_type)
+        } else {
+            format!("{} {} ({})", self.name, self.fingerprint, self.key_type)
+        };
         if let Some(p) = &self.local_problem {
             s.push_str(&format!(" — OpenSSH skips this key: {p}"));
         }

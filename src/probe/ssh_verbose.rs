@@ -240,8 +240,13 @@ fn quoted(f: Finding, lines: &[&str]) -> Finding {
 /// way (a key it could not load, a missing identity file) are reported next to the failure.
 pub fn findings(log: &SshLog, fallback: Option<&Target>) -> Vec<Finding> {
     let t = log.target(fallback);
-    let mut out = Vec::new();
-    out.extend(key_file_findings(log));
+    let mut out = key_file_findings(log);
+    if log.authenticated.is_some() {
+        // ssh skipped those files and still got in with another key: worth fixing, not fatal.
+        for f in &mut out {
+            f.severity = Severity::Warning;
+        }
+    }
     if let Some(f) = failure(log, &t) {
         out.push(f);
     } else if let Some(line) = &log.authenticated {
@@ -715,7 +720,10 @@ mod tests {
             None,
         )[0];
         assert_eq!(f.id, "pubkey-algorithm-excluded");
-        assert!(f.evidence.iter().any(|e| e.starts_with("skipped: /t/user")));
+        assert!(f
+            .evidence
+            .iter()
+            .any(|e| e == "skipped: /t/user (ssh-ed25519)"));
         assert!(f.fixes[0].title.contains("+ssh-ed25519"));
     }
 
@@ -725,6 +733,14 @@ mod tests {
         assert!(log.authenticated.is_some());
         assert_eq!(findings(&log, None)[0].id, "auth-ok");
         assert!(log.needs_input().is_none());
+        // A key ssh could not load on the way is a warning when another key got in.
+        let log = parse(
+            "Load key \"/h/a\": invalid format\n\
+             Authenticated to h ([h]:22) using \"publickey\".\n",
+        );
+        let f = findings(&log, None);
+        assert_eq!(f[0].id, "key-format-damaged");
+        assert_eq!(f[0].severity, Severity::Warning);
     }
 
     proptest::proptest! {
