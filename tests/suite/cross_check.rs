@@ -59,6 +59,17 @@ impl Lab {
     }
 }
 
+/// `root@127.0.0.1:PORT -i KEY --known-hosts KH`: the probe's arguments for a key login.
+fn key_login(port: u16, key: &Path, kh: &Path) -> Vec<String> {
+    vec![
+        format!("root@127.0.0.1:{port}"),
+        "-i".into(),
+        key.display().to_string(),
+        "--known-hosts".into(),
+        kh.display().to_string(),
+    ]
+}
+
 /// The same verdict with and without the cross-check; returns both reports.
 fn both_ways(home: &Path, args: &[&str]) -> (i32, serde_json::Value, serde_json::Value) {
     let (with_code, with) = probe(home, args, true);
@@ -84,14 +95,8 @@ fn a_working_login_is_confirmed_by_ssh_and_nothing_is_written() {
     assert!(out.status.success(), "{}", crate::support::stderr(&out));
 
     let before = std::fs::read(&kh).expect("read");
-    let target = format!("root@127.0.0.1:{}", server.port);
-    let args = [
-        target.as_str(),
-        "-i",
-        key.to_str().expect("utf-8"),
-        "--known-hosts",
-        kh.to_str().expect("utf-8"),
-    ];
+    let args = key_login(server.port, &key, &kh);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, with, _) = both_ways(lab.path(), &args);
     assert_eq!(code, 0, "{with:#}");
     assert_eq!(probe_ids(&with), ["auth-ok"]);
@@ -128,14 +133,8 @@ fn an_unknown_host_is_a_question_for_ssh_and_known_hosts_stays_empty() {
     let out = Ssh::new(lab.path(), server.port, &kh).key(&key).run();
     ssh_says(&out, "Host key verification failed.");
 
-    let target = format!("root@127.0.0.1:{}", server.port);
-    let args = [
-        target.as_str(),
-        "-i",
-        key.to_str().expect("utf-8"),
-        "--known-hosts",
-        kh.to_str().expect("utf-8"),
-    ];
+    let args = key_login(server.port, &key, &kh);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The probe warns and logs in; ssh run by hand would ask whether to trust the key: that
     // is a question, not a disagreement.
     let (code, with, _) = both_ways(lab.path(), &args);
@@ -169,14 +168,8 @@ fn a_refused_key_fails_in_both_with_ssh_s_line_in_the_stage() {
     let out = Ssh::new(lab.path(), server.port, &kh).key(&key).run();
     ssh_says(&out, "Permission denied (publickey)");
 
-    let target = format!("root@127.0.0.1:{}", server.port);
-    let args = [
-        target.as_str(),
-        "-i",
-        key.to_str().expect("utf-8"),
-        "--known-hosts",
-        kh.to_str().expect("utf-8"),
-    ];
+    let args = key_login(server.port, &key, &kh);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, with, _) = both_ways(lab.path(), &args);
     assert_eq!(code, 1);
     assert_eq!(probe_ids(&with), ["key-rejected"]);
@@ -203,14 +196,8 @@ fn a_passphrase_ssh_would_ask_for_is_reported_as_such_not_as_a_disagreement() {
     ssh_says(&out, "Server accepts key:");
     ssh_says(&out, "Permission denied (publickey)");
 
-    let target = format!("root@127.0.0.1:{}", server.port);
-    let args = [
-        target.as_str(),
-        "-i",
-        key.to_str().expect("utf-8"),
-        "--known-hosts",
-        kh.to_str().expect("utf-8"),
-    ];
+    let args = key_login(server.port, &key, &kh);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, with, _) = both_ways(lab.path(), &args);
     assert_eq!(code, 0, "{with:#}");
     let ids = ids_of(&with);
