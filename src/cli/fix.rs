@@ -377,7 +377,10 @@ fn add_keys(args: &FixArgs, paths: &SshPaths) -> anyhow::Result<Exit> {
         }
     };
     let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) else {
-        eprintln!("sshdoctor: no agent is running in this shell (SSH_AUTH_SOCK is not set). Start one yourself, so that ssh sees it:\n  eval \"$(ssh-agent -s)\"\nthen run this again.");
+        eprintln!(
+            "sshdoctor: no agent is running in this shell (SSH_AUTH_SOCK is not set). Start one yourself, so that ssh sees it:\n  {}\nthen run this again.",
+            crate::platform::Platform::current().start_agent_command()
+        );
         return Ok(Exit::Problem);
     };
     let command = format!(

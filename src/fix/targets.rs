@@ -365,7 +365,14 @@ fn resolve_client(
         },
         FixId::StartAgent | FixId::StartAgentAddKey => Resolved::Manual {
             why: "an agent started by sshdoctor would die with it; your shell must start it so its SSH_AUTH_SOCK reaches ssh".into(),
-            command: "eval \"$(ssh-agent -s)\" && ssh-add   # then: sshdoctor fix add-key KEY".into(),
+            command: {
+                let p = crate::platform::Platform::current();
+                format!(
+                    "{} && {}   # then: sshdoctor fix add-key KEY",
+                    p.start_agent_command(),
+                    p.add_key_command("").trim_end()
+                )
+            },
         },
         FixId::UnsetStaleAgent => Resolved::Manual {
             why: "only your shell can change its own environment".into(),

@@ -134,7 +134,9 @@ pub fn connect_failure(t: &Target, kind: ConnectFailure, evidence: &[String]) ->
             "The machine answered, but refused the connection: no sshd listens on that port. \
              sshd is stopped or crashed, listens on another port or address (Port/ListenAddress \
              in sshd_config), or a firewall rejects the port. This is what ssh shows as \
-             \"Connection refused\".",
+             \"Connection refused\". If the server is a Mac, Remote Login is probably off \
+             (System Settings → General → Sharing → Remote Login; `sudo systemsetup \
+             -getremotelogin`): macOS accepts SSH only while it is on.",
         )
         .fix(Fix::new(
             FixId::CheckSshdRunning,
@@ -525,10 +527,20 @@ fn install_key_fix(t: &Target, pubfile: Option<&str>, password_offered: bool) ->
     }
     let pubfile = pubfile.unwrap_or("~/.ssh/id_ed25519.pub");
     let name = pubfile.rsplit('/').next().unwrap_or(pubfile);
+    let platform = crate::platform::Platform::current();
+    let copy = if platform == crate::platform::Platform::MacOs {
+        // The article's way: the key on the clipboard, pasted into the server's console.
+        format!(
+            " (`{}` puts it on the clipboard)",
+            platform.copy_public_key_command(pubfile)
+        )
+    } else {
+        String::new()
+    };
     Fix::new(
         FixId::AppendAuthorizedKey,
         format!(
-            "{} takes no password for {}, so ssh-copy-id cannot log in: copy {pubfile} to that server and add it there, from a login that works (its console, another key)",
+            "{} takes no password for {}, so ssh-copy-id cannot log in: copy {pubfile} to that server{copy} and add it there, from a login that works (its console, another key)",
             if t.port == 22 { t.host.clone() } else { format!("{} port {}", t.host, t.port) },
             t.user
         ),
@@ -863,11 +875,18 @@ pub fn forwarding_without_agent(t: &Target) -> Finding {
          gets no keys. Start one and load the key the next server wants.",
     )
     .evidence("SSH_AUTH_SOCK is not set")
-    .fix(Fix::new(
-        FixId::StartAgent,
-        "Start an agent in this shell and add your keys",
-        "eval \"$(ssh-agent -s)\" && ssh-add",
-    ))
+    .fix({
+        let p = crate::platform::Platform::current();
+        Fix::new(
+            FixId::StartAgent,
+            "Start an agent in this shell and add your keys",
+            format!(
+                "{} && {}",
+                p.start_agent_command(),
+                p.add_key_command("").trim_end()
+            ),
+        )
+    })
 }
 
 /// `agent-empty` for forwarding: forwarded, but the agent holds no key.

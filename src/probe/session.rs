@@ -713,8 +713,12 @@ impl Probe {
             .iter()
             .any(|m| m == <&str>::from(&MethodKind::PublicKey))
         {
-            let f = diagnose::password_only(&self.target, &methods);
-            self.find(f);
+            // With a password to try, its attempt gives the verdict; "a password was not
+            // tried" would contradict it.
+            if self.opts.password.is_none() || self.hop.is_some() {
+                let f = diagnose::password_only(&self.target, &methods);
+                self.find(f);
+            }
             return false;
         }
         true

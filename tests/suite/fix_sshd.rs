@@ -724,4 +724,23 @@ fn probe_password_tries_the_password_once_and_agrees_with_ssh() {
         ids_of(&v).contains(&"password-auth-disabled".to_string()),
         "{v}"
     );
+
+    // A server that takes only passwords: with the password given, the verdict is the
+    // password's, not "password-only: a password was not tried" beside it.
+    let passwords_only = Sshd::builder().password_auth().no_pubkey_auth().start();
+    std::fs::write(&kh, passwords_only.known_hosts_line()).unwrap();
+    let target = format!("{}@127.0.0.1:{}", user.name, passwords_only.port);
+    let ok = ssh_with_password(
+        h.path(),
+        passwords_only.port,
+        &user.name,
+        &kh,
+        "Pw-0k-4-test!",
+    );
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let (code, v, all) = probe_with_password(h.path(), &target, &kh, "Pw-0k-4-test!");
+    assert_eq!(code, Some(0), "{all}");
+    let ids = ids_of(&v);
+    assert!(ids.contains(&"auth-ok".to_string()), "{v}");
+    assert!(!ids.contains(&"password-only".to_string()), "{v}");
 }
