@@ -48,7 +48,7 @@ macro_rules! fix_ids {
 
 fix_ids! {
     AcceptHostKey = "accept-host-key": "Trust an unknown server's host key after comparing its fingerprint.",
-    AcceptSshRsaSignatures = "accept-ssh-rsa-signatures": "Let ssh sign with SHA-1 `ssh-rsa` for one old host (`PubkeyAcceptedAlgorithms +ssh-rsa`, shown).",
+    AcceptSshRsaSignatures = "accept-ssh-rsa-signatures": "Let ssh sign with SHA-1 `ssh-rsa` for one old host: `PubkeyAcceptedAlgorithms +ssh-rsa` in its Host block of ~/.ssh/config.",
     AddKey = "add-key": "Load one key into the running agent (asks for its passphrase).",
     AddKeys = "add-keys": "Load the default keys into the running agent, as `ssh-add` does.",
     AddKeysToAgent = "add-keys-to-agent": "`AddKeysToAgent yes` for one host in ~/.ssh/config: ssh loads the key into the agent the first time you type its passphrase.",

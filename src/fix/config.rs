@@ -197,6 +197,10 @@ pub fn settings_for(
             Ok(out)
         }
         FixId::AddKeysToAgent => Ok(vec![ConfigSetting::set("AddKeysToAgent", "yes")]),
+        FixId::AcceptSshRsaSignatures => Ok(vec![ConfigSetting::in_list(
+            "PubkeyAcceptedAlgorithms",
+            "ssh-rsa".to_string(),
+        )]),
         FixId::UseKeychain => use_keychain_settings(crate::platform::Platform::current()),
         FixId::IgnoreUnknownOption => {
             if unknown.is_empty() {
@@ -237,6 +241,7 @@ pub fn is_config_fix(id: FixId) -> bool {
         FixId::IdentitiesOnly
             | FixId::EnableLegacyAlgorithm
             | FixId::AddKeysToAgent
+            | FixId::AcceptSshRsaSignatures
             | FixId::UseKeychain
             | FixId::IgnoreUnknownOption
     )

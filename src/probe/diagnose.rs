@@ -1099,14 +1099,23 @@ pub fn rsa_sha1_required(t: &Target, key: Option<&KeyLabel>) -> Finding {
         ));
     }
     f.evidence("server-sig-algs names no rsa-sha2-256/512: ssh offers no RSA signature it would verify")
-        .fix(Fix::new(
-            FixId::AcceptSshRsaSignatures,
-            format!(
-                "Add `PubkeyAcceptedAlgorithms +ssh-rsa` under `Host {host}` in ~/.ssh/config (security cost: {})",
-                security_cost("ssh-rsa")
-            ),
-            t.ssh_command(&["-o".into(), "PubkeyAcceptedAlgorithms=+ssh-rsa".into()]),
-        ))
+        .fix(
+            Fix::new(
+                FixId::AcceptSshRsaSignatures,
+                format!(
+                    "Add `PubkeyAcceptedAlgorithms +ssh-rsa` under `Host {host}` in ~/.ssh/config (security cost: {})",
+                    security_cost("ssh-rsa")
+                ),
+                t.ssh_command(&["-o".into(), "PubkeyAcceptedAlgorithms=+ssh-rsa".into()]),
+            )
+            .on(FixTarget::ConfigOption {
+                host: Some(host.clone()),
+                settings: vec![crate::finding::ConfigSetting::in_list(
+                    "PubkeyAcceptedAlgorithms",
+                    "ssh-rsa".to_string(),
+                )],
+            }),
+        )
         .fix(Fix::new(
             FixId::GenerateKey,
             "The lasting fix: an Ed25519 key (install its .pub on the server), or a newer sshd there",

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::old_server;
-use crate::support::run::{ids_of, Sshdoctor};
+use crate::support::run::{ids_of, text, Sshdoctor};
 use crate::support::sshd::{self, Ssh, Sshd};
 use crate::support::{ssh_says, stderr};
 
@@ -147,6 +147,73 @@ fn an_old_sha1_only_server_is_rsa_sha1_required_with_the_scoped_fix() {
                 .is_some_and(|d| d.starts_with("ssh agrees")));
         }
     }
+
+    // The same fix applied by sshdoctor to ~/.ssh/config (issue 15): real ssh logs in with the
+    // file it wrote, and fails again after undo.
+    let home = old.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).expect("mkdir");
+    let user_cfg = home.join(".ssh/config");
+    std::fs::copy(old.config(""), &user_cfg).expect("copy config");
+    // The stand-in server opens no session, so "logged in" is ssh's own -v line.
+    let ssh_logs_in = |cfg: &Path| {
+        let o = std::process::Command::new("ssh")
+            .arg("-v")
+            .arg("-F")
+            .arg(cfg)
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "IdentityAgent=none",
+                "old",
+                "true",
+            ])
+            .env("HOME", &home)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("ssh");
+        text(&o.stderr).contains("Authenticated to 127.0.0.1")
+    };
+    assert!(!ssh_logs_in(&user_cfg), "refused before the fix");
+    let before = std::fs::read(&user_cfg).expect("read");
+    let (code, v) = Sshdoctor::new(&home)
+        .args(["probe", "old", "--json", "--no-cross-check"])
+        .json();
+    assert_eq!(code, Some(1), "{v:#}");
+    assert_eq!(
+        finding(&v, "rsa-sha1-required")["fixes"][0]["id"],
+        "accept-ssh-rsa-signatures"
+    );
+    let out = Sshdoctor::new(&home)
+        .args(["fix", "accept-ssh-rsa-signatures", "old", "--yes"])
+        .output();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let after = String::from_utf8(std::fs::read(&user_cfg).expect("read")).expect("utf-8");
+    assert!(
+        after.contains("PubkeyAcceptedAlgorithms +ssh-rsa"),
+        "{after}"
+    );
+    assert!(
+        ssh_logs_in(&user_cfg),
+        "ssh logs in with the edited config:\n{after}"
+    );
+    let (code, v) = Sshdoctor::new(&home)
+        .args(["probe", "old", "--json", "--no-cross-check"])
+        .json();
+    assert_eq!(code, Some(0), "{v:#}");
+    let out = Sshdoctor::new(&home).args(["undo", "--yes"]).output();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read(&user_cfg).expect("read"),
+        before,
+        "undo, byte for byte"
+    );
+    assert!(!ssh_logs_in(&user_cfg), "refused again after undo");
 
     // explain reads the same cause from ssh's own -v.
     let out = Ssh::new(old.dir.path(), old.port, &old.kh)
