@@ -31,28 +31,7 @@ impl KeysPane {
 }
 
 impl Component for KeysPane {
-    fn scope(&self) -> Scope {
-        Scope::Rows
-    }
-
-    fn list_height(&self, shared: &Shared) -> usize {
-        table::list_height(shared, Pane::Keys)
-    }
-
-    fn on_action(&mut self, action: Action, shared: &Shared) -> Outcome {
-        let h = self.list_height(shared);
-        table::act(&mut self.cursor, action, Self::len(shared), h)
-    }
-
-    fn scroll(&mut self, _action: Action, delta: isize, shared: &Shared) {
-        let h = self.list_height(shared);
-        self.cursor.move_by(delta, Self::len(shared), h);
-    }
-
-    fn click(&mut self, row: usize, shared: &Shared) {
-        let h = self.list_height(shared);
-        self.cursor.click(row, Self::len(shared), h);
-    }
+    table::row_navigation!(Pane::Keys);
 
     fn fix_target<'a>(&'a self, shared: &'a Shared) -> Option<(&'a Finding, usize)> {
         table::fix_target(shared, Self::row_finding(shared, self.cursor.pos))

@@ -52,3 +52,34 @@ pub fn act(cursor: &mut Cursor, action: Action, len: usize, height: usize) -> Ou
         None => Outcome::Unhandled,
     }
 }
+
+/// The part of [`Component`](super::Component) every table pane writes the same way: rows
+/// scope, its list height, and cursor keys, wheel and clicks moving `self.cursor` over
+/// `Self::len(shared)` rows. Used inside `impl Component for ...`, which names the pane.
+macro_rules! row_navigation {
+    ($pane:expr) => {
+        fn scope(&self) -> Scope {
+            Scope::Rows
+        }
+
+        fn list_height(&self, shared: &Shared) -> usize {
+            table::list_height(shared, $pane)
+        }
+
+        fn on_action(&mut self, action: Action, shared: &Shared) -> Outcome {
+            let h = self.list_height(shared);
+            table::act(&mut self.cursor, action, Self::len(shared), h)
+        }
+
+        fn scroll(&mut self, _action: Action, delta: isize, shared: &Shared) {
+            let h = self.list_height(shared);
+            self.cursor.move_by(delta, Self::len(shared), h);
+        }
+
+        fn click(&mut self, row: usize, shared: &Shared) {
+            let h = self.list_height(shared);
+            self.cursor.click(row, Self::len(shared), h);
+        }
+    };
+}
+pub(crate) use row_navigation;
