@@ -66,6 +66,7 @@ fix_ids! {
     CheckServerPubkey = "check-server-pubkey": "On the server: sshd's effective public key setting (shown).",
     CheckSshdRunning = "check-sshd-running": "On the server: whether sshd runs and on which port (shown).",
     CheckTargetFromJump = "check-target-from-jump": "From the jump host: whether the target accepts connections (shown).",
+    HopTrustHostKey = "hop-trust-host-key": "On the first server: trust the second server's host key after comparing its fingerprint (shown).",
     Chmod600 = "chmod-600": "`chmod 600` a file that must be private (server side).",
     Chmod700 = "chmod-700": "`chmod 700` a ~/.ssh that must be private (server side).",
     ChmodAuthorizedKeys = "chmod-authorized-keys": "Make ~/.ssh/authorized_keys 0600.",

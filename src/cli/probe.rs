@@ -45,6 +45,12 @@ pub struct ProbeArgs {
     /// Test agent forwarding after the login, as `ssh -A` (also on with ForwardAgent yes).
     #[arg(short = 'A', long = "forward-agent")]
     pub forward_agent: bool,
+    /// With -A: after forwarding works, run `ssh -o BatchMode=yes HOST2 true` on the server
+    /// over the forwarded agent (`[user@]host[:port]` or a Host alias of the server's config)
+    /// and say why it fails: HOST2's host key unknown there, no agent key HOST2 accepts (which
+    /// local key file to ssh-add), HOST2 unreachable from the server.
+    #[arg(long, value_name = "HOST2")]
+    pub hop: Option<String>,
     /// Skip the last stage, `ssh-check`, which runs your own ssh once (with -v, BatchMode, -N,
     /// writing nothing) and compares its verdict with the probe's.
     #[arg(long)]
@@ -86,10 +92,31 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<Exit> {
             return Ok(Exit::Usage);
         }
     };
+    opts.forward_agent |= args.forward_agent;
+    if let Some(typed) = &args.hop {
+        if !opts.forward_agent {
+            eprintln!(
+                "sshdoctor probe: --hop runs ssh on the server over the forwarded agent, so it needs -A (--forward-agent, or ForwardAgent yes in the config)"
+            );
+            return Ok(Exit::Usage);
+        }
+        let extra: Vec<PathBuf> = cfg
+            .identity_files
+            .iter()
+            .chain(&args.identity)
+            .cloned()
+            .collect();
+        match probe::hop::request(typed, &paths.ssh_dir, &extra) {
+            Ok(req) => opts.second_hop = Some(req),
+            Err(e) => {
+                eprintln!("sshdoctor probe: --hop {}: {e}", printable(typed));
+                return Ok(Exit::Usage);
+            }
+        }
+    }
     if args.password {
         opts.password = Some(read_password(&opts.user, &opts.host)?);
     }
-    opts.forward_agent |= args.forward_agent;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -5,7 +5,8 @@
 //!
 //! Why a module of its own: it is the one stage after the eight, runs only when asked and only
 //! on a server whose host key matched, and its relay lives in `handler`; the login stage in
-//! `auth` only calls it.
+//! `auth` only calls it. Once it worked, the `hop` stage (`--hop HOST2`) follows on the same
+//! session.
 
 use std::time::{Duration, Instant};
 
@@ -137,6 +138,9 @@ impl Probe {
                     );
                     let f = diagnose::agent_forwarding_ok(&self.target, &lines);
                     self.find(f);
+                    // Only now, with forwarding proven, the next step (`--hop HOST2`).
+                    let agent = super::hop::fingerprints(&lines);
+                    self.hop_stage(conn, &agent).await;
                 } else if relayed > 0 {
                     self.stage(
                         STAGE,

@@ -11,12 +11,14 @@
 //! - `handler`: russh's client handler, its record of what the server sent, and the handshake.
 //! - `auth`: the key queries, the login, and the password login.
 //! - `agent_forwarding`: the stage that tests `ssh -A` after a login.
+//! - `hop`: the stage after it (`--hop HOST2`): the user's `ssh HOST2` run on the server.
 //! - `ssh_check`: the last stage, the user's own ssh run once as a second opinion, read by
 //!   `ssh_verbose` (which `sshdoctor explain` uses on its own).
 
 mod agent_forwarding;
 mod auth;
 mod handler;
+pub mod hop;
 mod session;
 
 pub mod diagnose;
@@ -126,6 +128,9 @@ pub struct ProbeOptions {
     /// After the login, test agent forwarding (`ssh -A`, `ForwardAgent yes`): the stage
     /// `agent-forwarding`, run only when the host key matched known_hosts.
     pub forward_agent: bool,
+    /// `--hop HOST2`: after `agent-forwarding` worked, run `ssh -o BatchMode=yes HOST2 true` on
+    /// the server over the forwarded agent (the stage [`HOP_STAGE`]).
+    pub second_hop: Option<hop::HopRequest>,
     /// The user's own ssh to run as the last stage ([`CROSS_CHECK_STAGE`]), when ssh is
     /// installed and the cross-check was not turned off (`--no-cross-check`).
     pub cross_check: Option<ssh_check::CrossCheck>,
@@ -185,6 +190,10 @@ pub const STAGES: [&str; 8] = [
 /// run once as a second opinion (see [`ssh_check`]).
 pub const CROSS_CHECK_STAGE: &str = "ssh-check";
 
+/// The stage after `agent-forwarding` (`--hop HOST2`): the user's next `ssh`, run on the server
+/// (see [`hop`]).
+pub const HOP_STAGE: &str = "hop";
+
 /// The stages whose time is judged for `slow-login`: where a slow server, a reverse DNS lookup,
 /// GSSAPI or PAM shows (the key queries are left out: their time grows with the number of keys).
 const TIMED_STAGES: [&str; 5] = ["connect", "banner", "kex", "auth-methods", "login"];
@@ -202,6 +211,7 @@ pub fn stage_label(name: &str) -> String {
         "connect" => "connect (TCP)",
         "kex" => "kex (key exchange)",
         "keys" => "keys (tried)",
+        "hop" => "hop (ssh onward)",
         other => other,
     };
     format!("{prefix}{word}")
@@ -324,6 +334,11 @@ pub async fn run(
             p.via = chain.last().cloned();
             let _ = p.session().await;
             p.skip_rest();
+            if p.opts.second_hop.is_some() && !p.report.stages.iter().any(|s| s.stage == HOP_STAGE)
+            {
+                let why = hop::not_run_reason(&p);
+                p.stage(HOP_STAGE, StageStatus::Skipped, Instant::now(), why);
+            }
         }
     }
     for hop in chain.iter().rev() {

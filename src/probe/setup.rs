@@ -313,6 +313,7 @@ fn host_options(
         },
         password: None,
         forward_agent: cfg.forward_agent,
+        second_hop: None,
         cross_check: None,
         slow_after: None,
     }

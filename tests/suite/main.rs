@@ -21,6 +21,7 @@ mod least_surprise;
 mod parsers_never_panic;
 mod perms;
 mod probe;
+mod probe_hop;
 mod probe_jump;
 mod rsa_sha1;
 mod scan;

@@ -122,6 +122,7 @@ pub fn probe_options(port: u16, identities: Vec<Identity>, known: Option<String>
         algorithms: Default::default(),
         password: None,
         forward_agent: false,
+        second_hop: None,
         cross_check: None,
         slow_after: None,
     }
