@@ -116,6 +116,9 @@ pub fn run(args: &ProbeArgs) -> anyhow::Result<Exit> {
     }
     if args.password {
         opts.password = Some(read_password(&opts.user, &opts.host)?);
+        if crate::sys::stdin_is_tty() {
+            opts.kbd_prompt = Some(std::sync::Arc::new(ask_kbd_prompt));
+        }
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -243,4 +246,25 @@ fn read_password(user: &str, host: &str) -> anyhow::Result<zeroize::Zeroizing<St
 fn ask_passphrase(path: &Path) -> Option<String> {
     let line = crate::fix::secret::prompt(&format!("Passphrase for {}: ", path.display())).ok()?;
     (!line.is_empty()).then(|| line.to_string())
+}
+
+/// Asks one keyboard-interactive prompt that is not the password (an OTP's `Verification
+/// code:`) on the terminal: the server's text, already made safe to show, with echo only when
+/// the server asks for it. An empty answer declines (nothing is sent).
+fn ask_kbd_prompt(text: &str, echo: bool) -> Option<zeroize::Zeroizing<String>> {
+    let question = format!("{} ", text.trim_end());
+    let answer = if echo {
+        use std::io::BufRead;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{question}");
+        let _ = err.flush();
+        let mut line = zeroize::Zeroizing::new(String::new());
+        std::io::stdin().lock().read_line(&mut line).ok()?;
+        let end = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(end);
+        line
+    } else {
+        crate::fix::secret::prompt(&question).ok()?
+    };
+    (!answer.is_empty()).then_some(answer)
 }

@@ -601,10 +601,29 @@ impl Probe {
                 },
             )
         } else if offers("keyboard-interactive") {
-            (
-                "keyboard-interactive",
-                self.keyboard_interactive(&mut conn, password).await,
-            )
+            let outcome = match self.keyboard_interactive(&mut conn, password).await {
+                Kbd::Done(ok) => Ok(ok),
+                Kbd::Failed(why) => Err(why),
+                Kbd::NeedsInput(prompts) => {
+                    self.stage(
+                        "login",
+                        StageStatus::Skipped,
+                        t0,
+                        format!(
+                            "the server asks for more than the password: {}",
+                            prompts.join(" / ")
+                        ),
+                    );
+                    let f = diagnose::kbd_interactive_needs_input(&self.target, &prompts);
+                    self.find(f);
+                    let _ = conn
+                        .handle
+                        .disconnect(russh::Disconnect::ByApplication, "", "")
+                        .await;
+                    return;
+                }
+            };
+            ("keyboard-interactive", outcome)
         } else {
             self.stage(
                 "login",
@@ -654,14 +673,13 @@ impl Probe {
             .await;
     }
 
-    /// keyboard-interactive with the password as the answer to the server's one hidden prompt.
-    /// `Ok(false)` when refused; `Err` when the server asks something else (an OTP, a question)
-    /// that a password alone cannot answer, with its prompt text.
-    async fn keyboard_interactive(
-        &mut self,
-        conn: &mut Conn,
-        password: &str,
-    ) -> Result<bool, String> {
+    /// keyboard-interactive, one attempt: the password answers the server's password prompt
+    /// (hidden, and not worded as a code or token); any other prompt (an OTP's `Verification
+    /// code:`, a question) is asked of the user through `kbd_prompt` (on a terminal only: the
+    /// text made safe to show, echo as the server says), or, without one, nothing more is sent
+    /// and the prompts come back as [`Kbd::NeedsInput`]. The password is never sent twice: a
+    /// second password prompt after it was answered is a refusal.
+    async fn keyboard_interactive(&mut self, conn: &mut Conn, password: &str) -> Kbd {
         use russh::client::KeyboardInteractiveAuthResponse as R;
         let user = self.opts.user.clone();
         let t = self.opts.timeout;
@@ -670,47 +688,59 @@ impl Probe {
             .authenticate_keyboard_interactive_start(user, None::<String>);
         let mut answer = match tokio::time::timeout(t, start).await {
             Ok(Ok(a)) => a,
-            Ok(Err(e)) => return Err(format!("the server ended the session: {e}")),
-            Err(_) => return Err("no answer to keyboard-interactive".into()),
+            Ok(Err(e)) => return Kbd::Failed(format!("the server ended the session: {e}")),
+            Err(_) => return Kbd::Failed("no answer to keyboard-interactive".into()),
         };
-        let mut answered = false;
-        for _ in 0..4 {
-            match answer {
-                R::Success => return Ok(true),
-                R::Failure { .. } => return Ok(false),
-                R::InfoRequest { prompts, .. } if prompts.is_empty() => {
-                    let next = conn
-                        .handle
-                        .authenticate_keyboard_interactive_respond(Vec::new());
-                    answer = match tokio::time::timeout(t, next).await {
-                        Ok(Ok(a)) => a,
-                        _ => return Err("no answer to keyboard-interactive".into()),
-                    };
+        let mut password_sent = false;
+        for _ in 0..8 {
+            let prompts = match answer {
+                R::Success => return Kbd::Done(true),
+                R::Failure { .. } => return Kbd::Done(false),
+                R::InfoRequest { prompts, .. } => prompts,
+            };
+            let mut replies: Vec<String> = Vec::with_capacity(prompts.len());
+            for p in &prompts {
+                let text = crate::safe_text::from_wire(p.prompt.as_bytes());
+                if is_password_prompt(&text, p.echo) {
+                    if password_sent {
+                        // Asked again: the password was refused (PAM asks anew); never retried.
+                        return Kbd::Done(false);
+                    }
+                    replies.push(password.to_string());
+                    continue;
                 }
-                R::InfoRequest { prompts, .. } => {
-                    let hidden = prompts.len() == 1 && !prompts[0].echo;
-                    if !hidden || answered {
-                        let asked: Vec<String> = prompts
+                let asked = match self.opts.kbd_prompt.clone() {
+                    Some(ask) => {
+                        let (q, echo) = (text.clone(), p.echo);
+                        let t = tokio::task::spawn_blocking(move || ask(&q, echo));
+                        t.await.ok().flatten()
+                    }
+                    None => None,
+                };
+                match asked {
+                    Some(a) => replies.push(a.to_string()),
+                    None => {
+                        let texts = prompts
                             .iter()
                             .map(|p| crate::safe_text::from_wire(p.prompt.as_bytes()))
+                            .filter(|p| !is_password_prompt(p, false))
                             .collect();
-                        return Err(format!(
-                            "the server asks for more than a password: {}",
-                            asked.join(" / ")
-                        ));
+                        return Kbd::NeedsInput(texts);
                     }
-                    answered = true;
-                    let next = conn
-                        .handle
-                        .authenticate_keyboard_interactive_respond(vec![password.to_string()]);
-                    answer = match tokio::time::timeout(t, next).await {
-                        Ok(Ok(a)) => a,
-                        _ => return Err("no answer to keyboard-interactive".into()),
-                    };
                 }
             }
+            password_sent |= prompts.iter().any(|p| {
+                is_password_prompt(&crate::safe_text::from_wire(p.prompt.as_bytes()), p.echo)
+            });
+            let next = conn
+                .handle
+                .authenticate_keyboard_interactive_respond(replies);
+            answer = match tokio::time::timeout(t, next).await {
+                Ok(Ok(a)) => a,
+                _ => return Kbd::Failed("no answer to keyboard-interactive".into()),
+            };
         }
-        Err("keyboard-interactive did not finish".into())
+        Kbd::Failed("keyboard-interactive did not finish".into())
     }
 
     /// `Ok(success)` after a signed attempt; `Err(reason)` when no attempt was made.
@@ -813,6 +843,26 @@ const DEFAULT_PUBKEY_ACCEPTED: &[&str] = &[
     "rsa-sha2-256",
 ];
 
+/// How a keyboard-interactive exchange ended.
+enum Kbd {
+    /// Logged in (`true`) or refused (`false`).
+    Done(bool),
+    /// The server asks for more than the password and no one can answer here: its prompts.
+    NeedsInput(Vec<String>),
+    /// The session ended or stopped answering.
+    Failed(String),
+}
+
+/// Whether a keyboard-interactive prompt asks for the account's password: hidden, and not
+/// worded as a one-time code, token or PIN (`Verification code:`, `Passcode:`, `Token:`).
+fn is_password_prompt(text: &str, echo: bool) -> bool {
+    let t = text.to_lowercase();
+    !echo
+        && !["code", "token", "otp", "one-time", "pin", "verification"]
+            .iter()
+            .any(|w| t.contains(w))
+}
+
 /// The client's list as ssh resolved it, or OpenSSH's default when unknown.
 fn accepted_pubkey_algorithms(configured: &[String]) -> Vec<String> {
     if configured.is_empty() {
@@ -901,6 +951,16 @@ mod signature_tests {
             rsa_signature(&v(&["rsa-sha2-256"]), modern),
             Some(Some(HashAlg::Sha256))
         );
+    }
+
+    #[test]
+    fn the_password_prompt_is_told_from_a_second_factor() {
+        assert!(is_password_prompt("Password: ", false));
+        assert!(is_password_prompt("alice@host's password: ", false));
+        assert!(!is_password_prompt("Password: ", true));
+        assert!(!is_password_prompt("Verification code: ", false));
+        assert!(!is_password_prompt("Passcode: ", false));
+        assert!(!is_password_prompt("Enter PIN for token: ", false));
     }
 
     #[test]

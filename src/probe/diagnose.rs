@@ -817,6 +817,30 @@ fn forwarding_alternatives(f: Finding) -> Finding {
     ))
 }
 
+/// `kbd-interactive-needs-input` (warning): keyboard-interactive asks for more than the
+/// password (an OTP, a question) and there was no terminal to ask it on; nothing more was sent.
+pub fn kbd_interactive_needs_input(t: &Target, prompts: &[String]) -> Finding {
+    let mut f = Finding::new(
+        "kbd-interactive-needs-input",
+        Severity::Warning,
+        format!("{} asks for more than the password", t.host),
+    )
+    .explain(
+        "The server's keyboard-interactive login asks a question besides the password, such as \
+         a one-time code from an authenticator app. Without a terminal no one could answer it, \
+         so the login was not finished and nothing more was sent: whether it works is not known \
+         yet. In a terminal sshdoctor shows the question and asks you, once.",
+    );
+    for p in prompts {
+        f = f.evidence(format!("the server asks: {p}"));
+    }
+    f.fix(Fix::new(
+        FixId::TryPassword,
+        "Run the password test in a terminal, where the question can be answered",
+        format!("sshdoctor probe --password {}", shell_quote(&t.display)),
+    ))
+}
+
 /// `agent-forwarding-ok` (info): the server can use the listed keys while the session lasts.
 pub fn agent_forwarding_ok(t: &Target, server_lines: &[String]) -> Finding {
     let mut f = Finding::new(

@@ -82,6 +82,11 @@ pub enum HostKeyVerdict {
 /// Asks the user for a key's passphrase (TUI prompt or `--ask-passphrase`); `None` to skip.
 pub type PassphrasePrompt = Box<dyn Fn(&std::path::Path) -> Option<String> + Send + Sync>;
 
+/// Asks the user a keyboard-interactive prompt that is not the password (an OTP's
+/// `Verification code:`): the prompt's text (already made safe to show) and whether the server
+/// wants the answer echoed; `None` when no one can answer (no terminal) or the user declined.
+pub type KbdPrompt = Arc<dyn Fn(&str, bool) -> Option<zeroize::Zeroizing<String>> + Send + Sync>;
+
 /// Whether stage 8 logs in for real.
 pub enum LoginMode {
     /// Stop after learning which key is accepted.
@@ -125,6 +130,9 @@ pub struct ProbeOptions {
     /// Test a password login instead of keys (`probe --password`): tried once, with `password`
     /// or `keyboard-interactive`, never retried, never logged or reported.
     pub password: Option<zeroize::Zeroizing<String>>,
+    /// For `--password` over keyboard-interactive: who answers the server's other prompts (set
+    /// on a terminal only; without it they are reported as `kbd-interactive-needs-input`).
+    pub kbd_prompt: Option<KbdPrompt>,
     /// After the login, test agent forwarding (`ssh -A`, `ForwardAgent yes`): the stage
     /// `agent-forwarding`, run only when the host key matched known_hosts.
     pub forward_agent: bool,

@@ -314,6 +314,7 @@ fn host_options(
         password: None,
         forward_agent: cfg.forward_agent,
         second_hop: None,
+        kbd_prompt: None,
         cross_check: None,
         slow_after: None,
     }

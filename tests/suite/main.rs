@@ -23,6 +23,7 @@ mod perms;
 mod probe;
 mod probe_hop;
 mod probe_jump;
+mod probe_kbd;
 mod rsa_sha1;
 mod scan;
 mod secrets;

@@ -4,6 +4,7 @@
 //! built from files ssh-keygen wrote.
 
 pub mod agent;
+pub mod kbd_server;
 pub mod old_server;
 pub mod run;
 pub mod sshd;
@@ -123,6 +124,7 @@ pub fn probe_options(port: u16, identities: Vec<Identity>, known: Option<String>
         password: None,
         forward_agent: false,
         second_hop: None,
+        kbd_prompt: None,
         cross_check: None,
         slow_after: None,
     }
