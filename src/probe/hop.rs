@@ -286,7 +286,7 @@ pub fn judge(s1: &Target, req: &HopRequest, run: &HopRun, agent: &[String]) -> V
             on_s1(&plain_ssh),
         ));
         let detail = if changed {
-            "host key of HOST2 changed on the server".replace("HOST2", &host2)
+            format!("{host2}'s host key changed in the server's known_hosts")
         } else {
             format!("{host2}'s host key is in no known_hosts of the server")
         };
@@ -521,12 +521,22 @@ impl Probe {
         let run = match outcome {
             Ok(Ok(run)) => run,
             Ok(Err(e)) => {
-                self.stage(
-                    HOP_STAGE,
-                    StageStatus::Fail,
-                    t0,
-                    format!("could not run ssh on the server: {e}"),
-                );
+                let why = format!("could not run ssh on the server: {e}");
+                self.stage(HOP_STAGE, StageStatus::Fail, t0, why.clone());
+                let f = Finding::new(
+                    "hop-failed",
+                    Severity::Error,
+                    format!(
+                        "Could not run ssh on {} to reach {}",
+                        self.target.host, req.typed
+                    ),
+                )
+                .explain(
+                    "The first server would not run the command on a new session of the same \
+                     login (a forced command, a session limit, or the connection ended).",
+                )
+                .evidence(why);
+                self.find(f);
                 return;
             }
             Err(_) => HopRun {
@@ -656,6 +666,16 @@ mod tests {
             fix.command,
             "ssh -t alice@127.0.0.1:2222 'ssh -p 2200 root@10.0.0.2'"
         );
+    }
+
+    #[test]
+    fn a_changed_host_key_on_server1_is_its_own_finding() {
+        let out = "@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\n\
+                   debug1: Server host key: ssh-ed25519 SHA256:new\n\
+                   Host key verification failed.\n";
+        let v = judge(&s1(), &req(&[]), &run(255, out), &[]);
+        assert_eq!(v.finding.id, "hop-host-key-changed");
+        assert!(v.finding.evidence.iter().any(|e| e.contains("SHA256:new")));
     }
 
     #[test]
