@@ -727,19 +727,25 @@ fn the_probe_negotiates_the_host_key_ssh_negotiates() {
 /// Issue 14: agent forwarding (`ssh -A`), proven end to end. With forwarding allowed, `ssh-add
 /// -l` on the server lists the local agent's key through the probe's relay (stage
 /// `agent-forwarding` ok, the fingerprint as evidence); with `AllowAgentForwarding no` the server
-/// refuses (`agent-forwarding-refused`, exit 1). Real `ssh -A` first, both ways.
+/// refuses (`agent-forwarding-refused`, exit 1), and so does `no-agent-forwarding` on the key's
+/// authorized_keys line. Real `ssh -A` first, every way.
 #[test]
 fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
     use std::process::Command;
-    for allowed in [true, false] {
+    // Allowed; refused by sshd_config; refused by the key's own authorized_keys option.
+    for (allowed, by_option) in [(true, false), (false, false), (false, true)] {
         let mut server = Sshd::builder();
-        if !allowed {
+        if !allowed && !by_option {
             server = server.line("AllowAgentForwarding no");
         }
         let server = server.start();
         let home = Home::new();
         let key = home.key("id_ed25519");
-        server.authorize(&key.with_extension("pub"));
+        if by_option {
+            server.authorize_with("no-agent-forwarding", &key.with_extension("pub"));
+        } else {
+            server.authorize(&key.with_extension("pub"));
+        }
         let agent = Agent::start();
         agent.add(&key);
         let fp = sshd::fingerprint(&key.with_extension("pub"));

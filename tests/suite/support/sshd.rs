@@ -273,6 +273,18 @@ impl Sshd {
         f.write_all(line.as_bytes()).expect("append");
     }
 
+    /// [`Sshd::authorize`] with authorized_keys options in front of the key (`restrict`,
+    /// `no-agent-forwarding`, ...).
+    pub fn authorize_with(&self, options: &str, pubkey: &Path) {
+        let line = std::fs::read_to_string(pubkey).expect("read .pub");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("authorized_keys"))
+            .expect("open the server's own authorized_keys");
+        f.write_all(format!("{options} {line}").as_bytes())
+            .expect("append");
+    }
+
     pub fn host_key_pub(&self) -> PathBuf {
         PathBuf::from(format!("{}.pub", self.host_key.display()))
     }
