@@ -117,7 +117,7 @@ pub fn validity_text(c: &CertInfo, now: u64) -> String {
 }
 
 /// A duration in the largest unit that fits: "3 hours", "1 day", "40 seconds".
-fn span(secs: u64) -> String {
+pub fn span(secs: u64) -> String {
     let (n, unit) = match secs {
         0..=119 => (secs, "second"),
         120..=7_199 => (secs / 60, "minute"),

@@ -26,6 +26,10 @@ use super::Algorithms;
 #[derive(Default)]
 pub(super) struct Seen {
     pub(super) host_key: Option<PublicKey>,
+    /// The host certificate, when the server presented one (the probe asked for certificate
+    /// host key types, as ssh does when an `@cert-authority` line applies); `host_key` is then
+    /// the plain key inside it, which ssh falls back to when it cannot use the certificate.
+    pub(super) host_cert: Option<russh::keys::ssh_key::Certificate>,
     pub(super) negotiated: Option<String>,
     pub(super) disconnect: Option<String>,
     /// The last channel-open failure: reason code and the server's text.
@@ -65,7 +69,14 @@ impl client::Handler for ProbeHandler {
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
         let pk = presented_key(key);
-        self.with(|s| s.host_key = Some(pk));
+        let cert = match key {
+            PublicKeyOrCertificate::Certificate(c) => Some(c.clone()),
+            PublicKeyOrCertificate::PublicKey { .. } => None,
+        };
+        self.with(|s| {
+            s.host_key = Some(pk);
+            s.host_cert = cert;
+        });
         Ok(true)
     }
 
@@ -196,12 +207,14 @@ fn client_config(wanted: &[String], algorithms: &Algorithms) -> Arc<client::Conf
         .collect();
     let keys: Vec<_> = if chosen.is_empty() {
         supported
-            .into_iter()
+            .iter()
             .filter(|a| a.as_str() != "ssh-rsa")
+            .cloned()
             .collect()
     } else {
         chosen
     };
+    preferred.host_key_certificates = leading_certificates(wanted, &supported).into();
     preferred.key = keys.into();
     Arc::new(client::Config {
         preferred,
@@ -211,6 +224,33 @@ fn client_config(wanted: &[String], algorithms: &Algorithms) -> Arc<client::Conf
         ..Default::default()
     })
 }
+
+/// The certificate host key types at the head of `wanted` (before its first plain type), as
+/// the plain algorithms russh names them by. russh advertises every certificate type ahead of
+/// every plain one, so only that leading run keeps ssh's order: ssh puts the certificate types
+/// first when an `@cert-authority` line applies, and otherwise ahead of a known plain type only
+/// (`ssh-ed25519-cert-v01@openssh.com,ssh-ed25519,...`); a certificate type further down is
+/// left out rather than asked for before plain keys ssh prefers to it. `ssh-rsa-cert-v01`
+/// (SHA-1) is left out as OpenSSH 8.8+ leaves it out.
+fn leading_certificates(
+    wanted: &[String],
+    supported: &[russh::keys::ssh_key::Algorithm],
+) -> Vec<russh::keys::ssh_key::Algorithm> {
+    wanted
+        .iter()
+        .take_while(|w| w.ends_with(CERT_SUFFIX))
+        .filter_map(|w| {
+            supported
+                .iter()
+                .filter(|a| a.as_str() != "ssh-rsa")
+                .find(|a| a.to_certificate_type() == *w)
+                .cloned()
+        })
+        .collect()
+}
+
+/// How OpenSSH names the certificate twin of a host key type.
+pub(super) const CERT_SUFFIX: &str = "-cert-v01@openssh.com";
 
 /// Opens an SSH session over `stream` with the recording wrapper, bounded by `timeout`.
 pub(super) async fn open_ssh<S>(
@@ -240,4 +280,36 @@ where
         Err(_) => Err(HandshakeError::Timeout),
     };
     (res, log, seen)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_leading_certificate_types_are_asked_for_and_never_sha1() {
+        let supported = russh::Preferred::default().key.to_vec();
+        let wanted: Vec<String> = [
+            "ssh-rsa-cert-v01@openssh.com",
+            "rsa-sha2-512-cert-v01@openssh.com",
+            "ssh-ed25519-cert-v01@openssh.com",
+            "ssh-ed25519",
+            "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let names: Vec<String> = leading_certificates(&wanted, &supported)
+            .iter()
+            .map(|a| a.to_certificate_type())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "rsa-sha2-512-cert-v01@openssh.com",
+                "ssh-ed25519-cert-v01@openssh.com"
+            ]
+        );
+        assert!(leading_certificates(&["ssh-ed25519".to_string()], &supported).is_empty());
+    }
 }

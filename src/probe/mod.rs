@@ -19,6 +19,7 @@ mod agent_forwarding;
 mod auth;
 mod handler;
 pub mod hop;
+mod host_cert;
 mod session;
 
 pub mod diagnose;
@@ -79,6 +80,21 @@ pub enum HostKeyVerdict {
     },
 }
 
+/// What the caller's known_hosts files say about a host certificate, before ssh falls back to
+/// the plain key inside it (see `known_hosts::check_host_certificate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCertVerdict {
+    pub status: crate::known_hosts::HostCertStatus,
+    /// The known_hosts file of the line `status` names (none for an untrusted CA).
+    pub file: Option<PathBuf>,
+    /// The name the principals were compared with: the host, or HostKeyAlias.
+    pub name: String,
+}
+
+/// Judges a host certificate the server presented.
+pub type HostCertCheck =
+    Box<dyn Fn(&russh::keys::ssh_key::Certificate) -> HostCertVerdict + Send + Sync>;
+
 /// Asks the user for a key's passphrase (TUI prompt or `--ask-passphrase`); `None` to skip.
 pub type PassphrasePrompt = Box<dyn Fn(&std::path::Path) -> Option<String> + Send + Sync>;
 
@@ -110,6 +126,9 @@ pub struct ProbeOptions {
     pub use_agent: Option<PathBuf>,
     pub identities_only: bool,
     pub host_key_check: Box<dyn Fn(&PublicKey) -> HostKeyVerdict + Send + Sync>,
+    /// Judges a host certificate, when the server presents one; `None`: only its plain key is
+    /// judged (by `host_key_check`).
+    pub host_cert_check: Option<HostCertCheck>,
     pub timeout: Duration,
     /// The server's MaxAuthTries as far as known (OpenSSH's default is 6); lowered when the
     /// server turns out to be stricter.

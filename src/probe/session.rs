@@ -21,12 +21,14 @@ use tokio::net::{TcpStream, UnixStream};
 
 use super::diagnose::{self, ConnectFailure, Mismatch, Target};
 use super::handler::{open_ssh, Conn, HandshakeError};
+use super::host_cert;
 use super::wire::{self, BannerKind};
 use super::{
     jump, HostKeyVerdict, ProbeOptions, ProbeReport, ServerInfo, Stage, StageEvent, StageStatus,
     TargetInfo, JUMP_STAGES, STAGES,
 };
 use crate::finding::Finding;
+use crate::known_hosts::HostCertStatus;
 
 /// Which jump host a [`Probe`] is walking.
 #[derive(Debug, Clone, Copy)]
@@ -585,16 +587,76 @@ impl Probe {
         let ty = key.algorithm().as_str().to_string();
         self.report.server.host_key_type = Some(ty.clone());
         self.report.server.host_key_fingerprint = Some(fp.clone());
+        // A host certificate first, as ssh judges it; one ssh cannot use leaves its finding and
+        // the plain key inside it to the ordinary lines below (a revoked one stops here).
+        let cert = conn.seen.lock().ok().and_then(|s| s.host_cert.clone());
+        let cert_verdict = match (&cert, &self.opts.host_cert_check) {
+            (Some(c), Some(check)) => Some((c, check(c))),
+            _ => None,
+        };
+        let mut cert_finding = None;
+        if let Some((c, v)) = &cert_verdict {
+            let now = crate::certificate::now_unix();
+            match &v.status {
+                HostCertStatus::Trusted { line } => {
+                    let at = match &v.file {
+                        Some(f) => format!("{}:{line}", f.display()),
+                        None => format!("line {line}"),
+                    };
+                    let d = format!(
+                        "{ty} {fp}: {} for {}, trusted by @cert-authority at {at}",
+                        host_cert::describe(c),
+                        v.name
+                    );
+                    self.stage("host-key", StageStatus::Ok, t0, d);
+                    return true;
+                }
+                HostCertStatus::Revoked { .. } => {
+                    let d = format!("{ty} {fp}: {} is @revoked", host_cert::describe(c));
+                    self.stage("host-key", StageStatus::Fail, t0, d);
+                    if let Some(f) = host_cert::finding(&self.target, v, c, false, now) {
+                        self.find(f);
+                    }
+                    return false;
+                }
+                _ => {
+                    let plain = (self.opts.host_key_check)(&key);
+                    let plain_ok = matches!(plain, HostKeyVerdict::Match { .. });
+                    cert_finding = host_cert::finding(&self.target, v, c, plain_ok, now);
+                }
+            }
+        }
+        let cert_id = cert_finding.as_ref().map(|f| f.id.clone());
+        if let Some(f) = cert_finding {
+            self.find(f);
+        }
+        let note = cert_id.as_deref().map(host_cert::plain_key_note);
         match (self.opts.host_key_check)(&key) {
             HostKeyVerdict::Match { file, line } => {
-                let d = format!("{ty} {fp} matches {}:{line}", file.display());
+                let mut d = format!("{ty} {fp} matches {}:{line}", file.display());
+                if let Some(id) = &cert_id {
+                    d.push_str(&format!(" (the host certificate was not accepted: {id})"));
+                }
                 self.stage("host-key", StageStatus::Ok, t0, d);
                 true
             }
             HostKeyVerdict::Unknown => {
-                let d = format!("{ty} {fp} is in no known_hosts file");
+                let mut d = format!("{ty} {fp} is in no known_hosts file");
+                if let Some(id) = &cert_id {
+                    d.push_str(&format!(" (the host certificate was not accepted: {id})"));
+                }
                 self.stage("host-key", StageStatus::Ok, t0, d);
-                let f = diagnose::host_key_unknown(&self.target, &fp, &ty);
+                let mut f = diagnose::host_key_unknown(&self.target, &fp, &ty);
+                if let Some(n) = &note {
+                    f = f.evidence(n.clone());
+                    for fix in &mut f.fixes {
+                        fix.title = format!(
+                            "{} (a plain key line: the host certificate was not accepted, see {})",
+                            fix.title,
+                            cert_id.as_deref().unwrap_or("above")
+                        );
+                    }
+                }
                 self.find(f);
                 true
             }
@@ -627,6 +689,9 @@ impl Probe {
                     f = f.evidence(format!(
                         "ssh asks for a {ty} host key, not the {old_key_type} one known_hosts holds, because of HostKeyAlgorithms at {src}"
                     ));
+                }
+                if let Some(n) = &note {
+                    f = f.evidence(n.clone());
                 }
                 self.find(f);
                 false

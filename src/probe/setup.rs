@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use russh::keys::ssh_key::PublicKey;
 
-use super::{jump, HostKeyVerdict, Identity, LoginMode, ProbeOptions};
+use super::{jump, HostCertVerdict, HostKeyVerdict, Identity, LoginMode, ProbeOptions};
 use crate::config::{self, ConfigRequest, EffectiveConfig};
 use crate::inspect::read_known_hosts;
 use crate::keys;
-use crate::known_hosts::{self, HostKeyStatus, KnownHosts};
+use crate::known_hosts::{self, HostCertStatus, HostKeyStatus, KnownHosts};
 use crate::paths::SshPaths;
 use crate::perms;
 use crate::sys::current_uid;
@@ -260,20 +260,44 @@ fn host_options(
         .collect();
     let host = cfg.hostname.clone();
     let port = cfg.port;
+    let alias = host_key_alias(cfg);
+    // The name ssh looks the host up by: HostKeyAlias as it is (no port), else host and port.
+    let (lookup_host, lookup_port) = match &alias {
+        Some(a) => (a.clone(), 22),
+        None => (host.clone(), port),
+    };
     // The key types known_hosts holds for this host, as ssh orders its offer by them.
     let mut known_types: Vec<String> = Vec::new();
     for (_, kh) in &loaded {
-        for e in kh.lookup(&host, port) {
+        for e in kh.lookup(&lookup_host, lookup_port) {
             if e.marker.is_none() && !known_types.contains(&e.key_type) {
                 known_types.push(e.key_type);
             }
         }
     }
-    let host_key_algorithms = offered_host_key_algorithms(
+    let cert_authority = loaded
+        .iter()
+        .any(|(_, kh)| known_hosts::has_cert_authority(kh, &host, port, alias.as_deref()));
+    let host_key_algorithms = offered_host_key_algorithms_for(
         cfg.host_key_algorithms.as_deref(),
         raw_host_key_algorithms.as_deref(),
         &known_types,
+        cert_authority,
     );
+    let loaded = std::sync::Arc::new(loaded);
+    let cert_check: super::HostCertCheck = {
+        let (loaded, host, alias) = (loaded.clone(), host.clone(), alias.clone());
+        Box::new(move |cert| {
+            cert_verdict(
+                &loaded,
+                &host,
+                port,
+                alias.as_deref(),
+                cert,
+                crate::certificate::now_unix(),
+            )
+        })
+    };
     ProbeOptions {
         host: cfg.hostname.clone(),
         port: cfg.port,
@@ -286,7 +310,8 @@ fn host_options(
             req.agent_socket.clone()
         },
         identities_only: cfg.identities_only,
-        host_key_check: Box::new(move |key| verdict(&loaded, &host, port, key)),
+        host_key_check: Box::new(move |key| verdict(&loaded, &lookup_host, lookup_port, key)),
+        host_cert_check: Some(cert_check),
         timeout: req.timeout,
         max_auth_tries: 6,
         login,
@@ -332,6 +357,18 @@ pub fn offered_host_key_algorithms(
     raw: Option<&str>,
     known_types: &[String],
 ) -> Vec<String> {
+    offered_host_key_algorithms_for(resolved, raw, known_types, false)
+}
+
+/// [`offered_host_key_algorithms`], with `cert_authority` saying whether an `@cert-authority`
+/// line applies to the host: then, as OpenSSH's `order_hostkeyalgs`, every certificate type
+/// goes first (unless the list is explicit), so the server shows its certificate.
+pub fn offered_host_key_algorithms_for(
+    resolved: Option<&str>,
+    raw: Option<&str>,
+    known_types: &[String],
+    cert_authority: bool,
+) -> Vec<String> {
     let explicit = raw.is_some_and(|r| !r.starts_with('+') && !r.starts_with('-'));
     let list: Vec<String> = match resolved.or(raw) {
         Some(v) if !v.starts_with(['+', '-', '^']) => v
@@ -347,13 +384,14 @@ pub fn offered_host_key_algorithms(
                     .map(|s| s.to_string())
                     .collect(),
                 known_types,
+                cert_authority,
             )
         }
     };
     if explicit {
         list
     } else {
-        known_first(list, known_types)
+        known_first(list, known_types, cert_authority)
     }
 }
 
@@ -371,9 +409,15 @@ fn list(v: Option<&str>) -> Vec<String> {
     }
 }
 
-/// OpenSSH 9.2's default HostKeyAlgorithms (plain keys; certificates aside), for when `ssh -G`
-/// cannot be asked.
+/// OpenSSH 9.2's default HostKeyAlgorithms (without the security-key types russh lacks), for
+/// when `ssh -G` cannot be asked.
 const DEFAULT_HOST_KEY_ALGORITHMS: &[&str] = &[
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
     "ssh-ed25519",
     "ecdsa-sha2-nistp256",
     "ecdsa-sha2-nistp384",
@@ -382,9 +426,13 @@ const DEFAULT_HOST_KEY_ALGORITHMS: &[&str] = &[
     "rsa-sha2-256",
 ];
 
-/// `list` with the algorithms of the key types in `known` first, order otherwise kept.
-fn known_first(list: Vec<String>, known: &[String]) -> Vec<String> {
+/// `list` with the algorithms of the key types in `known` first (and every certificate type
+/// when `cert_authority`), order otherwise kept.
+fn known_first(list: Vec<String>, known: &[String], cert_authority: bool) -> Vec<String> {
     let is_known = |alg: &str| {
+        if cert_authority && alg.ends_with("-cert-v01@openssh.com") {
+            return true;
+        }
         let plain = alg.split("-cert-v01@openssh.com").next().unwrap_or(alg);
         known.iter().any(|k| {
             k == plain
@@ -471,6 +519,60 @@ pub fn verdict(
     HostKeyVerdict::Unknown
 }
 
+/// HostKeyAlias from the effective config, when set (`none` is unset).
+fn host_key_alias(cfg: &EffectiveConfig) -> Option<String> {
+    cfg.options
+        .get("hostkeyalias")
+        .and_then(|v| v.first())
+        .filter(|a| !a.is_empty() && !a.eq_ignore_ascii_case("none"))
+        .cloned()
+}
+
+/// ssh's verdict on a host certificate over every known_hosts file it reads (it loads them into
+/// one list): a `@revoked` line anywhere wins, then the first file with a `@cert-authority` line
+/// for the CA decides (every such line holds the same CA, so they agree), else no CA is trusted.
+pub fn cert_verdict(
+    files: &[(PathBuf, KnownHosts)],
+    host: &str,
+    port: u16,
+    alias: Option<&str>,
+    cert: &russh::keys::ssh_key::Certificate,
+    now: u64,
+) -> HostCertVerdict {
+    let statuses: Vec<(&PathBuf, HostCertStatus)> = files
+        .iter()
+        .map(|(f, kh)| {
+            let s = known_hosts::check_host_certificate(kh, host, port, alias, cert, now);
+            (f, s)
+        })
+        .collect();
+    let name = alias.unwrap_or(host).to_ascii_lowercase();
+    let pick = statuses
+        .iter()
+        .find(|(_, s)| matches!(s, HostCertStatus::Revoked { .. }))
+        .or_else(|| {
+            statuses
+                .iter()
+                .find(|(_, s)| !matches!(s, HostCertStatus::UntrustedCa { .. }))
+        });
+    match pick {
+        Some((f, s)) => HostCertVerdict {
+            file: Some((*f).clone()),
+            status: s.clone(),
+            name,
+        },
+        None => HostCertVerdict {
+            file: None,
+            status: HostCertStatus::UntrustedCa {
+                ca_fingerprint: PublicKey::new(cert.signature_key().clone(), "")
+                    .fingerprint(russh::keys::ssh_key::HashAlg::Sha256)
+                    .to_string(),
+            },
+            name,
+        },
+    }
+}
+
 #[cfg(test)]
 mod host_key_order_tests {
     use super::*;
@@ -515,10 +617,45 @@ mod host_key_order_tests {
                 "rsa-sha2-256"
             ])
         );
-        // No ssh -G and nothing set: OpenSSH's defaults, known types first.
+        // No ssh -G and nothing set: OpenSSH's defaults, known types first (its certificate
+        // type ahead of it, as in ssh's own list).
         assert_eq!(
-            offered_host_key_algorithms(None, None, &v(&["ecdsa-sha2-nistp256"]))[0],
-            "ecdsa-sha2-nistp256"
+            offered_host_key_algorithms(None, None, &v(&["ecdsa-sha2-nistp256"]))[..2],
+            v(&[
+                "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+                "ecdsa-sha2-nistp256"
+            ])
+        );
+    }
+
+    #[test]
+    fn a_cert_authority_line_puts_every_certificate_type_first() {
+        let resolved = "ssh-ed25519-cert-v01@openssh.com,rsa-sha2-512-cert-v01@openssh.com,\
+                        ssh-ed25519,rsa-sha2-512";
+        // A known RSA key alone: its certificate type and itself first.
+        assert_eq!(
+            offered_host_key_algorithms_for(Some(resolved), None, &v(&["ssh-rsa"]), false),
+            v(&[
+                "rsa-sha2-512-cert-v01@openssh.com",
+                "rsa-sha2-512",
+                "ssh-ed25519-cert-v01@openssh.com",
+                "ssh-ed25519"
+            ])
+        );
+        // With an @cert-authority line: every certificate type, then the known plain type.
+        assert_eq!(
+            offered_host_key_algorithms_for(Some(resolved), None, &v(&["ssh-rsa"]), true),
+            v(&[
+                "ssh-ed25519-cert-v01@openssh.com",
+                "rsa-sha2-512-cert-v01@openssh.com",
+                "rsa-sha2-512",
+                "ssh-ed25519"
+            ])
+        );
+        // An explicit list stays as written.
+        assert_eq!(
+            offered_host_key_algorithms_for(Some("ssh-ed25519"), Some("ssh-ed25519"), &[], true),
+            v(&["ssh-ed25519"])
         );
     }
 }

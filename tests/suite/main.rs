@@ -14,6 +14,7 @@ mod explain;
 mod faults;
 mod fix;
 mod fix_sshd;
+mod host_cert_probe;
 mod hostile_servers;
 mod keys;
 mod known_hosts;
