@@ -294,3 +294,39 @@ fn a_host_certificate_from_a_revoked_ca_stops_the_probe() {
     assert_eq!(stage(&v, "host-key")["status"], "fail");
     assert_eq!(stage(&v, "keys")["status"], "skipped");
 }
+
+/// HostKeyAlias: ssh looks the host up by the alias (no port) and checks it as the principal.
+#[test]
+fn host_key_alias_is_the_name_a_host_certificate_is_checked_for() {
+    let lab = Lab::new();
+    let cert = lab.sign(&["-n", "db-alias"]);
+    let server = lab.server(&cert);
+    let kh = lab.path().join("known_hosts");
+    let ca = std::fs::read_to_string(lab.ca.with_extension("pub")).expect("read CA");
+    std::fs::write(&kh, format!("@cert-authority db-alias {}\n", ca.trim())).expect("write");
+    let out = Ssh::new(lab.path(), server.port, &kh)
+        .strict("yes")
+        .key(&lab.client)
+        .args(&["-o", "HostKeyAlias=db-alias"])
+        .run();
+    assert!(out.status.success(), "real ssh: {}", stderr(&out));
+
+    let config = lab.path().join("config");
+    std::fs::write(&config, "Host 127.0.0.1\n  HostKeyAlias db-alias\n").expect("write");
+    let mut args = lab.args(server.port, &kh);
+    args.extend(["-F".to_string(), config.display().to_string()]);
+    for cross in [true, false] {
+        let (code, v) = probe(lab.path(), &args, cross);
+        assert_eq!(code, 0, "{v:#}");
+        // With the cross-check too: ssh agrees, nothing else is said.
+        assert_eq!(ids_of(&v), ["auth-ok"], "{v:#}");
+        let detail = stage(&v, "host-key")["detail"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            detail.contains("for db-alias, trusted by @cert-authority"),
+            "{detail}"
+        );
+    }
+}
