@@ -90,6 +90,9 @@ pub struct EffectiveConfig {
     pub identity_sources: BTreeMap<PathBuf, String>,
     /// Why `ssh -G` was not used, when the parser stood in for it (ssh's own message).
     pub ssh_g_error: Option<String>,
+    /// `CertificateFile`s, `~` and `%` tokens expanded, in order: certificates ssh offers with
+    /// the private key each certifies (from the identities or the agent).
+    pub certificate_files: Vec<PathBuf>,
 }
 
 /// What to resolve: the target plus the command-line overrides ssh would get.

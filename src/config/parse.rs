@@ -97,6 +97,8 @@ struct Eval<'a> {
     read: &'a dyn Fn(&Path) -> Option<String>,
     values: BTreeMap<String, Vec<String>>,
     identities: Vec<(String, Option<String>)>,
+    /// `CertificateFile` values, which add up as IdentityFile's do.
+    certificates: Vec<String>,
 }
 
 impl Eval<'_> {
@@ -146,6 +148,11 @@ impl Eval<'_> {
                 "identityfile" => {
                     if let Some(a) = cl.args.first() {
                         self.identities.push((a.clone(), Some(where_)));
+                    }
+                }
+                "certificatefile" => {
+                    if let Some(a) = cl.args.first() {
+                        self.certificates.push(a.clone());
                     }
                 }
                 k => {
@@ -373,6 +380,7 @@ pub fn effective_parsed(
             .iter()
             .map(|p| (p.display().to_string(), None))
             .collect(),
+        certificates: Vec::new(),
     };
     if let Some(p) = req.cmdline_port() {
         ev.values.insert("port".into(), vec![p.to_string()]);
@@ -434,7 +442,13 @@ pub fn effective_parsed(
         options: BTreeMap::new(),
         identity_sources: BTreeMap::new(),
         ssh_g_error: None,
+        certificate_files: Vec::new(),
     };
+    cfg.certificate_files = ev
+        .certificates
+        .iter()
+        .map(|r| expand_tokens_for(&cfg, r, paths))
+        .collect();
     let known = |k: &str, defaults: &[&str]| -> Vec<PathBuf> {
         let raw: Vec<String> = match ev.values.get(k) {
             Some(v) => v.clone(),
@@ -527,6 +541,7 @@ mod tests {
             read: &read,
             values: BTreeMap::new(),
             identities: Vec::new(),
+            certificates: Vec::new(),
         };
         let a = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
         assert!(ev.match_line_matches(&a("all")));

@@ -268,7 +268,15 @@ pub fn parse_ssh_g_with_home(
         options: BTreeMap::new(),
         identity_sources: BTreeMap::new(),
         ssh_g_error: None,
+        certificate_files: Vec::new(),
     };
+    // ssh -G prints CertificateFile with `~` expanded (against its own home) but `%` tokens
+    // left for later, as it does IdentityFile's.
+    let raw_certs: Vec<String> = options.get("certificatefile").cloned().unwrap_or_default();
+    cfg.certificate_files = raw_certs
+        .iter()
+        .map(|r| expand_tokens_for(&cfg, &remap(r).display().to_string(), paths))
+        .collect();
     let raw_ids: Vec<String> = options.get("identityfile").cloned().unwrap_or_default();
     cfg.identity_files = raw_ids
         .iter()

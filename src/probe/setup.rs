@@ -234,11 +234,12 @@ fn host_options(
     paths: &SshPaths,
     login: LoginMode,
 ) -> ProbeOptions {
-    let identities = cfg
+    let mut identities: Vec<Identity> = cfg
         .identity_files
         .iter()
         .filter_map(|p| identity(p, paths))
         .collect();
+    attach_certificate_files(&mut identities, &cfg.certificate_files);
 
     let files: Vec<PathBuf> = match &req.known_hosts_file {
         Some(f) => vec![f.clone()],
@@ -471,6 +472,30 @@ fn identity(path: &Path, paths: &SshPaths) -> Option<Identity> {
             .then(|| russh::keys::load_openssh_certificate(crate::certificate::path_for(path)).ok())
             .flatten(),
     })
+}
+
+/// `CertificateFile` certificates go with the private key each certifies: ssh signs with the
+/// identity whose key the certificate holds, so the probe offers the certificate with that
+/// identity (before its plain key) when it has none beside it (`KEY-cert.pub` comes first).
+/// A host certificate, or one whose key no identity file holds, is not offered (ssh skips it;
+/// the agent's keys are not matched here).
+fn attach_certificate_files(identities: &mut [Identity], files: &[PathBuf]) {
+    use russh::keys::ssh_key::certificate::CertType;
+    for f in files {
+        let Ok(cert) = russh::keys::load_openssh_certificate(f) else {
+            continue;
+        };
+        if cert.cert_type() != CertType::User {
+            continue;
+        }
+        if let Some(id) = identities.iter_mut().find(|i| {
+            i.certificate.is_none()
+                && !i.public_only
+                && i.public_key.key_data() == cert.public_key()
+        }) {
+            id.certificate = Some(cert);
+        }
+    }
 }
 
 /// Compares the server's key with every known_hosts file, as ssh does: a revoked key anywhere

@@ -6,6 +6,7 @@ mod support;
 
 mod agent;
 mod authorized_keys;
+mod certificate_file;
 mod cli;
 mod config;
 mod config_fix;
