@@ -157,7 +157,13 @@ pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
     extra.sort();
     extra.dedup();
     extra.retain(|p| p.exists());
-    let scan = keys::scan(&paths.ssh_dir, &extra);
+    let mut scan = keys::scan(&paths.ssh_dir, &extra);
+    // CertificateFile certificates go with the key they certify, as ssh pairs them.
+    let cert_files = match &config {
+        Some(c) => c.certificate_files.clone(),
+        None => config::all_certificate_files(paths, opts.config_file.as_deref()),
+    };
+    let unpaired = keys::attach_certificate_files(&mut scan.keys, &cert_files);
     let has_private_key = scan.keys.iter().any(|k| k.kind == KeyKind::Private);
     let mut key_list = scan.keys;
     if let Some(c) = &config {
@@ -223,6 +229,12 @@ pub fn inspect(opts: &InspectOptions) -> anyhow::Result<Inspection> {
                 paths,
             ));
         }
+    }
+    for (path, cert) in &unpaired {
+        findings.extend(match cert {
+            Ok(c) => crate::certificate::findings(c, None, now, paths),
+            Err(why) => vec![crate::certificate::unreadable_finding(path, why, paths)],
+        });
     }
     for (path, damage) in &scan.not_loadable {
         findings.push(keys::not_loadable_finding(path, *damage, paths));

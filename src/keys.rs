@@ -717,6 +717,37 @@ fn file_type_name(ft: &std::fs::FileType) -> &'static str {
 
 /// Reads a candidate key file defensively: the type is checked before opening, the open never
 /// blocks (a FIFO would otherwise wait for a writer forever), and at most 1 MiB is read.
+/// Puts each `CertificateFile` certificate on the private key it certifies (when that key has
+/// none beside it yet), as ssh pairs them. Returns the ones that went on no key: unreadable
+/// (with why), or for a key not among these files (the agent may hold it).
+pub fn attach_certificate_files(
+    keys: &mut [KeyInfo],
+    files: &[PathBuf],
+) -> Vec<(PathBuf, Result<crate::certificate::CertInfo, String>)> {
+    let mut left = Vec::new();
+    for f in files {
+        let parsed = match read_candidate(f) {
+            Ok(r) => crate::certificate::parse(f, &r.bytes),
+            Err(KeyError::NotFound { .. }) => continue,
+            Err(e) => Err(e.to_string()),
+        };
+        let Ok(c) = parsed else {
+            left.push((f.clone(), parsed));
+            continue;
+        };
+        let owner = keys.iter_mut().find(|k| {
+            k.kind == KeyKind::Private
+                && k.certificate.is_none()
+                && k.fingerprint.as_deref() == Some(c.key_fingerprint.as_str())
+        });
+        match owner {
+            Some(k) => k.certificate = Some(c),
+            None => left.push((f.clone(), Ok(c))),
+        }
+    }
+    left
+}
+
 fn read_candidate(path: &Path) -> Result<CandidateFile, KeyError> {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,

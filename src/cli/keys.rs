@@ -26,7 +26,9 @@ pub fn run(args: &KeysArgs) -> anyhow::Result<Exit> {
         .collect();
     extra.sort();
     extra.dedup();
-    let scan = keys::scan(&paths.ssh_dir, &extra);
+    let mut scan = keys::scan(&paths.ssh_dir, &extra);
+    let cert_files = config::all_certificate_files(&paths, args.config_file.as_deref());
+    let unpaired = keys::attach_certificate_files(&mut scan.keys, &cert_files);
     if args.json {
         let mut v = keys::keys_json(&scan.keys);
         // Added to the contract: key files ssh cannot load, with why.
@@ -48,6 +50,20 @@ pub fn run(args: &KeysArgs) -> anyhow::Result<Exit> {
                     paths.display(&crate::certificate::path_for(&k.path)),
                     crate::safe_text::printable(why)
                 );
+            }
+        }
+        for (path, cert) in &unpaired {
+            match cert {
+                Ok(c) => println!(
+                    "{} (CertificateFile, for a key not found here: {})",
+                    certificate_line(c, now, &paths),
+                    c.key_fingerprint
+                ),
+                Err(why) => println!(
+                    "  {}: not a certificate ssh can read: {}",
+                    paths.display(path),
+                    crate::safe_text::printable(why)
+                ),
             }
         }
         for (path, damage) in &scan.not_loadable {

@@ -34,9 +34,36 @@ pub(super) fn identity_lines(
     paths: &SshPaths,
     read: &dyn Fn(&Path) -> Option<String>,
 ) -> Vec<(PathBuf, usize, String)> {
+    keyword_lines(start, paths, read, "identityfile")
+}
+
+/// Every `CertificateFile` line in the config (or `config_file`) and its Includes, in any Host
+/// or Match block, with `~` expanded: the certificates a person has pointed ssh at, for the key
+/// list (ssh offers each with the private key it certifies).
+pub fn all_certificate_files(paths: &SshPaths, config_file: Option<&Path>) -> Vec<PathBuf> {
+    let start = config_file.map_or_else(|| paths.config(), Path::to_path_buf);
+    let read = |p: &Path| std::fs::read(p).ok().map(|b| lossy(&b));
+    let mut out: Vec<PathBuf> = Vec::new();
+    for (_, _, c) in keyword_lines(&start, paths, &read, "certificatefile") {
+        let p = paths.expand_tilde(&c);
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// (config file, line number, raw value) of every line with `keyword` (lowercase), in reading
+/// order.
+fn keyword_lines(
+    start: &Path,
+    paths: &SshPaths,
+    read: &dyn Fn(&Path) -> Option<String>,
+    keyword: &str,
+) -> Vec<(PathBuf, usize, String)> {
     let mut out = Vec::new();
     let mut budget = 1024usize;
-    identity_lines_into(start, paths, read, 0, &mut budget, &mut out);
+    identity_lines_into(start, paths, read, keyword, 0, &mut budget, &mut out);
     out
 }
 
@@ -45,6 +72,7 @@ fn identity_lines_into(
     file: &Path,
     paths: &SshPaths,
     read: &dyn Fn(&Path) -> Option<String>,
+    keyword: &str,
     depth: usize,
     budget: &mut usize,
     out: &mut Vec<(PathBuf, usize, String)>,
@@ -62,7 +90,7 @@ fn identity_lines_into(
             continue;
         };
         match cl.keyword.as_str() {
-            "identityfile" => {
+            k if k == keyword => {
                 // A file included twice (or a loop) lists each line once.
                 let seen = out.iter().any(|(f, l, _)| f == file && *l == i + 1);
                 if let (Some(a), false) = (cl.args.first(), seen) {
@@ -72,7 +100,7 @@ fn identity_lines_into(
             "include" => {
                 for pat in &cl.args {
                     for inc in include_paths(pat, paths, true) {
-                        identity_lines_into(&inc, paths, read, depth + 1, budget, out);
+                        identity_lines_into(&inc, paths, read, keyword, depth + 1, budget, out);
                     }
                 }
             }

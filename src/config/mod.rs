@@ -38,7 +38,9 @@ mod ssh_g;
 // The target lives in `crate::target`; re-exported so the `sshdoctor::config::` paths the
 // tests name keep working.
 pub use crate::target::{parse_target, Target, TargetError};
-pub use identity::{all_identity_files, command_line_identity_missing, identity_findings};
+pub use identity::{
+    all_certificate_files, all_identity_files, command_line_identity_missing, identity_findings,
+};
 pub use parse::effective_parsed;
 pub use ssh_g::rejection_finding;
 pub use ssh_g::{parse_ssh_g, parse_ssh_g_with_home};

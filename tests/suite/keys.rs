@@ -867,3 +867,81 @@ fn certificates_beside_keys_are_listed_and_judged() {
     assert_eq!(entry["certificate"]["key_id"], "id_ok@corp", "{entry}");
     assert_eq!(entry["certificate"]["serial"], 42);
 }
+
+/// Issue 13: a certificate that only a `CertificateFile` line names (not `KEY-cert.pub` beside
+/// the key) is listed on the key it certifies, as `ssh-keygen -L` reads it, and `check` names it
+/// when it has expired.
+#[test]
+fn certificate_files_named_in_the_config_go_on_their_key() {
+    let home = tempfile::tempdir().unwrap();
+    let ssh = home.path().join(".ssh");
+    fs::create_dir(&ssh).unwrap();
+    fs::set_permissions(&ssh, fs::Permissions::from_mode(0o700)).unwrap();
+    let key = ssh.join("id_ed25519");
+    generate(&key, "ed25519", None, None, "");
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir.path().join("ca");
+    generate(&ca, "ed25519", None, None, "");
+    let certs = home.path().join("certs");
+    fs::create_dir(&certs).unwrap();
+    let pub_copy = certs.join("work.pub");
+    fs::copy(key.with_extension("pub"), &pub_copy).unwrap();
+    let signed = Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca)
+        .args(["-I", "work-id", "-n", "alice", "-V", "20200101:20200102"])
+        .arg(&pub_copy)
+        .output()
+        .unwrap();
+    assert!(signed.status.success(), "{signed:?}");
+    let cert = certs.join("work-cert.pub");
+    let l = Command::new("ssh-keygen")
+        .arg("-L")
+        .arg("-f")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&l.stdout).contains("Key ID: \"work-id\""));
+    fs::write(
+        ssh.join("config"),
+        "Host work\n  CertificateFile ~/certs/work-cert.pub\n",
+    )
+    .unwrap();
+    fs::set_permissions(ssh.join("config"), fs::Permissions::from_mode(0o600)).unwrap();
+
+    let out = sshdoctor(home.path(), &["keys", "--json"], &[]);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| {
+            k["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/.ssh/id_ed25519"))
+        })
+        .unwrap_or_else(|| panic!("{v:#}"))
+        .clone();
+    assert_eq!(entry["certificate"]["key_id"], "work-id", "{entry:#}");
+    assert_eq!(entry["certificate"]["principals"][0], "alice");
+    assert!(entry["certificate"]["path"]
+        .as_str()
+        .is_some_and(|p| p.ends_with("certs/work-cert.pub")));
+
+    let out = sshdoctor(home.path(), &["check", "--json"], &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expired = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "certificate-expired")
+        .unwrap_or_else(|| panic!("{v:#}"))
+        .clone();
+    assert!(
+        expired["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("work-cert.pub")),
+        "{expired:#}"
+    );
+}
