@@ -92,6 +92,9 @@ impl Probe {
     /// IdentitiesOnly), then the key files the agent does not hold.
     async fn candidates(&mut self) -> Vec<Candidate> {
         let mut agent_keys: Vec<(PublicKey, String)> = Vec::new();
+        // Certificates the agent holds (ssh-add loads KEY-cert.pub with KEY): ssh offers them
+        // as agent identities too, each before its plain key.
+        let mut agent_certs: Vec<(russh::keys::ssh_key::Certificate, String)> = Vec::new();
         if let Some(sock) = &self.opts.use_agent {
             if let Ok(Ok(mut agent)) =
                 tokio::time::timeout(self.opts.timeout, AgentClient::connect_uds(sock)).await
@@ -100,8 +103,14 @@ impl Probe {
                     tokio::time::timeout(self.opts.timeout, agent.request_identities()).await
                 {
                     for id in ids {
-                        if let AgentIdentity::PublicKey { key, comment } = id {
-                            agent_keys.push((key, comment));
+                        match id {
+                            AgentIdentity::PublicKey { key, comment } => {
+                                agent_keys.push((key, comment))
+                            }
+                            AgentIdentity::Certificate {
+                                certificate,
+                                comment,
+                            } => agent_certs.push((certificate, comment)),
                         }
                     }
                     self.agent = Some(agent);
@@ -162,6 +171,36 @@ impl Probe {
                         public_only: false,
                         certificate: None,
                     });
+                }
+            }
+        }
+        if !self.opts.identities_only {
+            for (cert, comment) in &agent_certs {
+                let key = PublicKey::new(cert.public_key().clone(), "");
+                // Already offered as a key file's own certificate: once is enough.
+                if out
+                    .iter()
+                    .any(|c| c.certificate.as_ref().is_some_and(|x| x == cert))
+                {
+                    continue;
+                }
+                let mut label = label_for(&key, format!("agent: {comment}"), None, None);
+                label.name = format!("agent: {comment} (certificate \"{}\")", cert.key_id());
+                let cand = Candidate {
+                    label,
+                    key: key.clone(),
+                    from_agent: true,
+                    encrypted: false,
+                    public_only: false,
+                    certificate: Some(cert.clone()),
+                };
+                // Right before the plain key it certifies, where that is offered.
+                match out
+                    .iter()
+                    .position(|c| c.certificate.is_none() && c.key.key_data() == key.key_data())
+                {
+                    Some(i) => out.insert(i, cand),
+                    None => out.push(cand),
                 }
             }
         }
@@ -754,10 +793,23 @@ impl Probe {
         let t = self.opts.timeout;
         let result = if key.from_agent {
             let agent = self.agent.as_mut().ok_or("the agent went away")?;
-            let ask = conn
-                .handle
-                .authenticate_publickey_with(user, key.key.clone(), hash, agent);
-            match tokio::time::timeout(t, ask).await {
+            // The agent signs for a certificate as for its key; the request names the
+            // certificate, as the unsigned query did.
+            let answer = match &key.certificate {
+                Some(cert) => {
+                    let ask =
+                        conn.handle
+                            .authenticate_certificate_with(user, cert.clone(), hash, agent);
+                    tokio::time::timeout(t, ask).await
+                }
+                None => {
+                    let ask =
+                        conn.handle
+                            .authenticate_publickey_with(user, key.key.clone(), hash, agent);
+                    tokio::time::timeout(t, ask).await
+                }
+            };
+            match answer {
                 Ok(Ok(r)) => r,
                 Ok(Err(e)) => return Err(format!("the agent did not sign: {e}")),
                 Err(_) => return Err("the agent did not answer in time".into()),

@@ -879,6 +879,66 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
     }
 }
 
+/// Issue 13: a certificate only the agent holds (ssh-add loads KEY-cert.pub with KEY; the key
+/// file is elsewhere), against a server that trusts only the CA: ssh logs in with it through the
+/// agent, so must the probe, naming the certificate (it used to offer the plain key alone and
+/// say key-rejected).
+#[test]
+fn a_certificate_only_the_agent_holds_logs_in_where_ssh_does() {
+    use std::process::Command;
+    let cadir = tempfile::tempdir().expect("tempdir");
+    let ca = sshd::keygen(cadir.path(), "ca", "ed25519", "");
+    let server = Sshd::builder()
+        .line(format!(
+            "TrustedUserCAKeys {}",
+            ca.with_extension("pub").display()
+        ))
+        .start();
+    let keydir = tempfile::tempdir().expect("tempdir");
+    let key = sshd::keygen(keydir.path(), "vault_key", "ed25519", "");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca)
+        .args(["-I", "vault-cert", "-n", "root", "-V", "-5m:+1h"])
+        .arg(key.with_extension("pub"))
+        .status()
+        .expect("ssh-keygen -s");
+    assert!(st.success());
+    let agent = Agent::start();
+    agent.add(&key);
+    let home = Home::new();
+    let kh = home.known_hosts(&server.known_hosts_line());
+    let out = Command::new("ssh")
+        .args(["-F", "/dev/null", "-o", "BatchMode=yes", "-o"])
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .env("HOME", home.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh");
+    assert!(
+        out.status.success(),
+        "ssh through the agent: {}",
+        stderr(&out)
+    );
+    let (code, v) = probe_cli(
+        home.dir.path(),
+        server.port,
+        Path::new("/dev/null"),
+        &kh,
+        &[],
+        Some(&agent.sock),
+    );
+    assert_eq!(code, Some(0), "{v}");
+    let ids = ids_of(&v);
+    assert!(ids.contains(&"auth-ok".to_string()), "{v}");
+    assert!(
+        v.to_string().contains("certificate \\\"vault-cert\\\""),
+        "the login names the agent's certificate: {v}"
+    );
+}
+
 /// `sshdoctor probe --json -F CONFIG` from the command line against a loopback sshd, with a temp
 /// HOME (and `SSH_AUTH_SOCK` only when an agent is given): the exit code and the report.
 fn probe_cli(
