@@ -117,6 +117,16 @@ impl Probe {
                 }
             }
         }
+        // CertificateFile certificates for a key only the agent holds: the agent signs for them.
+        for cert in &self.opts.agent_certificate_files {
+            let comment = agent_keys
+                .iter()
+                .find(|(k, _)| k.key_data() == cert.public_key())
+                .map(|(_, c)| c.clone());
+            if let (Some(comment), false) = (comment, agent_certs.iter().any(|(c, _)| c == cert)) {
+                agent_certs.push((cert.clone(), comment));
+            }
+        }
         let in_agent = |k: &PublicKey| agent_keys.iter().any(|(a, _)| a.key_data() == k.key_data());
         let file_cand = |ident: &Identity, from_agent: bool| {
             let path = ident.path.display().to_string();
@@ -174,6 +184,8 @@ impl Probe {
                 }
             }
         }
+        // Not with IdentitiesOnly, CertificateFile ones included: measured with OpenSSH 9.2,
+        // ssh then looks for the private key at the certificate's own path and gives up.
         if !self.opts.identities_only {
             for (cert, comment) in &agent_certs {
                 let key = PublicKey::new(cert.public_key().clone(), "");

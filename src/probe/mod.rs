@@ -122,6 +122,10 @@ pub struct ProbeOptions {
     /// What the user typed, for messages and fix commands.
     pub display_target: String,
     pub identities: Vec<Identity>,
+    /// `CertificateFile` user certificates whose key no identity file holds: ssh offers each
+    /// with the agent's key when the agent holds that key, unless IdentitiesOnly (measured:
+    /// then it looks for the private key at the certificate's path and gives up).
+    pub agent_certificate_files: Vec<russh::keys::ssh_key::Certificate>,
     /// The agent socket to ask for keys, if any.
     pub use_agent: Option<PathBuf>,
     pub identities_only: bool,

@@ -239,7 +239,7 @@ fn host_options(
         .iter()
         .filter_map(|p| identity(p, paths))
         .collect();
-    attach_certificate_files(&mut identities, &cfg.certificate_files);
+    let agent_certificate_files = attach_certificate_files(&mut identities, &cfg.certificate_files);
 
     let files: Vec<PathBuf> = match &req.known_hosts_file {
         Some(f) => vec![f.clone()],
@@ -313,6 +313,7 @@ fn host_options(
         identities_only: cfg.identities_only,
         host_key_check: Box::new(move |key| verdict(&loaded, &lookup_host, lookup_port, key)),
         host_cert_check: Some(cert_check),
+        agent_certificate_files,
         timeout: req.timeout,
         max_auth_tries: 6,
         login,
@@ -477,10 +478,14 @@ fn identity(path: &Path, paths: &SshPaths) -> Option<Identity> {
 /// `CertificateFile` certificates go with the private key each certifies: ssh signs with the
 /// identity whose key the certificate holds, so the probe offers the certificate with that
 /// identity (before its plain key) when it has none beside it (`KEY-cert.pub` comes first).
-/// A host certificate, or one whose key no identity file holds, is not offered (ssh skips it;
-/// the agent's keys are not matched here).
-fn attach_certificate_files(identities: &mut [Identity], files: &[PathBuf]) {
+/// A host certificate is skipped, as ssh skips it; one whose key no identity file holds is
+/// returned, for the agent's key (matched when the agent is asked).
+fn attach_certificate_files(
+    identities: &mut [Identity],
+    files: &[PathBuf],
+) -> Vec<russh::keys::ssh_key::Certificate> {
     use russh::keys::ssh_key::certificate::CertType;
+    let mut left = Vec::new();
     for f in files {
         let Ok(cert) = russh::keys::load_openssh_certificate(f) else {
             continue;
@@ -488,14 +493,17 @@ fn attach_certificate_files(identities: &mut [Identity], files: &[PathBuf]) {
         if cert.cert_type() != CertType::User {
             continue;
         }
-        if let Some(id) = identities.iter_mut().find(|i| {
-            i.certificate.is_none()
-                && !i.public_only
-                && i.public_key.key_data() == cert.public_key()
-        }) {
+        let holds = |i: &Identity| i.public_key.key_data() == cert.public_key();
+        if let Some(id) = identities
+            .iter_mut()
+            .find(|i| i.certificate.is_none() && !i.public_only && holds(i))
+        {
             id.certificate = Some(cert);
+        } else if !identities.iter().any(holds) {
+            left.push(cert);
         }
     }
+    left
 }
 
 /// Compares the server's key with every known_hosts file, as ssh does: a revoked key anywhere

@@ -939,6 +939,88 @@ fn a_certificate_only_the_agent_holds_logs_in_where_ssh_does() {
     );
 }
 
+/// Issue 13: `CertificateFile` naming a certificate for a key only the agent holds (no key file
+/// in sight, the certificate elsewhere): ssh pairs the two and logs in, so must the probe; with
+/// IdentitiesOnly yes ssh does not (it looks for a private key at the certificate's path), and
+/// neither may the probe.
+#[test]
+fn a_certificate_file_for_an_agent_key_logs_in_where_ssh_does() {
+    use std::process::Command;
+    let cadir = tempfile::tempdir().expect("tempdir");
+    let ca = sshd::keygen(cadir.path(), "ca", "ed25519", "");
+    let server = Sshd::builder()
+        .line(format!(
+            "TrustedUserCAKeys {}",
+            ca.with_extension("pub").display()
+        ))
+        .start();
+    let keydir = tempfile::tempdir().expect("tempdir");
+    let key = sshd::keygen(keydir.path(), "agent_key", "ed25519", "");
+    let agent = Agent::start();
+    agent.add(&key);
+    let certdir = tempfile::tempdir().expect("tempdir");
+    let pub_copy = certdir.path().join("work.pub");
+    std::fs::copy(key.with_extension("pub"), &pub_copy).expect("copy");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca)
+        .args(["-I", "file-cert", "-n", "root", "-V", "-5m:+1h"])
+        .arg(&pub_copy)
+        .status()
+        .expect("ssh-keygen -s");
+    assert!(st.success());
+    let cert = certdir.path().join("work-cert.pub");
+    for (identities_only, works) in [("no", true), ("yes", false)] {
+        let home = Home::new();
+        let kh = home.known_hosts(&server.known_hosts_line());
+        let cfg = home.dir.path().join("cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "Host *\n  CertificateFile {}\n  IdentitiesOnly {identities_only}\n",
+                cert.display()
+            ),
+        )
+        .expect("write config");
+        let out = Command::new("ssh")
+            .arg("-F")
+            .arg(&cfg)
+            .args(["-o", "BatchMode=yes", "-o"])
+            .arg(format!("UserKnownHostsFile={}", kh.display()))
+            .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
+            .env("SSH_AUTH_SOCK", &agent.sock)
+            .env("HOME", home.dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("ssh");
+        assert_eq!(
+            out.status.success(),
+            works,
+            "IdentitiesOnly {identities_only}: {}",
+            stderr(&out)
+        );
+        let (code, v) = probe_cli(
+            home.dir.path(),
+            server.port,
+            &cfg,
+            &kh,
+            &[],
+            Some(&agent.sock),
+        );
+        if works {
+            assert_eq!(code, Some(0), "{v}");
+            assert!(ids_of(&v).contains(&"auth-ok".to_string()), "{v}");
+            assert!(
+                v.to_string().contains("file-cert"),
+                "names the certificate: {v}"
+            );
+        } else {
+            assert_eq!(code, Some(1), "IdentitiesOnly yes: {v}");
+            assert!(!ids_of(&v).contains(&"auth-ok".to_string()), "{v}");
+        }
+    }
+}
+
 /// `sshdoctor probe --json -F CONFIG` from the command line against a loopback sshd, with a temp
 /// HOME (and `SSH_AUTH_SOCK` only when an agent is given): the exit code and the report.
 fn probe_cli(

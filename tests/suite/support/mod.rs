@@ -116,6 +116,7 @@ pub fn probe_options(port: u16, identities: Vec<Identity>, known: Option<String>
         identities_only: true,
         host_key_check: verdict(known),
         host_cert_check: None,
+        agent_certificate_files: Vec::new(),
         timeout: Duration::from_secs(2),
         max_auth_tries: 6,
         login: LoginMode::WithKey,
