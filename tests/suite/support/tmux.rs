@@ -86,12 +86,28 @@ impl Tmux {
         self.wait_for_in(&["capture-pane", "-p", "-S", "-"], needle)
     }
 
+    /// The screen once it shows `needle` and has settled: tmux can capture between two of a
+    /// frame's writes (a popup half drawn), so after the needle appears the screen is read
+    /// until two captures agree (for at most half a second, a spinner may never stop).
     fn wait_for_in(&self, capture: &[&str], needle: &str) -> String {
         let start = Instant::now();
         loop {
             let s = self.tmux(capture);
             if s.contains(needle) {
-                return s;
+                let settle = Instant::now();
+                let mut last = s;
+                while settle.elapsed() < Duration::from_millis(500) {
+                    std::thread::sleep(Duration::from_millis(30));
+                    let next = self.tmux(capture);
+                    if !next.contains(needle) {
+                        break;
+                    }
+                    if next == last {
+                        return next;
+                    }
+                    last = next;
+                }
+                return last;
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
