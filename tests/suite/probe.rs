@@ -812,13 +812,9 @@ fn agent_forwarding_is_proven_end_to_end_or_named_as_refused() {
     }
 }
 
-/// Issue 13: a user certificate beside the key, against a server that trusts the CA
-/// (TrustedUserCAKeys, empty authorized_keys): ssh logs in with it, so must the probe (not
-/// "key-rejected, run ssh-copy-id"); a certificate whose principals lack the user is refused by
-/// ssh and named `certificate-refused` with the principals as evidence.
-#[test]
-fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
-    use std::process::Command;
+/// A user CA (its temp dir kept alive by the caller) and an sshd that trusts it
+/// (TrustedUserCAKeys), with an empty authorized_keys: only a certificate logs in.
+fn ca_trusting_sshd() -> (tempfile::TempDir, std::path::PathBuf, Sshd) {
     let cadir = tempfile::tempdir().expect("tempdir");
     let ca = sshd::keygen(cadir.path(), "ca", "ed25519", "");
     let server = Sshd::builder()
@@ -827,17 +823,53 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
             ca.with_extension("pub").display()
         ))
         .start();
+    (cadir, ca, server)
+}
+
+/// `ssh-keygen -s CA -I ID -n PRINCIPAL -V -5m:+1h PUBKEY`: `PUBKEY`'s `-cert.pub` beside it.
+fn sign_user_cert(ca: &Path, id: &str, principal: &str, pubkey: &Path) {
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(ca)
+        .args(["-I", id, "-n", principal, "-V", "-5m:+1h"])
+        .arg(pubkey)
+        .status()
+        .expect("ssh-keygen -s");
+    assert!(st.success());
+}
+
+/// Real `ssh -F CONFIG root@127.0.0.1 true` with only the agent's keys (HOME has none).
+fn ssh_through_agent(
+    home: &Home,
+    port: u16,
+    config: &Path,
+    kh: &Path,
+    agent: &Agent,
+) -> std::process::Output {
+    std::process::Command::new("ssh")
+        .arg("-F")
+        .arg(config)
+        .args(["-o", "BatchMode=yes", "-o"])
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-p", &port.to_string(), "root@127.0.0.1", "true"])
+        .env("SSH_AUTH_SOCK", &agent.sock)
+        .env("HOME", home.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("ssh")
+}
+
+/// Issue 13: a user certificate beside the key, against a server that trusts the CA
+/// (TrustedUserCAKeys, empty authorized_keys): ssh logs in with it, so must the probe (not
+/// "key-rejected, run ssh-copy-id"); a certificate whose principals lack the user is refused by
+/// ssh and named `certificate-refused` with the principals as evidence.
+#[test]
+fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
+    let (_cadir, ca, server) = ca_trusting_sshd();
     for (principal, works) in [("root", true), ("alice", false)] {
         let home = Home::new();
         let key = home.key("id_ed25519");
-        let st = Command::new("ssh-keygen")
-            .args(["-q", "-s"])
-            .arg(&ca)
-            .args(["-I", "test-cert", "-n", principal, "-V", "-5m:+1h"])
-            .arg(key.with_extension("pub"))
-            .status()
-            .expect("ssh-keygen -s");
-        assert!(st.success());
+        sign_user_cert(&ca, "test-cert", principal, &key.with_extension("pub"));
         let kh = home.known_hosts(&server.known_hosts_line());
         let out = ssh_with_key(&home, server.port, &key, &kh);
         if works {
@@ -885,38 +917,15 @@ fn a_user_certificate_logs_in_where_ssh_does_and_a_wrong_principal_is_named() {
 /// say key-rejected).
 #[test]
 fn a_certificate_only_the_agent_holds_logs_in_where_ssh_does() {
-    use std::process::Command;
-    let cadir = tempfile::tempdir().expect("tempdir");
-    let ca = sshd::keygen(cadir.path(), "ca", "ed25519", "");
-    let server = Sshd::builder()
-        .line(format!(
-            "TrustedUserCAKeys {}",
-            ca.with_extension("pub").display()
-        ))
-        .start();
+    let (_cadir, ca, server) = ca_trusting_sshd();
     let keydir = tempfile::tempdir().expect("tempdir");
     let key = sshd::keygen(keydir.path(), "vault_key", "ed25519", "");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-s"])
-        .arg(&ca)
-        .args(["-I", "vault-cert", "-n", "root", "-V", "-5m:+1h"])
-        .arg(key.with_extension("pub"))
-        .status()
-        .expect("ssh-keygen -s");
-    assert!(st.success());
+    sign_user_cert(&ca, "vault-cert", "root", &key.with_extension("pub"));
     let agent = Agent::start();
     agent.add(&key);
     let home = Home::new();
     let kh = home.known_hosts(&server.known_hosts_line());
-    let out = Command::new("ssh")
-        .args(["-F", "/dev/null", "-o", "BatchMode=yes", "-o"])
-        .arg(format!("UserKnownHostsFile={}", kh.display()))
-        .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
-        .env("SSH_AUTH_SOCK", &agent.sock)
-        .env("HOME", home.dir.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("ssh");
+    let out = ssh_through_agent(&home, server.port, Path::new("/dev/null"), &kh, &agent);
     assert!(
         out.status.success(),
         "ssh through the agent: {}",
@@ -945,15 +954,7 @@ fn a_certificate_only_the_agent_holds_logs_in_where_ssh_does() {
 /// neither may the probe.
 #[test]
 fn a_certificate_file_for_an_agent_key_logs_in_where_ssh_does() {
-    use std::process::Command;
-    let cadir = tempfile::tempdir().expect("tempdir");
-    let ca = sshd::keygen(cadir.path(), "ca", "ed25519", "");
-    let server = Sshd::builder()
-        .line(format!(
-            "TrustedUserCAKeys {}",
-            ca.with_extension("pub").display()
-        ))
-        .start();
+    let (_cadir, ca, server) = ca_trusting_sshd();
     let keydir = tempfile::tempdir().expect("tempdir");
     let key = sshd::keygen(keydir.path(), "agent_key", "ed25519", "");
     let agent = Agent::start();
@@ -961,14 +962,7 @@ fn a_certificate_file_for_an_agent_key_logs_in_where_ssh_does() {
     let certdir = tempfile::tempdir().expect("tempdir");
     let pub_copy = certdir.path().join("work.pub");
     std::fs::copy(key.with_extension("pub"), &pub_copy).expect("copy");
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-s"])
-        .arg(&ca)
-        .args(["-I", "file-cert", "-n", "root", "-V", "-5m:+1h"])
-        .arg(&pub_copy)
-        .status()
-        .expect("ssh-keygen -s");
-    assert!(st.success());
+    sign_user_cert(&ca, "file-cert", "root", &pub_copy);
     let cert = certdir.path().join("work-cert.pub");
     for (identities_only, works) in [("no", true), ("yes", false)] {
         let home = Home::new();
@@ -982,17 +976,7 @@ fn a_certificate_file_for_an_agent_key_logs_in_where_ssh_does() {
             ),
         )
         .expect("write config");
-        let out = Command::new("ssh")
-            .arg("-F")
-            .arg(&cfg)
-            .args(["-o", "BatchMode=yes", "-o"])
-            .arg(format!("UserKnownHostsFile={}", kh.display()))
-            .args(["-p", &server.port.to_string(), "root@127.0.0.1", "true"])
-            .env("SSH_AUTH_SOCK", &agent.sock)
-            .env("HOME", home.dir.path())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("ssh");
+        let out = ssh_through_agent(&home, server.port, &cfg, &kh, &agent);
         assert_eq!(
             out.status.success(),
             works,
